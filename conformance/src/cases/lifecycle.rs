@@ -1,0 +1,160 @@
+//! Lifecycle and metadata (checklist 1 to 7).
+
+use std::time::Duration;
+
+use statestore_core::{ErrorKind, GetRequest, Properties, SetRequest};
+
+use crate::context::{Ctx, Outcome, fail, fails, ok, skip};
+use crate::ensure;
+
+/// 1: init with the given (minimal) properties succeeds.
+pub async fn init_minimal(cx: &Ctx) -> Outcome {
+    let mut s = cx.fresh_instance();
+    ok(
+        s.init(&cx.target.properties).await,
+        "init with the suite's properties",
+    )?;
+    ok(s.ping().await, "ping after init")?;
+    ok(s.close().await, "close")
+}
+
+/// 1: with a required property missing, init fails with a `Config` error
+/// naming it.
+pub async fn init_missing_required(cx: &Ctx) -> Outcome {
+    let required: Vec<_> = cx
+        .target
+        .registration
+        .properties
+        .iter()
+        .filter(|p| p.required)
+        .collect();
+    if required.is_empty() {
+        return skip("the store declares no required property");
+    }
+    for p in required {
+        let mut props = cx.target.properties.clone();
+        props.remove(p.name);
+        for alias in p.aliases {
+            props.remove(alias);
+        }
+        let mut s = cx.fresh_instance();
+        let what = format!("init without {}", p.name);
+        let e = fails(s.init(&props).await, ErrorKind::Config, &what)?;
+        ensure!(
+            e.to_string().contains(p.name),
+            "{what}: the error does not name the property: {e}"
+        );
+    }
+    Ok(())
+}
+
+/// 2: built-in properties are accepted, names match in any case, and an
+/// unknown property is reported but not fatal.
+pub async fn init_builtin_and_unknown(cx: &Ctx) -> Outcome {
+    let mut props = Properties::new();
+    for (name, value) in cx.target.properties.iter() {
+        props.insert(name.to_ascii_uppercase(), value);
+    }
+    props.insert("keyPrefix", "none");
+    props.insert("actorStateStore", "false");
+    props.insert("conformanceUnknownProperty", "1");
+    let mut s = cx.fresh_instance();
+    ok(
+        s.init(&props).await,
+        "init with upper-cased names, built-in and unknown properties",
+    )?;
+    ok(s.ping().await, "ping")?;
+    ok(s.close().await, "close")?;
+    let unknown = props.unknown(cx.target.registration.properties);
+    ensure!(
+        unknown == ["conformanceUnknownProperty"],
+        "unknown properties: expected [\"conformanceUnknownProperty\"] to be reported, got {unknown:?}"
+    );
+    Ok(())
+}
+
+/// 3: ping succeeds while the backend is reachable.
+pub async fn ping(cx: &Ctx) -> Outcome {
+    ok(cx.store.ping().await, "ping")
+}
+
+/// 4: capabilities are stable and within what the type declares.
+pub async fn capabilities_stable(cx: &Ctx) -> Outcome {
+    let a = cx.store.capabilities();
+    let b = cx.store.capabilities();
+    ensure!(
+        a == b,
+        "capabilities changed between two calls: {a} then {b}"
+    );
+    let declared = cx.target.registration.features;
+    ensure!(
+        declared.contains_all(a.features),
+        "the instance offers {} but the type registers only {declared}",
+        a.features
+    );
+    Ok(())
+}
+
+/// 6: close succeeds, is idempotent, and later calls fail without hanging.
+pub async fn close_idempotent(cx: &Ctx) -> Outcome {
+    let mut s = cx.fresh_instance();
+    ok(s.init(&cx.target.properties).await, "init")?;
+    ok(s.close().await, "close")?;
+    ok(s.close().await, "close again")?;
+    let after = tokio::time::timeout(
+        Duration::from_secs(10),
+        s.get(GetRequest::new(cx.key("closed"))),
+    )
+    .await
+    .map_err(|_| fail("get after close: hung for 10 s instead of failing"))?;
+    ensure!(
+        after.is_err(),
+        "get after close: expected an error, got {after:?}"
+    );
+    Ok(())
+}
+
+/// 7: two instances initialised at once both succeed (and share data when
+/// the backend is shared).
+pub async fn concurrent_init(cx: &Ctx) -> Outcome {
+    if !cx.target.quirks.shared_backend {
+        return skip(
+            "instances of this configuration do not share a backend (quirk shared_backend)",
+        );
+    }
+    let mut a = cx.fresh_instance();
+    let mut b = cx.fresh_instance();
+    let (ra, rb) = tokio::join!(a.init(&cx.target.properties), b.init(&cx.target.properties));
+    ok(ra, "first of two concurrent inits")?;
+    ok(rb, "second of two concurrent inits")?;
+    let key = cx.key("shared");
+    ok(
+        a.set(SetRequest::new(&key, "from a")).await,
+        "set through the first instance",
+    )?;
+    let seen = ok(
+        b.get(GetRequest::new(&key)).await,
+        "get through the second instance",
+    )?;
+    ensure!(
+        seen.as_ref().map(|i| &i.value[..]) == Some(b"from a"),
+        "a write through one instance is not visible through the other: got {seen:?}"
+    );
+    ok(a.close().await, "close")?;
+    ok(b.close().await, "close")
+}
+
+/// A store used before init fails or works, but never panics or hangs.
+pub async fn no_panic_before_init(cx: &Ctx) -> Outcome {
+    let s = cx.fresh_instance();
+    let key = cx.key("uninit");
+    let calls = async {
+        let _ = s.get(GetRequest::new(&key)).await;
+        let _ = s.set(SetRequest::new(&key, "v")).await;
+        let _ = s.ping().await;
+        let _ = s.close().await;
+    };
+    tokio::time::timeout(Duration::from_secs(10), calls)
+        .await
+        .map_err(|_| fail("calls before init hung for 10 s"))
+}

@@ -1,0 +1,331 @@
+//! Transactions (checklist 40 to 49).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use statestore_core::{
+    DeleteRequest, ETag, ErrorKind, GetRequest, SetRequest, Store, TransactRequest, TransactionOp,
+    Ttl,
+};
+
+use crate::context::{Ctx, Failure, Outcome, applied, fail, fails, ok, skip, until_applied};
+use crate::ensure;
+
+fn set(key: &str, value: &str) -> TransactionOp {
+    SetRequest::new(key, value.to_owned()).into()
+}
+
+fn del(key: &str) -> TransactionOp {
+    DeleteRequest::new(key).into()
+}
+
+/// 40: upserts and deletes of one transaction are all applied; the etags it
+/// returns are the new ones.
+pub async fn applies_all(cx: &Ctx) -> Outcome {
+    let (a, b, d1, d2) = (cx.key("a"), cx.key("b"), cx.key("d1"), cx.key("d2"));
+    cx.put(&d1, "x").await?;
+    cx.put(&d2, "x").await?;
+    let ops = vec![set(&a, "1"), del(&d1), set(&b, "2"), del(&d2)];
+    let etags = ok(
+        cx.store.transact(TransactRequest::new(ops)).await,
+        "transact",
+    )?;
+    cx.read_eq(&a, b"1").await?;
+    cx.read_eq(&b, b"2").await?;
+    cx.read_none(&d1, "deleted in the transaction").await?;
+    cx.read_none(&d2, "deleted in the transaction").await?;
+    ensure!(
+        etags.len() == 4,
+        "transact of 4 operations returned {} etags",
+        etags.len()
+    );
+    ensure!(
+        etags[1].is_none() && etags[3].is_none(),
+        "transact returned etags for deletes: {etags:?}"
+    );
+    if cx.has(statestore_core::Feature::ETag) {
+        for (i, k) in [(0, &a), (2, &b)] {
+            let now = cx.read_some(k).await?.etag;
+            ensure!(
+                etags[i] == now,
+                "transact returned etag {:?} for {k:?}, get returns {now:?}",
+                etags[i]
+            );
+        }
+    }
+    Ok(())
+}
+
+/// 41: operations apply in order.
+pub async fn in_order(cx: &Ctx) -> Outcome {
+    let (k1, k2, k3) = (cx.key("k1"), cx.key("k2"), cx.key("k3"));
+    cx.put(&k1, "x").await?;
+    let ops = vec![
+        del(&k1),
+        set(&k2, "2"),
+        del(&k2),
+        set(&k3, "3"),
+        set(&k3, "33"),
+    ];
+    ok(
+        cx.store.transact(TransactRequest::new(ops)).await,
+        "transact",
+    )?;
+    cx.read_none(&k1, "deleted first").await?;
+    cx.read_none(&k2, "set, then deleted").await?;
+    cx.read_eq(&k3, b"33").await.map(drop)
+}
+
+/// 42: a transaction of one delete of a missing key succeeds.
+pub async fn delete_missing(cx: &Ctx) -> Outcome {
+    let k = cx.key("missing");
+    ok(
+        cx.store.transact(TransactRequest::new([del(&k)])).await,
+        "transact deleting a missing key",
+    )
+    .map(drop)
+}
+
+async fn snapshot(
+    cx: &Ctx,
+    keys: &[&String],
+) -> Result<Vec<Option<(Vec<u8>, Option<ETag>)>>, Failure> {
+    let mut out = Vec::new();
+    for k in keys {
+        out.push(cx.read(k).await?.map(|i| (i.value.to_vec(), i.etag)));
+    }
+    Ok(out)
+}
+
+/// 43: one etag mismatch or first-write conflict anywhere aborts the whole
+/// transaction: no value and no etag changes.
+pub async fn mismatch_aborts_all(cx: &Ctx) -> Outcome {
+    let (a, b, c) = (cx.key("a"), cx.key("b"), cx.key("c"));
+    let ea = cx.etag_of(cx.put(&a, "a1").await?, "set")?;
+    let eb = cx.etag_of(cx.put(&b, "b1").await?, "set")?;
+    let before = snapshot(cx, &[&a, &b, &c]).await?;
+    // The last operation's etag went stale when the first one applied.
+    let ops: Vec<TransactionOp> = vec![
+        SetRequest::new(&a, "a2").etag(ea.clone()).into(),
+        DeleteRequest::new(&b).etag(eb).into(),
+        set(&c, "c1"),
+        SetRequest::new(&a, "a3").etag(ea).into(),
+    ];
+    fails(
+        cx.store.transact(TransactRequest::new(ops)).await,
+        ErrorKind::ETagMismatch,
+        "transact whose last operation has a stale etag",
+    )?;
+    let after = snapshot(cx, &[&a, &b, &c]).await?;
+    ensure!(
+        before == after,
+        "an aborted transaction changed state: before {before:?}, after {after:?}"
+    );
+    let ops = vec![
+        set(&c, "c1"),
+        SetRequest::new(&a, "a9").first_write().into(),
+    ];
+    fails(
+        cx.store.transact(TransactRequest::new(ops)).await,
+        ErrorKind::ETagMismatch,
+        "transact with a first-write conflict",
+    )?;
+    let after = snapshot(cx, &[&a, &b, &c]).await?;
+    ensure!(
+        before == after,
+        "a transaction aborted by first-write changed state: before {before:?}, after {after:?}"
+    );
+    Ok(())
+}
+
+/// 44: etags and first-write are honoured on deletes as on upserts.
+pub async fn conditions_on_deletes(cx: &Ctx) -> Outcome {
+    let (a, b) = (cx.key("a"), cx.key("b"));
+    let stale = cx.etag_of(cx.put(&a, "1").await?, "set")?;
+    let current = cx.etag_of(cx.put(&a, "2").await?, "set")?;
+    let ops: Vec<TransactionOp> = vec![set(&b, "x"), DeleteRequest::new(&a).etag(stale).into()];
+    fails(
+        cx.store.transact(TransactRequest::new(ops)).await,
+        ErrorKind::ETagMismatch,
+        "transact: delete with a stale etag",
+    )?;
+    cx.read_none(&b, "aborted transaction").await?;
+    let ops: Vec<TransactionOp> = vec![set(&b, "x"), DeleteRequest::new(&a).first_write().into()];
+    fails(
+        cx.store.transact(TransactRequest::new(ops)).await,
+        ErrorKind::ETagMismatch,
+        "transact: first-write delete without etag of an existing key",
+    )?;
+    cx.read_none(&b, "aborted transaction").await?;
+    let ops: Vec<TransactionOp> = vec![set(&b, "x"), DeleteRequest::new(&a).etag(current).into()];
+    ok(
+        cx.store.transact(TransactRequest::new(ops)).await,
+        "transact: delete with the current etag",
+    )?;
+    cx.read_none(&a, "deleted with its current etag").await?;
+    cx.read_eq(&b, b"x").await.map(drop)
+}
+
+/// 45: zero operations is a successful no-op.
+pub async fn empty(cx: &Ctx) -> Outcome {
+    let etags = ok(
+        cx.store.transact(TransactRequest::default()).await,
+        "transact of nothing",
+    )?;
+    ensure!(etags.is_empty(), "transact of nothing returned {etags:?}");
+    Ok(())
+}
+
+/// 46: a transaction of exactly the maximum size succeeds; one larger is
+/// refused before anything is written.
+pub async fn max_size(cx: &Ctx) -> Outcome {
+    let Some(max) = cx.caps().limits.max_transaction_ops else {
+        return skip("the store declares no maximum transaction size");
+    };
+    if max > 100_000 {
+        return skip(format!(
+            "the maximum transaction size {max} is too large to try"
+        ));
+    }
+    let keys: Vec<String> = (0..=max).map(|i| cx.key(&format!("m{i}"))).collect();
+    let ops: Vec<TransactionOp> = keys[..max].iter().map(|k| set(k, "v")).collect();
+    ok(
+        cx.store.transact(TransactRequest::new(ops)).await,
+        format!("transact of exactly {max} operations"),
+    )?;
+    cx.read_eq(&keys[max - 1], b"v").await?;
+    let fresh: Vec<String> = (0..=max).map(|i| cx.key(&format!("n{i}"))).collect();
+    let ops: Vec<TransactionOp> = fresh.iter().map(|k| set(k, "v")).collect();
+    fails(
+        cx.store.transact(TransactRequest::new(ops)).await,
+        ErrorKind::InvalidRequest,
+        format!("transact of {} operations (maximum {max})", max + 1),
+    )?;
+    let got = ok(
+        cx.store
+            .bulk_get(fresh.iter().map(GetRequest::new).collect())
+            .await,
+        "bulk_get",
+    )?;
+    let written = got
+        .iter()
+        .filter(|e| matches!(e.result, Ok(Some(_))))
+        .count();
+    ensure!(
+        written == 0,
+        "a refused oversized transaction wrote {written} keys"
+    );
+    Ok(())
+}
+
+/// 47: request metadata such as `partitionKey` is accepted.
+pub async fn partition_key_metadata(cx: &Ctx) -> Outcome {
+    let k = cx.key("p");
+    let req = TransactRequest::new([set(&k, "v")]).metadata("partitionKey", cx.key("partition"));
+    ok(
+        cx.store.transact(req).await,
+        "transact with partitionKey metadata",
+    )?;
+    cx.read_eq(&k, b"v").await.map(drop)
+}
+
+/// 48: a ttl set inside a transaction is honoured.
+pub async fn ttl(cx: &Ctx) -> Outcome {
+    let (short, plain) = (cx.key("short"), cx.key("plain"));
+    let ops: Vec<TransactionOp> = vec![
+        SetRequest::new(&short, "v").ttl(Ttl::Seconds(1)).into(),
+        set(&plain, "v"),
+    ];
+    ok(
+        cx.store.transact(TransactRequest::new(ops)).await,
+        "transact with a ttl",
+    )?;
+    let item = cx.read_some(&short).await?;
+    ensure!(
+        item.expires_at.is_some(),
+        "a key written with ttl 1 in a transaction has no expiry time"
+    );
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    cx.read_none(&short, "written with ttl 1 in a transaction, 2.1 s ago")
+        .await?;
+    cx.read_eq(&plain, b"v").await.map(drop)
+}
+
+/// Workers and transfers per worker of the conservation race.
+const WORKERS: usize = 6;
+const TRANSFERS: usize = 10;
+
+/// 49: concurrent transactions moving one unit between two keys under
+/// etags keep the sum, and apply exactly the transfers that succeeded.
+pub async fn race_conserves_sum(cx: &Ctx) -> Outcome {
+    let (x, y) = (cx.key("x"), cx.key("y"));
+    cx.put(&x, "100").await?;
+    cx.put(&y, "100").await?;
+    let mut tasks = Vec::new();
+    for w in 0..WORKERS {
+        let (store, x, y) = (cx.store.clone(), x.clone(), y.clone());
+        tasks.push(tokio::spawn(async move {
+            transfers(store, x, y, w % 2 == 0).await
+        }));
+    }
+    let mut net: i64 = 0;
+    for t in tasks {
+        net += t
+            .await
+            .map_err(|e| fail(format!("a worker panicked: {e}")))??;
+    }
+    let read = |v: &[u8]| {
+        std::str::from_utf8(v)
+            .ok()
+            .and_then(|s| s.parse::<i64>().ok())
+    };
+    let vx = read(&cx.read_some(&x).await?.value);
+    let vy = read(&cx.read_some(&y).await?.value);
+    ensure!(
+        vx == Some(100 - net) && vy == Some(100 + net),
+        "after {} transfers (net {net} from x to y): expected x={} y={}, found x={vx:?} y={vy:?}",
+        WORKERS * TRANSFERS,
+        100 - net,
+        100 + net
+    );
+    Ok(())
+}
+
+/// Moves one unit `TRANSFERS` times; returns the net amount moved x -> y.
+async fn transfers(
+    store: Arc<dyn Store>,
+    x: String,
+    y: String,
+    x_to_y: bool,
+) -> Result<i64, Failure> {
+    let parse = |v: &[u8]| {
+        std::str::from_utf8(v)
+            .ok()
+            .and_then(|s| s.parse::<i64>().ok())
+            .unwrap_or(0)
+    };
+    let d = if x_to_y { 1 } else { -1 };
+    until_applied("transfers", TRANSFERS, || {
+        let (store, x, y) = (store.clone(), x.clone(), y.clone());
+        async move {
+            let gx = ok(store.get(GetRequest::new(&x)).await, "get x")?
+                .ok_or_else(|| fail("x vanished"))?;
+            let gy = ok(store.get(GetRequest::new(&y)).await, "get y")?
+                .ok_or_else(|| fail("y vanished"))?;
+            let ops: Vec<TransactionOp> = vec![
+                SetRequest::new(&x, (parse(&gx.value) - d).to_string())
+                    .etag_opt(gx.etag)
+                    .into(),
+                SetRequest::new(&y, (parse(&gy.value) + d).to_string())
+                    .etag_opt(gy.etag)
+                    .into(),
+            ];
+            applied(
+                store.transact(TransactRequest::new(ops)).await,
+                "transfer transaction",
+            )
+        }
+    })
+    .await?;
+    Ok(d * TRANSFERS as i64)
+}

@@ -1,0 +1,66 @@
+//! # statestore-conformance
+//!
+//! The cases every store must pass, one per rule of the contract, each a
+//! named test that can be run and filtered on its own. A store crate adopts
+//! the suite with one call in `tests/conformance.rs` (with `harness = false`
+//! in its `Cargo.toml`):
+//!
+//! ```no_run
+//! fn main() -> std::process::ExitCode {
+//!     statestore_conformance::main(
+//!         statestore_core::memory::REGISTRATION,
+//!         statestore_core::Properties::new(),
+//!     )
+//! }
+//! ```
+//!
+//! Cases for a capability the store does not declare are reported as
+//! ignored with a reason naming the capability, and for every undeclared
+//! capability a `refuses::*` case checks that the store answers
+//! `NotSupported`. Every run uses a fresh random key prefix and deletes only
+//! the keys it wrote. Run one case with `cargo test --test conformance --
+//! etag::stale_set_refused`, list them with `-- --list`.
+#![deny(missing_docs)]
+
+pub mod cases;
+mod context;
+mod harness;
+
+pub use context::{
+    Ctx, Failure, Outcome, Target, applied, fail, fails, ok, show, skip, until_applied,
+};
+pub use harness::Suite;
+
+/// What a store declares about itself beyond its capabilities, as data, so
+/// the suite adapts without being forked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quirks {
+    /// Whether a malformed etag is reported as `ETagInvalid` (otherwise the
+    /// store documents that it answers `ETagMismatch`).
+    pub detects_invalid_etags: bool,
+    /// An etag this store can never produce.
+    pub malformed_etag: String,
+    /// Whether two instances with the same properties share their data (not
+    /// so for in-process stores and SQLite's `:memory:`).
+    pub shared_backend: bool,
+}
+
+impl Default for Quirks {
+    fn default() -> Self {
+        Quirks {
+            detects_invalid_etags: true,
+            malformed_etag: "not an etag!".into(),
+            shared_backend: true,
+        }
+    }
+}
+
+/// Runs the whole suite against a store type: the one-line adoption.
+///
+/// Reads libtest's command line (filters, `--list`, `--test-threads`, ...).
+pub fn main(
+    registration: statestore_core::Registration,
+    properties: statestore_core::Properties,
+) -> std::process::ExitCode {
+    Suite::new(registration, properties).run()
+}

@@ -1,0 +1,410 @@
+//! One error type for every store and every operation (contract §8).
+//!
+//! An [`Error`] carries a coarse [`ErrorKind`] to act on, the store and the
+//! [`Operation`] it comes from, the key when there is one, a message, and the
+//! backend's own error as its `source`. It never carries value bytes or
+//! secrets: stores put neither into messages.
+
+use std::borrow::Cow;
+use std::error::Error as StdError;
+use std::fmt;
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What went wrong, coarse enough to decide what to do next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The etag given does not match the current one, the key is missing, or
+    /// a first-write found the key already there.
+    ETagMismatch,
+    /// The etag given cannot be one of this store's etags.
+    ETagInvalid,
+    /// The store does not offer this operation.
+    NotSupported,
+    /// The request itself is wrong (empty key, bad ttl, bad pattern, ...).
+    InvalidRequest,
+    /// Bad or missing component metadata.
+    Config,
+    /// The backend cannot be reached or the connection was lost. Retryable.
+    Unavailable,
+    /// The backend did not answer in time. Retryable.
+    Timeout,
+    /// Anything else the backend reported; the backend's error is the source.
+    Backend,
+    /// Some keys of a bulk call failed; [`Error::failures`] lists them.
+    Bulk,
+}
+
+impl ErrorKind {
+    /// A short lower-case description, as used in messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::ETagMismatch => "etag mismatch",
+            ErrorKind::ETagInvalid => "invalid etag",
+            ErrorKind::NotSupported => "not supported",
+            ErrorKind::InvalidRequest => "invalid request",
+            ErrorKind::Config => "configuration error",
+            ErrorKind::Unavailable => "backend unavailable",
+            ErrorKind::Timeout => "timed out",
+            ErrorKind::Backend => "backend error",
+            ErrorKind::Bulk => "some keys failed",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The store operation an error comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Operation {
+    /// `init`
+    Init,
+    /// `get`
+    Get,
+    /// `set`
+    Set,
+    /// `delete`
+    Delete,
+    /// `bulk_get`
+    BulkGet,
+    /// `bulk_set`
+    BulkSet,
+    /// `bulk_delete`
+    BulkDelete,
+    /// `ping`
+    Ping,
+    /// `close`
+    Close,
+    /// `transact`
+    Transact,
+    /// `delete_with_prefix`
+    DeleteWithPrefix,
+    /// `keys_like`
+    KeysLike,
+    /// `query`
+    Query,
+    /// Purging expired entries (a store's own maintenance).
+    Cleanup,
+}
+
+impl Operation {
+    /// The operation's name as in the `Store` trait.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Init => "init",
+            Operation::Get => "get",
+            Operation::Set => "set",
+            Operation::Delete => "delete",
+            Operation::BulkGet => "bulk_get",
+            Operation::BulkSet => "bulk_set",
+            Operation::BulkDelete => "bulk_delete",
+            Operation::Ping => "ping",
+            Operation::Close => "close",
+            Operation::Transact => "transact",
+            Operation::DeleteWithPrefix => "delete_with_prefix",
+            Operation::KeysLike => "keys_like",
+            Operation::Query => "query",
+            Operation::Cleanup => "cleanup",
+        }
+    }
+}
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+type Source = Box<dyn StdError + Send + Sync + 'static>;
+
+/// The error of every store operation.
+///
+/// Build one with a kind constructor ([`Error::etag_mismatch`],
+/// [`Error::invalid`], ...) and add context with the `with_*` methods. Stores
+/// call [`Error::context`] once per operation, so every error that reaches a
+/// user names the store and the operation.
+pub struct Error(Box<Inner>);
+
+struct Inner {
+    kind: ErrorKind,
+    store: Option<Cow<'static, str>>,
+    operation: Option<Operation>,
+    key: Option<String>,
+    message: Cow<'static, str>,
+    source: Option<Source>,
+    retryable: Option<bool>,
+    failures: Vec<(String, Error)>,
+}
+
+impl Error {
+    /// A new error of `kind` with a message.
+    pub fn new(kind: ErrorKind, message: impl Into<Cow<'static, str>>) -> Self {
+        Error(Box::new(Inner {
+            kind,
+            store: None,
+            operation: None,
+            key: None,
+            message: message.into(),
+            source: None,
+            retryable: None,
+            failures: Vec::new(),
+        }))
+    }
+
+    /// [`ErrorKind::ETagMismatch`].
+    pub fn etag_mismatch(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorKind::ETagMismatch, message)
+    }
+
+    /// [`ErrorKind::ETagInvalid`].
+    pub fn etag_invalid(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorKind::ETagInvalid, message)
+    }
+
+    /// [`ErrorKind::NotSupported`] for `operation`.
+    pub fn not_supported(store: impl Into<Cow<'static, str>>, operation: Operation) -> Self {
+        Self::new(
+            ErrorKind::NotSupported,
+            "this store does not offer this operation",
+        )
+        .context(store, operation)
+    }
+
+    /// [`ErrorKind::InvalidRequest`].
+    pub fn invalid(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorKind::InvalidRequest, message)
+    }
+
+    /// [`ErrorKind::Config`].
+    pub fn config(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorKind::Config, message)
+    }
+
+    /// [`ErrorKind::Unavailable`].
+    pub fn unavailable(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorKind::Unavailable, message)
+    }
+
+    /// [`ErrorKind::Timeout`].
+    pub fn timeout(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorKind::Timeout, message)
+    }
+
+    /// [`ErrorKind::Backend`].
+    pub fn backend(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorKind::Backend, message)
+    }
+
+    /// [`ErrorKind::Bulk`]: the listed keys failed, the others were applied.
+    pub fn bulk(failures: Vec<(String, Error)>) -> Self {
+        let mut e = Self::new(ErrorKind::Bulk, format!("{} key(s) failed", failures.len()));
+        e.0.failures = failures;
+        e
+    }
+
+    /// Keeps the backend's own error as the source.
+    pub fn with_source(mut self, source: impl Into<Source>) -> Self {
+        self.0.source = Some(source.into());
+        self
+    }
+
+    /// Names the key the error is about.
+    pub fn with_key(mut self, key: impl Into<String>) -> Self {
+        self.0.key = Some(key.into());
+        self
+    }
+
+    /// Overrides whether retrying may help (e.g. a deadlock reported as a
+    /// [`ErrorKind::Backend`] error).
+    pub fn with_retryable(mut self, retryable: bool) -> Self {
+        self.0.retryable = Some(retryable);
+        self
+    }
+
+    /// Fills in the store and operation where they are not set yet.
+    pub fn context(mut self, store: impl Into<Cow<'static, str>>, operation: Operation) -> Self {
+        if self.0.store.is_none() {
+            self.0.store = Some(store.into());
+        }
+        if self.0.operation.is_none() {
+            self.0.operation = Some(operation);
+        }
+        self
+    }
+
+    /// The kind.
+    pub fn kind(&self) -> ErrorKind {
+        self.0.kind
+    }
+
+    /// The store type (e.g. `state.sqlite`), when known.
+    pub fn store(&self) -> Option<&str> {
+        self.0.store.as_deref()
+    }
+
+    /// The operation, when known.
+    pub fn operation(&self) -> Option<Operation> {
+        self.0.operation
+    }
+
+    /// The key the error is about, when there is one.
+    pub fn key(&self) -> Option<&str> {
+        self.0.key.as_deref()
+    }
+
+    /// The message, without store, operation, key or source.
+    pub fn message(&self) -> &str {
+        &self.0.message
+    }
+
+    /// For [`ErrorKind::Bulk`]: each failed key with its own error.
+    pub fn failures(&self) -> &[(String, Error)] {
+        &self.0.failures
+    }
+
+    /// Whether the same call may succeed when tried again: true for
+    /// `Unavailable` and `Timeout`, and for backend errors the store marked so.
+    pub fn is_retryable(&self) -> bool {
+        self.0.retryable.unwrap_or(matches!(
+            self.0.kind,
+            ErrorKind::Unavailable | ErrorKind::Timeout
+        ))
+    }
+}
+
+/// Keys are user data but not secret; long ones are cut so messages stay readable.
+fn write_key(f: &mut fmt::Formatter<'_>, key: &str) -> fmt::Result {
+    const MAX: usize = 120;
+    if key.chars().count() <= MAX {
+        write!(f, "{key:?}")
+    } else {
+        let cut: String = key.chars().take(MAX).collect();
+        write!(f, "{cut:?}...")
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let e = &self.0;
+        if let Some(store) = &e.store {
+            write!(f, "{store}: ")?;
+        }
+        if let Some(op) = e.operation {
+            write!(f, "{op}: ")?;
+        }
+        if let Some(key) = &e.key {
+            f.write_str("key ")?;
+            write_key(f, key)?;
+            f.write_str(": ")?;
+        }
+        write!(f, "{}", e.kind)?;
+        if !e.message.is_empty() {
+            write!(f, ": {}", e.message)?;
+        }
+        if let Some(source) = &e.source {
+            write!(f, ": {source}")?;
+        }
+        for (key, err) in e.failures.iter().take(5) {
+            f.write_str("; ")?;
+            write_key(f, key)?;
+            write!(f, ": {} ({})", err.kind(), err.message())?;
+        }
+        if e.failures.len() > 5 {
+            write!(f, "; and {} more", e.failures.len() - 5)?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let e = &self.0;
+        let mut d = f.debug_struct("Error");
+        d.field("kind", &e.kind)
+            .field("store", &e.store)
+            .field("operation", &e.operation)
+            .field("key", &e.key)
+            .field("message", &e.message);
+        if let Some(source) = &e.source {
+            d.field("source", &source.to_string());
+        }
+        if !e.failures.is_empty() {
+            d.field("failures", &e.failures);
+        }
+        d.finish()
+    }
+}
+
+impl StdError for Error {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.0
+            .source
+            .as_deref()
+            .map(|s| s as &(dyn StdError + 'static))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_names_store_operation_key_kind_and_source() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let e = Error::unavailable("cannot connect")
+            .with_key("a||b")
+            .with_source(io)
+            .context("state.sqlite", Operation::Get);
+        assert_eq!(
+            e.to_string(),
+            "state.sqlite: get: key \"a||b\": backend unavailable: cannot connect: refused"
+        );
+        assert!(e.is_retryable());
+        assert!(e.source().is_some());
+    }
+
+    #[test]
+    fn context_does_not_overwrite() {
+        let e = Error::invalid("x")
+            .context("inner", Operation::Set)
+            .context("outer", Operation::Transact);
+        assert_eq!(e.store(), Some("inner"));
+        assert_eq!(e.operation(), Some(Operation::Set));
+    }
+
+    #[test]
+    fn retryable_defaults_and_override() {
+        assert!(Error::timeout("t").is_retryable());
+        assert!(!Error::backend("b").is_retryable());
+        assert!(
+            Error::backend("deadlock")
+                .with_retryable(true)
+                .is_retryable()
+        );
+        assert!(!Error::etag_mismatch("m").is_retryable());
+    }
+
+    #[test]
+    fn long_keys_are_cut_in_messages() {
+        let key = "k".repeat(1000);
+        let text = Error::invalid("too long").with_key(key).to_string();
+        assert!(text.len() < 300, "{text}");
+    }
+
+    #[test]
+    fn bulk_lists_failures() {
+        let e = Error::bulk(vec![
+            ("a".into(), Error::etag_mismatch("stale")),
+            ("b".into(), Error::invalid("empty")),
+        ]);
+        assert_eq!(e.failures().len(), 2);
+        assert!(e.to_string().contains("\"a\": etag mismatch (stale)"));
+    }
+}

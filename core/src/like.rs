@@ -1,0 +1,229 @@
+//! SQL LIKE patterns (contract §5: `%` any run, `_` one character, `\`
+//! escapes the next) and the paging tokens of `keys_like`.
+//!
+//! Matching is case-sensitive and works on Unicode characters, as SQL LIKE
+//! does under a binary collation. Stores whose backend matches differently
+//! translate the parsed pattern (SQLite uses GLOB, see [`LikePattern::to_glob`]).
+
+use crate::error::{Error, Result};
+
+/// One element of a parsed pattern.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LikeToken {
+    /// This exact character.
+    Char(char),
+    /// `_`: exactly one character.
+    One,
+    /// `%`: any run of characters, including none.
+    Any,
+}
+
+/// A parsed LIKE pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LikePattern {
+    source: String,
+    tokens: Vec<LikeToken>,
+}
+
+impl LikePattern {
+    /// Parses a pattern. An empty pattern and a pattern ending in a lone `\`
+    /// are invalid requests.
+    pub fn parse(pattern: &str) -> Result<Self> {
+        if pattern.is_empty() {
+            return Err(Error::invalid(
+                "the pattern is empty: use \"%\" to list every key",
+            ));
+        }
+        let mut tokens = Vec::with_capacity(pattern.len());
+        let mut chars = pattern.chars();
+        while let Some(c) = chars.next() {
+            tokens.push(match c {
+                '%' => LikeToken::Any,
+                '_' => LikeToken::One,
+                '\\' => match chars.next() {
+                    Some(escaped) => LikeToken::Char(escaped),
+                    None => {
+                        return Err(Error::invalid(format!(
+                            "the pattern {pattern:?} ends with a lone escape character \\"
+                        )));
+                    }
+                },
+                c => LikeToken::Char(c),
+            });
+        }
+        Ok(LikePattern {
+            source: pattern.to_owned(),
+            tokens,
+        })
+    }
+
+    /// The pattern as given.
+    pub fn as_str(&self) -> &str {
+        &self.source
+    }
+
+    /// The parsed tokens.
+    pub fn tokens(&self) -> &[LikeToken] {
+        &self.tokens
+    }
+
+    /// The literal characters before the first wildcard (for range scans).
+    pub fn literal_prefix(&self) -> String {
+        self.tokens
+            .iter()
+            .map_while(|t| match t {
+                LikeToken::Char(c) => Some(*c),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Whether `text` matches, case-sensitively.
+    pub fn matches(&self, text: &str) -> bool {
+        let text: Vec<char> = text.chars().collect();
+        let p = &self.tokens;
+        let (mut ti, mut pi) = (0, 0);
+        // Where to resume after the last `%`: (pattern index after it, text index).
+        let mut resume: Option<(usize, usize)> = None;
+        while ti < text.len() {
+            match p.get(pi) {
+                Some(LikeToken::Any) => {
+                    resume = Some((pi + 1, ti));
+                    pi += 1;
+                }
+                Some(LikeToken::One) => {
+                    pi += 1;
+                    ti += 1;
+                }
+                Some(LikeToken::Char(c)) if *c == text[ti] => {
+                    pi += 1;
+                    ti += 1;
+                }
+                _ => match resume {
+                    Some((rp, rt)) => {
+                        pi = rp;
+                        ti = rt + 1;
+                        resume = Some((rp, rt + 1));
+                    }
+                    None => return false,
+                },
+            }
+        }
+        p[pi..].iter().all(|t| *t == LikeToken::Any)
+    }
+
+    /// The same pattern as an SQLite GLOB (case-sensitive, unlike SQLite's LIKE):
+    /// `%` becomes `*`, `_` becomes `?`, and GLOB's own special characters
+    /// are put in brackets.
+    pub fn to_glob(&self) -> String {
+        let mut out = String::with_capacity(self.source.len() + 8);
+        for t in &self.tokens {
+            match t {
+                LikeToken::Any => out.push('*'),
+                LikeToken::One => out.push('?'),
+                LikeToken::Char(c @ ('*' | '?' | '[')) => {
+                    out.push('[');
+                    out.push(*c);
+                    out.push(']');
+                }
+                LikeToken::Char(c) => out.push(*c),
+            }
+        }
+        out
+    }
+}
+
+/// The paging token that resumes after `last_key` (keyset paging: keys are
+/// listed in order and a page continues strictly after the last key seen, so
+/// every key present throughout is listed exactly once).
+pub fn page_token(last_key: &str) -> String {
+    let mut out = String::with_capacity(2 + last_key.len() * 2);
+    out.push_str("k1");
+    for b in last_key.as_bytes() {
+        out.push_str(&format!("{b:02x}"));
+    }
+    out
+}
+
+/// The key a token made by [`page_token`] resumes after.
+pub fn parse_page_token(token: &str) -> Result<String> {
+    let bad = || Error::invalid(format!("malformed page token {:?}", cut(token)));
+    let hex = token.strip_prefix("k1").ok_or_else(bad)?;
+    if hex.len() % 2 != 0 || !hex.is_ascii() {
+        return Err(bad());
+    }
+    let bytes = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16))
+        .collect::<std::result::Result<Vec<u8>, _>>()
+        .map_err(|_| bad())?;
+    String::from_utf8(bytes).map_err(|_| bad())
+}
+
+fn cut(s: &str) -> String {
+    s.chars().take(40).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(p: &str, t: &str) -> bool {
+        LikePattern::parse(p).unwrap().matches(t)
+    }
+
+    #[test]
+    fn wildcards() {
+        assert!(m("%", ""));
+        assert!(m("%", "anything"));
+        assert!(m("a%", "abc"));
+        assert!(!m("a%", "bac"));
+        assert!(m("%c", "abc"));
+        assert!(m("a_c", "abc"));
+        assert!(!m("a_c", "ac"));
+        assert!(!m("a_c", "abbc"));
+        assert!(m("a%b%c", "a-b-b-c"));
+        assert!(!m("a%b%c", "a-c-b"));
+        assert!(m("%a%a%", "xaxxa"));
+        assert!(m("__", "éü"));
+        assert!(!m("abc", "ABC"), "case-sensitive");
+    }
+
+    #[test]
+    fn escapes() {
+        assert!(m(r"100\%", "100%"));
+        assert!(!m(r"100\%", "1000"));
+        assert!(m(r"a\_b", "a_b"));
+        assert!(!m(r"a\_b", "axb"));
+        assert!(m(r"a\\b", r"a\b"));
+        assert!(LikePattern::parse(r"abc\").is_err());
+        assert!(LikePattern::parse("").is_err());
+    }
+
+    #[test]
+    fn glob_translation() {
+        let g = |p: &str| LikePattern::parse(p).unwrap().to_glob();
+        assert_eq!(g("a%_b"), "a*?b");
+        assert_eq!(g("a*b?[c]"), "a[*]b[?][[]c]");
+        assert_eq!(g(r"x\%"), "x%");
+    }
+
+    #[test]
+    fn literal_prefix() {
+        assert_eq!(
+            LikePattern::parse(r"ab\%c%d").unwrap().literal_prefix(),
+            "ab%c"
+        );
+        assert_eq!(LikePattern::parse("%x").unwrap().literal_prefix(), "");
+    }
+
+    #[test]
+    fn tokens_round_trip() {
+        for key in ["a", "ünï||cödé", "k'; DROP TABLE x; --", ""] {
+            assert_eq!(parse_page_token(&page_token(key)).unwrap(), key);
+        }
+        for bad in ["", "k1z", "k1a", "x100", "k1ff"] {
+            assert!(parse_page_token(bad).is_err(), "{bad}");
+        }
+    }
+}

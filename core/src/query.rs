@@ -1,0 +1,393 @@
+//! The query API (`QUERY_API`): Dapr's query language over JSON values.
+//!
+//! ```json
+//! {"filter": {"AND": [{"EQ": {"state": "CA"}}, {"GT": {"person.age": 30}}]},
+//!  "sort": [{"key": "person.age", "order": "DESC"}],
+//!  "page": {"limit": 10, "token": "..."}}
+//! ```
+//!
+//! Comparisons follow SQL: a path that is missing (or not comparable with the
+//! operand) never matches, `NEQ` included. Numbers compare as numbers,
+//! strings by code point; `GT`/`GTE`/`LT`/`LTE` apply to numbers and strings.
+
+use std::cmp::Ordering;
+use std::fmt;
+
+use bytes::Bytes;
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+use crate::types::{ETag, Metadata};
+
+/// A comparison or a combination of filters.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Filter {
+    /// The value at the path equals the operand.
+    Eq(String, Value),
+    /// The value at the path exists and differs from the operand.
+    Neq(String, Value),
+    /// Greater than.
+    Gt(String, Value),
+    /// Greater than or equal.
+    Gte(String, Value),
+    /// Less than.
+    Lt(String, Value),
+    /// Less than or equal.
+    Lte(String, Value),
+    /// Equals one of the operands.
+    In(String, Vec<Value>),
+    /// Every child matches (at least two children).
+    And(Vec<Filter>),
+    /// Some child matches (at least two children).
+    Or(Vec<Filter>),
+}
+
+/// Sort direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Order {
+    /// Ascending.
+    #[default]
+    Asc,
+    /// Descending.
+    Desc,
+}
+
+/// One sort key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sort {
+    /// Dotted path into the JSON value.
+    pub key: String,
+    /// Direction.
+    pub order: Order,
+}
+
+/// Paging of query results.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Page {
+    /// At most this many results.
+    pub limit: Option<u32>,
+    /// Resume after the page that returned this token.
+    pub token: Option<String>,
+}
+
+/// A whole query.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Query {
+    /// Which values; `None` matches every JSON value.
+    pub filter: Option<Filter>,
+    /// Order of results; keys break ties.
+    pub sort: Vec<Sort>,
+    /// Paging.
+    pub page: Page,
+}
+
+/// One query result.
+#[derive(Clone, PartialEq, Eq)]
+pub struct QueryItem {
+    /// The key.
+    pub key: String,
+    /// The stored value.
+    pub value: Bytes,
+    /// Its etag.
+    pub etag: Option<ETag>,
+    /// A per-item error, as Dapr reports it.
+    pub error: Option<String>,
+}
+
+impl fmt::Debug for QueryItem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("QueryItem")
+            .field("key", &self.key)
+            .field("value", &format_args!("<{} bytes>", self.value.len()))
+            .field("etag", &self.etag)
+            .field("error", &self.error)
+            .finish()
+    }
+}
+
+/// The answer to a query.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct QueryResponse {
+    /// Matching items, in order.
+    pub results: Vec<QueryItem>,
+    /// Present when more results remain.
+    pub token: Option<String>,
+    /// Store-specific metadata.
+    pub metadata: Metadata,
+}
+
+fn invalid(message: impl Into<String>) -> Error {
+    Error::invalid(format!("query: {}", message.into()))
+}
+
+impl Query {
+    /// Parses Dapr's query JSON text.
+    pub fn from_json(text: &str) -> Result<Query> {
+        let value: Value =
+            serde_json::from_str(text).map_err(|e| invalid("not valid JSON").with_source(e))?;
+        Query::from_value(&value)
+    }
+
+    /// Parses Dapr's query JSON.
+    pub fn from_value(value: &Value) -> Result<Query> {
+        let obj = value
+            .as_object()
+            .ok_or_else(|| invalid("expected a JSON object"))?;
+        if let Some(k) = obj
+            .keys()
+            .find(|k| !matches!(k.as_str(), "filter" | "sort" | "page"))
+        {
+            return Err(invalid(format!("unknown field {k:?}")));
+        }
+        let filter = match obj.get("filter") {
+            None | Some(Value::Null) => None,
+            Some(Value::Object(m)) if m.is_empty() => None,
+            Some(f) => Some(Filter::from_value(f)?),
+        };
+        let sort = match obj.get("sort") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(items)) => items.iter().map(parse_sort).collect::<Result<_>>()?,
+            Some(_) => return Err(invalid("sort must be an array")),
+        };
+        let page = match obj.get("page") {
+            None | Some(Value::Null) => Page::default(),
+            Some(Value::Object(p)) => parse_page(p)?,
+            Some(_) => return Err(invalid("page must be an object")),
+        };
+        Ok(Query { filter, sort, page })
+    }
+}
+
+fn parse_sort(v: &Value) -> Result<Sort> {
+    let key = v
+        .get("key")
+        .and_then(Value::as_str)
+        .filter(|k| !k.is_empty())
+        .ok_or_else(|| invalid("each sort entry needs a non-empty \"key\""))?;
+    let order = match v.get("order").and_then(Value::as_str) {
+        None => Order::Asc,
+        Some(o) if o.eq_ignore_ascii_case("ASC") => Order::Asc,
+        Some(o) if o.eq_ignore_ascii_case("DESC") => Order::Desc,
+        Some(o) => return Err(invalid(format!("sort order {o:?}: expected ASC or DESC"))),
+    };
+    Ok(Sort {
+        key: key.to_owned(),
+        order,
+    })
+}
+
+fn parse_page(p: &Map<String, Value>) -> Result<Page> {
+    let limit = match p.get("limit") {
+        None | Some(Value::Null) => None,
+        Some(v) => match v.as_u64() {
+            Some(0) => None,
+            Some(n) if n <= u64::from(u32::MAX) => Some(n as u32),
+            _ => return Err(invalid("page.limit must be a non-negative integer")),
+        },
+    };
+    let token = match p.get("token") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s.is_empty() => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => return Err(invalid("page.token must be a string")),
+    };
+    Ok(Page { limit, token })
+}
+
+impl Filter {
+    /// Parses one filter object such as `{"EQ": {"path": 1}}`.
+    pub fn from_value(v: &Value) -> Result<Filter> {
+        let obj = v
+            .as_object()
+            .filter(|o| o.len() == 1)
+            .ok_or_else(|| invalid("a filter is an object with exactly one operator"))?;
+        let (op, arg) = obj.iter().next().expect("one entry");
+        match op.as_str() {
+            "AND" | "OR" => {
+                let children = arg
+                    .as_array()
+                    .ok_or_else(|| invalid(format!("{op} takes an array of filters")))?;
+                if children.len() < 2 {
+                    return Err(invalid(format!("{op} needs at least two filters")));
+                }
+                let parsed = children
+                    .iter()
+                    .map(Filter::from_value)
+                    .collect::<Result<_>>()?;
+                Ok(if op == "AND" {
+                    Filter::And(parsed)
+                } else {
+                    Filter::Or(parsed)
+                })
+            }
+            "EQ" | "NEQ" | "GT" | "GTE" | "LT" | "LTE" | "IN" => {
+                let (path, operand) = arg
+                    .as_object()
+                    .filter(|o| o.len() == 1)
+                    .and_then(|o| o.iter().next())
+                    .ok_or_else(|| invalid(format!("{op} takes an object with one path")))?;
+                if path.is_empty() {
+                    return Err(invalid(format!("{op} has an empty path")));
+                }
+                let p = path.clone();
+                let o = operand.clone();
+                Ok(match op.as_str() {
+                    "EQ" => Filter::Eq(p, o),
+                    "NEQ" => Filter::Neq(p, o),
+                    "GT" => Filter::Gt(p, o),
+                    "GTE" => Filter::Gte(p, o),
+                    "LT" => Filter::Lt(p, o),
+                    "LTE" => Filter::Lte(p, o),
+                    _ => match o {
+                        Value::Array(values) => Filter::In(p, values),
+                        _ => return Err(invalid("IN takes an array of values")),
+                    },
+                })
+            }
+            other => Err(invalid(format!("unknown operator {other:?}"))),
+        }
+    }
+
+    /// Whether the JSON document matches.
+    pub fn matches(&self, doc: &Value) -> bool {
+        let cmp = |path: &str, operand: &Value| lookup(doc, path).and_then(|v| compare(v, operand));
+        match self {
+            Filter::Eq(p, o) => cmp(p, o) == Some(Ordering::Equal),
+            Filter::Neq(p, o) => lookup(doc, p).is_some() && cmp(p, o) != Some(Ordering::Equal),
+            Filter::Gt(p, o) => ordered(o) && cmp(p, o) == Some(Ordering::Greater),
+            Filter::Gte(p, o) => {
+                ordered(o) && matches!(cmp(p, o), Some(Ordering::Greater | Ordering::Equal))
+            }
+            Filter::Lt(p, o) => ordered(o) && cmp(p, o) == Some(Ordering::Less),
+            Filter::Lte(p, o) => {
+                ordered(o) && matches!(cmp(p, o), Some(Ordering::Less | Ordering::Equal))
+            }
+            Filter::In(p, values) => values.iter().any(|o| cmp(p, o) == Some(Ordering::Equal)),
+            Filter::And(fs) => fs.iter().all(|f| f.matches(doc)),
+            Filter::Or(fs) => fs.iter().any(|f| f.matches(doc)),
+        }
+    }
+}
+
+fn ordered(v: &Value) -> bool {
+    matches!(v, Value::Number(_) | Value::String(_))
+}
+
+/// The value at a dotted path (`a.b.c`).
+pub fn lookup<'a>(doc: &'a Value, path: &str) -> Option<&'a Value> {
+    path.split('.').try_fold(doc, |v, part| v.get(part))
+}
+
+/// Compares two JSON values of the same kind; `None` when not comparable.
+pub fn compare(a: &Value, b: &Value) -> Option<Ordering> {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64()?.partial_cmp(&y.as_f64()?),
+        (Value::String(x), Value::String(y)) => Some(x.cmp(y)),
+        (Value::Bool(x), Value::Bool(y)) => Some(x.cmp(y)),
+        (Value::Null, Value::Null) => Some(Ordering::Equal),
+        (x @ (Value::Array(_) | Value::Object(_)), y) if x == y => Some(Ordering::Equal),
+        _ => None,
+    }
+}
+
+/// A total order for sorting: missing < null < bool < number < string <
+/// array < object, values of one kind by [`compare`].
+pub fn sort_order(a: Option<&Value>, b: Option<&Value>) -> Ordering {
+    fn rank(v: Option<&Value>) -> u8 {
+        match v {
+            None => 0,
+            Some(Value::Null) => 1,
+            Some(Value::Bool(_)) => 2,
+            Some(Value::Number(_)) => 3,
+            Some(Value::String(_)) => 4,
+            Some(Value::Array(_)) => 5,
+            Some(Value::Object(_)) => 6,
+        }
+    }
+    match (a, b) {
+        (Some(x), Some(y)) if rank(a) == rank(b) => {
+            compare(x, y).unwrap_or_else(|| x.to_string().cmp(&y.to_string()))
+        }
+        _ => rank(a).cmp(&rank(b)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn q(v: Value) -> Result<Query> {
+        Query::from_value(&v)
+    }
+
+    #[test]
+    fn parses_dapr_queries() {
+        let query = q(json!({
+            "filter": {"OR": [{"EQ": {"state": "CA"}}, {"IN": {"person.org": ["A", "B"]}}]},
+            "sort": [{"key": "person.age", "order": "DESC"}, {"key": "state"}],
+            "page": {"limit": 2, "token": "t"}
+        }))
+        .unwrap();
+        assert_eq!(query.sort[0].order, Order::Desc);
+        assert_eq!(query.sort[1].order, Order::Asc);
+        assert_eq!(query.page.limit, Some(2));
+        assert!(matches!(query.filter, Some(Filter::Or(ref v)) if v.len() == 2));
+        assert_eq!(q(json!({})).unwrap(), Query::default());
+    }
+
+    #[test]
+    fn refuses_malformed_filters() {
+        for bad in [
+            json!({"filter": {"AND": [{"EQ": {"a": 1}}]}}),
+            json!({"filter": {"LIKE": {"a": 1}}}),
+            json!({"filter": {"EQ": {"a": 1, "b": 2}}}),
+            json!({"filter": {"IN": {"a": 1}}}),
+            json!({"filter": {"EQ": {"a": 1}, "NEQ": {"b": 1}}}),
+            json!({"sort": [{"order": "ASC"}]}),
+            json!({"sort": [{"key": "a", "order": "UP"}]}),
+            json!({"page": {"limit": -1}}),
+            json!({"filters": {}}),
+            json!([1]),
+        ] {
+            let e = q(bad.clone()).unwrap_err();
+            assert_eq!(e.kind(), crate::ErrorKind::InvalidRequest, "{bad}");
+        }
+    }
+
+    #[test]
+    fn evaluates_comparisons_on_dotted_paths() {
+        let doc = json!({"person": {"age": 42, "name": "Ada"}, "state": "CA", "tags": [1]});
+        let t = |f: Value| Filter::from_value(&f).unwrap().matches(&doc);
+        assert!(t(json!({"EQ": {"person.age": 42.0}})));
+        assert!(t(json!({"GT": {"person.age": 41}})));
+        assert!(!t(json!({"GT": {"person.age": 42}})));
+        assert!(t(json!({"GTE": {"person.age": 42}})));
+        assert!(t(json!({"LT": {"person.name": "Bob"}})));
+        assert!(t(json!({"LTE": {"state": "CA"}})));
+        assert!(t(json!({"NEQ": {"state": "WA"}})));
+        assert!(!t(json!({"NEQ": {"missing": "WA"}})));
+        assert!(!t(json!({"EQ": {"missing": null}})));
+        assert!(t(json!({"IN": {"state": ["WA", "CA"]}})));
+        assert!(
+            !t(json!({"GT": {"state": 1}})),
+            "string vs number never matches"
+        );
+        assert!(t(json!({"EQ": {"tags": [1]}})));
+        assert!(t(
+            json!({"AND": [{"EQ": {"state": "CA"}}, {"OR": [{"EQ": {"state": "x"}}, {"LT": {"person.age": 50}}]}]})
+        ));
+    }
+
+    #[test]
+    fn sort_order_is_total() {
+        let one = json!(1);
+        let s = json!("a");
+        assert_eq!(sort_order(None, Some(&one)), Ordering::Less);
+        assert_eq!(sort_order(Some(&s), Some(&one)), Ordering::Greater);
+        assert_eq!(
+            sort_order(Some(&json!(2)), Some(&json!(10))),
+            Ordering::Less
+        );
+    }
+}

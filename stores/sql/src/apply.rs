@@ -1,0 +1,237 @@
+//! Applying many writes and deletes with few statements.
+//!
+//! Operations are split into rounds: round `r` holds each key's `r`-th
+//! operation, so one statement never touches a key twice and each key's
+//! operations still apply in request order. (Operations on different keys do
+//! not see each other, so their relative order does not matter.) Within a
+//! round, operations of one kind go out as one multi-row statement per
+//! [`Dialect::max_rows`] rows, and the conditional ones report which keys
+//! they changed; the others failed their condition.
+
+use std::collections::{HashMap, HashSet};
+
+use statestore_core::check::{Condition, Op};
+use statestore_core::{ETag, Error, Result};
+
+use crate::backend::Conn;
+use crate::dialect::{Dialect, KeyEtag, Stmt, WriteRow};
+use crate::etag;
+
+/// The outcome of one operation: its new etag (writes) or `None` (deletes).
+pub type Outcome = Result<Option<ETag>>;
+
+const STALE: &str = "the etag is not the current one, or the key does not exist";
+const EXISTS: &str = "first-write without etag: the key already exists";
+
+/// Splits indexed operations into rounds of distinct keys.
+pub fn rounds<T>(ops: Vec<(usize, T)>, key: impl Fn(&T) -> &str) -> Vec<Vec<(usize, T)>> {
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut rounds: Vec<Vec<(usize, T)>> = Vec::new();
+    for (i, op) in ops {
+        let n = seen.entry(key(&op).to_owned()).or_insert(0);
+        if rounds.len() <= *n {
+            rounds.push(Vec::new());
+        }
+        rounds[*n].push((i, op));
+        *n += 1;
+    }
+    rounds
+}
+
+/// Applies operations in rounds. With `stop_at_failure` (transactions) it
+/// stops after the first round where something failed, since the caller
+/// rolls back anyway. Outcomes come back sorted by index.
+pub async fn apply<D: Dialect, C: Conn>(
+    d: &D,
+    conn: &mut C,
+    ops: Vec<(usize, Op)>,
+    stop_at_failure: bool,
+) -> Result<Vec<(usize, Outcome)>> {
+    let mut out = Vec::with_capacity(ops.len());
+    for round in rounds(ops, Op::key) {
+        let before = out.len();
+        apply_round(d, conn, &round, &mut out).await?;
+        if stop_at_failure && out[before..].iter().any(|(_, o)| o.is_err()) {
+            break;
+        }
+    }
+    out.sort_by_key(|(i, _)| *i);
+    Ok(out)
+}
+
+/// Runs `stmt` changing `rows` and returns the keys it changed: by row count
+/// for one row, from `RETURNING` when the dialect has it, else by reading
+/// the etags back (writes only: each row's new etag is unique).
+async fn changed<D: Dialect, C: Conn>(
+    d: &D,
+    conn: &mut C,
+    stmt: Stmt,
+    rows: &[(&str, Option<i64>)],
+) -> Result<HashSet<String>> {
+    if let [(key, _)] = rows {
+        let n = conn.execute(stmt).await?;
+        return Ok(if n > 0 {
+            HashSet::from([key.to_string()])
+        } else {
+            HashSet::new()
+        });
+    }
+    if stmt.returns_keys {
+        return Ok(conn.texts(stmt).await?.into_iter().collect());
+    }
+    if rows.iter().any(|(_, e)| e.is_none()) {
+        return Err(Error::backend(
+            "internal: a multi-row conditional delete must return its keys",
+        ));
+    }
+    conn.execute(stmt).await?;
+    let keys: Vec<&str> = rows.iter().map(|(k, _)| *k).collect();
+    let wanted: HashMap<&str, i64> = rows.iter().map(|(k, e)| (*k, e.unwrap_or(0))).collect();
+    let back = conn.rows(d.get(&keys)).await?;
+    Ok(back
+        .into_iter()
+        .filter(|r| wanted.get(r.key.as_str()) == Some(&r.etag))
+        .map(|r| r.key)
+        .collect())
+}
+
+async fn apply_round<D: Dialect, C: Conn>(
+    d: &D,
+    conn: &mut C,
+    round: &[(usize, Op)],
+    out: &mut Vec<(usize, Outcome)>,
+) -> Result<()> {
+    let mut upserts = Vec::new();
+    let mut updates = Vec::new();
+    let mut inserts = Vec::new();
+    let mut deletes = Vec::new();
+    let mut deletes_if_match = Vec::new();
+    let mut deletes_if_absent = Vec::new();
+    for (i, op) in round {
+        match op {
+            Op::Write(w) => {
+                let expected = match &w.condition {
+                    Condition::IfMatch(e) => match etag::parse(e) {
+                        Ok(v) => v,
+                        Err(err) => {
+                            out.push((*i, Err(err.with_key(w.key.clone()))));
+                            continue;
+                        }
+                    },
+                    _ => 0,
+                };
+                let row = WriteRow::new(w, expected);
+                match w.condition {
+                    Condition::Always => upserts.push((*i, row)),
+                    Condition::IfMatch(_) => updates.push((*i, row)),
+                    Condition::IfAbsent => inserts.push((*i, row)),
+                }
+            }
+            Op::Delete(del) => match &del.condition {
+                Condition::Always => deletes.push((*i, del.key.as_str())),
+                Condition::IfAbsent => deletes_if_absent.push((*i, del.key.as_str())),
+                Condition::IfMatch(e) => match etag::parse(e) {
+                    Ok(etag) => deletes_if_match.push((
+                        *i,
+                        KeyEtag {
+                            key: &del.key,
+                            etag,
+                        },
+                    )),
+                    Err(err) => out.push((*i, Err(err.with_key(del.key.clone())))),
+                },
+            },
+        }
+    }
+    let max = d.max_rows().max(1);
+
+    for chunk in upserts.chunks(max) {
+        let rows: Vec<WriteRow> = chunk.iter().map(|(_, r)| *r).collect();
+        conn.execute(d.upsert(&rows)).await?;
+        out.extend(
+            chunk
+                .iter()
+                .map(|(i, r)| (*i, Ok(Some(etag::format(r.etag))))),
+        );
+    }
+    for (batch, conditional) in [(&updates, true), (&inserts, false)] {
+        for chunk in batch.chunks(max) {
+            let rows: Vec<WriteRow> = chunk.iter().map(|(_, r)| *r).collect();
+            let stmt = if conditional {
+                d.update_if_match(&rows)
+            } else {
+                d.insert_if_absent(&rows)
+            };
+            let keys: Vec<(&str, Option<i64>)> =
+                rows.iter().map(|r| (r.key, Some(r.etag))).collect();
+            let ok = changed(d, conn, stmt, &keys).await?;
+            let why = if conditional { STALE } else { EXISTS };
+            out.extend(chunk.iter().map(|(i, r)| {
+                let outcome = if ok.contains(r.key) {
+                    Ok(Some(etag::format(r.etag)))
+                } else {
+                    Err(Error::etag_mismatch(why).with_key(r.key))
+                };
+                (*i, outcome)
+            }));
+        }
+    }
+    for chunk in deletes.chunks(max) {
+        let keys: Vec<&str> = chunk.iter().map(|(_, k)| *k).collect();
+        conn.execute(d.delete(&keys)).await?;
+        out.extend(chunk.iter().map(|(i, _)| (*i, Ok(None))));
+    }
+    for chunk in deletes_if_match.chunks(max) {
+        let rows: Vec<KeyEtag> = chunk.iter().map(|(_, r)| *r).collect();
+        let keys: Vec<(&str, Option<i64>)> = rows.iter().map(|r| (r.key, None)).collect();
+        let ok = changed(d, conn, d.delete_if_match(&rows), &keys).await?;
+        out.extend(chunk.iter().map(|(i, r)| {
+            let outcome = if ok.contains(r.key) {
+                Ok(None)
+            } else {
+                Err(Error::etag_mismatch(STALE).with_key(r.key))
+            };
+            (*i, outcome)
+        }));
+    }
+    for chunk in deletes_if_absent.chunks(max) {
+        let keys: Vec<&str> = chunk.iter().map(|(_, k)| *k).collect();
+        let live: HashSet<String> = conn.texts(d.live_keys(&keys)).await?.into_iter().collect();
+        out.extend(chunk.iter().map(|(i, k)| {
+            let outcome = if live.contains(*k) {
+                Err(
+                    Error::etag_mismatch("first-write delete without etag: the key exists")
+                        .with_key(*k),
+                )
+            } else {
+                Ok(None)
+            };
+            (*i, outcome)
+        }));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounds_keep_each_keys_order_and_distinct_keys_per_round() {
+        let ops: Vec<(usize, &str)> = ["a", "b", "a", "c", "a", "b"]
+            .into_iter()
+            .enumerate()
+            .collect();
+        let r = rounds(ops, |k| k);
+        let idx: Vec<Vec<usize>> = r
+            .iter()
+            .map(|round| round.iter().map(|(i, _)| *i).collect())
+            .collect();
+        assert_eq!(idx, vec![vec![0, 1, 3], vec![2, 5], vec![4]]);
+        for round in &r {
+            let keys: HashSet<&str> = round.iter().map(|(_, k)| *k).collect();
+            assert_eq!(keys.len(), round.len());
+        }
+        assert!(rounds(Vec::<(usize, &str)>::new(), |k| k).is_empty());
+    }
+}

@@ -1,0 +1,79 @@
+//! What a SQL database crate provides: connections that run [`Stmt`]s, and
+//! the settings the shared logic needs. Errors are mapped to
+//! [`statestore_core::Error`] by the backend (its `error.rs`).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use statestore_core::{Properties, Result};
+
+use crate::dialect::{Dialect, Row, Stmt};
+
+/// Settings every SQL store has, read by the backend from its own properties.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// The state table (validated).
+    pub table: String,
+    /// The metadata table (validated).
+    pub metadata_table: String,
+    /// Upper bound of every operation.
+    pub timeout: Duration,
+    /// How often expired rows are purged; `None` turns the cleanup off.
+    pub cleanup_interval: Option<Duration>,
+    /// Most operations in one transaction.
+    pub max_transaction_ops: usize,
+    /// Longest key in bytes.
+    pub max_key_len: usize,
+}
+
+/// A connection, plain or inside a transaction.
+#[async_trait]
+pub trait Conn: Send {
+    /// Runs a statement; returns the number of rows it changed.
+    async fn execute(&mut self, stmt: Stmt) -> Result<u64>;
+
+    /// Runs a statement returning state rows.
+    async fn rows(&mut self, stmt: Stmt) -> Result<Vec<Row>>;
+
+    /// Runs a statement returning one text column.
+    async fn texts(&mut self, stmt: Stmt) -> Result<Vec<String>>;
+
+    /// Commits the transaction this connection is in (no-op outside one).
+    /// Dropping a connection without commit rolls its transaction back.
+    async fn commit(self) -> Result<()>;
+}
+
+/// A SQL database: its name, dialect and connections.
+#[async_trait]
+pub trait Backend: Send + Sync + Sized + 'static {
+    /// The store type, e.g. `state.sqlite`.
+    const NAME: &'static str;
+
+    /// Its dialect.
+    type Dialect: Dialect;
+
+    /// Its connection.
+    type Conn: Conn;
+
+    /// Reads the properties and connects.
+    async fn connect(properties: &Properties) -> Result<(Self, Settings)>;
+
+    /// The dialect for the configured tables.
+    fn dialect(&self) -> &Self::Dialect;
+
+    /// A connection for reads.
+    async fn read(&self) -> Result<Self::Conn>;
+
+    /// A connection for single-statement writes (autocommit).
+    async fn write(&self) -> Result<Self::Conn>;
+
+    /// A connection inside a write transaction.
+    async fn begin(&self) -> Result<Self::Conn>;
+
+    /// A connection inside a transaction that holds the schema migration
+    /// lock, so that instances starting together migrate one after another.
+    async fn begin_migration(&self) -> Result<Self::Conn>;
+
+    /// Closes every connection.
+    async fn close(&self);
+}

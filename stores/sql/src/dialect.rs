@@ -1,0 +1,215 @@
+//! What differs between SQL databases: the text of each statement. A
+//! [`Dialect`] renders statements with their parameters; the shared logic in
+//! this crate decides which statements to run and what their results mean.
+//!
+//! Every statement that reads state rows returns the columns
+//! `key, value, etag, content_type, expires_at`, in that order ([`Row`]).
+//! Times are milliseconds since the Unix epoch, computed by the database
+//! server's clock so that every instance agrees on what has expired.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use statestore_core::like::LikePattern;
+
+/// One bound parameter.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Param {
+    /// Text.
+    Text(String),
+    /// Nullable text.
+    OptText(Option<String>),
+    /// Bytes.
+    Bytes(Bytes),
+    /// A 64-bit integer.
+    I64(i64),
+    /// A nullable 64-bit integer.
+    OptI64(Option<i64>),
+}
+
+impl std::fmt::Debug for Param {
+    /// Values are never printed, only their kind and size.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Param::Text(s) => write!(f, "Text({} bytes)", s.len()),
+            Param::OptText(s) => write!(f, "OptText({:?})", s.as_ref().map(String::len)),
+            Param::Bytes(b) => write!(f, "Bytes({})", b.len()),
+            Param::I64(_) => f.write_str("I64"),
+            Param::OptI64(_) => f.write_str("OptI64"),
+        }
+    }
+}
+
+/// A statement ready to run.
+#[derive(Debug, Clone)]
+pub struct Stmt {
+    /// The SQL text (identifiers validated and quoted, values bound).
+    pub sql: Arc<str>,
+    /// Parameters in placeholder order.
+    pub params: Vec<Param>,
+    /// Whether the driver should keep it prepared: true for fixed texts,
+    /// false for texts that vary with the number of rows.
+    pub cache: bool,
+    /// Whether it returns the keys it changed (`RETURNING key`).
+    pub returns_keys: bool,
+}
+
+impl Stmt {
+    /// A fixed statement (kept prepared).
+    pub fn fixed(sql: &Arc<str>, params: Vec<Param>) -> Self {
+        Stmt {
+            sql: sql.clone(),
+            params,
+            cache: true,
+            returns_keys: false,
+        }
+    }
+
+    /// A statement whose text depends on the number of rows.
+    pub fn built(sql: String, params: Vec<Param>) -> Self {
+        Stmt {
+            sql: sql.into(),
+            params,
+            cache: false,
+            returns_keys: false,
+        }
+    }
+
+    /// Marks it as returning the keys it changed.
+    pub fn returning_keys(mut self) -> Self {
+        self.returns_keys = true;
+        self
+    }
+}
+
+/// A state row as read back.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Row {
+    /// The key.
+    pub key: String,
+    /// The value.
+    pub value: Vec<u8>,
+    /// The etag, as stored.
+    pub etag: i64,
+    /// The content type.
+    pub content_type: Option<String>,
+    /// Expiry in Unix milliseconds.
+    pub expires_at: Option<i64>,
+}
+
+impl std::fmt::Debug for Row {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Row")
+            .field("key", &self.key)
+            .field("value", &format_args!("<{} bytes>", self.value.len()))
+            .field("etag", &self.etag)
+            .field("content_type", &self.content_type)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+/// One row to write.
+#[derive(Debug, Clone, Copy)]
+pub struct WriteRow<'a> {
+    /// The key.
+    pub key: &'a str,
+    /// The value.
+    pub value: &'a Bytes,
+    /// The content type.
+    pub content_type: Option<&'a str>,
+    /// The new etag.
+    pub etag: i64,
+    /// Seconds to live, or `None` for no expiry.
+    pub ttl: Option<u32>,
+    /// For conditional updates: the etag that must be current.
+    pub expected: i64,
+}
+
+impl<'a> WriteRow<'a> {
+    /// The row of a checked write, with a fresh etag; `expected` is the etag
+    /// a conditional update requires (ignored otherwise).
+    pub fn new(w: &'a statestore_core::check::Write, expected: i64) -> Self {
+        WriteRow {
+            key: &w.key,
+            value: &w.value,
+            content_type: w.content_type.as_deref(),
+            etag: crate::etag::fresh(),
+            ttl: w.ttl_seconds(),
+            expected,
+        }
+    }
+}
+
+/// One key with the etag it must have.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyEtag<'a> {
+    /// The key.
+    pub key: &'a str,
+    /// The etag that must be current.
+    pub etag: i64,
+}
+
+/// The statements of one SQL database, for one state table and one metadata
+/// table. "Live" below means "not expired by the server's clock".
+pub trait Dialect: Send + Sync + 'static {
+    /// Most rows one statement may carry (from the parameter limit).
+    fn max_rows(&self) -> usize;
+
+    /// Live rows of these keys (no duplicates among them).
+    fn get(&self, keys: &[&str]) -> Stmt;
+
+    /// Unconditional upserts; every row is applied.
+    fn upsert(&self, rows: &[WriteRow<'_>]) -> Stmt;
+
+    /// Updates of live rows whose etag is `expected`. With several rows the
+    /// statement returns the keys it changed, or the caller reads the etags
+    /// back.
+    fn update_if_match(&self, rows: &[WriteRow<'_>]) -> Stmt;
+
+    /// Inserts of keys that are absent or expired. With several rows the
+    /// statement returns the keys it changed, or the caller reads the etags
+    /// back.
+    fn insert_if_absent(&self, rows: &[WriteRow<'_>]) -> Stmt;
+
+    /// Unconditional deletes.
+    fn delete(&self, keys: &[&str]) -> Stmt;
+
+    /// Deletes of live rows with these etags. With several rows the
+    /// statement must return the keys it deleted.
+    fn delete_if_match(&self, rows: &[KeyEtag<'_>]) -> Stmt;
+
+    /// The keys among these that are live (returns one text column).
+    fn live_keys(&self, keys: &[&str]) -> Stmt;
+
+    /// Deletes the live keys in `[from, to)` whose rest after `prefix_chars`
+    /// characters holds no `||`; the count is the statement's row count.
+    fn delete_with_prefix(&self, from: &str, to: &str, prefix_chars: usize) -> Stmt;
+
+    /// Live keys matching `pattern` and greater than `after`, in key order,
+    /// at most `limit` (returns one text column).
+    fn keys_like(&self, pattern: &LikePattern, after: &str, limit: Option<u64>) -> Stmt;
+
+    /// A cheap round trip.
+    fn ping(&self) -> Stmt;
+
+    /// Creates the metadata table when missing.
+    fn create_metadata_table(&self) -> Stmt;
+
+    /// Reads a metadata value (one text column).
+    fn metadata_get(&self, key: &str) -> Stmt;
+
+    /// Writes a metadata value.
+    fn metadata_set(&self, key: &str, value: &str) -> Stmt;
+
+    /// Claims the cleanup turn: sets `key` to the server's time when the
+    /// previous claim is at least `interval_ms` old (or absent); the row
+    /// count is 1 for the instance that got the turn.
+    fn claim_cleanup(&self, key: &str, interval_ms: i64) -> Stmt;
+
+    /// Deletes expired rows.
+    fn delete_expired(&self) -> Stmt;
+
+    /// The schema migrations; migration `n + 1` is `migrations()[n]`.
+    fn migrations(&self) -> Vec<Vec<Stmt>>;
+}

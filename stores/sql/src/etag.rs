@@ -1,0 +1,49 @@
+//! SQL etags: a random 64-bit number per write, shown as 16 hex digits.
+//!
+//! Random rather than a per-row counter, so that an etag is never reused when
+//! a key is deleted and written again (a counter would restart and let a stale
+//! etag match the new row). The client draws it, so `set` can return it
+//! without reading the row back; the server still does the check.
+
+use statestore_core::{ETag, Error, Result};
+
+/// A fresh etag.
+pub fn fresh() -> i64 {
+    fastrand::i64(..)
+}
+
+/// The etag's text.
+pub fn format(etag: i64) -> ETag {
+    ETag::new(format!("{:016x}", etag as u64))
+}
+
+/// Parses an etag's text; anything but 1 to 16 hex digits is `ETagInvalid`.
+pub fn parse(etag: &ETag) -> Result<i64> {
+    let s = etag.as_str();
+    if s.is_empty() || s.len() > 16 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(Error::etag_invalid(format!(
+            "{:?} is not an etag of this store (16 hex digits)",
+            s.chars().take(40).collect::<String>()
+        )));
+    }
+    u64::from_str_radix(s, 16)
+        .map(|v| v as i64)
+        .map_err(|_| Error::etag_invalid("out of range"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_invalid_forms() {
+        for v in [0, 1, -1, i64::MIN, i64::MAX, fresh()] {
+            assert_eq!(parse(&format(v)).unwrap(), v);
+        }
+        assert_eq!(format(-1).as_str(), "ffffffffffffffff");
+        for bad in ["", "xyz", "12345678901234567", "-1", " 1", "0x1"] {
+            let e = parse(&ETag::from(bad)).unwrap_err();
+            assert_eq!(e.kind(), statestore_core::ErrorKind::ETagInvalid, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,36 @@
+//! # statestore-sql
+//!
+//! The logic shared by the SQL state stores (SQLite, PostgreSQL, MySQL):
+//! etag checks as conditional statements, first-write as inserts that only an
+//! absent or expired row allows, TTL as an expiry column filtered on every
+//! read plus a cleanup that one instance runs per interval, versioned
+//! migrations under a lock, bulk calls as multi-row statements, keyset paging
+//! for keys-like, and transactions in one database transaction.
+//!
+//! A database crate supplies a [`Dialect`] (the text of each statement) and a
+//! [`Backend`] (connections that run them and map errors), and gets the whole
+//! contract as [`SqlStore<B>`].
+//!
+//! Table layout (names vary by dialect only in types):
+//!
+//! | column | meaning |
+//! |---|---|
+//! | `key` | the key, primary key, binary collation |
+//! | `value` | the value bytes |
+//! | `content_type` | nullable |
+//! | `etag` | 64-bit random number, shown as 16 hex digits |
+//! | `expires_at` | nullable, Unix milliseconds by the server's clock |
+#![deny(missing_docs)]
+
+pub mod apply;
+pub mod backend;
+pub mod dialect;
+pub mod etag;
+pub mod ident;
+mod schema;
+mod store;
+
+pub use backend::{Backend, Conn, Settings};
+pub use dialect::{Dialect, KeyEtag, Param, Row, Stmt, WriteRow};
+pub use schema::cleanup_turn;
+pub use store::{FEATURES, Inner, SqlStore};

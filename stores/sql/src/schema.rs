@@ -1,0 +1,110 @@
+//! Schema migrations and the TTL cleanup, both coordinated through the
+//! metadata table so that several instances can share one database.
+
+use std::sync::Weak;
+use std::time::Duration;
+
+use statestore_core::{Error, Result};
+
+use crate::backend::{Backend, Conn, Settings};
+use crate::dialect::Dialect;
+use crate::store::Inner;
+
+fn version_key(s: &Settings) -> String {
+    format!("schema-version:{}", s.table)
+}
+
+fn cleanup_key(s: &Settings) -> String {
+    format!("last-cleanup:{}", s.table)
+}
+
+/// Brings the schema to the newest version. Runs inside the backend's
+/// migration lock, so instances starting together migrate one at a time and
+/// the later ones find nothing left to do.
+pub async fn migrate<B: Backend>(b: &B, s: &Settings) -> Result<()> {
+    let d = b.dialect();
+    let mut conn = b.begin_migration().await?;
+    conn.execute(d.create_metadata_table()).await?;
+    let key = version_key(s);
+    let current = match conn.texts(d.metadata_get(&key)).await?.first() {
+        None => 0,
+        Some(v) => v.trim().parse::<usize>().map_err(|_| {
+            Error::config(format!(
+                "metadata table {}: {key} holds {v:?}, not a version number",
+                s.metadata_table
+            ))
+        })?,
+    };
+    let migrations = d.migrations();
+    if current > migrations.len() {
+        return Err(Error::config(format!(
+            "table {} is at schema version {current}, newer than this build knows ({}); upgrade statestore",
+            s.table,
+            migrations.len()
+        )));
+    }
+    if current == migrations.len() {
+        return conn.commit().await;
+    }
+    for (n, migration) in migrations.into_iter().enumerate().skip(current) {
+        for stmt in migration {
+            conn.execute(stmt).await?;
+        }
+        tracing::info!(store = B::NAME, table = %s.table, version = n + 1, "schema migrated");
+    }
+    conn.execute(d.metadata_set(&key, &d.migrations().len().to_string()))
+        .await?;
+    conn.commit().await
+}
+
+/// One cleanup turn: claims the turn in the metadata table and, if this
+/// instance got it, deletes expired rows. Returns how many, or `None` when
+/// another instance had the turn within the interval.
+pub async fn cleanup_turn<B: Backend>(
+    b: &B,
+    s: &Settings,
+    interval: Duration,
+) -> Result<Option<u64>> {
+    let d = b.dialect();
+    let mut conn = b.write().await?;
+    let interval_ms = i64::try_from(interval.as_millis()).unwrap_or(i64::MAX);
+    // A little slack so that an instance waking a moment early does not skip.
+    let claimed = conn
+        .execute(d.claim_cleanup(&cleanup_key(s), interval_ms.saturating_sub(500)))
+        .await?;
+    if claimed == 0 {
+        return Ok(None);
+    }
+    conn.execute(d.delete_expired()).await.map(Some)
+}
+
+/// Runs [`cleanup_turn`] every `interval` until the store is gone.
+pub fn spawn_cleanup<B: Backend>(
+    inner: Weak<Inner<B>>,
+    interval: Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let Some(inner) = inner.upgrade() else { break };
+            let turn = tokio::time::timeout(
+                inner.settings.timeout,
+                cleanup_turn(&inner.backend, &inner.settings, interval),
+            )
+            .await;
+            match turn {
+                Ok(Ok(Some(n))) => {
+                    tracing::debug!(store = B::NAME, rows = n, "expired rows purged")
+                }
+                Ok(Ok(None)) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(store = B::NAME, error = %e, "cleanup of expired rows failed")
+                }
+                Err(_) => tracing::warn!(store = B::NAME, "cleanup of expired rows timed out"),
+            }
+        }
+    })
+}

@@ -1,0 +1,503 @@
+//! [`SqlStore`]: the whole contract on any [`Backend`].
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use statestore_core::check::{self, Condition, Op};
+use statestore_core::{
+    Capabilities, DeleteRequest, DeleteWithPrefixRequest, ETag, Error, Feature, Features,
+    GetRequest, Item, KeyResult, KeysLikeRequest, KeysPage, Limits, Operation, Properties,
+    QueryRequest, QueryResponse, Result, SetRequest, Store, TransactRequest, like,
+};
+use tokio::task::JoinHandle;
+
+use crate::apply::{self, Outcome};
+use crate::backend::{Backend, Conn, Settings};
+use crate::dialect::{Dialect, KeyEtag, Row, WriteRow};
+use crate::{etag, schema};
+
+/// What every SQL store offers.
+pub const FEATURES: Features = Features::NONE
+    .with(Feature::ETag)
+    .with(Feature::Transactional)
+    .with(Feature::Ttl)
+    .with(Feature::DeleteWithPrefix)
+    .with(Feature::KeysLike);
+
+/// A state store on a SQL database: the logic of every SQL store, with the
+/// database's statements and connections supplied by `B`.
+pub struct SqlStore<B: Backend> {
+    inner: Option<Arc<Inner<B>>>,
+    cleanup: Mutex<Option<JoinHandle<()>>>,
+    closed: AtomicBool,
+}
+
+/// The initialised part of a store.
+pub struct Inner<B: Backend> {
+    pub(crate) backend: B,
+    pub(crate) settings: Settings,
+}
+
+impl<B: Backend> Default for SqlStore<B> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<B: Backend> Drop for SqlStore<B> {
+    fn drop(&mut self) {
+        if let Some(task) = self.cleanup.get_mut().ok().and_then(Option::take) {
+            task.abort();
+        }
+    }
+}
+
+/// Bounds a future by the store's timeout.
+async fn timed<T>(limit: Duration, f: impl Future<Output = Result<T>>) -> Result<T> {
+    match tokio::time::timeout(limit, f).await {
+        Ok(r) => r,
+        Err(_) => Err(Error::timeout(format!(
+            "no answer within {limit:?} (property timeout)"
+        ))),
+    }
+}
+
+fn item(row: Row) -> Item {
+    Item {
+        value: Bytes::from(row.value),
+        etag: Some(etag::format(row.etag)),
+        content_type: row.content_type,
+        expires_at: row
+            .expires_at
+            .map(|ms| UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64)),
+        metadata: Default::default(),
+    }
+}
+
+impl<B: Backend> SqlStore<B> {
+    /// An uninitialised store; call [`Store::init`].
+    pub fn new() -> Self {
+        SqlStore {
+            inner: None,
+            cleanup: Mutex::new(None),
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    fn inner(&self, op: Operation) -> Result<&Arc<Inner<B>>> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::invalid("the store is closed").context(B::NAME, op));
+        }
+        self.inner.as_ref().ok_or_else(|| {
+            Error::invalid("the store is not initialised: call init first").context(B::NAME, op)
+        })
+    }
+
+    /// The settings read at init.
+    pub fn settings(&self) -> Option<&Settings> {
+        self.inner.as_ref().map(|i| &i.settings)
+    }
+
+    /// Deletes expired rows now, outside the cleanup schedule and whether or
+    /// not another instance had the last turn. Returns how many.
+    pub async fn purge_expired(&self) -> Result<u64> {
+        let op = Operation::Cleanup;
+        let inner = self.inner(op)?;
+        let d = inner.backend.dialect();
+        timed(inner.settings.timeout, async {
+            inner
+                .backend
+                .write()
+                .await?
+                .execute(d.delete_expired())
+                .await
+        })
+        .await
+        .map_err(|e| e.context(B::NAME, op))
+    }
+
+    /// Runs one operation bounded by the timeout, with the store and the
+    /// operation named in its errors.
+    /// Takes one cleanup turn now, as the background task does every
+    /// `cleanupInterval`: returns how many expired rows were purged, or
+    /// `None` when another instance had a turn less than `interval` ago.
+    pub async fn cleanup_turn(&self, interval: Duration) -> Result<Option<u64>> {
+        let op = Operation::Cleanup;
+        let inner = self.inner(op)?;
+        timed(
+            inner.settings.timeout,
+            schema::cleanup_turn(&inner.backend, &inner.settings, interval),
+        )
+        .await
+        .map_err(|e| e.context(B::NAME, op))
+    }
+
+    async fn run<T, F>(&self, op: Operation, f: impl FnOnce(Arc<Inner<B>>) -> F) -> Result<T>
+    where
+        F: Future<Output = Result<T>>,
+    {
+        let inner = self.inner(op)?.clone();
+        timed(inner.settings.timeout, f(inner))
+            .await
+            .map_err(|e| e.context(B::NAME, op))
+    }
+}
+
+impl<B: Backend> Inner<B> {
+    fn limits(&self) -> Limits {
+        Limits {
+            max_transaction_ops: Some(self.settings.max_transaction_ops),
+            max_bulk_batch: Some(self.backend.dialect().max_rows()),
+            max_key_len: Some(self.settings.max_key_len),
+            max_value_len: None,
+        }
+    }
+
+    async fn get_many(&self, keys: &[&str]) -> Result<HashMap<String, Item>> {
+        let d = self.backend.dialect();
+        let mut conn = self.backend.read().await?;
+        let mut found = HashMap::with_capacity(keys.len());
+        for chunk in keys.chunks(d.max_rows().max(1)) {
+            for row in conn.rows(d.get(chunk)).await? {
+                found.insert(row.key.clone(), item(row));
+            }
+        }
+        Ok(found)
+    }
+
+    async fn set(&self, w: check::Write) -> Result<Option<ETag>> {
+        let d = self.backend.dialect();
+        let row = |expected| WriteRow::new(&w, expected);
+        let mut conn = self.backend.write().await?;
+        let (r, changed) = match &w.condition {
+            Condition::Always => {
+                let r = row(0);
+                conn.execute(d.upsert(&[r])).await?;
+                (r, true)
+            }
+            Condition::IfAbsent => {
+                let r = row(0);
+                (r, conn.execute(d.insert_if_absent(&[r])).await? > 0)
+            }
+            Condition::IfMatch(e) => {
+                let r = row(etag::parse(e)?);
+                (r, conn.execute(d.update_if_match(&[r])).await? > 0)
+            }
+        };
+        match (changed, &w.condition) {
+            (true, _) => Ok(Some(etag::format(r.etag))),
+            (false, Condition::IfAbsent) => Err(Error::etag_mismatch(
+                "first-write without etag: the key already exists",
+            )),
+            (false, _) => Err(Error::etag_mismatch(
+                "the etag is not the current one, or the key does not exist",
+            )),
+        }
+    }
+
+    async fn delete(&self, del: check::Delete) -> Result<()> {
+        let d = self.backend.dialect();
+        let mut conn = self.backend.write().await?;
+        let ok = match &del.condition {
+            Condition::Always => {
+                conn.execute(d.delete(&[&del.key])).await?;
+                true
+            }
+            Condition::IfAbsent => conn.texts(d.live_keys(&[&del.key])).await?.is_empty(),
+            Condition::IfMatch(e) => {
+                let row = KeyEtag {
+                    key: &del.key,
+                    etag: etag::parse(e)?,
+                };
+                conn.execute(d.delete_if_match(&[row])).await? > 0
+            }
+        };
+        if ok {
+            Ok(())
+        } else if del.condition == Condition::IfAbsent {
+            Err(Error::etag_mismatch(
+                "first-write delete without etag: the key exists",
+            ))
+        } else {
+            Err(Error::etag_mismatch(
+                "the etag is not the current one, or the key does not exist",
+            ))
+        }
+    }
+
+    /// Applies checked operations in one database transaction, outcome per index.
+    async fn apply_all(
+        &self,
+        ops: Vec<(usize, Op)>,
+        all_or_nothing: bool,
+    ) -> Result<Vec<(usize, Outcome)>> {
+        if ops.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.backend.begin().await?;
+        let outcomes = apply::apply(self.backend.dialect(), &mut conn, ops, all_or_nothing).await?;
+        if all_or_nothing && outcomes.iter().any(|(_, o)| o.is_err()) {
+            // Dropping the connection rolls the transaction back.
+            drop(conn);
+        } else {
+            conn.commit().await?;
+        }
+        Ok(outcomes)
+    }
+}
+
+/// Bulk requests split into checked operations and per-key refusals.
+struct Checked {
+    keys: Vec<String>,
+    ops: Vec<(usize, Op)>,
+    refused: Vec<(usize, Outcome)>,
+}
+
+fn check_all<R>(
+    reqs: Vec<R>,
+    key: impl Fn(&R) -> String,
+    check: impl Fn(R) -> Result<Op>,
+) -> Checked {
+    let mut c = Checked {
+        keys: Vec::with_capacity(reqs.len()),
+        ops: Vec::new(),
+        refused: Vec::new(),
+    };
+    for (i, r) in reqs.into_iter().enumerate() {
+        c.keys.push(key(&r));
+        match check(r) {
+            Ok(op) => c.ops.push((i, op)),
+            Err(e) => c.refused.push((i, Err(e))),
+        }
+    }
+    c
+}
+
+fn key_results<T>(
+    keys: Vec<String>,
+    mut outcomes: Vec<(usize, Outcome)>,
+    op: Operation,
+    name: &'static str,
+    map: impl Fn(Option<ETag>) -> T,
+) -> Vec<KeyResult<T>> {
+    outcomes.sort_by_key(|(i, _)| *i);
+    keys.into_iter()
+        .zip(outcomes)
+        .map(|(key, (_, o))| match o {
+            Ok(v) => KeyResult::ok(key, map(v)),
+            Err(e) => KeyResult::err(key, e.context(name, op)),
+        })
+        .collect()
+}
+
+#[async_trait]
+impl<B: Backend> Store for SqlStore<B> {
+    async fn init(&mut self, properties: &Properties) -> Result<()> {
+        let op = Operation::Init;
+        if self.inner.is_some() {
+            return Err(Error::invalid("the store is already initialised").context(B::NAME, op));
+        }
+        let (backend, settings) = B::connect(properties)
+            .await
+            .map_err(|e| e.context(B::NAME, op))?;
+        timed(settings.timeout, schema::migrate(&backend, &settings))
+            .await
+            .map_err(|e| e.context(B::NAME, op))?;
+        let interval = settings.cleanup_interval;
+        let inner = Arc::new(Inner { backend, settings });
+        if let Some(interval) = interval {
+            let task = schema::spawn_cleanup(Arc::downgrade(&inner), interval);
+            *self.cleanup.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
+        }
+        self.inner = Some(inner);
+        Ok(())
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            features: FEATURES,
+            limits: self.inner.as_ref().map(|i| i.limits()).unwrap_or_default(),
+        }
+    }
+
+    async fn get(&self, req: GetRequest) -> Result<Option<Item>> {
+        self.run(Operation::Get, |inner| async move {
+            check::get(&req, &inner.limits())?;
+            Ok(inner.get_many(&[&req.key]).await?.remove(&req.key))
+        })
+        .await
+    }
+
+    async fn set(&self, req: SetRequest) -> Result<Option<ETag>> {
+        let key = req.key.clone();
+        self.run(Operation::Set, |inner| async move {
+            let w = check::write(req, &inner.limits())?;
+            inner.set(w).await.map_err(|e| e.with_key(key))
+        })
+        .await
+    }
+
+    async fn delete(&self, req: DeleteRequest) -> Result<()> {
+        let key = req.key.clone();
+        self.run(Operation::Delete, |inner| async move {
+            let del = check::delete(req, &inner.limits())?;
+            inner.delete(del).await.map_err(|e| e.with_key(key))
+        })
+        .await
+    }
+
+    async fn bulk_get(&self, reqs: Vec<GetRequest>) -> Result<Vec<KeyResult<Option<Item>>>> {
+        let op = Operation::BulkGet;
+        self.run(op, |inner| async move {
+            let limits = inner.limits();
+            let mut unique: Vec<&str> = reqs
+                .iter()
+                .filter(|r| check::get(r, &limits).is_ok())
+                .map(|r| r.key.as_str())
+                .collect();
+            unique.sort_unstable();
+            unique.dedup();
+            let found = inner.get_many(&unique).await?;
+            Ok(reqs
+                .iter()
+                .map(|r| match check::get(r, &limits) {
+                    Err(e) => KeyResult::err(r.key.clone(), e.context(B::NAME, op)),
+                    Ok(()) => KeyResult::ok(r.key.clone(), found.get(&r.key).cloned()),
+                })
+                .collect())
+        })
+        .await
+    }
+
+    async fn bulk_set(&self, reqs: Vec<SetRequest>) -> Result<Vec<KeyResult<Option<ETag>>>> {
+        let op = Operation::BulkSet;
+        self.run(op, |inner| async move {
+            let limits = inner.limits();
+            let Checked { keys, ops, refused } = check_all(
+                reqs,
+                |r| r.key.clone(),
+                |r| check::write(r, &limits).map(Op::Write),
+            );
+            let mut outcomes = inner.apply_all(ops, false).await?;
+            outcomes.extend(refused);
+            Ok(key_results(keys, outcomes, op, B::NAME, |e| e))
+        })
+        .await
+    }
+
+    async fn bulk_delete(&self, reqs: Vec<DeleteRequest>) -> Result<Vec<KeyResult<()>>> {
+        let op = Operation::BulkDelete;
+        self.run(op, |inner| async move {
+            let limits = inner.limits();
+            let Checked { keys, ops, refused } = check_all(
+                reqs,
+                |r| r.key.clone(),
+                |r| check::delete(r, &limits).map(Op::Delete),
+            );
+            let mut outcomes = inner.apply_all(ops, false).await?;
+            outcomes.extend(refused);
+            Ok(key_results(keys, outcomes, op, B::NAME, |_| ()))
+        })
+        .await
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.run(Operation::Ping, |inner| async move {
+            let mut conn = inner.backend.read().await?;
+            conn.texts(inner.backend.dialect().ping()).await.map(drop)
+        })
+        .await
+    }
+
+    async fn close(&self) -> Result<()> {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        if let Some(task) = self
+            .cleanup
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            task.abort();
+        }
+        if let Some(inner) = &self.inner {
+            inner.backend.close().await;
+        }
+        Ok(())
+    }
+
+    async fn transact(&self, req: TransactRequest) -> Result<Vec<Option<ETag>>> {
+        self.run(Operation::Transact, |inner| async move {
+            let ops = check::transaction(req, &inner.limits())?;
+            let outcomes = inner
+                .apply_all(ops.into_iter().enumerate().collect(), true)
+                .await?;
+            let mut etags = Vec::with_capacity(outcomes.len());
+            for (i, outcome) in outcomes {
+                match outcome {
+                    Ok(etag) => etags.push(etag),
+                    Err(e) => {
+                        let key = e.key().map(str::to_owned);
+                        let err = Error::new(
+                            e.kind(),
+                            format!("operation {i}: {}; nothing was applied", e.message()),
+                        );
+                        return Err(match key {
+                            Some(k) => err.with_key(k),
+                            None => err,
+                        });
+                    }
+                }
+            }
+            Ok(etags)
+        })
+        .await
+    }
+
+    async fn delete_with_prefix(&self, req: DeleteWithPrefixRequest) -> Result<u64> {
+        self.run(Operation::DeleteWithPrefix, |inner| async move {
+            let prefix = check::prefix(&req.prefix)?;
+            // Keys starting with `p||` are exactly the keys in [`p||`, `p|}`)
+            // under binary order, since `}` follows `|`.
+            let to = format!("{}}}", &prefix[..prefix.len() - 1]);
+            let d = inner.backend.dialect();
+            let mut conn = inner.backend.write().await?;
+            conn.execute(d.delete_with_prefix(&prefix, &to, prefix.chars().count()))
+                .await
+        })
+        .await
+    }
+
+    async fn keys_like(&self, req: KeysLikeRequest) -> Result<KeysPage> {
+        self.run(Operation::KeysLike, |inner| async move {
+            let pattern = check::keys_like(&req)?;
+            let after = match &req.token {
+                Some(t) => like::parse_page_token(t)?,
+                None => String::new(),
+            };
+            let d = inner.backend.dialect();
+            let mut conn = inner.backend.read().await?;
+            let limit = req.page_size.map(|n| u64::from(n) + 1);
+            let mut keys = conn.texts(d.keys_like(&pattern, &after, limit)).await?;
+            let token = match req.page_size {
+                Some(n) if keys.len() > n as usize => {
+                    keys.truncate(n as usize);
+                    keys.last().map(|k| like::page_token(k))
+                }
+                _ => None,
+            };
+            Ok(KeysPage { keys, token })
+        })
+        .await
+    }
+
+    async fn query(&self, _req: QueryRequest) -> Result<QueryResponse> {
+        Err(Error::not_supported(B::NAME, Operation::Query))
+    }
+}

@@ -1,0 +1,282 @@
+//! Typed configuration of `state.sqlite`, read from Dapr's property names.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use statestore_core::{Error, Operation, Properties, Property, Result};
+use statestore_sql::{Settings, ident};
+
+use crate::NAME;
+
+/// `connectionString` (required): a file path, `:memory:`, or a `file:` URI
+/// with parameters such as `?_pragma=busy_timeout(5000)`.
+pub const CONNECTION_STRING: Property = Property::new(
+    "connectionString",
+    "Database file path, \":memory:\", or a file: URI (params: mode, cache, _pragma=name(value), _txlock).",
+)
+.required();
+/// `tableName`, default `state`.
+pub const TABLE_NAME: Property =
+    Property::new("tableName", "Table holding the state.").with_default("state");
+/// `metadataTableName`, default `metadata`.
+pub const METADATA_TABLE_NAME: Property = Property::new(
+    "metadataTableName",
+    "Table holding schema version and cleanup bookkeeping.",
+)
+.with_default("metadata");
+/// `timeout` (alias `timeoutInSeconds`), default 20s.
+pub const TIMEOUT: Property = Property::new(
+    "timeout",
+    "Upper bound of every operation, as a Go duration or seconds.",
+)
+.with_default("20s")
+.with_aliases(&["timeoutInSeconds"]);
+/// `busyTimeout`, default 2s.
+pub const BUSY_TIMEOUT: Property = Property::new(
+    "busyTimeout",
+    "How long to wait for a lock held by another process before failing.",
+)
+.with_default("2s");
+/// `cleanupInterval`, default 1h; 0 or negative turns it off.
+pub const CLEANUP_INTERVAL: Property = Property::new(
+    "cleanupInterval",
+    "How often expired rows are purged (one instance per interval); 0 or negative turns it off.",
+)
+.with_default("1h");
+/// `disableWAL`, default false.
+pub const DISABLE_WAL: Property = Property::new(
+    "disableWAL",
+    "Use a rollback journal instead of write-ahead logging (for network file systems).",
+)
+.with_default("false");
+
+/// Every property of `state.sqlite`.
+pub const PROPERTIES: &[Property] = &[
+    CONNECTION_STRING,
+    TABLE_NAME,
+    METADATA_TABLE_NAME,
+    TIMEOUT,
+    BUSY_TIMEOUT,
+    CLEANUP_INTERVAL,
+    DISABLE_WAL,
+];
+
+/// Longest key, in bytes.
+pub const MAX_KEY_LEN: usize = 8 * 1024;
+/// Most operations in one transaction.
+pub const MAX_TRANSACTION_OPS: usize = 1000;
+
+/// Where the database lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A private in-memory database, gone when the store closes.
+    Memory,
+    /// A file, created if missing.
+    File(PathBuf),
+}
+
+/// The parsed configuration.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The database.
+    pub location: Location,
+    /// `PRAGMA`s from `_pragma=name(value)` parameters.
+    pub pragmas: Vec<(String, String)>,
+    /// Lock wait.
+    pub busy_timeout: Duration,
+    /// Whether to skip write-ahead logging.
+    pub disable_wal: bool,
+    /// The settings shared with the other SQL stores.
+    pub settings: Settings,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("location", &self.location)
+            .field("pragmas", &self.pragmas)
+            .field("busy_timeout", &self.busy_timeout)
+            .field("disable_wal", &self.disable_wal)
+            .field("settings", &self.settings)
+            .finish()
+    }
+}
+
+impl Config {
+    /// Reads and validates the properties.
+    pub fn from_properties(properties: &Properties) -> Result<Config> {
+        let r = properties.reader(NAME);
+        let conn = r.require(&CONNECTION_STRING)?;
+        let (location, pragmas) =
+            parse_connection_string(&conn).map_err(|why| r.error(&CONNECTION_STRING, why))?;
+        let table = r.require(&TABLE_NAME)?;
+        ident::validate(&table, false).map_err(|e| r.error(&TABLE_NAME, e.message()))?;
+        let metadata_table = r.require(&METADATA_TABLE_NAME)?;
+        ident::validate(&metadata_table, false)
+            .map_err(|e| r.error(&METADATA_TABLE_NAME, e.message()))?;
+        if table.eq_ignore_ascii_case(&metadata_table) {
+            return Err(r.error(
+                &METADATA_TABLE_NAME,
+                format!("must differ from tableName ({table:?})"),
+            ));
+        }
+        let timeout = r.duration(&TIMEOUT)?.unwrap_or(Duration::from_secs(20));
+        if timeout.is_zero() {
+            return Err(r.error(&TIMEOUT, "must be greater than zero"));
+        }
+        Ok(Config {
+            location,
+            pragmas,
+            busy_timeout: r.duration(&BUSY_TIMEOUT)?.unwrap_or(Duration::from_secs(2)),
+            disable_wal: r.bool(&DISABLE_WAL)?,
+            settings: Settings {
+                table,
+                metadata_table,
+                timeout,
+                cleanup_interval: r.interval(&CLEANUP_INTERVAL)?,
+                max_transaction_ops: MAX_TRANSACTION_OPS,
+                max_key_len: MAX_KEY_LEN,
+            },
+        })
+    }
+}
+
+/// Parses a path, `:memory:` or a `file:` URI with parameters.
+pub fn parse_connection_string(
+    text: &str,
+) -> std::result::Result<(Location, Vec<(String, String)>), String> {
+    let text = text.trim();
+    let rest = text.strip_prefix("file:").unwrap_or(text);
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let mut memory = path == ":memory:";
+    let mut pragmas = Vec::new();
+    for param in query.split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = param
+            .split_once('=')
+            .ok_or_else(|| format!("parameter {param:?} has no value"))?;
+        match name {
+            "mode" => match value {
+                "memory" => memory = true,
+                "rw" | "rwc" => {}
+                "ro" => return Err("mode=ro: read-only databases cannot hold state".into()),
+                other => return Err(format!("mode={other:?}: expected rw, rwc or memory")),
+            },
+            // Writes always take the write lock up front (BEGIN IMMEDIATE), and
+            // every connection of one store shares its database: both
+            // parameters are accepted for Dapr compatibility and change nothing.
+            "_txlock" | "cache" => {}
+            "_pragma" => {
+                let (pragma, arg) = value
+                    .strip_suffix(')')
+                    .and_then(|v| v.split_once('('))
+                    .filter(|(p, _)| {
+                        !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                    })
+                    .ok_or_else(|| format!("_pragma={value:?}: expected name(value)"))?;
+                if arg.contains([';', '\'', '"']) {
+                    return Err(format!(
+                        "_pragma={value:?}: the value may not hold quotes or ';'"
+                    ));
+                }
+                pragmas.push((pragma.to_ascii_lowercase(), arg.to_owned()));
+            }
+            other => {
+                return Err(format!(
+                    "unknown parameter {other:?}: expected mode, cache, _pragma or _txlock"
+                ));
+            }
+        }
+    }
+    if memory {
+        return Ok((Location::Memory, pragmas));
+    }
+    if path.is_empty() {
+        return Err("no database file given: use a path or \":memory:\"".into());
+    }
+    Ok((Location::File(PathBuf::from(path)), pragmas))
+}
+
+/// A `Config` error naming this store, for problems found while connecting.
+pub fn connect_error(message: impl Into<String>) -> Error {
+    Error::config(message.into()).context(NAME, Operation::Init)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use statestore_core::ErrorKind;
+
+    fn props(conn: &str) -> Properties {
+        Properties::new().with("connectionString", conn)
+    }
+
+    #[test]
+    fn defaults() {
+        let c = Config::from_properties(&props("data.db")).unwrap();
+        assert_eq!(c.location, Location::File("data.db".into()));
+        assert_eq!(c.settings.table, "state");
+        assert_eq!(c.settings.metadata_table, "metadata");
+        assert_eq!(c.settings.timeout, Duration::from_secs(20));
+        assert_eq!(c.settings.cleanup_interval, Some(Duration::from_secs(3600)));
+        assert_eq!(c.busy_timeout, Duration::from_secs(2));
+        assert!(!c.disable_wal);
+    }
+
+    #[test]
+    fn connection_strings() {
+        let p = |s: &str| parse_connection_string(s);
+        assert_eq!(p(":memory:").unwrap().0, Location::Memory);
+        assert_eq!(p("file::memory:?cache=shared").unwrap().0, Location::Memory);
+        assert_eq!(p("file:x.db?mode=memory").unwrap().0, Location::Memory);
+        let (loc, pragmas) =
+            p("file:/tmp/a.db?_pragma=busy_timeout(5000)&_txlock=immediate").unwrap();
+        assert_eq!(loc, Location::File("/tmp/a.db".into()));
+        assert_eq!(
+            pragmas,
+            vec![("busy_timeout".to_owned(), "5000".to_owned())]
+        );
+        for bad in [
+            "",
+            "file:",
+            "x.db?mode=ro",
+            "x.db?foo=1",
+            "x.db?_pragma=x",
+            "x.db?_pragma=a(1;DROP)",
+            "x.db?cache",
+        ] {
+            assert!(p(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn errors_name_the_property() {
+        let e = Config::from_properties(&Properties::new()).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Config);
+        assert!(e.to_string().contains("connectionString"), "{e}");
+        for (name, value) in [
+            ("tableName", "state; DROP TABLE x"),
+            ("metadataTableName", "state"),
+            ("timeout", "0"),
+            ("busyTimeout", "soon"),
+            ("cleanupInterval", "x"),
+            ("disableWAL", "perhaps"),
+        ] {
+            let e = Config::from_properties(&props("a.db").with(name, value)).unwrap_err();
+            assert!(e.to_string().contains(name), "{name}: {e}");
+            assert!(e.to_string().starts_with("state.sqlite: init:"), "{e}");
+        }
+    }
+
+    #[test]
+    fn cleanup_can_be_turned_off_and_legacy_timeout_works() {
+        let c = Config::from_properties(
+            &props("a.db")
+                .with("cleanupInterval", "0")
+                .with("timeoutInSeconds", "7"),
+        )
+        .unwrap();
+        assert_eq!(c.settings.cleanup_interval, None);
+        assert_eq!(c.settings.timeout, Duration::from_secs(7));
+    }
+}

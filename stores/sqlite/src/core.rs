@@ -1,0 +1,208 @@
+//! Driver calls: the sqlx pools and the connection that runs statements.
+//!
+//! Writes go through a pool of exactly one connection and take the write
+//! lock up front (`BEGIN IMMEDIATE`), so writers of one process queue in the
+//! pool instead of failing with "database is locked"; reads use their own
+//! small pool and, in WAL mode, never wait for writers. An in-memory
+//! database lives in a single connection shared by both roles.
+
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use sqlx::pool::PoolConnection;
+use sqlx::sqlite::{
+    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
+};
+use sqlx::{AssertSqlSafe, Row as _, Sqlite, SqliteConnection, Transaction};
+use statestore_core::{Properties, Result};
+use statestore_sql::{Backend, Conn, Param, Row, Settings, Stmt};
+
+use crate::NAME;
+use crate::config::{Config, Location};
+use crate::dialect::SqliteDialect;
+use crate::error::map;
+
+/// Connections in the read pool of a file database.
+const READERS: u32 = 4;
+
+/// The SQLite database of one store.
+pub struct SqliteBackend {
+    reader: SqlitePool,
+    writer: SqlitePool,
+    dialect: SqliteDialect,
+}
+
+/// A pooled connection, plain or in a transaction.
+pub enum SqliteConn {
+    /// Autocommit.
+    Plain(PoolConnection<Sqlite>),
+    /// Inside `BEGIN IMMEDIATE`; rolled back when dropped.
+    Tx(Transaction<'static, Sqlite>),
+}
+
+impl SqliteConn {
+    fn conn(&mut self) -> &mut SqliteConnection {
+        match self {
+            SqliteConn::Plain(c) => c,
+            SqliteConn::Tx(t) => t,
+        }
+    }
+}
+
+fn query(stmt: Stmt) -> sqlx::query::Query<'static, Sqlite, SqliteArguments> {
+    let mut q = sqlx::query(AssertSqlSafe(stmt.sql)).persistent(stmt.cache);
+    for p in stmt.params {
+        q = match p {
+            Param::Text(s) => q.bind(s),
+            Param::OptText(s) => q.bind(s),
+            Param::Bytes(b) => q.bind(Vec::from(b)),
+            Param::I64(v) => q.bind(v),
+            Param::OptI64(v) => q.bind(v),
+        };
+    }
+    q
+}
+
+fn state_row(r: sqlx::sqlite::SqliteRow) -> std::result::Result<Row, sqlx::Error> {
+    Ok(Row {
+        key: r.try_get(0)?,
+        value: r.try_get(1)?,
+        etag: r.try_get(2)?,
+        content_type: r.try_get(3)?,
+        expires_at: r.try_get(4)?,
+    })
+}
+
+#[async_trait]
+impl Conn for SqliteConn {
+    async fn execute(&mut self, stmt: Stmt) -> Result<u64> {
+        let done = query(stmt).execute(self.conn()).await.map_err(map)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn rows(&mut self, stmt: Stmt) -> Result<Vec<Row>> {
+        let rows = query(stmt).fetch_all(self.conn()).await.map_err(map)?;
+        rows.into_iter()
+            .map(|r| state_row(r).map_err(map))
+            .collect()
+    }
+
+    async fn texts(&mut self, stmt: Stmt) -> Result<Vec<String>> {
+        let rows = query(stmt).fetch_all(self.conn()).await.map_err(map)?;
+        rows.iter().map(|r| r.try_get(0).map_err(map)).collect()
+    }
+
+    async fn commit(self) -> Result<()> {
+        match self {
+            SqliteConn::Plain(_) => Ok(()),
+            SqliteConn::Tx(t) => t.commit().await.map_err(map),
+        }
+    }
+}
+
+async fn pools(c: &Config) -> Result<(SqlitePool, SqlitePool)> {
+    let mut opts = match &c.location {
+        Location::Memory => SqliteConnectOptions::from_str("sqlite::memory:").map_err(map)?,
+        Location::File(path) => SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(if c.disable_wal {
+                SqliteJournalMode::Delete
+            } else {
+                SqliteJournalMode::Wal
+            })
+            // In WAL mode NORMAL keeps the database consistent and loses no
+            // commit on a process crash; only an OS crash can lose the last
+            // ones. `_pragma=synchronous(full)` trades speed for that too.
+            .synchronous(if c.disable_wal {
+                SqliteSynchronous::Full
+            } else {
+                SqliteSynchronous::Normal
+            }),
+    };
+    opts = opts.busy_timeout(c.busy_timeout);
+    for (name, value) in &c.pragmas {
+        opts = opts.pragma(name.clone(), value.clone());
+    }
+    let base = SqlitePoolOptions::new()
+        .acquire_timeout(c.settings.timeout)
+        .test_before_acquire(false);
+    if c.location == Location::Memory {
+        // One connection holds the database; it must never be recycled.
+        let pool = base
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(opts)
+            .await
+            .map_err(map)?;
+        return Ok((pool.clone(), pool));
+    }
+    let writer = base
+        .clone()
+        .max_connections(1)
+        .connect_with(opts.clone())
+        .await
+        .map_err(map)?;
+    let reader = base
+        .max_connections(READERS)
+        .connect_with(opts)
+        .await
+        .map_err(map)?;
+    Ok((reader, writer))
+}
+
+#[async_trait]
+impl Backend for SqliteBackend {
+    const NAME: &'static str = NAME;
+    type Dialect = SqliteDialect;
+    type Conn = SqliteConn;
+
+    async fn connect(properties: &Properties) -> Result<(Self, Settings)> {
+        let config = Config::from_properties(properties)?;
+        let (reader, writer) = pools(&config).await?;
+        let dialect = SqliteDialect::new(&config.settings.table, &config.settings.metadata_table);
+        Ok((
+            SqliteBackend {
+                reader,
+                writer,
+                dialect,
+            },
+            config.settings,
+        ))
+    }
+
+    fn dialect(&self) -> &SqliteDialect {
+        &self.dialect
+    }
+
+    async fn read(&self) -> Result<SqliteConn> {
+        Ok(SqliteConn::Plain(self.reader.acquire().await.map_err(map)?))
+    }
+
+    async fn write(&self) -> Result<SqliteConn> {
+        Ok(SqliteConn::Plain(self.writer.acquire().await.map_err(map)?))
+    }
+
+    async fn begin(&self) -> Result<SqliteConn> {
+        let tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(map)?;
+        Ok(SqliteConn::Tx(tx))
+    }
+
+    async fn begin_migration(&self) -> Result<SqliteConn> {
+        // BEGIN IMMEDIATE takes the database's write lock, which is the
+        // migration lock across processes too.
+        self.begin().await
+    }
+
+    async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+}

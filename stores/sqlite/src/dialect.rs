@@ -1,0 +1,318 @@
+//! The SQLite text of every statement.
+//!
+//! Times are Unix milliseconds from SQLite's own clock (`julianday('now')`,
+//! constant within one statement). Keys use the default BINARY collation, so
+//! ordering and ranges follow byte order, like the in-memory store; LIKE
+//! patterns become case-sensitive GLOBs (SQLite's LIKE ignores ASCII case).
+
+use std::sync::Arc;
+
+use statestore_core::like::LikePattern;
+use statestore_sql::{Dialect, KeyEtag, Param, Stmt, WriteRow};
+
+const NOW: &str = "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)";
+const COLS: &str = r#""key", value, etag, content_type, expires_at"#;
+
+/// Rows per multi-row statement: 1,000 rows of at most 6 parameters stay
+/// far below SQLite's limit of 32,766 parameters.
+pub const MAX_ROWS: usize = 1000;
+
+/// Statements for one state table and one metadata table.
+#[derive(Debug)]
+pub struct SqliteDialect {
+    table: String,
+    meta: String,
+    index: String,
+    live: String,
+    get1: Arc<str>,
+    upsert1: Arc<str>,
+    insert1: Arc<str>,
+    update1: Arc<str>,
+    delete1: Arc<str>,
+    delete_match1: Arc<str>,
+    live1: Arc<str>,
+    keys_like: Arc<str>,
+    delete_prefix: Arc<str>,
+    ping: Arc<str>,
+    meta_get: Arc<str>,
+    meta_set: Arc<str>,
+    claim: Arc<str>,
+    expired: Arc<str>,
+}
+
+/// Quotes an identifier that [`statestore_sql::ident::validate`] accepted.
+fn quote(name: &str) -> String {
+    format!("\"{name}\"")
+}
+
+fn repeat(n: usize, item: &str) -> String {
+    vec![item; n].join(", ")
+}
+
+impl SqliteDialect {
+    /// Statements for `table` and `metadata_table` (both validated).
+    pub fn new(table: &str, metadata_table: &str) -> Self {
+        let t = quote(table);
+        let m = quote(metadata_table);
+        let live = format!("({t}.expires_at IS NULL OR {t}.expires_at > {NOW})");
+        let arc = |s: String| -> Arc<str> { s.into() };
+        SqliteDialect {
+            get1: arc(format!(
+                "SELECT {COLS} FROM {t} WHERE \"key\" = ? AND {live}"
+            )),
+            upsert1: arc(Self::upsert_sql(&t, 1, "")),
+            insert1: arc(Self::upsert_sql(&t, 1, &Self::only_expired(&t))),
+            update1: arc(format!(
+                "UPDATE {t} SET value = ?, content_type = ?, etag = ?, expires_at = {NOW} + ? * 1000 \
+                 WHERE \"key\" = ? AND etag = ? AND {live}"
+            )),
+            delete1: arc(format!("DELETE FROM {t} WHERE \"key\" = ?")),
+            delete_match1: arc(format!(
+                "DELETE FROM {t} WHERE \"key\" = ? AND etag = ? AND {live}"
+            )),
+            live1: arc(format!(
+                "SELECT \"key\" FROM {t} WHERE \"key\" = ? AND {live}"
+            )),
+            keys_like: arc(format!(
+                "SELECT \"key\" FROM {t} WHERE \"key\" GLOB ? AND \"key\" > ? AND {live} ORDER BY \"key\" LIMIT ?"
+            )),
+            delete_prefix: arc(format!(
+                "DELETE FROM {t} WHERE \"key\" >= ? AND \"key\" < ? AND instr(substr(\"key\", ?), '||') = 0 AND {live}"
+            )),
+            ping: arc("SELECT 'pong'".into()),
+            meta_get: arc(format!("SELECT value FROM {m} WHERE \"key\" = ?")),
+            meta_set: arc(format!(
+                "INSERT INTO {m} (\"key\", value) VALUES (?, ?) ON CONFLICT (\"key\") DO UPDATE SET value = excluded.value"
+            )),
+            claim: arc(format!(
+                "INSERT INTO {m} (\"key\", value) VALUES (?, CAST({NOW} AS TEXT)) ON CONFLICT (\"key\") \
+                 DO UPDATE SET value = excluded.value WHERE CAST({m}.value AS INTEGER) <= {NOW} - ?"
+            )),
+            expired: arc(format!(
+                "DELETE FROM {t} WHERE expires_at IS NOT NULL AND expires_at <= {NOW}"
+            )),
+            index: quote(&format!("{table}_expires_at")),
+            live,
+            table: t,
+            meta: m,
+        }
+    }
+
+    fn only_expired(t: &str) -> String {
+        format!(" WHERE {t}.expires_at IS NOT NULL AND {t}.expires_at <= {NOW}")
+    }
+
+    fn upsert_sql(t: &str, rows: usize, condition: &str) -> String {
+        format!(
+            "INSERT INTO {t} (\"key\", value, content_type, etag, expires_at) VALUES {} \
+             ON CONFLICT (\"key\") DO UPDATE SET value = excluded.value, content_type = excluded.content_type, \
+             etag = excluded.etag, expires_at = excluded.expires_at{condition}",
+            repeat(rows, &format!("(?, ?, ?, ?, {NOW} + ? * 1000)"))
+        )
+    }
+
+    /// Per row: key, value, content type, new etag, ttl, and with
+    /// `expected` the etag that must be current.
+    fn row_params(rows: &[WriteRow<'_>], expected: bool) -> Vec<Param> {
+        let mut p = Vec::with_capacity(rows.len() * 6);
+        for r in rows {
+            p.push(Param::Text(r.key.to_owned()));
+            p.push(Param::Bytes(r.value.clone()));
+            p.push(Param::OptText(r.content_type.map(str::to_owned)));
+            p.push(Param::I64(r.etag));
+            p.push(Param::OptI64(r.ttl.map(i64::from)));
+            if expected {
+                p.push(Param::I64(r.expected));
+            }
+        }
+        p
+    }
+
+    fn write_params(rows: &[WriteRow<'_>]) -> Vec<Param> {
+        Self::row_params(rows, false)
+    }
+
+    fn keys(keys: &[&str]) -> Vec<Param> {
+        keys.iter().map(|k| Param::Text((*k).to_owned())).collect()
+    }
+
+    fn in_list(&self, select: &str, keys: &[&str], fixed: &Arc<str>) -> Stmt {
+        if keys.len() == 1 {
+            return Stmt::fixed(fixed, Self::keys(keys));
+        }
+        let sql = format!(
+            "{select} FROM {} WHERE \"key\" IN ({}) AND {}",
+            self.table,
+            repeat(keys.len(), "?"),
+            self.live
+        );
+        Stmt::built(sql, Self::keys(keys))
+    }
+}
+
+impl Dialect for SqliteDialect {
+    fn max_rows(&self) -> usize {
+        MAX_ROWS
+    }
+
+    fn get(&self, keys: &[&str]) -> Stmt {
+        self.in_list(&format!("SELECT {COLS}"), keys, &self.get1)
+    }
+
+    fn upsert(&self, rows: &[WriteRow<'_>]) -> Stmt {
+        match rows.len() {
+            1 => Stmt::fixed(&self.upsert1, Self::write_params(rows)),
+            n => Stmt::built(
+                Self::upsert_sql(&self.table, n, ""),
+                Self::write_params(rows),
+            ),
+        }
+    }
+
+    fn update_if_match(&self, rows: &[WriteRow<'_>]) -> Stmt {
+        if let [r] = rows {
+            let params = vec![
+                Param::Bytes(r.value.clone()),
+                Param::OptText(r.content_type.map(str::to_owned)),
+                Param::I64(r.etag),
+                Param::OptI64(r.ttl.map(i64::from)),
+                Param::Text(r.key.to_owned()),
+                Param::I64(r.expected),
+            ];
+            return Stmt::fixed(&self.update1, params);
+        }
+        let t = &self.table;
+        let sql = format!(
+            "WITH v(k, val, ct, et, ttl, old) AS (VALUES {}) \
+             UPDATE {t} SET value = v.val, content_type = v.ct, etag = v.et, expires_at = {NOW} + v.ttl * 1000 \
+             FROM v WHERE {t}.\"key\" = v.k AND {t}.etag = v.old AND {} RETURNING \"key\"",
+            repeat(rows.len(), "(?, ?, ?, ?, ?, ?)"),
+            self.live
+        );
+        let p = Self::row_params(rows, true);
+        Stmt::built(sql, p).returning_keys()
+    }
+
+    fn insert_if_absent(&self, rows: &[WriteRow<'_>]) -> Stmt {
+        match rows.len() {
+            1 => Stmt::fixed(&self.insert1, Self::write_params(rows)),
+            n => {
+                let sql = Self::upsert_sql(&self.table, n, &Self::only_expired(&self.table));
+                Stmt::built(format!("{sql} RETURNING \"key\""), Self::write_params(rows))
+                    .returning_keys()
+            }
+        }
+    }
+
+    fn delete(&self, keys: &[&str]) -> Stmt {
+        if keys.len() == 1 {
+            return Stmt::fixed(&self.delete1, Self::keys(keys));
+        }
+        let sql = format!(
+            "DELETE FROM {} WHERE \"key\" IN ({})",
+            self.table,
+            repeat(keys.len(), "?")
+        );
+        Stmt::built(sql, Self::keys(keys))
+    }
+
+    fn delete_if_match(&self, rows: &[KeyEtag<'_>]) -> Stmt {
+        let mut p = Vec::with_capacity(rows.len() * 2);
+        for r in rows {
+            p.push(Param::Text(r.key.to_owned()));
+            p.push(Param::I64(r.etag));
+        }
+        if rows.len() == 1 {
+            return Stmt::fixed(&self.delete_match1, p);
+        }
+        let sql = format!(
+            "DELETE FROM {} WHERE (\"key\", etag) IN (VALUES {}) AND {} RETURNING \"key\"",
+            self.table,
+            repeat(rows.len(), "(?, ?)"),
+            self.live
+        );
+        Stmt::built(sql, p).returning_keys()
+    }
+
+    fn live_keys(&self, keys: &[&str]) -> Stmt {
+        self.in_list("SELECT \"key\"", keys, &self.live1)
+    }
+
+    fn delete_with_prefix(&self, from: &str, to: &str, prefix_chars: usize) -> Stmt {
+        let params = vec![
+            Param::Text(from.to_owned()),
+            Param::Text(to.to_owned()),
+            Param::I64(prefix_chars as i64 + 1),
+        ];
+        Stmt::fixed(&self.delete_prefix, params)
+    }
+
+    fn keys_like(&self, pattern: &LikePattern, after: &str, limit: Option<u64>) -> Stmt {
+        let limit = limit.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
+        let params = vec![
+            Param::Text(pattern.to_glob()),
+            Param::Text(after.to_owned()),
+            Param::I64(limit),
+        ];
+        Stmt::fixed(&self.keys_like, params)
+    }
+
+    fn ping(&self) -> Stmt {
+        Stmt::fixed(&self.ping, Vec::new())
+    }
+
+    fn create_metadata_table(&self) -> Stmt {
+        Stmt::built(
+            format!(
+                "CREATE TABLE IF NOT EXISTS {} (\"key\" TEXT NOT NULL PRIMARY KEY, value TEXT NOT NULL)",
+                self.meta
+            ),
+            Vec::new(),
+        )
+    }
+
+    fn metadata_get(&self, key: &str) -> Stmt {
+        Stmt::fixed(&self.meta_get, vec![Param::Text(key.to_owned())])
+    }
+
+    fn metadata_set(&self, key: &str, value: &str) -> Stmt {
+        Stmt::fixed(
+            &self.meta_set,
+            vec![Param::Text(key.to_owned()), Param::Text(value.to_owned())],
+        )
+    }
+
+    fn claim_cleanup(&self, key: &str, interval_ms: i64) -> Stmt {
+        Stmt::fixed(
+            &self.claim,
+            vec![Param::Text(key.to_owned()), Param::I64(interval_ms)],
+        )
+    }
+
+    fn delete_expired(&self) -> Stmt {
+        Stmt::fixed(&self.expired, Vec::new())
+    }
+
+    /// Plain `CREATE` statements: applying a migration twice fails loudly
+    /// instead of passing silently, and an existing table this store did not
+    /// create is never adopted by accident.
+    fn migrations(&self) -> Vec<Vec<Stmt>> {
+        let t = &self.table;
+        vec![vec![
+            Stmt::built(
+                format!(
+                    "CREATE TABLE {t} (\"key\" TEXT NOT NULL PRIMARY KEY, value BLOB NOT NULL, \
+                     content_type TEXT, etag INTEGER NOT NULL, expires_at INTEGER)"
+                ),
+                Vec::new(),
+            ),
+            Stmt::built(
+                format!(
+                    "CREATE INDEX {} ON {t} (expires_at) WHERE expires_at IS NOT NULL",
+                    self.index
+                ),
+                Vec::new(),
+            ),
+        ]]
+    }
+}

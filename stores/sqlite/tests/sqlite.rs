@@ -1,0 +1,294 @@
+//! What the shared suite cannot see from outside: rows on disk, the cleanup
+//! task, migrations under concurrent starts, persistence, table names, locks
+//! and timeouts.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use sqlx::Connection;
+use statestore_core::{ErrorKind, GetRequest, Properties, SetRequest, Store, StoreExt, Ttl};
+use statestore_sqlite::SqliteStore;
+
+fn props(file: &Path) -> Properties {
+    Properties::new().with("connectionString", file.to_string_lossy())
+}
+
+async fn open(p: Properties) -> SqliteStore {
+    let mut s = SqliteStore::new();
+    s.init(&p).await.expect("init");
+    s
+}
+
+async fn raw(file: &Path) -> sqlx::SqliteConnection {
+    sqlx::SqliteConnection::connect(&format!("sqlite://{}", file.display()))
+        .await
+        .expect("raw connection")
+}
+
+async fn count(file: &Path, sql: &'static str) -> i64 {
+    let mut c = raw(file).await;
+    sqlx::query_scalar(sql)
+        .fetch_one(&mut c)
+        .await
+        .expect("count")
+}
+
+/// Checklist 58: expired rows are purged by the cleanup task, whose
+/// interval is configurable and which can be turned off.
+#[tokio::test]
+async fn cleanup_purges_expired_rows_and_can_be_turned_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let on = dir.path().join("on.db");
+    let off = dir.path().join("off.db");
+    let a = open(props(&on).with("cleanupInterval", "1s")).await;
+    let b = open(props(&off).with("cleanupInterval", "0")).await;
+    for s in [&a, &b] {
+        s.set(SetRequest::new("gone", "v").ttl(Ttl::Seconds(1)))
+            .await
+            .unwrap();
+        s.put("kept", "v").await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    // Both hide the expired key; only the store with a cleanup removed its row.
+    for s in [&a, &b] {
+        assert!(s.get_item("gone").await.unwrap().is_none());
+    }
+    assert_eq!(
+        count(&on, "SELECT count(*) FROM state").await,
+        1,
+        "expired row still on disk"
+    );
+    assert_eq!(
+        count(&off, "SELECT count(*) FROM state").await,
+        2,
+        "cleanup ran although turned off"
+    );
+    a.close().await.unwrap();
+    b.close().await.unwrap();
+}
+
+/// Of several instances sharing a database, one takes each cleanup turn.
+#[tokio::test]
+async fn one_cleanup_turn_per_interval_across_instances() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("shared.db");
+    let a = open(props(&file).with("cleanupInterval", "0")).await;
+    let b = open(props(&file).with("cleanupInterval", "0")).await;
+    a.set(SetRequest::new("x", "v").ttl(Ttl::Seconds(1)))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let hour = Duration::from_secs(3600);
+    assert_eq!(a.cleanup_turn(hour).await.unwrap(), Some(1));
+    assert_eq!(
+        b.cleanup_turn(hour).await.unwrap(),
+        None,
+        "a second instance took the same turn"
+    );
+    assert_eq!(a.cleanup_turn(hour).await.unwrap(), None);
+    // Once the interval has passed, the next turn is free again.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(
+        b.cleanup_turn(Duration::from_millis(600)).await.unwrap(),
+        Some(0)
+    );
+}
+
+/// Instances starting at the same moment migrate once: a second migration
+/// would fail on `CREATE TABLE`, so every init succeeding proves the lock.
+#[tokio::test]
+async fn concurrent_instances_migrate_once() {
+    for round in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join(format!("m{round}.db"));
+        let p = props(&file);
+        let mut stores: Vec<SqliteStore> = (0..3).map(|_| SqliteStore::new()).collect();
+        let [a, b, c] = &mut stores[..] else {
+            unreachable!()
+        };
+        let (ra, rb, rc) = tokio::join!(a.init(&p), b.init(&p), c.init(&p));
+        for r in [ra, rb, rc] {
+            r.expect("concurrent init");
+        }
+        assert_eq!(
+            count(
+                &file,
+                "SELECT CAST(value AS INTEGER) FROM metadata WHERE key = 'schema-version:state'"
+            )
+            .await,
+            1
+        );
+        a.put("k", "v").await.unwrap();
+        assert_eq!(&c.get_item("k").await.unwrap().unwrap().value[..], b"v");
+    }
+}
+
+/// Data outlives the store, and a restarted store finds the schema in place.
+#[tokio::test]
+async fn data_persists_across_instances() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("p.db");
+    let s = open(props(&file)).await;
+    let etag = s.put("k", vec![0u8, 1, 0xff]).await.unwrap();
+    s.close().await.unwrap();
+    let s = open(props(&file)).await;
+    let item = s.get_item("k").await.unwrap().unwrap();
+    assert_eq!(&item.value[..], &[0u8, 1, 0xff]);
+    assert_eq!(item.etag, etag);
+}
+
+/// `:memory:` databases are private to their store.
+#[tokio::test]
+async fn memory_databases_are_private() {
+    let mem = || Properties::new().with("connectionString", ":memory:");
+    let a = open(mem()).await;
+    let b = open(mem()).await;
+    a.put("k", "a").await.unwrap();
+    assert!(b.get_item("k").await.unwrap().is_none());
+    assert_eq!(&a.get_item("k").await.unwrap().unwrap().value[..], b"a");
+}
+
+/// Two components in one file with different tables do not see each other;
+/// the schema lands in the named tables.
+#[tokio::test]
+async fn table_names_are_honoured() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("t.db");
+    let a = open(
+        props(&file)
+            .with("tableName", "orders")
+            .with("metadataTableName", "meta"),
+    )
+    .await;
+    let b = open(
+        props(&file)
+            .with("tableName", "carts")
+            .with("metadataTableName", "meta"),
+    )
+    .await;
+    a.put("k", "order").await.unwrap();
+    b.put("k", "cart").await.unwrap();
+    assert_eq!(&a.get_item("k").await.unwrap().unwrap().value[..], b"order");
+    assert_eq!(&b.get_item("k").await.unwrap().unwrap().value[..], b"cart");
+    assert_eq!(count(&file, "SELECT count(*) FROM orders").await, 1);
+    assert_eq!(
+        count(
+            &file,
+            "SELECT count(*) FROM meta WHERE key LIKE 'schema-version:%'"
+        )
+        .await,
+        2
+    );
+}
+
+/// The rollback journal works as well as WAL.
+#[tokio::test]
+async fn without_wal() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("nowal.db");
+    let s = open(props(&file).with("disableWAL", "true")).await;
+    s.put("k", "v").await.unwrap();
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&mut raw(&file).await)
+        .await
+        .unwrap();
+    assert_eq!(mode, "delete");
+    assert_eq!(&s.get_item("k").await.unwrap().unwrap().value[..], b"v");
+}
+
+/// A write lock held by another process longer than `busyTimeout` fails the
+/// write with a retryable `Timeout`, promptly; reads go on in WAL mode.
+#[tokio::test]
+async fn lock_held_elsewhere_times_out_promptly() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("busy.db");
+    let s = open(props(&file).with("busyTimeout", "200ms")).await;
+    s.put("k", "v").await.unwrap();
+    let mut other = raw(&file).await;
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let err = s.put("k", "w").await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert!(err.is_retryable());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        &s.get(GetRequest::new("k")).await.unwrap().unwrap().value[..],
+        b"v"
+    );
+    sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+    s.put("k", "w").await.unwrap();
+}
+
+/// The operation timeout bounds calls that wait on the database.
+#[tokio::test]
+async fn operation_timeout_bounds_waits() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("slow.db");
+    let s = open(
+        props(&file)
+            .with("busyTimeout", "30s")
+            .with("timeout", "300ms"),
+    )
+    .await;
+    let mut other = raw(&file).await;
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let err = s.put("k", "w").await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert!(err.to_string().contains("timeout"), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+/// Values are stored as BLOBs, byte for byte, and keys verbatim.
+#[tokio::test]
+async fn rows_hold_exact_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bytes.db");
+    let s = open(props(&file)).await;
+    let key = "k'; DROP TABLE state; --";
+    s.put(key, vec![0u8, 0xff, 0x00]).await.unwrap();
+    let mut c = raw(&file).await;
+    let (k, v): (String, Vec<u8>) = sqlx::query_as("SELECT key, value FROM state")
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(k, key);
+    assert_eq!(v, vec![0u8, 0xff, 0x00]);
+    let t: String = sqlx::query_scalar("SELECT typeof(value) FROM state")
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(t, "blob");
+}
+
+/// Bad properties fail init with errors naming them, before any file is made.
+#[tokio::test]
+async fn bad_properties_name_themselves() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("never.db");
+    for (name, value) in [
+        ("tableName", "x\"; DROP"),
+        ("cleanupInterval", "often"),
+        ("connectionString", "x.db?evil=1"),
+    ] {
+        let mut s = SqliteStore::new();
+        let err = s.init(&props(&file).with(name, value)).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+        assert!(err.to_string().contains(name), "{err}");
+    }
+    assert!(!file.exists());
+}

@@ -1,0 +1,57 @@
+//! # statestore
+//!
+//! Pluggable state stores for Rust with one contract over every backend, in
+//! the spirit of Dapr's state building block: etags and first-write checked
+//! on the server, TTL with expiry read-back, all-or-nothing transactions,
+//! native bulk calls, delete-with-prefix and keys-like paging, and one error
+//! type.
+//!
+//! This crate is the face users depend on: it re-exports
+//! [`statestore_core`] and enables backends by cargo feature (`sqlite`, on by
+//! default; `full` for all). The in-memory store is always there.
+//!
+//! ```
+//! use statestore::{Properties, SetRequest, StoreExt};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> statestore::Result<()> {
+//! let registry = statestore::registry()?;
+//! let store = registry
+//!     .open("state.sqlite", None, &Properties::new().with("connectionString", ":memory:"))
+//!     .await?;
+//! let etag = store.put("greeting", "hello").await?;
+//! store.set(SetRequest::new("greeting", "hi").etag_opt(etag)).await?;
+//! assert_eq!(&store.get_item("greeting").await?.unwrap().value[..], b"hi");
+//! # Ok(())
+//! # }
+//! ```
+#![deny(missing_docs)]
+
+pub use statestore_core::*;
+
+/// `state.sqlite`: the embedded, persistent default (feature `sqlite`).
+#[cfg(feature = "sqlite")]
+pub use statestore_sqlite as sqlite;
+
+/// The type names of every backend compiled into this build.
+pub fn enabled_types() -> Vec<&'static str> {
+    let mut types = vec![memory::NAME];
+    #[cfg(feature = "sqlite")]
+    types.push(statestore_sqlite::NAME);
+    types
+}
+
+/// Keeps every enabled backend crate linked: a crate whose items nobody
+/// uses is left out by the linker, and its compile-time registration with it.
+fn link_backends() {
+    #[cfg(feature = "sqlite")]
+    statestore_sqlite::link();
+}
+
+/// A registry holding every store type compiled into this build (and any
+/// linked crate that registers itself); add your own with
+/// [`Registry::register`].
+pub fn registry() -> Result<Registry> {
+    link_backends();
+    Registry::from_inventory()
+}
