@@ -189,7 +189,11 @@ impl Capabilities {
 impl fmt::Display for Capabilities {
     /// Dapr's feature names, then the limits that are set.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.features)?;
+        if self.features.is_empty() {
+            f.write_str("no optional features")?;
+        } else {
+            write!(f, "{}", self.features)?;
+        }
         let l = &self.limits;
         let limits = [
             ("max transaction ops", l.max_transaction_ops),
@@ -236,5 +240,6 @@ mod tests {
         let mut c = Capabilities::new(Features::of(Feature::Transactional));
         c.limits.max_transaction_ops = Some(100);
         assert_eq!(c.to_string(), "TRANSACTIONAL; max transaction ops 100");
+        assert_eq!(Capabilities::default().to_string(), "no optional features");
     }
 }

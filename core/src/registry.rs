@@ -111,12 +111,15 @@ impl fmt::Debug for Registration {
 
 inventory::collect!(Registration);
 
-/// Registers a store type at compile time:
+/// Registers a store type at compile time, from any module of a linked crate:
 ///
-/// ```ignore
-/// statestore_core::register_store!(
-///     Registration::new("state.example", |_| Box::new(ExampleStore::default()))
-/// );
+/// ```
+/// use statestore_core::{MemoryStore, Registration, Registry, register_store};
+///
+/// register_store!(Registration::new("state.doc-example", |_| Box::new(MemoryStore::new())));
+///
+/// let registry = Registry::from_inventory().unwrap();
+/// assert!(registry.find("state.doc-example").is_some());
 /// ```
 #[macro_export]
 macro_rules! register_store {
