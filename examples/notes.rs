@@ -34,18 +34,18 @@ const LIMITS: Limits = Limits {
     max_value_len: None,
 };
 
+/// Each key's value and content type.
+type Notes = HashMap<String, (Bytes, Option<String>)>;
+
 /// The store.
 #[derive(Default)]
 pub struct NotesStore {
-    notes: Mutex<HashMap<String, (Bytes, Option<String>)>>,
+    notes: Mutex<Notes>,
     closed: AtomicBool,
 }
 
 impl NotesStore {
-    fn notes(
-        &self,
-        op: Operation,
-    ) -> Result<std::sync::MutexGuard<'_, HashMap<String, (Bytes, Option<String>)>>> {
+    fn notes(&self, op: Operation) -> Result<std::sync::MutexGuard<'_, Notes>> {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::invalid("the store is closed").context(NAME, op));
         }
