@@ -226,7 +226,8 @@ async fn lock_held_elsewhere_times_out_promptly() {
     s.put("k", "w").await.unwrap();
 }
 
-/// The operation timeout bounds calls that wait on the database.
+/// The operation timeout bounds calls that wait on the database (here a
+/// lock held elsewhere, with a busy timeout far longer than the timeout).
 #[tokio::test]
 async fn operation_timeout_bounds_waits() {
     let dir = tempfile::tempdir().unwrap();
@@ -234,7 +235,7 @@ async fn operation_timeout_bounds_waits() {
     let s = open(
         props(&file)
             .with("busyTimeout", "30s")
-            .with("timeout", "300ms"),
+            .with("timeout", "1500ms"),
     )
     .await;
     let mut other = raw(&file).await;
