@@ -7,12 +7,12 @@
 //! database lives in a single connection shared by both roles.
 
 use std::str::FromStr;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{
-    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteSynchronous,
+    SqliteArguments, SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{AssertSqlSafe, Row as _, Sqlite, SqliteConnection, Transaction};
 use statestore_core::{Properties, Result};
@@ -101,17 +101,46 @@ impl Conn for SqliteConn {
     }
 }
 
+/// Sets the journal mode, which is stored in the database file. Changing it
+/// needs an exclusive lock that SQLite does not wait for, so instances
+/// opening a new file together would fail at random: retry instead, for up
+/// to the busy timeout.
+async fn set_journal_mode(pool: &SqlitePool, mode: &str, patience: Duration) -> Result<()> {
+    let deadline = Instant::now() + patience.max(Duration::from_secs(1));
+    let sql = format!("PRAGMA journal_mode = {mode}");
+    loop {
+        match sqlx::query_scalar::<_, String>(AssertSqlSafe(sql.clone()))
+            .fetch_one(pool)
+            .await
+        {
+            Ok(now) if now.eq_ignore_ascii_case(mode) => return Ok(()),
+            Ok(now) => {
+                tracing::warn!(store = NAME, wanted = mode, got = %now, "the journal mode could not be changed");
+                return Ok(());
+            }
+            Err(e) if is_busy(&e) && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(10 + fastrand::u64(..40))).await;
+            }
+            Err(e) => return Err(map(e)),
+        }
+    }
+}
+
+fn is_busy(e: &sqlx::Error) -> bool {
+    let code = match e {
+        sqlx::Error::Database(db) => db.code().and_then(|c| c.parse::<i64>().ok()).unwrap_or(0),
+        _ => 0,
+    };
+    matches!(code & 0xff, 5 | 6)
+}
+
 async fn pools(c: &Config) -> Result<(SqlitePool, SqlitePool)> {
+    let mut journal_mode = if c.disable_wal { "DELETE" } else { "WAL" }.to_owned();
     let mut opts = match &c.location {
         Location::Memory => SqliteConnectOptions::from_str("sqlite::memory:").map_err(map)?,
         Location::File(path) => SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
-            .journal_mode(if c.disable_wal {
-                SqliteJournalMode::Delete
-            } else {
-                SqliteJournalMode::Wal
-            })
             // In WAL mode NORMAL keeps the database consistent and loses no
             // commit on a process crash; only an OS crash can lose the last
             // ones. `_pragma=synchronous(full)` trades speed for that too.
@@ -123,7 +152,11 @@ async fn pools(c: &Config) -> Result<(SqlitePool, SqlitePool)> {
     };
     opts = opts.busy_timeout(c.busy_timeout);
     for (name, value) in &c.pragmas {
-        opts = opts.pragma(name.clone(), value.clone());
+        if name == "journal_mode" {
+            journal_mode = value.clone();
+        } else {
+            opts = opts.pragma(name.clone(), value.clone());
+        }
     }
     let base = SqlitePoolOptions::new()
         .acquire_timeout(c.settings.timeout)
@@ -146,6 +179,7 @@ async fn pools(c: &Config) -> Result<(SqlitePool, SqlitePool)> {
         .connect_with(opts.clone())
         .await
         .map_err(map)?;
+    set_journal_mode(&writer, &journal_mode, c.busy_timeout).await?;
     let reader = base
         .max_connections(READERS)
         .connect_with(opts)

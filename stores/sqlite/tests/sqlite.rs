@@ -98,7 +98,7 @@ async fn one_cleanup_turn_per_interval_across_instances() {
 /// would fail on `CREATE TABLE`, so every init succeeding proves the lock.
 #[tokio::test]
 async fn concurrent_instances_migrate_once() {
-    for round in 0..5 {
+    for round in 0..10 {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join(format!("m{round}.db"));
         let p = props(&file);
