@@ -180,6 +180,11 @@ pub fn all() -> Vec<Case> {
             transactions::mismatch_aborts_all
         ),
         case!(
+            "transactions::reports_first_failure",
+            TX.with(Feature::ETag),
+            transactions::reports_first_failure
+        ),
+        case!(
             "transactions::conditions_on_deletes",
             TX.with(Feature::ETag),
             transactions::conditions_on_deletes

@@ -138,6 +138,36 @@ pub async fn mismatch_aborts_all(cx: &Ctx) -> Outcome {
     Ok(())
 }
 
+/// A failed transaction reports the first operation, in request order, that
+/// failed, by index and key (what a one-by-one run would have hit first).
+pub async fn reports_first_failure(cx: &Ctx) -> Outcome {
+    let (a, b) = (cx.key("a"), cx.key("b"));
+    let stale = cx.etag_of(cx.put(&a, "1").await?, "set")?;
+    cx.put(&b, "1").await?;
+    let bad = cx.target.quirks.malformed_etag.clone();
+    let ops: Vec<TransactionOp> = vec![
+        set(&a, "2"),
+        SetRequest::new(&a, "3").etag(stale).into(),
+        SetRequest::new(&b, "3").etag(bad).into(),
+    ];
+    let e = fails(
+        cx.store.transact(TransactRequest::new(ops)).await,
+        ErrorKind::ETagMismatch,
+        "transact whose operation 1 has an etag made stale by operation 0",
+    )?;
+    ensure!(
+        e.key() == Some(a.as_str()),
+        "the error names key {:?}, expected {a:?}: {e}",
+        e.key()
+    );
+    ensure!(
+        e.message().contains("operation 1"),
+        "the error does not name operation 1: {e}"
+    );
+    cx.read_eq(&a, b"1").await?;
+    cx.read_eq(&b, b"1").await.map(drop)
+}
+
 /// 44: etags and first-write are honoured on deletes as on upserts.
 pub async fn conditions_on_deletes(cx: &Ctx) -> Outcome {
     let (a, b) = (cx.key("a"), cx.key("b"));

@@ -38,22 +38,21 @@ pub fn rounds<T>(ops: Vec<(usize, T)>, key: impl Fn(&T) -> &str) -> Vec<Vec<(usi
     rounds
 }
 
-/// Applies operations in rounds. With `stop_at_failure` (transactions) it
-/// stops after the first round where something failed, since the caller
-/// rolls back anyway. Outcomes come back sorted by index.
+/// Applies operations in rounds; outcomes come back sorted by index.
+///
+/// Every round runs even after a failure. That makes the lowest failing
+/// index exactly the operation a one-by-one run would have failed first:
+/// each operation only sees its own key's earlier operations, and those
+/// behave the same in both runs up to that point. Transactions report that
+/// operation, like the in-memory reference store.
 pub async fn apply<D: Dialect, C: Conn>(
     d: &D,
     conn: &mut C,
     ops: Vec<(usize, Op)>,
-    stop_at_failure: bool,
 ) -> Result<Vec<(usize, Outcome)>> {
     let mut out = Vec::with_capacity(ops.len());
     for round in rounds(ops, Op::key) {
-        let before = out.len();
         apply_round(d, conn, &round, &mut out).await?;
-        if stop_at_failure && out[before..].iter().any(|(_, o)| o.is_err()) {
-            break;
-        }
     }
     out.sort_by_key(|(i, _)| *i);
     Ok(out)

@@ -240,7 +240,7 @@ impl<B: Backend> Inner<B> {
             return Ok(Vec::new());
         }
         let mut conn = self.backend.begin().await?;
-        let outcomes = apply::apply(self.backend.dialect(), &mut conn, ops, all_or_nothing).await?;
+        let outcomes = apply::apply(self.backend.dialect(), &mut conn, ops).await?;
         if all_or_nothing && outcomes.iter().any(|(_, o)| o.is_err()) {
             // Dropping the connection rolls the transaction back.
             drop(conn);
@@ -328,7 +328,9 @@ impl<B: Backend> Store for SqlStore<B> {
     async fn get(&self, req: GetRequest) -> Result<Option<Item>> {
         self.run(Operation::Get, |inner| async move {
             check::get(&req, &inner.limits())?;
-            Ok(inner.get_many(&[&req.key]).await?.remove(&req.key))
+            let d = inner.backend.dialect();
+            let rows = inner.backend.read().await?.rows(d.get(&[&req.key])).await?;
+            Ok(rows.into_iter().next().map(item))
         })
         .await
     }
