@@ -132,6 +132,14 @@ pub fn key(key: &str, limits: &Limits) -> Result<()> {
     if key.is_empty() {
         return Err(Error::invalid("the key is empty"));
     }
+    // SQL text columns cannot hold NUL (PostgreSQL) or stop reading at it
+    // (SQLite's string functions), so no store takes it.
+    if key.contains('\0') {
+        return Err(
+            Error::invalid("the key holds a NUL character (\\0), which no store accepts")
+                .with_key(key),
+        );
+    }
     if let Some(max) = limits.max_key_len
         && key.len() > max
     {
@@ -240,6 +248,11 @@ pub fn transaction(req: TransactRequest, limits: &Limits) -> Result<Vec<Op>> {
 
 /// Checks a delete-with-prefix prefix and returns it ending in `||`.
 pub fn prefix(prefix: &str) -> Result<String> {
+    if prefix.contains('\0') {
+        return Err(Error::invalid(
+            "the prefix holds a NUL character (\\0), which no key can",
+        ));
+    }
     if prefix.is_empty() || prefix == SEPARATOR {
         return Err(Error::invalid(format!(
             "the prefix {prefix:?} would match every key; give a non-empty prefix"
@@ -382,6 +395,16 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn nul_is_refused() {
+        assert_eq!(
+            key("a\0b", &limits()).unwrap_err().kind(),
+            ErrorKind::InvalidRequest
+        );
+        assert!(prefix("p\0").is_err());
+        assert!(LikePattern::parse("a\0%").is_err());
     }
 
     #[test]

@@ -34,6 +34,11 @@ impl LikePattern {
                 "the pattern is empty: use \"%\" to list every key",
             ));
         }
+        if pattern.contains('\0') {
+            return Err(Error::invalid(
+                "the pattern holds a NUL character (\\0), which no key can",
+            ));
+        }
         let mut tokens = Vec::with_capacity(pattern.len());
         let mut chars = pattern.chars();
         while let Some(c) = chars.next() {
@@ -137,30 +142,39 @@ impl LikePattern {
 /// listed in order and a page continues strictly after the last key seen, so
 /// every key present throughout is listed exactly once).
 pub fn page_token(last_key: &str) -> String {
-    let mut out = String::with_capacity(2 + last_key.len() * 2);
-    out.push_str("k1");
-    for b in last_key.as_bytes() {
+    format!("k1{}", hex(last_key.as_bytes()))
+}
+
+/// The key a token made by [`page_token`] resumes after.
+pub fn parse_page_token(token: &str) -> Result<String> {
+    token
+        .strip_prefix("k1")
+        .and_then(unhex)
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .ok_or_else(|| Error::invalid(format!("malformed page token {:?}", cut(token))))
+}
+
+/// Lower-case hex of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
         out.push_str(&format!("{b:02x}"));
     }
     out
 }
 
-/// The key a token made by [`page_token`] resumes after.
-pub fn parse_page_token(token: &str) -> Result<String> {
-    let bad = || Error::invalid(format!("malformed page token {:?}", cut(token)));
-    let hex = token.strip_prefix("k1").ok_or_else(bad)?;
-    if hex.len() % 2 != 0 || !hex.is_ascii() {
-        return Err(bad());
+/// The bytes of a hex string, or `None` when it is not one.
+pub(crate) fn unhex(hex: &str) -> Option<Vec<u8>> {
+    if !hex.len().is_multiple_of(2) || !hex.is_ascii() {
+        return None;
     }
-    let bytes = (0..hex.len())
+    (0..hex.len())
         .step_by(2)
-        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16))
-        .collect::<std::result::Result<Vec<u8>, _>>()
-        .map_err(|_| bad())?;
-    String::from_utf8(bytes).map_err(|_| bad())
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok())
+        .collect()
 }
 
-fn cut(s: &str) -> String {
+pub(crate) fn cut(s: &str) -> String {
     s.chars().take(40).collect()
 }
 

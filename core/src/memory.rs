@@ -20,7 +20,7 @@ use crate::check::{self, Condition, Op, Write};
 use crate::error::{Error, Operation, Result};
 use crate::like;
 use crate::properties::{Properties, Property};
-use crate::query::{self, Order, QueryItem, QueryResponse};
+use crate::query::{self, QueryItem, QueryResponse};
 use crate::registry::Registration;
 use crate::request::{
     DeleteRequest, DeleteWithPrefixRequest, GetRequest, KeysLikeRequest, QueryRequest, SetRequest,
@@ -110,9 +110,15 @@ fn current<'a>(
 
 fn parse_etag(etag: &ETag) -> Result<u64> {
     let s = etag.as_str();
-    if s.is_empty() || s.len() > 20 || !s.bytes().all(|b| b.is_ascii_digit()) {
+    // Exactly the form `to_string` writes, so two spellings never match.
+    let canonical = !s.is_empty()
+        && s.len() <= 20
+        && s.bytes().all(|b| b.is_ascii_digit())
+        && (s == "0" || !s.starts_with('0'));
+    if !canonical {
         return Err(Error::etag_invalid(format!(
-            "{s:?} is not an etag of this store (decimal numbers)"
+            "{:?} is not an etag of this store (decimal numbers)",
+            s.chars().take(40).collect::<String>()
         )));
     }
     s.parse()
@@ -462,17 +468,12 @@ impl Store for MemoryStore {
     async fn query(&self, req: QueryRequest) -> Result<QueryResponse> {
         let op = Operation::Query;
         let q = req.query;
-        let offset: usize = match &q.page.token {
-            None => 0,
-            Some(t) => t
-                .strip_prefix("o")
-                .and_then(|n| n.parse().ok())
-                .ok_or_else(|| {
-                    Error::invalid(format!("malformed query token {t:?}")).context(NAME, op)
-                })?,
+        let after = match &q.page.token {
+            Some(t) => Some(query::parse_page_token(t, &q.sort).map_err(|e| e.context(NAME, op))?),
+            None => None,
         };
         let now = SystemTime::now();
-        let docs: Vec<(String, Entry, serde_json::Value)> = {
+        let mut docs: Vec<(String, Entry, serde_json::Value)> = {
             let state = self.lock(op)?;
             state
                 .map
@@ -486,29 +487,35 @@ impl Store for MemoryStore {
                 .filter(|(_, _, doc)| q.filter.as_ref().is_none_or(|f| f.matches(doc)))
                 .collect()
         };
-        let mut docs = docs;
-        docs.sort_by(|a, b| {
-            for s in &q.sort {
-                let ord =
-                    query::sort_order(query::lookup(&a.2, &s.key), query::lookup(&b.2, &s.key));
-                let ord = if s.order == Order::Desc {
-                    ord.reverse()
-                } else {
-                    ord
-                };
-                if ord.is_ne() {
-                    return ord;
-                }
-            }
-            a.0.cmp(&b.0)
+        let order = |a: &(String, Entry, serde_json::Value),
+                     b: &(String, Entry, serde_json::Value)| {
+            let (va, vb) = (
+                query::sort_values(&q.sort, &a.2),
+                query::sort_values(&q.sort, &b.2),
+            );
+            query::result_order(&q.sort, (&va, &a.0), (&vb, &b.0))
+        };
+        docs.sort_by(order);
+        if let Some((values, key)) = &after {
+            let values: Vec<Option<&serde_json::Value>> =
+                values.iter().map(Option::as_ref).collect();
+            docs.retain(|d| {
+                let vd = query::sort_values(&q.sort, &d.2);
+                query::result_order(&q.sort, (&vd, &d.0), (&values, key)).is_gt()
+            });
+        }
+        let limit = q
+            .page
+            .limit
+            .filter(|n| *n > 0)
+            .map_or(usize::MAX, |n| n as usize);
+        let token = (docs.len() > limit).then(|| {
+            let last = &docs[limit - 1];
+            query::page_token(&query::sort_values(&q.sort, &last.2), &last.0)
         });
-        let limit = q.page.limit.map_or(usize::MAX, |n| n as usize);
-        let end = offset.saturating_add(limit).min(docs.len());
-        let token = (end < docs.len()).then(|| format!("o{end}"));
         let results = docs
             .into_iter()
-            .skip(offset)
-            .take(end.saturating_sub(offset))
+            .take(limit)
             .map(|(key, e, _)| QueryItem {
                 key,
                 value: e.value,
@@ -558,6 +565,43 @@ mod tests {
             .await;
         assert_eq!(etags.unwrap_err().kind(), ErrorKind::ETagMismatch);
         assert!(s.get(GetRequest::new("k")).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn query_pages_resume_after_the_last_result() {
+        let s = MemoryStore::new();
+        for (k, n) in [("b", 2), ("c", 3), ("d", 4)] {
+            s.set(SetRequest::json(k, &serde_json::json!({ "n": n })).unwrap())
+                .await
+                .unwrap();
+        }
+        let q = |token: Option<String>| {
+            let mut q =
+                crate::Query::from_json(r#"{"sort": [{"key": "n"}], "page": {"limit": 2}}"#)
+                    .unwrap();
+            q.page.token = token;
+            QueryRequest::new(q)
+        };
+        let first = s.query(q(None)).await.unwrap();
+        let keys = |r: &QueryResponse| r.results.iter().map(|i| i.key.clone()).collect::<Vec<_>>();
+        assert_eq!(keys(&first), ["b", "c"]);
+        // A result inserted before the cursor neither shifts nor repeats the rest.
+        s.set(SetRequest::json("a", &serde_json::json!({ "n": 1 })).unwrap())
+            .await
+            .unwrap();
+        let second = s.query(q(first.token)).await.unwrap();
+        assert_eq!(keys(&second), ["d"]);
+        assert!(second.token.is_none());
+        let mut zero = crate::Query::default();
+        zero.page.limit = Some(0);
+        assert_eq!(
+            s.query(QueryRequest::new(zero))
+                .await
+                .unwrap()
+                .results
+                .len(),
+            4
+        );
     }
 
     #[tokio::test]

@@ -305,19 +305,21 @@ impl<'a> Reader<'a> {
     }
 
     /// A non-negative duration: a Go duration (`500ms`, `2s`, `1h30m`) or an
-    /// integer number of seconds, as Dapr reads them.
+    /// integer number of seconds, as Dapr reads them; at most
+    /// [`MAX_DURATION`] (longer ones overflow clocks and timers).
     pub fn duration(&self, p: &Property) -> Result<Option<Duration>> {
         let Some(v) = self.string(p)? else {
             return Ok(None);
         };
         match parse_duration(&v) {
-            Ok((false, d)) => Ok(Some(d)),
             Ok((true, _)) => Err(self.error(p, format!("{v:?} is negative"))),
+            Ok((false, d)) => self.at_most(p, &v, d).map(Some),
             Err(why) => Err(self.bad_value(p, &v, &why)),
         }
     }
 
-    /// An interval where zero or a negative value means "off" (`None`).
+    /// An interval where zero or a negative value means "off" (`None`); at
+    /// most [`MAX_DURATION`].
     pub fn interval(&self, p: &Property) -> Result<Option<Duration>> {
         let Some(v) = self.string(p)? else {
             return Ok(None);
@@ -325,11 +327,24 @@ impl<'a> Reader<'a> {
         match parse_duration(&v) {
             Ok((true, _)) => Ok(None),
             Ok((false, d)) if d.is_zero() => Ok(None),
-            Ok((false, d)) => Ok(Some(d)),
+            Ok((false, d)) => self.at_most(p, &v, d).map(Some),
             Err(why) => Err(self.bad_value(p, &v, &why)),
         }
     }
+
+    fn at_most(&self, p: &Property, v: &str, d: Duration) -> Result<Duration> {
+        if d > MAX_DURATION {
+            return Err(self.error(
+                p,
+                format!("{v:?} is longer than the longest accepted duration, 10 years"),
+            ));
+        }
+        Ok(d)
+    }
 }
+
+/// The longest duration a property may hold: 10 years.
+pub const MAX_DURATION: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 
 /// Parses a Go duration (`300ms`, `1.5h`, `2h45m`, `-1s`) or an integer
 /// number of seconds. Returns whether it is negative, and its size.
@@ -473,6 +488,32 @@ mod tests {
         for bad in ["", "s", "1x", "abc", "1..2s", "--1s", "1e400s"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn durations_are_capped() {
+        const T: Property = Property::new("timeout", "t");
+        let e = Properties::new()
+            .with("timeout", "18446744073709551615")
+            .reader("s")
+            .duration(&T)
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("timeout") && e.to_string().contains("10 years"),
+            "{e}"
+        );
+        let e = Properties::new()
+            .with("timeout", "100000h")
+            .reader("s")
+            .interval(&T);
+        assert!(e.is_err());
+        assert!(
+            Properties::new()
+                .with("timeout", "87600h")
+                .reader("s")
+                .duration(&T)
+                .is_ok()
+        );
     }
 
     #[test]

@@ -6,9 +6,15 @@
 //!  "page": {"limit": 10, "token": "..."}}
 //! ```
 //!
-//! Comparisons follow SQL: a path that is missing (or not comparable with the
-//! operand) never matches, `NEQ` included. Numbers compare as numbers,
-//! strings by code point; `GT`/`GTE`/`LT`/`LTE` apply to numbers and strings.
+//! Comparisons follow SQL: a path that is missing, or holds a value of another
+//! kind than the operand, never matches, `NEQ` included (`NEQ` matches values
+//! of the operand's kind that differ). Numbers compare as numbers, strings by
+//! code point; `GT`/`GTE`/`LT`/`LTE` apply to numbers and strings.
+//!
+//! Results are ordered by the sort keys and then by key, a total order; page
+//! tokens hold the last result's sort values and key, and the next page
+//! continues strictly after them, so paging never repeats or skips a result
+//! that stayed in place.
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -253,7 +259,10 @@ impl Filter {
         let cmp = |path: &str, operand: &Value| lookup(doc, path).and_then(|v| compare(v, operand));
         match self {
             Filter::Eq(p, o) => cmp(p, o) == Some(Ordering::Equal),
-            Filter::Neq(p, o) => lookup(doc, p).is_some() && cmp(p, o) != Some(Ordering::Equal),
+            Filter::Neq(p, o) => lookup(doc, p).is_some_and(|v| {
+                std::mem::discriminant(v) == std::mem::discriminant(o)
+                    && cmp(p, o) != Some(Ordering::Equal)
+            }),
             Filter::Gt(p, o) => ordered(o) && cmp(p, o) == Some(Ordering::Greater),
             Filter::Gte(p, o) => {
                 ordered(o) && matches!(cmp(p, o), Some(Ordering::Greater | Ordering::Equal))
@@ -305,11 +314,87 @@ pub fn sort_order(a: Option<&Value>, b: Option<&Value>) -> Ordering {
         }
     }
     match (a, b) {
-        (Some(x), Some(y)) if rank(a) == rank(b) => {
-            compare(x, y).unwrap_or_else(|| x.to_string().cmp(&y.to_string()))
+        // Arrays and objects by their JSON text: a total order, unlike
+        // equality of their contents (`[-0.0]` equals `[0.0]`).
+        (Some(x @ (Value::Array(_) | Value::Object(_))), Some(y)) if rank(a) == rank(b) => {
+            x.to_string().cmp(&y.to_string())
         }
+        (Some(x), Some(y)) if rank(a) == rank(b) => compare(x, y).unwrap_or(Ordering::Equal),
         _ => rank(a).cmp(&rank(b)),
     }
+}
+
+/// Orders two results by the sort keys, then by key (a total order).
+pub fn result_order(
+    sort: &[Sort],
+    a: (&[Option<&Value>], &str),
+    b: (&[Option<&Value>], &str),
+) -> Ordering {
+    for (i, s) in sort.iter().enumerate() {
+        let ord = sort_order(a.0.get(i).copied().flatten(), b.0.get(i).copied().flatten());
+        let ord = if s.order == Order::Desc {
+            ord.reverse()
+        } else {
+            ord
+        };
+        if ord.is_ne() {
+            return ord;
+        }
+    }
+    a.1.cmp(b.1)
+}
+
+/// The values a document has at each sort key.
+pub fn sort_values<'a>(sort: &[Sort], doc: &'a Value) -> Vec<Option<&'a Value>> {
+    sort.iter().map(|s| lookup(doc, &s.key)).collect()
+}
+
+/// The token that resumes after a result with these sort values and key.
+pub fn page_token(values: &[Option<&Value>], key: &str) -> String {
+    let values: Vec<Value> = values
+        .iter()
+        .map(|v| match v {
+            Some(v) => serde_json::json!([true, v]),
+            None => serde_json::json!([false]),
+        })
+        .collect();
+    let body = serde_json::json!({"v": values, "k": key}).to_string();
+    format!("q1{}", crate::like::hex(body.as_bytes()))
+}
+
+/// The sort values and key a [`page_token`] resumes after.
+pub fn parse_page_token(token: &str, sort: &[Sort]) -> Result<(Vec<Option<Value>>, String)> {
+    let bad = || {
+        invalid(format!(
+            "malformed page token {:?}",
+            crate::like::cut(token)
+        ))
+    };
+    let body = token
+        .strip_prefix("q1")
+        .and_then(crate::like::unhex)
+        .ok_or_else(bad)?;
+    let body: Value = serde_json::from_slice(&body).map_err(|_| bad())?;
+    let key = body
+        .get("k")
+        .and_then(Value::as_str)
+        .ok_or_else(bad)?
+        .to_owned();
+    let values = body.get("v").and_then(Value::as_array).ok_or_else(bad)?;
+    if values.len() != sort.len() {
+        return Err(invalid(
+            "the page token belongs to a query with other sort keys",
+        ));
+    }
+    let values = values
+        .iter()
+        .map(|v| match v.as_array().map(Vec::as_slice) {
+            Some([Value::Bool(true), v]) => Ok(Some(v.clone())),
+            Some([Value::Bool(false)]) => Ok(None),
+            _ => Err(bad()),
+        })
+        .collect::<Result<_>>()?;
+    Ok((values, key))
 }
 
 #[cfg(test)]
@@ -367,6 +452,11 @@ mod tests {
         assert!(t(json!({"LTE": {"state": "CA"}})));
         assert!(t(json!({"NEQ": {"state": "WA"}})));
         assert!(!t(json!({"NEQ": {"missing": "WA"}})));
+        assert!(
+            !t(json!({"NEQ": {"state": 1}})),
+            "another kind never matches"
+        );
+        assert!(t(json!({"NEQ": {"tags": [2]}})));
         assert!(!t(json!({"EQ": {"missing": null}})));
         assert!(t(json!({"IN": {"state": ["WA", "CA"]}})));
         assert!(
@@ -380,14 +470,57 @@ mod tests {
     }
 
     #[test]
+    fn page_tokens_round_trip() {
+        let sort = vec![
+            Sort {
+                key: "a".into(),
+                order: Order::Asc,
+            },
+            Sort {
+                key: "b".into(),
+                order: Order::Desc,
+            },
+        ];
+        let v = json!(1.5);
+        let t = page_token(&[Some(&v), None], "k||1");
+        let (values, key) = parse_page_token(&t, &sort).unwrap();
+        assert_eq!(values, vec![Some(json!(1.5)), None]);
+        assert_eq!(key, "k||1");
+        assert!(parse_page_token(&t, &sort[..1]).is_err());
+        assert!(parse_page_token("q1zz", &sort).is_err());
+    }
+
+    #[test]
     fn sort_order_is_total() {
-        let one = json!(1);
-        let s = json!("a");
-        assert_eq!(sort_order(None, Some(&one)), Ordering::Less);
-        assert_eq!(sort_order(Some(&s), Some(&one)), Ordering::Greater);
-        assert_eq!(
-            sort_order(Some(&json!(2)), Some(&json!(10))),
-            Ordering::Less
-        );
+        let values = [
+            json!([-0.0]),
+            json!([0.0]),
+            json!([-1]),
+            json!([1]),
+            json!({"a": 1}),
+            json!({"a": [0.0]}),
+            json!("x"),
+            json!(""),
+            json!(1),
+            json!(-0.0),
+            json!(2.5),
+            json!(null),
+            json!(true),
+            json!(false),
+        ];
+        let order = |a: &Value, b: &Value| sort_order(Some(a), Some(b));
+        for a in &values {
+            assert_eq!(sort_order(None, Some(a)), Ordering::Less);
+            for b in &values {
+                assert_eq!(order(a, b), order(b, a).reverse(), "{a} vs {b}");
+                for c in &values {
+                    if order(a, b).is_le() && order(b, c).is_le() {
+                        assert!(order(a, c).is_le(), "{a} <= {b} <= {c} but not {a} <= {c}");
+                    }
+                }
+            }
+        }
+        assert_eq!(order(&json!(2), &json!(10)), Ordering::Less);
+        assert_eq!(order(&json!("a"), &json!(1)), Ordering::Greater);
     }
 }

@@ -180,8 +180,8 @@ pub async fn odd_keys(cx: &Ctx) -> Outcome {
     Ok(())
 }
 
-/// 16: an empty key, and one longer than the documented maximum, are
-/// invalid requests.
+/// 16: an empty key, a key holding NUL, and one longer than the documented
+/// maximum, are invalid requests.
 pub async fn key_limits(cx: &Ctx) -> Outcome {
     fails(
         cx.store.get(GetRequest::new("")).await,
@@ -197,6 +197,12 @@ pub async fn key_limits(cx: &Ctx) -> Outcome {
         cx.store.delete(DeleteRequest::new("")).await,
         ErrorKind::InvalidRequest,
         "delete of the empty key",
+    )?;
+    let nul = cx.key("nul\0byte");
+    fails(
+        cx.store.set(SetRequest::new(&nul, "v")).await,
+        ErrorKind::InvalidRequest,
+        "set of a key holding NUL",
     )?;
     let Some(max) = cx.caps().limits.max_key_len else {
         return Ok(());

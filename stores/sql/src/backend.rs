@@ -24,6 +24,8 @@ pub struct Settings {
     pub max_transaction_ops: usize,
     /// Longest key in bytes.
     pub max_key_len: usize,
+    /// Largest value in bytes.
+    pub max_value_len: usize,
 }
 
 /// A connection, plain or inside a transaction.

@@ -17,10 +17,12 @@ pub fn format(etag: i64) -> ETag {
     ETag::new(format!("{:016x}", etag as u64))
 }
 
-/// Parses an etag's text; anything but 1 to 16 hex digits is `ETagInvalid`.
+/// Parses an etag's text exactly as [`format`] writes it: 16 lowercase hex
+/// digits. Anything else could never have been issued, so it is
+/// `ETagInvalid` (and two spellings never match the same etag).
 pub fn parse(etag: &ETag) -> Result<i64> {
     let s = etag.as_str();
-    if s.is_empty() || s.len() > 16 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if s.len() != 16 || !s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
         return Err(Error::etag_invalid(format!(
             "{:?} is not an etag of this store (16 hex digits)",
             s.chars().take(40).collect::<String>()
@@ -41,7 +43,17 @@ mod tests {
             assert_eq!(parse(&format(v)).unwrap(), v);
         }
         assert_eq!(format(-1).as_str(), "ffffffffffffffff");
-        for bad in ["", "xyz", "12345678901234567", "-1", " 1", "0x1"] {
+        for bad in [
+            "",
+            "xyz",
+            "12345678901234567",
+            "-1",
+            " 1",
+            "0x1",
+            "f",
+            "FFFFFFFFFFFFFFFF",
+            "000000000000000g",
+        ] {
             let e = parse(&ETag::from(bad)).unwrap_err();
             assert_eq!(e.kind(), statestore_core::ErrorKind::ETagInvalid, "{bad}");
         }

@@ -154,7 +154,7 @@ impl<B: Backend> Inner<B> {
             max_transaction_ops: Some(self.settings.max_transaction_ops),
             max_bulk_batch: Some(self.backend.dialect().max_rows()),
             max_key_len: Some(self.settings.max_key_len),
-            max_value_len: None,
+            max_value_len: Some(self.settings.max_value_len),
         }
     }
 

@@ -66,6 +66,9 @@ pub const PROPERTIES: &[Property] = &[
 pub const MAX_KEY_LEN: usize = 8 * 1024;
 /// Most operations in one transaction.
 pub const MAX_TRANSACTION_OPS: usize = 1000;
+/// Largest value, in bytes: SQLite's default limit of 10^9 bytes per row,
+/// less room for the key and the other columns.
+pub const MAX_VALUE_LEN: usize = 1_000_000_000 - 64 * 1024;
 
 /// Where the database lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,10 +128,18 @@ impl Config {
         if timeout.is_zero() {
             return Err(r.error(&TIMEOUT, "must be greater than zero"));
         }
+        // SQLite takes the busy timeout in milliseconds as a C int.
+        let busy_timeout = r.duration(&BUSY_TIMEOUT)?.unwrap_or(Duration::from_secs(2));
+        if busy_timeout.as_millis() > i32::MAX as u128 {
+            return Err(r.error(
+                &BUSY_TIMEOUT,
+                "must be at most 596h (2^31 - 1 milliseconds)",
+            ));
+        }
         Ok(Config {
             location,
             pragmas,
-            busy_timeout: r.duration(&BUSY_TIMEOUT)?.unwrap_or(Duration::from_secs(2)),
+            busy_timeout,
             disable_wal: r.bool(&DISABLE_WAL)?,
             settings: Settings {
                 table,
@@ -137,6 +148,7 @@ impl Config {
                 cleanup_interval: r.interval(&CLEANUP_INTERVAL)?,
                 max_transaction_ops: MAX_TRANSACTION_OPS,
                 max_key_len: MAX_KEY_LEN,
+                max_value_len: MAX_VALUE_LEN,
             },
         })
     }
@@ -259,6 +271,8 @@ mod tests {
             ("metadataTableName", "state"),
             ("timeout", "0"),
             ("busyTimeout", "soon"),
+            ("busyTimeout", "600h"),
+            ("timeout", "18446744073709551615"),
             ("cleanupInterval", "x"),
             ("disableWAL", "perhaps"),
         ] {
