@@ -17,7 +17,7 @@ pub fn format(etag: i64) -> ETag {
     ETag::new(format!("{:016x}", etag as u64))
 }
 
-/// Parses an etag's text exactly as [`format`] writes it: 16 lowercase hex
+/// Parses an etag's text exactly as [`format()`] writes it: 16 lowercase hex
 /// digits. Anything else could never have been issued, so it is
 /// `ETagInvalid` (and two spellings never match the same etag).
 pub fn parse(etag: &ETag) -> Result<i64> {
