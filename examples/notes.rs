@@ -13,6 +13,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use statestore::check::{self, Condition};
+use statestore::response::per_key;
 use statestore::{
     Bytes, Capabilities, DeleteRequest, DeleteWithPrefixRequest, ETag, Error, Features, GetRequest,
     Item, KeyResult, KeysLikeRequest, KeysPage, Limits, Operation, Properties, QueryRequest,
@@ -113,48 +114,31 @@ impl Store for NotesStore {
             .map_err(|e| e.context(NAME, Operation::Delete))
     }
 
-    // A map answers at once, so the bulk calls loop; a networked store would
-    // send one batch here instead (contract: native bulk).
+    // A map answers at once, so the bulk calls go key by key (`per_key`); a
+    // networked store would send one batch here instead (contract: native bulk).
     async fn bulk_get(&self, reqs: Vec<GetRequest>) -> Result<Vec<KeyResult<Option<Item>>>> {
-        let op = Operation::BulkGet;
-        Ok(reqs
-            .into_iter()
-            .map(|r| {
-                let key = r.key.clone();
-                match self.read(r) {
-                    Ok(v) => KeyResult::ok(key, v),
-                    Err(e) => KeyResult::err(key, e.context(NAME, op)),
-                }
-            })
-            .collect())
+        Ok(per_key(
+            NAME,
+            Operation::BulkGet,
+            reqs,
+            |r| &r.key,
+            |r| self.read(r),
+        ))
     }
 
     async fn bulk_set(&self, reqs: Vec<SetRequest>) -> Result<Vec<KeyResult<Option<ETag>>>> {
-        let op = Operation::BulkSet;
-        Ok(reqs
-            .into_iter()
-            .map(|r| {
-                let key = r.key.clone();
-                match self.write(r) {
-                    Ok(()) => KeyResult::ok(key, None),
-                    Err(e) => KeyResult::err(key, e.context(NAME, op)),
-                }
-            })
-            .collect())
+        let write = |r| self.write(r).map(|()| None);
+        Ok(per_key(NAME, Operation::BulkSet, reqs, |r| &r.key, write))
     }
 
     async fn bulk_delete(&self, reqs: Vec<DeleteRequest>) -> Result<Vec<KeyResult<()>>> {
-        let op = Operation::BulkDelete;
-        Ok(reqs
-            .into_iter()
-            .map(|r| {
-                let key = r.key.clone();
-                match self.remove(r) {
-                    Ok(()) => KeyResult::ok(key, ()),
-                    Err(e) => KeyResult::err(key, e.context(NAME, op)),
-                }
-            })
-            .collect())
+        Ok(per_key(
+            NAME,
+            Operation::BulkDelete,
+            reqs,
+            |r| &r.key,
+            |r| self.remove(r),
+        ))
     }
 
     async fn ping(&self) -> Result<()> {

@@ -127,19 +127,24 @@ impl Op {
     }
 }
 
+/// Refuses text holding NUL (`\0`): SQL text columns cannot hold it
+/// (PostgreSQL) or stop reading at it (SQLite's string functions), so no key
+/// may contain it, and neither may a prefix or pattern meant to match keys.
+pub fn no_nul(what: &str, text: &str) -> Result<()> {
+    if text.contains('\0') {
+        return Err(Error::invalid(format!(
+            "the {what} holds a NUL character (\\0), which no key may hold"
+        )));
+    }
+    Ok(())
+}
+
 /// A key must be non-empty and within the store's limit.
 pub fn key(key: &str, limits: &Limits) -> Result<()> {
     if key.is_empty() {
         return Err(Error::invalid("the key is empty"));
     }
-    // SQL text columns cannot hold NUL (PostgreSQL) or stop reading at it
-    // (SQLite's string functions), so no store takes it.
-    if key.contains('\0') {
-        return Err(
-            Error::invalid("the key holds a NUL character (\\0), which no store accepts")
-                .with_key(key),
-        );
-    }
+    no_nul("key", key).map_err(|e| e.with_key(key))?;
     if let Some(max) = limits.max_key_len
         && key.len() > max
     {
@@ -248,11 +253,7 @@ pub fn transaction(req: TransactRequest, limits: &Limits) -> Result<Vec<Op>> {
 
 /// Checks a delete-with-prefix prefix and returns it ending in `||`.
 pub fn prefix(prefix: &str) -> Result<String> {
-    if prefix.contains('\0') {
-        return Err(Error::invalid(
-            "the prefix holds a NUL character (\\0), which no key can",
-        ));
-    }
+    no_nul("prefix", prefix)?;
     if prefix.is_empty() || prefix == SEPARATOR {
         return Err(Error::invalid(format!(
             "the prefix {prefix:?} would match every key; give a non-empty prefix"

@@ -34,11 +34,7 @@ impl LikePattern {
                 "the pattern is empty: use \"%\" to list every key",
             ));
         }
-        if pattern.contains('\0') {
-            return Err(Error::invalid(
-                "the pattern holds a NUL character (\\0), which no key can",
-            ));
-        }
+        crate::check::no_nul("pattern", pattern)?;
         let mut tokens = Vec::with_capacity(pattern.len());
         let mut chars = pattern.chars();
         while let Some(c) = chars.next() {

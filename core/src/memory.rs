@@ -26,7 +26,7 @@ use crate::request::{
     DeleteRequest, DeleteWithPrefixRequest, GetRequest, KeysLikeRequest, QueryRequest, SetRequest,
     TransactRequest,
 };
-use crate::response::{Item, KeyResult, KeysPage};
+use crate::response::{Item, KeyResult, KeysPage, per_key};
 use crate::store::Store;
 use crate::types::ETag;
 
@@ -118,7 +118,7 @@ fn parse_etag(etag: &ETag) -> Result<u64> {
     if !canonical {
         return Err(Error::etag_invalid(format!(
             "{:?} is not an etag of this store (decimal numbers)",
-            s.chars().take(40).collect::<String>()
+            like::cut(s)
         )));
     }
     s.parse()
@@ -193,21 +193,12 @@ impl MemoryStore {
         &self,
         op: Operation,
         reqs: Vec<R>,
-        key: impl Fn(&R) -> &String,
+        key: impl Fn(&R) -> &str,
         mut f: impl FnMut(&mut State, R, SystemTime) -> Result<T>,
     ) -> Result<Vec<KeyResult<T>>> {
         let now = SystemTime::now();
         let mut state = self.lock(op)?;
-        Ok(reqs
-            .into_iter()
-            .map(|req| {
-                let k = key(&req).clone();
-                match f(&mut state, req, now) {
-                    Ok(v) => KeyResult::ok(k, v),
-                    Err(e) => KeyResult::err(k, e.context(NAME, op)),
-                }
-            })
-            .collect())
+        Ok(per_key(NAME, op, reqs, key, |req| f(&mut state, req, now)))
     }
 
     fn write_entry(state: &mut State, w: Write, now: SystemTime) -> Result<ETag> {
@@ -306,23 +297,19 @@ impl Store for MemoryStore {
     }
 
     async fn bulk_get(&self, reqs: Vec<GetRequest>) -> Result<Vec<KeyResult<Option<Item>>>> {
-        let op = Operation::BulkGet;
-        let now = SystemTime::now();
-        let state = self.lock(op)?;
-        Ok(reqs
-            .into_iter()
-            .map(|req| match check::get(&req, &self.limits) {
-                Err(e) => KeyResult::err(req.key, e.context(NAME, op)),
-                Ok(()) => {
-                    let item = state
-                        .map
-                        .get(&req.key)
-                        .filter(|e| e.live(now))
-                        .map(Entry::item);
-                    KeyResult::ok(req.key, item)
-                }
-            })
-            .collect())
+        self.each(
+            Operation::BulkGet,
+            reqs,
+            |r| &r.key,
+            |state, req, now| {
+                check::get(&req, &self.limits)?;
+                Ok(state
+                    .map
+                    .get(&req.key)
+                    .filter(|e| e.live(now))
+                    .map(Entry::item))
+            },
+        )
     }
 
     async fn bulk_set(&self, reqs: Vec<SetRequest>) -> Result<Vec<KeyResult<Option<ETag>>>> {
@@ -473,7 +460,8 @@ impl Store for MemoryStore {
             None => None,
         };
         let now = SystemTime::now();
-        let mut docs: Vec<(String, Entry, serde_json::Value)> = {
+        // Matching documents, copied out so the lock is not held while sorting.
+        let docs: Vec<(String, Bytes, u64, serde_json::Value)> = {
             let state = self.lock(op)?;
             state
                 .map
@@ -482,44 +470,39 @@ impl Store for MemoryStore {
                 .filter_map(|(k, e)| {
                     // Values that are not JSON never match and never fail a query.
                     let doc = serde_json::from_slice(&e.value).ok()?;
-                    Some((k.clone(), e.clone(), doc))
+                    Some((k.clone(), e.value.clone(), e.etag, doc))
                 })
-                .filter(|(_, _, doc)| q.filter.as_ref().is_none_or(|f| f.matches(doc)))
+                .filter(|(_, _, _, doc)| q.filter.as_ref().is_none_or(|f| f.matches(doc)))
                 .collect()
         };
-        let order = |a: &(String, Entry, serde_json::Value),
-                     b: &(String, Entry, serde_json::Value)| {
-            let (va, vb) = (
-                query::sort_values(&q.sort, &a.2),
-                query::sort_values(&q.sort, &b.2),
-            );
-            query::result_order(&q.sort, (&va, &a.0), (&vb, &b.0))
-        };
-        docs.sort_by(order);
+        // Each document's sort values, looked up once rather than per comparison.
+        let mut ranked: Vec<_> = docs
+            .iter()
+            .map(|d| (query::sort_values(&q.sort, &d.3), d))
+            .collect();
+        ranked.sort_by(|a, b| query::result_order(&q.sort, (&a.0, &a.1.0), (&b.0, &b.1.0)));
         if let Some((values, key)) = &after {
             let values: Vec<Option<&serde_json::Value>> =
                 values.iter().map(Option::as_ref).collect();
-            docs.retain(|d| {
-                let vd = query::sort_values(&q.sort, &d.2);
-                query::result_order(&q.sort, (&vd, &d.0), (&values, key)).is_gt()
-            });
+            ranked
+                .retain(|(vd, d)| query::result_order(&q.sort, (vd, &d.0), (&values, key)).is_gt());
         }
         let limit = q
             .page
             .limit
             .filter(|n| *n > 0)
             .map_or(usize::MAX, |n| n as usize);
-        let token = (docs.len() > limit).then(|| {
-            let last = &docs[limit - 1];
-            query::page_token(&query::sort_values(&q.sort, &last.2), &last.0)
+        let token = (ranked.len() > limit).then(|| {
+            let (values, last) = &ranked[limit - 1];
+            query::page_token(values, &last.0)
         });
-        let results = docs
-            .into_iter()
+        let results = ranked
+            .iter()
             .take(limit)
-            .map(|(key, e, _)| QueryItem {
-                key,
-                value: e.value,
-                etag: Some(ETag::new(e.etag.to_string())),
+            .map(|(_, (key, value, etag, _))| QueryItem {
+                key: key.clone(),
+                value: value.clone(),
+                etag: Some(ETag::new(etag.to_string())),
                 error: None,
             })
             .collect();

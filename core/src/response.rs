@@ -6,7 +6,7 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Operation, Result};
 use crate::types::{ETag, Metadata};
 
 /// Response metadata key carrying the expiry time at the Dapr edges.
@@ -111,6 +111,28 @@ impl<T> KeyResult<T> {
             result: Err(error),
         }
     }
+}
+
+/// Applies `f` to each request of a bulk call in order: one outcome per
+/// request, carrying its key, a failure never stopping the others, and every
+/// error naming `store` and `op`. For stores whose backend answers each key at
+/// once; a networked store sends batches instead.
+pub fn per_key<R, T>(
+    store: &'static str,
+    op: Operation,
+    reqs: Vec<R>,
+    key: impl Fn(&R) -> &str,
+    mut f: impl FnMut(R) -> Result<T>,
+) -> Vec<KeyResult<T>> {
+    reqs.into_iter()
+        .map(|req| {
+            let k = key(&req).to_owned();
+            match f(req) {
+                Ok(v) => KeyResult::ok(k, v),
+                Err(e) => KeyResult::err(k, e.context(store, op)),
+            }
+        })
+        .collect()
 }
 
 /// Turns bulk outcomes into one result: the values in request order, or an

@@ -158,16 +158,16 @@ impl<B: Backend> Inner<B> {
         }
     }
 
-    async fn get_many(&self, keys: &[&str]) -> Result<HashMap<String, Item>> {
+    /// The live rows of distinct keys, on one read connection,
+    /// [`Dialect::max_rows`] keys per statement.
+    async fn rows(&self, keys: &[&str]) -> Result<Vec<Row>> {
         let d = self.backend.dialect();
         let mut conn = self.backend.read().await?;
-        let mut found = HashMap::with_capacity(keys.len());
+        let mut rows = Vec::with_capacity(keys.len());
         for chunk in keys.chunks(d.max_rows().max(1)) {
-            for row in conn.rows(d.get(chunk)).await? {
-                found.insert(row.key.clone(), item(row));
-            }
+            rows.extend(conn.rows(d.get(chunk)).await?);
         }
-        Ok(found)
+        Ok(rows)
     }
 
     async fn set(&self, w: check::Write) -> Result<Option<ETag>> {
@@ -328,9 +328,7 @@ impl<B: Backend> Store for SqlStore<B> {
     async fn get(&self, req: GetRequest) -> Result<Option<Item>> {
         self.run(Operation::Get, |inner| async move {
             check::get(&req, &inner.limits())?;
-            let d = inner.backend.dialect();
-            let rows = inner.backend.read().await?.rows(d.get(&[&req.key])).await?;
-            Ok(rows.into_iter().next().map(item))
+            Ok(inner.rows(&[&req.key]).await?.into_iter().next().map(item))
         })
         .await
     }
@@ -364,7 +362,12 @@ impl<B: Backend> Store for SqlStore<B> {
                 .collect();
             unique.sort_unstable();
             unique.dedup();
-            let found = inner.get_many(&unique).await?;
+            let found: HashMap<String, Item> = inner
+                .rows(&unique)
+                .await?
+                .into_iter()
+                .map(|row| (row.key.clone(), item(row)))
+                .collect();
             Ok(reqs
                 .iter()
                 .map(|r| match check::get(r, &limits) {

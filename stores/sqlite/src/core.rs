@@ -21,7 +21,7 @@ use statestore_sql::{Backend, Conn, Param, Row, Settings, Stmt};
 use crate::NAME;
 use crate::config::{Config, Location};
 use crate::dialect::SqliteDialect;
-use crate::error::map;
+use crate::error::{is_busy, map};
 
 /// Connections in the read pool of a file database.
 const READERS: u32 = 4;
@@ -124,14 +124,6 @@ async fn set_journal_mode(pool: &SqlitePool, mode: &str, patience: Duration) -> 
             Err(e) => return Err(map(e)),
         }
     }
-}
-
-fn is_busy(e: &sqlx::Error) -> bool {
-    let code = match e {
-        sqlx::Error::Database(db) => db.code().and_then(|c| c.parse::<i64>().ok()).unwrap_or(0),
-        _ => 0,
-    };
-    matches!(code & 0xff, 5 | 6)
 }
 
 async fn pools(c: &Config) -> Result<(SqlitePool, SqlitePool)> {

@@ -2,6 +2,22 @@
 
 use statestore_core::Error;
 
+/// SQLite's primary result code of a database error (the low byte of the
+/// extended code), 0 for any other error.
+pub fn primary_code(e: &sqlx::Error) -> i64 {
+    match e {
+        sqlx::Error::Database(db) => {
+            db.code().and_then(|c| c.parse::<i64>().ok()).unwrap_or(0) & 0xff
+        }
+        _ => 0,
+    }
+}
+
+/// Whether another connection held a lock (BUSY or LOCKED): worth retrying.
+pub fn is_busy(e: &sqlx::Error) -> bool {
+    matches!(primary_code(e), 5 | 6)
+}
+
 /// Maps a driver error; the driver's error is kept as the source.
 ///
 /// SQLite's primary result codes (the low byte of the extended code):
@@ -11,20 +27,17 @@ use statestore_core::Error;
 pub fn map(e: sqlx::Error) -> Error {
     use sqlx::Error as E;
     let mapped = match &e {
-        E::Database(db) => {
-            let code: i64 = db.code().and_then(|c| c.parse().ok()).unwrap_or(0);
-            match code & 0xff {
-                5 | 6 => {
-                    Error::timeout("the database is locked by another connection (see busyTimeout)")
-                }
-                10 => Error::unavailable("disk I/O error"),
-                14 => Error::unavailable("the database file cannot be opened"),
-                13 => Error::backend("the disk is full"),
-                8 => Error::backend("the database is read-only"),
-                11 | 26 => Error::backend("the file is corrupt or not a SQLite database"),
-                _ => Error::backend("SQLite refused the statement"),
+        E::Database(_) => match primary_code(&e) {
+            5 | 6 => {
+                Error::timeout("the database is locked by another connection (see busyTimeout)")
             }
-        }
+            10 => Error::unavailable("disk I/O error"),
+            14 => Error::unavailable("the database file cannot be opened"),
+            13 => Error::backend("the disk is full"),
+            8 => Error::backend("the database is read-only"),
+            11 | 26 => Error::backend("the file is corrupt or not a SQLite database"),
+            _ => Error::backend("SQLite refused the statement"),
+        },
         E::PoolTimedOut => Error::timeout("no connection became free within the timeout"),
         E::PoolClosed => Error::invalid("the store is closed"),
         E::Io(_) | E::WorkerCrashed => Error::unavailable("the database connection failed"),
