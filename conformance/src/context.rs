@@ -12,7 +12,7 @@ use statestore_core::{
     Properties, Registration, SetRequest, Store,
 };
 
-use crate::Quirks;
+use crate::{Quirks, Settings};
 
 /// Why a case did not pass.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,6 +110,8 @@ pub struct Target {
     pub properties: Properties,
     /// Declared quirks.
     pub quirks: Quirks,
+    /// Sizes of races and model-based runs.
+    pub settings: Settings,
     /// The prefix of every key of this run.
     pub run_prefix: String,
 }
@@ -163,6 +165,12 @@ impl Ctx {
     /// The store's type name.
     pub fn name(&self) -> &'static str {
         self.target.registration.name
+    }
+
+    /// Tasks per race and successful writes per task.
+    pub fn race_size(&self) -> (usize, usize) {
+        let s = &self.target.settings;
+        (s.race_workers.max(1), s.race_rounds.max(1))
     }
 
     /// A new, uninitialised instance of the store's type.

@@ -1,20 +1,46 @@
-//! Turns the cases into libtest trials, gated by declared capabilities.
+//! Runs the cases against one store, gated by its declared capabilities:
+//! through libtest (a store crate's `tests/conformance.rs`) or case by case
+//! (the `statestore conformance` command).
 
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
 use statestore_core::{Feature, Features, Properties, Registration, Store};
 
-use crate::Quirks;
 use crate::cases::{self, Case};
 use crate::context::{Ctx, Failure, Target};
+use crate::{Quirks, Settings};
 
 /// A configured run of the suite against one store type.
 pub struct Suite {
     registration: Registration,
     properties: Properties,
     quirks: Quirks,
+    settings: Option<Settings>,
+}
+
+/// How one case ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Every check held.
+    Passed,
+    /// A rule is broken; the message names store, case, operation and key.
+    Failed(String),
+    /// The case does not apply; the message names the missing capability.
+    Skipped(String),
+}
+
+/// One case's result.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// The case name, `group::rule`.
+    pub name: &'static str,
+    /// How it ended.
+    pub verdict: Verdict,
+    /// How long it ran.
+    pub elapsed: Duration,
 }
 
 impl Suite {
@@ -24,12 +50,20 @@ impl Suite {
             registration,
             properties,
             quirks: Quirks::default(),
+            settings: None,
         }
     }
 
     /// Declares the store's quirks.
     pub fn quirks(mut self, quirks: Quirks) -> Self {
         self.quirks = quirks;
+        self
+    }
+
+    /// Sets the sizes of races and model-based runs (otherwise read from
+    /// the environment, see [`Settings::from_env`]).
+    pub fn settings(mut self, settings: Settings) -> Self {
+        self.settings = Some(settings);
         self
     }
 
@@ -52,78 +86,137 @@ impl Suite {
                 return ExitCode::FAILURE;
             }
         };
+        let run = match rt.block_on(self.open()) {
+            Ok(run) => Arc::new(run),
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let trials = (0..run.len())
+            .map(|i| {
+                let (rt, run) = (rt.clone(), run.clone());
+                Trial::ignorable_test(run.name(i), move || {
+                    match rt.block_on(run.case(i)).verdict {
+                        Verdict::Passed => Ok(Completion::Completed),
+                        Verdict::Skipped(why) => Ok(Completion::ignored_with(why)),
+                        Verdict::Failed(message) => Err(Failed::from(message)),
+                    }
+                })
+            })
+            .collect();
+        let conclusion = libtest_mimic::run(args, trials);
+        rt.block_on(run.close());
+        conclusion.exit_code()
+    }
+
+    /// Initialises the store and lists the cases, for running them one by
+    /// one. The error names the store and says what failed.
+    pub async fn open(self) -> Result<Run, String> {
+        let name = self.registration.name;
+        let settings = match self.settings {
+            Some(s) => s,
+            None => Settings::from_env().map_err(|e| format!("{name}: {e}"))?,
+        };
         let target = Arc::new(Target {
             registration: self.registration,
             properties: self.properties,
             quirks: self.quirks,
+            settings,
             run_prefix: format!("cf{:08x}-", fastrand::u32(..)),
         });
-        let store: Arc<dyn Store> = match rt.block_on(open(&target)) {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("{name}: the store could not be initialised: {e}");
-                return ExitCode::FAILURE;
-            }
-        };
+        let reg = &target.registration;
+        let mut store = (reg.factory)(reg.default_version());
+        store
+            .init(&target.properties)
+            .await
+            .map_err(|e| format!("{name}: the store could not be initialised: {e}"))?;
+        let store: Arc<dyn Store> = Arc::from(store);
         let declared = store.capabilities().features;
-        let mut trials = Vec::new();
-        for (i, case) in cases::all().into_iter().enumerate() {
-            trials.push(trial(case, i, declared, &rt, &store, &target));
-        }
-        for (i, feature) in Feature::ALL.into_iter().enumerate() {
-            if !declared.contains(feature) {
-                let case = cases::refusal(feature);
-                trials.push(trial(case, 1000 + i, declared, &rt, &store, &target));
-            }
-        }
-        let conclusion = libtest_mimic::run(args, trials);
-        let _ = rt.block_on(store.close());
-        conclusion.exit_code()
+        let mut list: Vec<Case> = cases::all();
+        list.extend(
+            Feature::ALL
+                .into_iter()
+                .filter(|f| !declared.contains(*f))
+                .map(cases::refusal),
+        );
+        Ok(Run {
+            store,
+            target,
+            declared,
+            cases: list,
+        })
     }
 }
 
-async fn open(target: &Target) -> statestore_core::Result<Arc<dyn Store>> {
-    let reg = &target.registration;
-    let mut store = (reg.factory)(reg.default_version());
-    store.init(&target.properties).await?;
-    Ok(Arc::from(store))
+/// An initialised store and the cases to run against it.
+pub struct Run {
+    store: Arc<dyn Store>,
+    target: Arc<Target>,
+    declared: Features,
+    cases: Vec<Case>,
 }
 
-fn trial(
-    case: Case,
-    index: usize,
-    declared: Features,
-    rt: &Arc<tokio::runtime::Runtime>,
-    store: &Arc<dyn Store>,
-    target: &Arc<Target>,
-) -> Trial {
-    let (rt, store, target) = (rt.clone(), store.clone(), target.clone());
-    Trial::ignorable_test(case.name, move || {
+impl Run {
+    /// How many cases there are.
+    pub fn len(&self) -> usize {
+        self.cases.len()
+    }
+
+    /// Whether there are no cases (never: kept for the usual pairing).
+    pub fn is_empty(&self) -> bool {
+        self.cases.is_empty()
+    }
+
+    /// The name of case `i`.
+    pub fn name(&self, i: usize) -> &'static str {
+        self.cases[i].name
+    }
+
+    /// The capabilities the store declared.
+    pub fn declared(&self) -> Features {
+        self.declared
+    }
+
+    /// The sizes in use.
+    pub fn settings(&self) -> &Settings {
+        &self.target.settings
+    }
+
+    /// Runs case `i` in its own key namespace and deletes its keys after.
+    pub async fn case(&self, i: usize) -> Report {
+        let case = self.cases[i];
+        let started = Instant::now();
+        let name = self.target.registration.name;
         let missing: Features = case
             .needs
             .iter()
-            .filter(|f| !declared.contains(*f))
+            .filter(|f| !self.declared.contains(*f))
             .collect();
-        if !missing.is_empty() {
-            return Ok(Completion::ignored_with(format!(
-                "needs {missing}, which {} does not declare",
-                target.registration.name
-            )));
-        }
-        let name = target.registration.name;
-        let prefix = format!("{}{index}-", target.run_prefix);
-        let cx = Ctx::new(store, target, prefix);
-        let outcome = rt.block_on(async {
+        let verdict = if !missing.is_empty() {
+            Verdict::Skipped(format!("needs {missing}, which {name} does not declare"))
+        } else {
+            let prefix = format!("{}{i}-", self.target.run_prefix);
+            let cx = Ctx::new(self.store.clone(), self.target.clone(), prefix);
             let outcome = (case.run)(&cx).await;
             cx.cleanup().await;
-            outcome
-        });
-        match outcome {
-            Ok(()) => Ok(Completion::Completed),
-            Err(Failure::Skipped(why)) => Ok(Completion::ignored_with(why)),
-            Err(Failure::Failed(message)) => {
-                Err(Failed::from(format!("{name}: {}: {message}", case.name)))
+            match outcome {
+                Ok(()) => Verdict::Passed,
+                Err(Failure::Skipped(why)) => Verdict::Skipped(why),
+                Err(Failure::Failed(message)) => {
+                    Verdict::Failed(format!("{name}: {}: {message}", case.name))
+                }
             }
+        };
+        Report {
+            name: case.name,
+            verdict,
+            elapsed: started.elapsed(),
         }
-    })
+    }
+
+    /// Closes the store.
+    pub async fn close(&self) {
+        let _ = self.store.close().await;
+    }
 }

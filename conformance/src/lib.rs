@@ -25,11 +25,14 @@
 pub mod cases;
 mod context;
 mod harness;
+mod model;
+mod settings;
 
 pub use context::{
     Ctx, Failure, Outcome, Target, applied, fail, fails, ok, show, skip, until_applied,
 };
-pub use harness::Suite;
+pub use harness::{Report, Run, Suite, Verdict};
+pub use settings::{ENV, Settings, parse_seed};
 
 /// What a store declares about itself beyond its capabilities, as data, so
 /// the suite adapts without being forked.

@@ -190,34 +190,31 @@ pub async fn binary_blobs(cx: &Ctx) -> Outcome {
     Ok(())
 }
 
-const ACTORS: usize = 6;
-const TURNS: usize = 8;
-const HOT_WORKERS: usize = 6;
-
 /// 73: concurrent turns on different actors do not interfere; concurrent
 /// turns on one actor with etags never lose an update.
 pub async fn concurrent_turns(cx: &Ctx) -> Outcome {
+    let (workers, turns_each) = cx.race_size();
     let mut tasks = Vec::new();
     let mut expected = Vec::new();
-    for i in 0..ACTORS {
+    for i in 0..workers {
         let actor = Actor::new(cx, &format!("a{i}"));
         let key = actor.key(cx, "count");
-        expected.push((key.clone(), TURNS));
+        expected.push((key.clone(), turns_each));
         let store = cx.store.clone();
         tasks.push(tokio::spawn(async move {
-            turns(store, actor, key, TURNS).await
+            turns(store, actor, key, turns_each).await
         }));
     }
     let hot = Actor::new(cx, "hot");
     let hot_key = hot.key(cx, "count");
-    expected.push((hot_key.clone(), HOT_WORKERS * TURNS));
-    for _ in 0..HOT_WORKERS {
+    expected.push((hot_key.clone(), workers * turns_each));
+    for _ in 0..workers {
         let actor = Actor {
             partition: hot.partition.clone(),
         };
         let (store, key) = (cx.store.clone(), hot_key.clone());
         tasks.push(tokio::spawn(async move {
-            turns(store, actor, key, TURNS).await
+            turns(store, actor, key, turns_each).await
         }));
     }
     for t in tasks {

@@ -252,20 +252,17 @@ pub async fn bulk_per_key(cx: &Ctx) -> Outcome {
     cx.read_eq(&keys[1], b"changed").await.map(drop)
 }
 
-/// Workers and increments per worker of the lost-update race.
-const WORKERS: usize = 8;
-const INCREMENTS: usize = 10;
-
 /// 35: concurrent get-increment-set loops with etags lose no update.
 pub async fn race_no_lost_update(cx: &Ctx) -> Outcome {
+    let (workers, rounds) = cx.race_size();
     let k = cx.key("counter");
     cx.put(&k, "0").await?;
     let mut tasks = Vec::new();
-    for _ in 0..WORKERS {
+    for _ in 0..workers {
         let (store, key) = (cx.store.clone(), k.clone());
-        tasks.push(tokio::spawn(async move {
-            increment(store, key, INCREMENTS).await
-        }));
+        tasks.push(tokio::spawn(
+            async move { increment(store, key, rounds).await },
+        ));
     }
     for t in tasks {
         t.await
@@ -277,9 +274,9 @@ pub async fn race_no_lost_update(cx: &Ctx) -> Outcome {
         .and_then(|s| s.parse().ok())
         .unwrap_or(usize::MAX);
     ensure!(
-        n == WORKERS * INCREMENTS,
-        "{WORKERS} workers x {INCREMENTS} etag-guarded increments: expected {}, found {n} (lost updates)",
-        WORKERS * INCREMENTS
+        n == workers * rounds,
+        "{workers} workers x {rounds} etag-guarded increments: expected {}, found {n} (lost updates)",
+        workers * rounds
     );
     Ok(())
 }

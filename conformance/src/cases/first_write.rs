@@ -98,14 +98,12 @@ pub async fn with_current_etag(cx: &Ctx) -> Outcome {
     cx.read_eq(&k, b"b").await.map(drop)
 }
 
-/// Racers of the single-winner race.
-const RACERS: usize = 16;
-
 /// 39: of many first-writes of one missing key, exactly one wins.
 pub async fn race_single_winner(cx: &Ctx) -> Outcome {
+    let racers = cx.race_size().0 * 2;
     let k = cx.key("contested");
     let mut tasks = Vec::new();
-    for i in 0..RACERS {
+    for i in 0..racers {
         let (store, key) = (cx.store.clone(), k.clone());
         tasks.push(tokio::spawn(async move {
             store
@@ -126,7 +124,7 @@ pub async fn race_single_winner(cx: &Ctx) -> Outcome {
     }
     ensure!(
         winners.len() == 1,
-        "{RACERS} concurrent first-writes of {k:?}: expected one winner, got {winners:?}"
+        "{racers} concurrent first-writes of {k:?}: expected one winner, got {winners:?}"
     );
     cx.read_eq(&k, format!("racer {}", winners[0]).as_bytes())
         .await

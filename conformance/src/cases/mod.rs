@@ -261,6 +261,11 @@ pub fn all() -> Vec<Case> {
         ),
         case!("actor::binary_blobs", ACTOR, actor::binary_blobs),
         case!("actor::concurrent_turns", ACTOR, actor::concurrent_turns),
+        case!(
+            "model::random_sequences",
+            NONE,
+            crate::model::random_sequences
+        ),
     ]
 }
 

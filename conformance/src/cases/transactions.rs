@@ -4,11 +4,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use statestore_core::{
-    DeleteRequest, ETag, ErrorKind, GetRequest, SetRequest, Store, TransactRequest, TransactionOp,
-    Ttl,
+    DeleteRequest, ErrorKind, GetRequest, SetRequest, Store, TransactRequest, TransactionOp, Ttl,
 };
 
-use crate::context::{Ctx, Failure, Outcome, applied, fail, fails, ok, skip, until_applied};
+use crate::context::{Ctx, Failure, Outcome, applied, fail, fails, ok, show, skip, until_applied};
 use crate::ensure;
 
 fn set(key: &str, value: &str) -> TransactionOp {
@@ -86,13 +85,14 @@ pub async fn delete_missing(cx: &Ctx) -> Outcome {
     .map(drop)
 }
 
-async fn snapshot(
-    cx: &Ctx,
-    keys: &[&String],
-) -> Result<Vec<Option<(Vec<u8>, Option<ETag>)>>, Failure> {
+/// Each key's value and etag, rendered for comparison and for messages.
+async fn snapshot(cx: &Ctx, keys: &[&String]) -> Result<Vec<String>, Failure> {
     let mut out = Vec::new();
     for k in keys {
-        out.push(cx.read(k).await?.map(|i| (i.value.to_vec(), i.etag)));
+        out.push(match cx.read(k).await? {
+            Some(i) => format!("{k:?} = {} etag {:?}", show(&i.value), i.etag),
+            None => format!("{k:?} absent"),
+        });
     }
     Ok(out)
 }
@@ -281,21 +281,18 @@ pub async fn ttl(cx: &Ctx) -> Outcome {
     cx.read_eq(&plain, b"v").await.map(drop)
 }
 
-/// Workers and transfers per worker of the conservation race.
-const WORKERS: usize = 6;
-const TRANSFERS: usize = 10;
-
 /// 49: concurrent transactions moving one unit between two keys under
 /// etags keep the sum, and apply exactly the transfers that succeeded.
 pub async fn race_conserves_sum(cx: &Ctx) -> Outcome {
+    let (workers, rounds) = cx.race_size();
     let (x, y) = (cx.key("x"), cx.key("y"));
     cx.put(&x, "100").await?;
     cx.put(&y, "100").await?;
     let mut tasks = Vec::new();
-    for w in 0..WORKERS {
+    for w in 0..workers {
         let (store, x, y) = (cx.store.clone(), x.clone(), y.clone());
         tasks.push(tokio::spawn(async move {
-            transfers(store, x, y, w % 2 == 0).await
+            transfers(store, x, y, w % 2 == 0, rounds).await
         }));
     }
     let mut net: i64 = 0;
@@ -314,19 +311,20 @@ pub async fn race_conserves_sum(cx: &Ctx) -> Outcome {
     ensure!(
         vx == Some(100 - net) && vy == Some(100 + net),
         "after {} transfers (net {net} from x to y): expected x={} y={}, found x={vx:?} y={vy:?}",
-        WORKERS * TRANSFERS,
+        workers * rounds,
         100 - net,
         100 + net
     );
     Ok(())
 }
 
-/// Moves one unit `TRANSFERS` times; returns the net amount moved x -> y.
+/// Moves one unit `times` times; returns the net amount moved x -> y.
 async fn transfers(
     store: Arc<dyn Store>,
     x: String,
     y: String,
     x_to_y: bool,
+    times: usize,
 ) -> Result<i64, Failure> {
     let parse = |v: &[u8]| {
         std::str::from_utf8(v)
@@ -335,7 +333,7 @@ async fn transfers(
             .unwrap_or(0)
     };
     let d = if x_to_y { 1 } else { -1 };
-    until_applied("transfers", TRANSFERS, || {
+    until_applied("transfers", times, || {
         let (store, x, y) = (store.clone(), x.clone(), y.clone());
         async move {
             let gx = ok(store.get(GetRequest::new(&x)).await, "get x")?
@@ -357,5 +355,5 @@ async fn transfers(
         }
     })
     .await?;
-    Ok(d * TRANSFERS as i64)
+    Ok(d * times as i64)
 }

@@ -1,0 +1,103 @@
+//! How hard a run pushes: the size of the races and of the model-based runs,
+//! and the seed. Defaults suit CI; the environment or the CLI can change
+//! them without touching code.
+
+/// The sizes of one run of the suite.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// Random sequences the model-based case runs (checklist 74).
+    pub model_sequences: usize,
+    /// Operations in each random sequence.
+    pub model_steps: usize,
+    /// Seed of the first sequence (sequence `i` uses `seed + i`); random
+    /// when `None`. A failure prints the seed that reproduces it.
+    pub seed: Option<u64>,
+    /// Concurrent tasks in each race (checklist 35, 39, 49, 73).
+    pub race_workers: usize,
+    /// Successful writes each racing task must make.
+    pub race_rounds: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            model_sequences: 200,
+            model_steps: 30,
+            seed: None,
+            race_workers: 8,
+            race_rounds: 10,
+        }
+    }
+}
+
+/// The environment variables [`Settings::from_env`] reads, with what they set.
+pub const ENV: &[(&str, &str)] = &[
+    (
+        "STATESTORE_MODEL_SEQUENCES",
+        "random sequences of the model-based case",
+    ),
+    ("STATESTORE_MODEL_STEPS", "operations per random sequence"),
+    (
+        "STATESTORE_SEED",
+        "seed of the first random sequence (decimal or 0x hex)",
+    ),
+    ("STATESTORE_RACE_WORKERS", "concurrent tasks per race"),
+    (
+        "STATESTORE_RACE_ROUNDS",
+        "successful writes per racing task",
+    ),
+];
+
+impl Settings {
+    /// The defaults, overridden by the variables of [`ENV`] that are set.
+    /// A malformed value is an error naming the variable.
+    pub fn from_env() -> Result<Self, String> {
+        let mut s = Settings::default();
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        if let Some(v) = var(ENV[0].0) {
+            s.model_sequences = count(ENV[0].0, &v)?;
+        }
+        if let Some(v) = var(ENV[1].0) {
+            s.model_steps = count(ENV[1].0, &v)?;
+        }
+        if let Some(v) = var(ENV[2].0) {
+            s.seed = Some(parse_seed(&v).map_err(|e| format!("{}: {e}", ENV[2].0))?);
+        }
+        if let Some(v) = var(ENV[3].0) {
+            s.race_workers = count(ENV[3].0, &v)?.max(1);
+        }
+        if let Some(v) = var(ENV[4].0) {
+            s.race_rounds = count(ENV[4].0, &v)?.max(1);
+        }
+        Ok(s)
+    }
+}
+
+fn count(name: &str, value: &str) -> Result<usize, String> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| format!("{name}: expected a whole number, got {value:?}"))
+}
+
+/// Reads a seed written in decimal or as `0x` hex, as failures print it.
+pub fn parse_seed(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let parsed = match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => t.parse(),
+    };
+    parsed.map_err(|_| format!("expected a seed in decimal or 0x hex, got {text:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeds_in_both_spellings() {
+        assert_eq!(parse_seed("0x1f"), Ok(31));
+        assert_eq!(parse_seed(" 42 "), Ok(42));
+        assert!(parse_seed("x").unwrap_err().contains("\"x\""));
+    }
+}
