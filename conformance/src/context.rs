@@ -106,6 +106,8 @@ where
 pub struct Target {
     /// The registration (name, factory, declared features and properties).
     pub registration: Registration,
+    /// The version under test.
+    pub version: &'static str,
     /// The properties the store was initialised with.
     pub properties: Properties,
     /// Declared quirks.
@@ -175,8 +177,7 @@ impl Ctx {
 
     /// A new, uninitialised instance of the store's type.
     pub fn fresh_instance(&self) -> Box<dyn Store> {
-        let reg = &self.target.registration;
-        (reg.factory)(reg.default_version())
+        (self.target.registration.factory)(self.target.version)
     }
 
     /// Deletes every key this case used (errors are ignored: the case's

@@ -19,6 +19,7 @@ pub struct Suite {
     properties: Properties,
     quirks: Quirks,
     settings: Option<Settings>,
+    version: Option<&'static str>,
 }
 
 /// How one case ended.
@@ -51,7 +52,15 @@ impl Suite {
             properties,
             quirks: Quirks::default(),
             settings: None,
+            version: None,
         }
+    }
+
+    /// Tests this version of the type (one of its registered versions;
+    /// the default version otherwise).
+    pub fn version(mut self, version: &'static str) -> Self {
+        self.version = Some(version);
+        self
     }
 
     /// Declares the store's quirks.
@@ -119,14 +128,16 @@ impl Suite {
             None => Settings::from_env().map_err(|e| format!("{name}: {e}"))?,
         };
         let target = Arc::new(Target {
+            version: self
+                .version
+                .unwrap_or_else(|| self.registration.default_version()),
             registration: self.registration,
             properties: self.properties,
             quirks: self.quirks,
             settings,
             run_prefix: format!("cf{:08x}-", fastrand::u32(..)),
         });
-        let reg = &target.registration;
-        let mut store = (reg.factory)(reg.default_version());
+        let mut store = (target.registration.factory)(target.version);
         store
             .init(&target.properties)
             .await

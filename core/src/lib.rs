@@ -10,7 +10,8 @@
 //! * [`Capabilities`], printed with Dapr's feature names;
 //! * [`check`], the request rules every store applies the same way;
 //! * [`Registry`] and [`register_store!`], to create stores by type name;
-//! * [`Properties`], component metadata with typed, named errors;
+//! * [`Properties`], component metadata with typed, named errors, and
+//!   [`manifest`], Dapr component manifests;
 //! * [`MemoryStore`] (`state.in-memory`), the reference implementation.
 //!
 //! Most users depend on the `statestore` crate, which re-exports all of this
@@ -22,6 +23,7 @@ pub mod check;
 pub mod error;
 pub mod ext;
 pub mod like;
+pub mod manifest;
 pub mod memory;
 pub mod properties;
 pub mod query;

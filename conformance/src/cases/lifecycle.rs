@@ -138,7 +138,9 @@ pub async fn concurrent_init(cx: &Ctx) -> Outcome {
     )?;
     ensure!(
         seen.as_ref().map(|i| &i.value[..]) == Some(b"from a"),
-        "a write through one instance is not visible through the other: got {seen:?}"
+        "a write through one instance is not visible through the other: got {seen:?} \
+         (if instances of this configuration keep separate data by design, declare the \
+         quirk shared_backend: false; on the command line, --isolated)"
     );
     ok(a.close().await, "close")?;
     ok(b.close().await, "close")

@@ -2,9 +2,15 @@
 
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
-use statestore::{Properties, Registry, Store};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use statestore::manifest::Manifest;
+use statestore::{Properties, Registration, Registry, Store};
+
+mod conformance;
 mod kv;
 mod list;
 
@@ -32,6 +38,9 @@ enum Command {
     Delete(kv::DeleteArgs),
     /// List keys matching an SQL LIKE pattern.
     Keys(kv::KeysArgs),
+    /// Run the conformance suite against a store: one line per case and a
+    /// summary; exits 0 only when no case failed.
+    Conformance(conformance::ConformanceArgs),
 }
 
 /// Output format.
@@ -44,12 +53,19 @@ pub enum Format {
     Json,
 }
 
-/// Which store to open.
+/// Which store to open: a Dapr component manifest, or a type and metadata.
 #[derive(Args)]
 pub struct StoreArgs {
+    /// A Dapr component manifest (kind: Component, spec.type: state.*).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["type_name", "type_version", "meta"])]
+    pub component: Option<PathBuf>,
     /// Store type, e.g. state.sqlite (see `statestore list`).
-    #[arg(long = "type", value_name = "TYPE")]
-    pub type_name: String,
+    #[arg(
+        long = "type",
+        value_name = "TYPE",
+        required_unless_present = "component"
+    )]
+    pub type_name: Option<String>,
     /// Version of the type; the default version when absent.
     #[arg(long, value_name = "VERSION")]
     pub type_version: Option<String>,
@@ -58,18 +74,72 @@ pub struct StoreArgs {
     pub meta: Vec<String>,
 }
 
+/// A store type resolved from the command line, not yet initialised.
+pub struct Chosen {
+    /// The registered type.
+    pub registration: Registration,
+    /// The version to create.
+    pub version: &'static str,
+    /// Init metadata.
+    pub properties: Properties,
+    /// How to name it to the user, e.g. `component "cache" (cache.yaml)`.
+    pub label: String,
+    /// The manifest's `spec.initTimeout`, if any.
+    pub init_timeout: Option<Duration>,
+}
+
 impl StoreArgs {
-    /// Opens the store through the registry (which warns about unknown
-    /// properties on stderr).
-    pub async fn open(&self, registry: &Registry) -> statestore::Result<std::sync::Arc<dyn Store>> {
-        let mut props = Properties::new();
-        for m in &self.meta {
-            let (name, value) = Properties::parse_assignment(m)?;
-            props.insert(name, value);
+    /// Resolves the type, version and metadata, and warns (on stderr) about
+    /// properties the type does not know.
+    pub fn choose(&self, registry: &Registry) -> statestore::Result<Chosen> {
+        let (type_name, version, properties, label, init_timeout) = match &self.component {
+            Some(path) => {
+                let c = Manifest::load(path)?.single(&path.display().to_string())?;
+                let label = format!("component {:?} ({})", c.name, path.display());
+                let props = c.properties()?;
+                (c.type_name, c.version, props, label, c.init_timeout)
+            }
+            None => {
+                let mut props = Properties::new();
+                for m in &self.meta {
+                    let (name, value) = Properties::parse_assignment(m)?;
+                    props.insert(name, value);
+                }
+                let name = self.type_name.clone().unwrap_or_default();
+                (name.clone(), self.type_version.clone(), props, name, None)
+            }
+        };
+        let (registration, version) = registry.resolve(&type_name, version.as_deref())?;
+        for unknown in properties.unknown(registration.properties) {
+            eprintln!(
+                "warning: {label}: {} has no property {unknown:?}; it is ignored",
+                registration.name
+            );
         }
-        registry
-            .open(&self.type_name, self.type_version.as_deref(), &props)
-            .await
+        Ok(Chosen {
+            registration: *registration,
+            version,
+            properties,
+            label,
+            init_timeout,
+        })
+    }
+
+    /// Opens the store through the registry.
+    pub async fn open(&self, registry: &Registry) -> statestore::Result<Arc<dyn Store>> {
+        let chosen = self.choose(registry)?;
+        let mut store = (chosen.registration.factory)(chosen.version);
+        let init = store.init(&chosen.properties);
+        match chosen.init_timeout {
+            Some(limit) => tokio::time::timeout(limit, init).await.map_err(|_| {
+                statestore::Error::timeout(format!(
+                    "{}: init did not finish within the initTimeout of {limit:?}",
+                    chosen.label
+                ))
+            })??,
+            None => init.await?,
+        }
+        Ok(Arc::from(store))
     }
 }
 
@@ -105,6 +175,7 @@ pub fn main() -> ExitCode {
             Command::Set(args) => kv::set(&registry, args).await,
             Command::Delete(args) => kv::delete(&registry, args).await,
             Command::Keys(args) => kv::keys(&registry, args).await,
+            Command::Conformance(args) => conformance::run(&registry, args).await,
         }
     });
     match result {

@@ -1,0 +1,515 @@
+//! Dapr component manifests (contract §9): the YAML a Dapr user already has.
+//!
+//! ```yaml
+//! apiVersion: dapr.io/v1alpha1
+//! kind: Component
+//! metadata:
+//!   name: statestore
+//! spec:
+//!   type: state.sqlite
+//!   version: v1
+//!   metadata:
+//!     - name: connectionString
+//!       value: "data.db"
+//! ```
+//!
+//! A file may hold several documents separated by `---`; documents of
+//! another kind are skipped with a note. Every error names the source, the
+//! component and the field. Values of properties that look secret never
+//! appear in `Debug` output or errors.
+
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::properties::{Properties, looks_secret, parse_duration};
+
+/// One `kind: Component` document.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Component {
+    /// Where it was read from (a path, or a name given by the caller).
+    pub source: String,
+    /// `metadata.name`.
+    pub name: String,
+    /// `metadata.namespace`, if any.
+    pub namespace: Option<String>,
+    /// `spec.type`, e.g. `state.sqlite`.
+    pub type_name: String,
+    /// `spec.version`, e.g. `v1`; the type's default version when absent.
+    pub version: Option<String>,
+    /// `spec.metadata`, in file order.
+    pub metadata: Vec<Entry>,
+    /// `spec.initTimeout`, if any.
+    pub init_timeout: Option<Duration>,
+    /// `spec.ignoreErrors`.
+    pub ignore_errors: bool,
+}
+
+/// One `spec.metadata` entry.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The property name.
+    pub name: String,
+    /// Its value.
+    pub value: EntryValue,
+}
+
+/// Where a property's value comes from.
+#[derive(Clone, PartialEq, Eq)]
+pub enum EntryValue {
+    /// Written in the manifest.
+    Plain(String),
+    /// `secretKeyRef: {name, key}`: resolved through a secret store.
+    Secret {
+        /// The secret's name.
+        name: String,
+        /// The key inside the secret (the secret's name when absent).
+        key: String,
+    },
+}
+
+/// What a file held.
+#[derive(Debug, Clone, Default)]
+pub struct Manifest {
+    /// Every `state.*` component, in file order.
+    pub components: Vec<Component>,
+    /// Notes about documents that were skipped (other kinds, other
+    /// building blocks).
+    pub skipped: Vec<String>,
+}
+
+impl Manifest {
+    /// Reads a manifest file.
+    pub fn load(path: impl AsRef<Path>) -> Result<Manifest> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::config(format!("{}: cannot read: {e}", path.display())))?;
+        Manifest::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses manifest text; `source` names it in errors.
+    pub fn parse(text: &str, source: &str) -> Result<Manifest> {
+        // YAML 1.2 booleans, as Dapr's Go parser reads them (`n`, `no` and
+        // `off` stay strings), and `0123` kept as written.
+        let mut options = serde_saphyr::Options::default();
+        options.strict_booleans = true;
+        options.leading_zero_numbers_as_strings = true;
+        let docs: Vec<Value> = serde_saphyr::from_multiple_with_options(text, options)
+            .map_err(|e| Error::config(format!("{source}: not valid YAML: {e}")))?;
+        let mut manifest = Manifest::default();
+        for (i, doc) in docs.into_iter().enumerate() {
+            let at = Place {
+                source,
+                doc: i + 1,
+                component: None,
+            };
+            if doc.is_null() {
+                continue;
+            }
+            let kind = doc.get("kind").and_then(Value::as_str).unwrap_or("");
+            if kind != "Component" {
+                manifest.skipped.push(format!(
+                    "{source}: document {}: kind {kind:?} is not a Component; skipped",
+                    i + 1
+                ));
+                continue;
+            }
+            let c = component(&doc, at)?;
+            if c.type_name.starts_with("state.") {
+                manifest.components.push(c);
+            } else {
+                manifest.skipped.push(format!(
+                    "{source}: component {:?}: type {:?} is not a state store; skipped",
+                    c.name, c.type_name
+                ));
+            }
+        }
+        Ok(manifest)
+    }
+
+    /// The only state component, or an error saying how many there are.
+    pub fn single(self, source: &str) -> Result<Component> {
+        let n = self.components.len();
+        let mut all = self.components.into_iter();
+        match (all.next(), n) {
+            (Some(c), 1) => Ok(c),
+            (None, _) => Err(Error::config(format!(
+                "{source}: no state store component (kind: Component, spec.type: state.*)"
+            ))),
+            (Some(_), n) => Err(Error::config(format!(
+                "{source}: {n} state store components; expected exactly one"
+            ))),
+        }
+    }
+}
+
+impl Component {
+    /// The init properties, for components whose values are all written
+    /// in the manifest. A `secretKeyRef` is an error naming the entry.
+    pub fn properties(&self) -> Result<Properties> {
+        self.properties_with(|entry, _, _| {
+            Err(self.error(
+                &entry.name,
+                "secretKeyRef values need a secret store, which this command does not have",
+            ))
+        })
+    }
+
+    /// The init properties, resolving each `secretKeyRef` with `secret`
+    /// (given the entry, the secret's name and key).
+    pub fn properties_with(
+        &self,
+        mut secret: impl FnMut(&Entry, &str, &str) -> Result<String>,
+    ) -> Result<Properties> {
+        let mut props = Properties::new();
+        for entry in &self.metadata {
+            let value = match &entry.value {
+                EntryValue::Plain(v) => v.clone(),
+                EntryValue::Secret { name, key } => secret(entry, name, key)?,
+            };
+            props.insert(entry.name.clone(), value);
+        }
+        Ok(props)
+    }
+
+    /// An error about `field` of this component.
+    pub fn error(&self, field: &str, message: impl fmt::Display) -> Error {
+        Error::config(format!(
+            "{}: component {:?}: {field}: {message}",
+            self.source, self.name
+        ))
+    }
+}
+
+/// Where in the input a field is, for messages.
+#[derive(Clone, Copy)]
+struct Place<'a> {
+    source: &'a str,
+    doc: usize,
+    component: Option<&'a str>,
+}
+
+impl Place<'_> {
+    fn error(&self, field: &str, message: impl fmt::Display) -> Error {
+        match self.component {
+            Some(c) => Error::config(format!(
+                "{}: component {c:?}: {field}: {message}",
+                self.source
+            )),
+            None => Error::config(format!(
+                "{}: document {}: {field}: {message}",
+                self.source, self.doc
+            )),
+        }
+    }
+}
+
+/// A scalar as Dapr reads it: strings as they are, numbers and booleans
+/// spelled out.
+fn scalar(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn text(v: &Value, field: &str, at: Place<'_>) -> Result<Option<String>> {
+    match v.get(field.rsplit('.').next().unwrap_or(field)) {
+        None | Some(Value::Null) => Ok(None),
+        Some(x) => scalar(x)
+            .map(Some)
+            .ok_or_else(|| at.error(field, "expected a string")),
+    }
+}
+
+fn component(doc: &Value, at: Place<'_>) -> Result<Component> {
+    let meta = doc.get("metadata").unwrap_or(&Value::Null);
+    let name = text(meta, "metadata.name", at)?
+        .filter(|n| !n.trim().is_empty())
+        .ok_or_else(|| at.error("metadata.name", "missing"))?;
+    let at = Place {
+        component: Some(&name),
+        ..at
+    };
+    let spec = match doc.get("spec") {
+        Some(s) if s.is_object() => s,
+        _ => return Err(at.error("spec", "missing")),
+    };
+    let type_name = text(spec, "spec.type", at)?
+        .filter(|t| !t.trim().is_empty())
+        .ok_or_else(|| at.error("spec.type", "missing"))?;
+    let init_timeout = match text(spec, "spec.initTimeout", at)? {
+        None => None,
+        Some(t) => match parse_duration(&t) {
+            Ok((false, d)) => Some(d),
+            Ok((true, _)) => return Err(at.error("spec.initTimeout", "must not be negative")),
+            Err(e) => return Err(at.error("spec.initTimeout", e)),
+        },
+    };
+    let ignore_errors = match spec.get("ignoreErrors") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => true,
+        Some(Value::String(s)) if s.eq_ignore_ascii_case("false") => false,
+        Some(other) => {
+            return Err(at.error(
+                "spec.ignoreErrors",
+                format!("expected true or false, got {other}"),
+            ));
+        }
+    };
+    let metadata = match spec.get("metadata") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| entry(item, &format!("spec.metadata[{i}]"), at))
+            .collect::<Result<_>>()?,
+        Some(_) => return Err(at.error("spec.metadata", "expected a list of {name, value}")),
+    };
+    let namespace = text(meta, "metadata.namespace", at)?;
+    let version = text(spec, "spec.version", at)?.filter(|v| !v.is_empty());
+    let source = at.source.to_string();
+    Ok(Component {
+        source,
+        namespace,
+        version,
+        name,
+        type_name,
+        metadata,
+        init_timeout,
+        ignore_errors,
+    })
+}
+
+fn entry(item: &Value, field: &str, at: Place<'_>) -> Result<Entry> {
+    let name = match item.get("name").and_then(scalar) {
+        Some(n) if !n.trim().is_empty() => n,
+        _ => return Err(at.error(&format!("{field}.name"), "missing")),
+    };
+    let field = format!("{field} ({name})");
+    let value = match (item.get("value"), item.get("secretKeyRef")) {
+        (Some(_), Some(_)) => {
+            return Err(at.error(&field, "has both value and secretKeyRef"));
+        }
+        (Some(v), None) => EntryValue::Plain(match v {
+            Value::Null => String::new(),
+            v => scalar(v).ok_or_else(|| {
+                at.error(
+                    &format!("{field}.value"),
+                    "expected a string, number or boolean",
+                )
+            })?,
+        }),
+        (None, Some(r)) => {
+            let secret = text(r, "name", at)?
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| at.error(&format!("{field}.secretKeyRef.name"), "missing"))?;
+            let key = text(r, "key", at)?
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| secret.clone());
+            EntryValue::Secret { name: secret, key }
+        }
+        (None, None) => return Err(at.error(&field, "has neither value nor secretKeyRef")),
+    };
+    Ok(Entry { name, value })
+}
+
+impl fmt::Debug for Entry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.value {
+            EntryValue::Plain(_) if looks_secret(&self.name) => {
+                write!(f, "{}: <redacted>", self.name)
+            }
+            EntryValue::Plain(v) => write!(f, "{}: {v:?}", self.name),
+            EntryValue::Secret { name, key } => {
+                write!(f, "{}: secretKeyRef {name}/{key}", self.name)
+            }
+        }
+    }
+}
+
+impl fmt::Debug for EntryValue {
+    /// Plain values are hidden: only [`Entry`] knows whether its name
+    /// looks secret.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EntryValue::Plain(_) => write!(f, "Plain(..)"),
+            EntryValue::Secret { name, key } => write!(f, "Secret({name}/{key})"),
+        }
+    }
+}
+
+impl fmt::Debug for Component {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Component")
+            .field("source", &self.source)
+            .field("name", &self.name)
+            .field("namespace", &self.namespace)
+            .field("type_name", &self.type_name)
+            .field("version", &self.version)
+            .field("metadata", &self.metadata)
+            .field("init_timeout", &self.init_timeout)
+            .field("ignore_errors", &self.ignore_errors)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SQLITE: &str = r#"
+apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata:
+  name: statestore
+  namespace: prod
+spec:
+  type: state.sqlite
+  version: v1
+  initTimeout: 30s
+  ignoreErrors: true
+  metadata:
+    - name: connectionString
+      value: "data.db"
+    - name: timeoutInSeconds
+      value: 20
+    - name: disableWAL
+      value: false
+    - name: password
+      value: hunter2
+    - name: tableName
+      value: no
+    - name: dbId
+      value: 0123
+---
+apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata:
+  name: pubsub
+spec:
+  type: pubsub.redis
+  version: v1
+---
+kind: Configuration
+metadata:
+  name: tracing
+"#;
+
+    #[test]
+    fn reads_a_dapr_manifest() {
+        let m = Manifest::parse(SQLITE, "c.yaml").unwrap();
+        assert_eq!(m.skipped.len(), 2, "{:?}", m.skipped);
+        let c = m.single("c.yaml").unwrap();
+        assert_eq!(c.name, "statestore");
+        assert_eq!(c.namespace.as_deref(), Some("prod"));
+        assert_eq!(c.type_name, "state.sqlite");
+        assert_eq!(c.version.as_deref(), Some("v1"));
+        assert_eq!(c.init_timeout, Some(Duration::from_secs(30)));
+        assert!(c.ignore_errors);
+        let p = c.properties().unwrap();
+        assert_eq!(p.get("connectionstring"), Some("data.db"));
+        assert_eq!(p.get("timeoutInSeconds"), Some("20"));
+        assert_eq!(p.get("disableWAL"), Some("false"));
+        assert_eq!(p.get("tableName"), Some("no"));
+        assert_eq!(p.get("dbId"), Some("0123"));
+        let debug = format!("{c:?}");
+        assert!(
+            !debug.contains("hunter2") && debug.contains("<redacted>"),
+            "{debug}"
+        );
+    }
+
+    #[test]
+    fn errors_name_source_component_and_field() {
+        let cases: &[(&str, &str)] = &[
+            (
+                "kind: Component\nspec: {type: state.x}",
+                "document 1: metadata.name: missing",
+            ),
+            (
+                "kind: Component\nmetadata: {name: a}",
+                "component \"a\": spec: missing",
+            ),
+            (
+                "kind: Component\nmetadata: {name: a}\nspec: {version: v1}",
+                "spec.type: missing",
+            ),
+            (
+                "kind: Component\nmetadata: {name: a}\nspec: {type: state.x, metadata: [{value: 1}]}",
+                "spec.metadata[0].name: missing",
+            ),
+            (
+                "kind: Component\nmetadata: {name: a}\nspec: {type: state.x, metadata: [{name: n}]}",
+                "spec.metadata[0] (n): has neither value nor secretKeyRef",
+            ),
+            (
+                "kind: Component\nmetadata: {name: a}\nspec: {type: state.x, metadata: [{name: n, value: [1]}]}",
+                "spec.metadata[0] (n).value: expected a string",
+            ),
+            (
+                "kind: Component\nmetadata: {name: a}\nspec: {type: state.x, initTimeout: soon}",
+                "spec.initTimeout:",
+            ),
+            (
+                "kind: Component\nmetadata: {name: a}\nspec: {type: state.x, ignoreErrors: 3}",
+                "spec.ignoreErrors: expected true or false",
+            ),
+            ("kind: [unclosed", "f.yaml: not valid YAML"),
+        ];
+        for (text, want) in cases {
+            let e = Manifest::parse(text, "f.yaml").unwrap_err();
+            let s = e.to_string();
+            assert!(s.contains("f.yaml") && s.contains(want), "{text:?}: {s}");
+        }
+    }
+
+    #[test]
+    fn secret_references_are_named_not_resolved() {
+        let text = "kind: Component\nmetadata: {name: a}\nspec:\n  type: state.x\n  metadata:\n  - name: redisPassword\n    secretKeyRef: {name: redis, key: password}\n";
+        let c = Manifest::parse(text, "s.yaml")
+            .unwrap()
+            .single("s.yaml")
+            .unwrap();
+        assert_eq!(
+            c.metadata[0].value,
+            EntryValue::Secret {
+                name: "redis".into(),
+                key: "password".into()
+            }
+        );
+        let e = c.properties().unwrap_err().to_string();
+        assert!(e.contains("s.yaml") && e.contains("redisPassword"), "{e}");
+        let p = c.properties_with(|_, n, k| Ok(format!("{n}/{k}"))).unwrap();
+        assert_eq!(p.get("redisPassword"), Some("redis/password"));
+    }
+
+    #[test]
+    fn no_or_several_state_components() {
+        let e = Manifest::parse("kind: Configuration", "x")
+            .unwrap()
+            .single("x");
+        assert!(
+            e.unwrap_err()
+                .to_string()
+                .contains("no state store component")
+        );
+        let two = format!(
+            "{}\n---\n{}",
+            &SQLITE[..SQLITE.find("---").unwrap()],
+            &SQLITE[..SQLITE.find("---").unwrap()]
+        );
+        let e = Manifest::parse(&two, "x").unwrap().single("x");
+        assert!(
+            e.unwrap_err()
+                .to_string()
+                .contains("2 state store components")
+        );
+    }
+}
