@@ -18,6 +18,7 @@
 //! and adds the backends.
 #![deny(missing_docs)]
 
+pub mod baseline;
 pub mod capabilities;
 pub mod check;
 pub mod error;

@@ -29,6 +29,8 @@
 
 pub use statestore_core::*;
 
+use baseline::Baseline;
+
 /// `state.sqlite`: the embedded, persistent default (feature `sqlite`).
 #[cfg(feature = "sqlite")]
 pub use statestore_sqlite as sqlite;
@@ -46,6 +48,23 @@ pub fn enabled_types() -> Vec<&'static str> {
 fn link_backends() {
     #[cfg(feature = "sqlite")]
     statestore_sqlite::link();
+}
+
+/// The raw-driver baseline of a store type, for `statestore bench`: the
+/// same workload written directly against the backend's driver. `None` when
+/// the type has none in this build.
+pub async fn baseline(name: &str, properties: &Properties) -> Option<Result<Box<dyn Baseline>>> {
+    let _ = properties;
+    match name {
+        memory::NAME => Some(Ok(Box::new(baseline::MapBaseline::default()))),
+        #[cfg(feature = "sqlite")]
+        statestore_sqlite::NAME => Some(
+            statestore_sqlite::SqliteBaseline::open(properties)
+                .await
+                .map(|b| Box::new(b) as Box<dyn Baseline>),
+        ),
+        _ => None,
+    }
 }
 
 /// A registry holding every store type compiled into this build (and any

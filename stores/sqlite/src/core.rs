@@ -126,7 +126,9 @@ async fn set_journal_mode(pool: &SqlitePool, mode: &str, patience: Duration) -> 
     }
 }
 
-async fn pools(c: &Config) -> Result<(SqlitePool, SqlitePool)> {
+/// The reader and writer pools of the configured database (one shared
+/// connection for `:memory:`).
+pub(crate) async fn pools(c: &Config) -> Result<(SqlitePool, SqlitePool)> {
     let mut journal_mode = if c.disable_wal { "DELETE" } else { "WAL" }.to_owned();
     let mut opts = match &c.location {
         Location::Memory => SqliteConnectOptions::from_str("sqlite::memory:").map_err(map)?,

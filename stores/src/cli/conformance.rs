@@ -74,7 +74,7 @@ pub async fn run(registry: &Registry, args: ConformanceArgs) -> statestore::Resu
         shared_backend: !args.isolated && chosen.registration.name != statestore::memory::NAME,
         ..Quirks::default()
     };
-    let suite = Suite::new(chosen.registration, chosen.properties)
+    let suite = Suite::new(chosen.registration, chosen.properties.clone())
         .version(chosen.version)
         .quirks(quirks)
         .settings(settings.clone());
@@ -107,22 +107,15 @@ pub async fn run(registry: &Registry, args: ConformanceArgs) -> statestore::Resu
     }
     let filtered_out = run.len() - selected.len();
     let text = args.format == Format::Text;
-    let header = format!(
-        "{} {} from {}: {} cases; model: {} sequences x {} steps, seed 0x{seed:x}; races: {} tasks x {} writes",
-        chosen.registration.name,
-        chosen.version,
-        chosen.label,
+    args.format.note(&format!(
+        "{}: {} cases; model: {} sequences x {} steps, seed 0x{seed:x}; races: {} tasks x {} writes",
+        chosen.title(),
         selected.len(),
         settings.model_sequences,
         settings.model_steps,
         settings.race_workers,
         settings.race_rounds,
-    );
-    if text {
-        println!("{header}");
-    } else {
-        eprintln!("{header}");
-    }
+    ));
     let started = Instant::now();
     let mut reports = Vec::new();
     let mut results = futures::stream::iter(selected.iter())

@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use statestore::manifest::Manifest;
 use statestore::{Properties, Registration, Registry, Store};
 
+mod bench;
 mod conformance;
 mod kv;
 mod list;
@@ -41,6 +42,9 @@ enum Command {
     /// Run the conformance suite against a store: one line per case and a
     /// summary; exits 0 only when no case failed.
     Conformance(conformance::ConformanceArgs),
+    /// Measure throughput and p50/p99 latency of get, set, bulk calls and
+    /// transactions, next to the raw driver and to loops of single calls.
+    Bench(bench::BenchArgs),
 }
 
 /// Output format.
@@ -51,6 +55,17 @@ pub enum Format {
     Text,
     /// For machines.
     Json,
+}
+
+impl Format {
+    /// Prints a line meant for people: on stdout in text, on stderr when
+    /// stdout carries JSON.
+    pub fn note(self, line: &str) {
+        match self {
+            Format::Text => println!("{line}"),
+            Format::Json => eprintln!("{line}"),
+        }
+    }
 }
 
 /// Which store to open: a Dapr component manifest, or a type and metadata.
@@ -127,14 +142,29 @@ impl StoreArgs {
 
     /// Opens the store through the registry.
     pub async fn open(&self, registry: &Registry) -> statestore::Result<Arc<dyn Store>> {
-        let chosen = self.choose(registry)?;
-        let mut store = (chosen.registration.factory)(chosen.version);
-        let init = store.init(&chosen.properties);
-        match chosen.init_timeout {
+        self.choose(registry)?.open().await
+    }
+}
+
+impl Chosen {
+    /// `type version from label`, the start of every report's header.
+    pub fn title(&self) -> String {
+        format!(
+            "{} {} from {}",
+            self.registration.name, self.version, self.label
+        )
+    }
+
+    /// Creates and initialises the store, within `initTimeout` if the
+    /// manifest sets one.
+    pub async fn open(&self) -> statestore::Result<Arc<dyn Store>> {
+        let mut store = (self.registration.factory)(self.version);
+        let init = store.init(&self.properties);
+        match self.init_timeout {
             Some(limit) => tokio::time::timeout(limit, init).await.map_err(|_| {
                 statestore::Error::timeout(format!(
                     "{}: init did not finish within the initTimeout of {limit:?}",
-                    chosen.label
+                    self.label
                 ))
             })??,
             None => init.await?,
@@ -176,6 +206,7 @@ pub fn main() -> ExitCode {
             Command::Delete(args) => kv::delete(&registry, args).await,
             Command::Keys(args) => kv::keys(&registry, args).await,
             Command::Conformance(args) => conformance::run(&registry, args).await,
+            Command::Bench(args) => bench::run(&registry, args).await,
         }
     });
     match result {

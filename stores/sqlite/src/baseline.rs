@@ -1,0 +1,131 @@
+//! The raw-sqlx side of `statestore bench`: the statements a hand-written
+//! key-value table would use, on pools configured exactly like the store's
+//! (one writer, a few readers, the same pragmas), in a table of its own.
+
+use async_trait::async_trait;
+use sqlx::sqlite::SqlitePool;
+use sqlx::{AssertSqlSafe, QueryBuilder, Row as _, Sqlite};
+use statestore_core::baseline::Baseline;
+use statestore_core::{Bytes, Properties, Result};
+
+use crate::config::Config;
+use crate::core::pools;
+use crate::error::map;
+
+/// Rows per multi-row statement (two bound values each).
+const CHUNK: usize = 500;
+
+/// Raw sqlx against the database named by the store's properties.
+pub struct SqliteBaseline {
+    reader: SqlitePool,
+    writer: SqlitePool,
+    table: String,
+}
+
+impl SqliteBaseline {
+    /// Opens the pools and creates the baseline's own table.
+    pub async fn open(properties: &Properties) -> Result<Self> {
+        let config = Config::from_properties(properties)?;
+        let (reader, writer) = pools(&config).await?;
+        let table = format!("statestore_bench_raw_{:08x}", fastrand::u32(..));
+        let create =
+            format!("CREATE TABLE {table} (key TEXT NOT NULL PRIMARY KEY, value BLOB NOT NULL)");
+        sqlx::query(AssertSqlSafe(create))
+            .execute(&writer)
+            .await
+            .map_err(map)?;
+        Ok(SqliteBaseline {
+            reader,
+            writer,
+            table,
+        })
+    }
+
+    fn upsert(&self, rows: &[(String, Bytes)]) -> QueryBuilder<Sqlite> {
+        let mut q = QueryBuilder::new(format!("INSERT INTO {} (key, value) ", self.table));
+        q.push_values(rows, |mut b, (k, v)| {
+            b.push_bind(k.clone()).push_bind(v.to_vec());
+        });
+        q.push(" ON CONFLICT (key) DO UPDATE SET value = excluded.value");
+        q
+    }
+}
+
+#[async_trait]
+impl Baseline for SqliteBaseline {
+    fn driver(&self) -> String {
+        "sqlx 0.9 (sqlite)".into()
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Bytes>> {
+        let sql = format!("SELECT value FROM {} WHERE key = ?1", self.table);
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(key)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(map)?;
+        row.map(|r| r.try_get::<Vec<u8>, _>(0).map(Bytes::from))
+            .transpose()
+            .map_err(map)
+    }
+
+    async fn set(&self, key: &str, value: Bytes) -> Result<()> {
+        let sql = format!(
+            "INSERT INTO {} (key, value) VALUES (?1, ?2) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            self.table
+        );
+        sqlx::query(AssertSqlSafe(sql))
+            .bind(key)
+            .bind(value.to_vec())
+            .execute(&self.writer)
+            .await
+            .map_err(map)?;
+        Ok(())
+    }
+
+    async fn bulk_get(&self, keys: &[String]) -> Result<usize> {
+        let mut found = 0;
+        for chunk in keys.chunks(CHUNK) {
+            let mut q = QueryBuilder::<Sqlite>::new(format!(
+                "SELECT key, value FROM {} WHERE key IN (",
+                self.table
+            ));
+            let mut list = q.separated(", ");
+            for k in chunk {
+                list.push_bind(k.clone());
+            }
+            q.push(")");
+            found += q.build().fetch_all(&self.reader).await.map_err(map)?.len();
+        }
+        Ok(found)
+    }
+
+    async fn bulk_set(&self, items: &[(String, Bytes)]) -> Result<()> {
+        self.transact(items).await
+    }
+
+    async fn transact(&self, items: &[(String, Bytes)]) -> Result<()> {
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(map)?;
+        for chunk in items.chunks(CHUNK) {
+            self.upsert(chunk)
+                .build()
+                .execute(&mut *tx)
+                .await
+                .map_err(map)?;
+        }
+        tx.commit().await.map_err(map)
+    }
+
+    async fn close(&self) -> Result<()> {
+        let sql = format!("DROP TABLE IF EXISTS {}", self.table);
+        let result = sqlx::query(AssertSqlSafe(sql)).execute(&self.writer).await;
+        self.reader.close().await;
+        self.writer.close().await;
+        result.map(drop).map_err(map)
+    }
+}

@@ -1,0 +1,73 @@
+//! `statestore bench` runs every workload against the embedded stores, with
+//! the raw-driver and loop rows, and reports the ratios.
+
+use std::process::Command;
+
+fn bench(args: &[&str]) -> serde_json::Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_statestore"))
+        .arg("bench")
+        .args(["--duration", "150ms", "--keys", "200", "--batch", "20"])
+        .args(["--concurrency", "4", "--format", "json"])
+        .args(args)
+        .output()
+        .expect("the statestore binary runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("one JSON document")
+}
+
+fn check(doc: &serde_json::Value, raw_driver: &str) {
+    assert!(
+        doc["raw_driver"].as_str().unwrap().contains(raw_driver),
+        "{doc:#}"
+    );
+    let rows = doc["rows"].as_array().unwrap();
+    // get, set: SDK + raw; bulk_get, bulk_set: SDK, 2 loops, raw; transact: SDK + raw.
+    assert_eq!(rows.len(), 14, "{doc:#}");
+    for r in rows {
+        assert_eq!(r["errors"], 0, "{r:#}");
+        assert!(r["calls"].as_u64().unwrap() > 0, "{r:#}");
+        assert!(r["p99_us"].as_u64().unwrap() >= r["p50_us"].as_u64().unwrap());
+    }
+    let ratios: Vec<&str> = doc["ratios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["what"].as_str().unwrap())
+        .collect();
+    assert!(
+        ratios.contains(&"get: statestore / raw driver (keys/s)"),
+        "{ratios:?}"
+    );
+    assert!(
+        ratios.contains(&"bulk_set: native bulk / parallel single calls (keys/s)"),
+        "{ratios:?}"
+    );
+}
+
+#[test]
+fn in_memory() {
+    check(&bench(&["--type", "state.in-memory"]), "HashMap");
+}
+
+#[test]
+fn sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("bench.db");
+    let meta = format!("connectionString={}", db.display());
+    check(&bench(&["--type", "state.sqlite", "--meta", &meta]), "sqlx");
+    // The baseline dropped its table and the SDK deleted its keys.
+    let out = Command::new(env!("CARGO_BIN_EXE_statestore"))
+        .args(["keys", "%", "--type", "state.sqlite", "--meta", &meta])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
