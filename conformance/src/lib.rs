@@ -20,6 +20,13 @@
 //! `NotSupported`. Every run uses a fresh random key prefix and deletes only
 //! the keys it wrote. Run one case with `cargo test --test conformance --
 //! etag::stale_set_refused`, list them with `-- --list`.
+//!
+//! Besides one case per rule, the suite runs races (sizes from
+//! [`Settings`]) and `model::random_sequences`: seeded random sequences of
+//! operations compared step by step with the in-memory reference store; a
+//! divergence prints the seed and a shrunk sequence. [`Suite::open`] runs
+//! cases one by one for other front ends, such as `statestore conformance`.
+//! See `docs/conformance.md` in the repository for the whole guide.
 #![deny(missing_docs)]
 
 pub mod cases;
@@ -66,4 +73,13 @@ pub fn main(
     properties: statestore_core::Properties,
 ) -> std::process::ExitCode {
     Suite::new(registration, properties).run()
+}
+
+/// [`main`] for a store with quirks, still in one call.
+pub fn main_with_quirks(
+    registration: statestore_core::Registration,
+    properties: statestore_core::Properties,
+    quirks: Quirks,
+) -> std::process::ExitCode {
+    Suite::new(registration, properties).quirks(quirks).run()
 }

@@ -4,13 +4,11 @@ use statestore_conformance::Quirks;
 use statestore_core::{Properties, memory};
 
 fn main() -> std::process::ExitCode {
-    statestore_conformance::Suite::new(
-        memory::REGISTRATION,
-        Properties::new().with("maxTransactionOperations", "500"),
-    )
-    .quirks(Quirks {
+    // Every instance has its own map, so two instances never share data.
+    let isolated = Quirks {
         shared_backend: false,
         ..Quirks::default()
-    })
-    .run()
+    };
+    let props = Properties::new().with("maxTransactionOperations", "500");
+    statestore_conformance::main_with_quirks(memory::REGISTRATION, props, isolated)
 }

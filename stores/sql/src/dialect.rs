@@ -47,30 +47,27 @@ pub struct Stmt {
     pub sql: Arc<str>,
     /// Parameters in placeholder order.
     pub params: Vec<Param>,
-    /// Whether the driver should keep it prepared: true for fixed texts,
-    /// false for texts that vary with the number of rows.
-    pub cache: bool,
     /// Whether it returns the keys it changed (`RETURNING key`).
     pub returns_keys: bool,
 }
 
 impl Stmt {
-    /// A fixed statement (kept prepared).
+    /// A fixed statement. Drivers keep every statement prepared.
     pub fn fixed(sql: &Arc<str>, params: Vec<Param>) -> Self {
         Stmt {
             sql: sql.clone(),
             params,
-            cache: true,
             returns_keys: false,
         }
     }
 
-    /// A statement whose text depends on the number of rows.
+    /// A statement whose text depends on the number of rows. Kept prepared
+    /// too: a program's bulk calls tend to repeat a few sizes, and the
+    /// driver's per-connection cache is bounded (LRU).
     pub fn built(sql: String, params: Vec<Param>) -> Self {
         Stmt {
             sql: sql.into(),
             params,
-            cache: false,
             returns_keys: false,
         }
     }

@@ -51,7 +51,7 @@ impl SqliteConn {
 }
 
 fn query(stmt: Stmt) -> sqlx::query::Query<'static, Sqlite, SqliteArguments> {
-    let mut q = sqlx::query(AssertSqlSafe(stmt.sql)).persistent(stmt.cache);
+    let mut q = sqlx::query(AssertSqlSafe(stmt.sql));
     for p in stmt.params {
         q = match p {
             Param::Text(s) => q.bind(s),

@@ -133,6 +133,17 @@ impl Row {
     fn keys_per_s(&self) -> f64 {
         self.keys as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
+    /// The two halves of one row as one.
+    fn merge(mut self, other: Row) -> Row {
+        let _ = self.latency.add(&other.latency);
+        self.calls += other.calls;
+        self.keys += other.keys;
+        self.errors += other.errors;
+        self.first_error = self.first_error.or(other.first_error);
+        self.elapsed += other.elapsed;
+        self
+    }
+
     fn quantile_us(&self, q: f64) -> u64 {
         self.latency.value_at_quantile(q)
     }
@@ -157,6 +168,17 @@ impl Fixture {
     fn pick(&self, rng: &mut fastrand::Rng) -> String {
         self.keys[rng.usize(..self.keys.len())].clone()
     }
+    /// The value with its first bytes made unique: a database may skip
+    /// rewriting a row whose bytes did not change, which would flatter
+    /// whichever side writes identical rows.
+    fn fresh(&self, rng: &mut fastrand::Rng) -> Bytes {
+        let mut v = self.value.to_vec();
+        let stamp = rng.u64(..).to_le_bytes();
+        let n = v.len().min(8);
+        v[..n].copy_from_slice(&stamp[..n]);
+        Bytes::from(v)
+    }
+
     fn picks(&self, rng: &mut fastrand::Rng, n: usize) -> Vec<String> {
         (0..n).map(|_| self.pick(rng)).collect()
     }
@@ -178,13 +200,13 @@ impl Fixture {
                 })
             }
             (Workload::Set, Via::Sdk) => Arc::new(move |rng| {
-                let (s, k, v) = (f.store.clone(), f.pick(rng), f.value.clone());
+                let (s, k, v) = (f.store.clone(), f.pick(rng), f.fresh(rng));
                 Box::pin(async move { s.set(SetRequest::new(k, v)).await.map(|_| 1) })
             }),
             (Workload::Set, Via::Raw) => {
                 let raw = f.raw.clone()?;
                 Arc::new(move |rng| {
-                    let (r, k, v) = (raw.clone(), f.pick(rng), f.value.clone());
+                    let (r, k, v) = (raw.clone(), f.pick(rng), f.fresh(rng));
                     Box::pin(async move { r.set(&k, v).await.map(|_| 1) })
                 })
             }
@@ -232,7 +254,7 @@ impl Fixture {
                 }
                 Arc::new(move |rng| {
                     let keys = f.picks(rng, f.batch);
-                    let (s, raw, v) = (f.store.clone(), raw.clone(), f.value.clone());
+                    let (s, raw, v) = (f.store.clone(), raw.clone(), f.fresh(rng));
                     Box::pin(async move {
                         let n = keys.len() as u64;
                         let reqs = || keys.iter().map(|k| SetRequest::new(k, v.clone()));
@@ -266,7 +288,7 @@ impl Fixture {
             }
             (Workload::Transact, Via::Sdk) => Arc::new(move |rng| {
                 let keys = f.picks(rng, f.tx_batch);
-                let (s, v) = (f.store.clone(), f.value.clone());
+                let (s, v) = (f.store.clone(), f.fresh(rng));
                 Box::pin(async move {
                     let n = keys.len() as u64;
                     let ops: Vec<TransactionOp> = keys
@@ -280,7 +302,7 @@ impl Fixture {
                 let raw = f.raw.clone()?;
                 Arc::new(move |rng| {
                     let keys = f.picks(rng, f.tx_batch);
-                    let (r, v) = (raw.clone(), f.value.clone());
+                    let (r, v) = (raw.clone(), f.fresh(rng));
                     Box::pin(async move {
                         let items: Vec<(String, Bytes)> =
                             keys.into_iter().map(|k| (k, v.clone())).collect();
@@ -447,19 +469,32 @@ pub async fn run(registry: &Registry, args: BenchArgs) -> Result<std::process::E
             vias.extend([Via::ParallelLoop, Via::SequentialLoop]);
         }
         vias.push(Via::Raw);
-        for via in vias {
-            let Some(call) = fixture.call(workload, via) else {
-                continue;
-            };
+        // Each row runs in two halves, in the order A B C C B A, so drift
+        // during the run (a growing WAL, a warming cache) favours no side.
+        let calls: Vec<(Via, Call)> = vias
+            .into_iter()
+            .filter_map(|via| Some((via, fixture.call(workload, via)?)))
+            .collect();
+        let half = args.duration / 2;
+        let mut halves: Vec<Option<Row>> = calls.iter().map(|_| None).collect();
+        let order = (0..calls.len()).chain((0..calls.len()).rev());
+        for i in order {
+            let (via, call) = &calls[i];
             eprintln!(
-                "running {} via {} for {:?} ...",
+                "running {} via {} for {half:?} ...",
                 workload.name(),
-                via.label(&driver),
-                args.duration
+                via.label(&driver)
             );
-            let mut row = measure(call, args.concurrency.max(1), args.duration).await;
+            let part = measure(call.clone(), args.concurrency.max(1), half).await;
+            halves[i] = Some(match halves[i].take() {
+                Some(first) => first.merge(part),
+                None => part,
+            });
+        }
+        for ((via, _), row) in calls.iter().zip(halves) {
+            let Some(mut row) = row else { continue };
             row.workload = workload;
-            row.via = via;
+            row.via = *via;
             row.label = via.label(&driver);
             if text {
                 println!("{}", line(&row));
