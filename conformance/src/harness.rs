@@ -152,6 +152,7 @@ impl Suite {
                 .map(cases::refusal),
         );
         Ok(Run {
+            turn: tokio::sync::RwLock::new(()),
             store,
             target,
             declared,
@@ -162,6 +163,9 @@ impl Suite {
 
 /// An initialised store and the cases to run against it.
 pub struct Run {
+    /// Held shared by every case, and exclusively by a case that stops
+    /// the backend.
+    turn: tokio::sync::RwLock<()>,
     store: Arc<dyn Store>,
     target: Arc<Target>,
     declared: Features,
@@ -204,6 +208,11 @@ impl Run {
             .iter()
             .filter(|f| !self.declared.contains(*f))
             .collect();
+        let _turn = if case.exclusive {
+            Err(self.turn.write().await)
+        } else {
+            Ok(self.turn.read().await)
+        };
         let verdict = if !missing.is_empty() {
             Verdict::Skipped(format!("needs {missing}, which {name} does not declare"))
         } else {

@@ -43,7 +43,7 @@ pub use settings::{ENV, Settings, parse_seed};
 
 /// What a store declares about itself beyond its capabilities, as data, so
 /// the suite adapts without being forked.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Quirks {
     /// Whether a malformed etag is reported as `ETagInvalid` (otherwise the
     /// store documents that it answers `ETagMismatch`).
@@ -53,6 +53,28 @@ pub struct Quirks {
     /// Whether two instances with the same properties share their data (not
     /// so for in-process stores and SQLite's `:memory:`).
     pub shared_backend: bool,
+    /// How the suite may stop and start the backend, for the restart case
+    /// (checklist 75 and 76); `None` skips it.
+    pub restart: Option<Restart>,
+}
+
+/// Hooks that stop and start the backend under a running store, and what
+/// the store promises around a restart.
+#[derive(Debug, Clone, Copy)]
+pub struct Restart {
+    /// Stops the backend; blocking (runs on a blocking thread), e.g. runs
+    /// `redis-cli shutdown nosave`. Returns once it no longer serves.
+    pub stop: fn() -> Result<(), String>,
+    /// Starts it again; returns once it accepts connections.
+    pub start: fn() -> Result<(), String>,
+    /// The longest a call may take to fail while the backend is down: the
+    /// store's configured timeout plus some slack.
+    pub fail_within: std::time::Duration,
+    /// The longest the same instance may take to work again after `start`.
+    pub recover_within: std::time::Duration,
+    /// Whether every acknowledged write survives the restart (false for a
+    /// cache that keeps nothing on disk).
+    pub durable: bool,
 }
 
 impl Default for Quirks {
@@ -61,6 +83,7 @@ impl Default for Quirks {
             detects_invalid_etags: true,
             malformed_etag: "not an etag!".into(),
             shared_backend: true,
+            restart: None,
         }
     }
 }

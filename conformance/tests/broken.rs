@@ -2,21 +2,29 @@
 //! the rule they break. Without this, a suite that passes everything would
 //! look the same as a suite that checks everything.
 
-use statestore_conformance::{Quirks, Settings, Suite, Verdict};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use statestore_conformance::{Quirks, Restart, Settings, Suite, Verdict};
 use statestore_core::{
-    Capabilities, Concurrency, DeleteRequest, DeleteWithPrefixRequest, ETag, GetRequest, Item,
-    KeyResult, KeysLikeRequest, KeysPage, MemoryStore, Properties, QueryRequest, QueryResponse,
-    Registration, Result, SetRequest, Store, TransactRequest, TransactionOp, async_trait,
+    Capabilities, Concurrency, DeleteRequest, DeleteWithPrefixRequest, ETag, Error, GetRequest,
+    Item, KeyResult, KeysLikeRequest, KeysPage, MemoryStore, Operation, Properties, QueryRequest,
+    QueryResponse, Registration, Result, SetRequest, Store, TransactRequest, TransactionOp,
+    async_trait,
 };
 
 /// How a [`Broken`] store breaks the contract.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 enum Flaw {
     /// Drops every etag and first-write condition: last writer wins.
     IgnoresEtags,
     /// Applies a transaction's operations one by one and stops at the first
     /// failure, keeping what went before (Dapr's Redis MULTI/EXEC).
     PartialTransactions,
+    /// Correct: fails fast with `Unavailable` while its switch is off.
+    Switched(&'static AtomicBool),
+    /// Hangs while its switch is off instead of failing.
+    HangsWhenDown(&'static AtomicBool),
 }
 
 /// The reference store with one flaw.
@@ -33,8 +41,22 @@ impl Broken {
         })
     }
 
+    /// What a call does while the backend is "down".
+    async fn gate(&self) -> Result<()> {
+        match self.flaw {
+            Flaw::Switched(down) if down.load(Ordering::SeqCst) => {
+                Err(Error::unavailable("the backend is down")
+                    .context("test.switched", Operation::Get))
+            }
+            Flaw::HangsWhenDown(down) if down.load(Ordering::SeqCst) => {
+                std::future::pending().await
+            }
+            _ => Ok(()),
+        }
+    }
+
     fn set_req(&self, mut req: SetRequest) -> SetRequest {
-        if self.flaw == Flaw::IgnoresEtags {
+        if matches!(self.flaw, Flaw::IgnoresEtags) {
             req.etag = None;
             req.concurrency = Concurrency::LastWrite;
         }
@@ -42,7 +64,7 @@ impl Broken {
     }
 
     fn delete_req(&self, mut req: DeleteRequest) -> DeleteRequest {
-        if self.flaw == Flaw::IgnoresEtags {
+        if matches!(self.flaw, Flaw::IgnoresEtags) {
             req.etag = None;
             req.concurrency = Concurrency::LastWrite;
         }
@@ -59,32 +81,40 @@ impl Store for Broken {
         self.inner.capabilities()
     }
     async fn get(&self, req: GetRequest) -> Result<Option<Item>> {
+        self.gate().await?;
         self.inner.get(req).await
     }
     async fn set(&self, req: SetRequest) -> Result<Option<ETag>> {
+        self.gate().await?;
         self.inner.set(self.set_req(req)).await
     }
     async fn delete(&self, req: DeleteRequest) -> Result<()> {
+        self.gate().await?;
         self.inner.delete(self.delete_req(req)).await
     }
     async fn bulk_get(&self, reqs: Vec<GetRequest>) -> Result<Vec<KeyResult<Option<Item>>>> {
+        self.gate().await?;
         self.inner.bulk_get(reqs).await
     }
     async fn bulk_set(&self, reqs: Vec<SetRequest>) -> Result<Vec<KeyResult<Option<ETag>>>> {
+        self.gate().await?;
         let reqs = reqs.into_iter().map(|r| self.set_req(r)).collect();
         self.inner.bulk_set(reqs).await
     }
     async fn bulk_delete(&self, reqs: Vec<DeleteRequest>) -> Result<Vec<KeyResult<()>>> {
+        self.gate().await?;
         let reqs = reqs.into_iter().map(|r| self.delete_req(r)).collect();
         self.inner.bulk_delete(reqs).await
     }
     async fn ping(&self) -> Result<()> {
+        self.gate().await?;
         self.inner.ping().await
     }
     async fn close(&self) -> Result<()> {
         self.inner.close().await
     }
     async fn transact(&self, req: TransactRequest) -> Result<Vec<Option<ETag>>> {
+        self.gate().await?;
         let ops: Vec<TransactionOp> = req
             .operations
             .into_iter()
@@ -93,7 +123,7 @@ impl Store for Broken {
                 TransactionOp::Delete(r) => self.delete_req(r).into(),
             })
             .collect();
-        if self.flaw != Flaw::PartialTransactions {
+        if !matches!(self.flaw, Flaw::PartialTransactions) {
             return self.inner.transact(TransactRequest::new(ops)).await;
         }
         let mut etags = Vec::new();
@@ -220,4 +250,105 @@ async fn model_failures_are_shrunk() {
         .filter(|l| l.trim_start().starts_with(|c: char| c.is_ascii_digit()))
         .count();
     assert!(steps <= 4, "{steps} steps left after shrinking:\n{}", m[0]);
+}
+
+static SWITCHED_DOWN: AtomicBool = AtomicBool::new(false);
+static HANGING_DOWN: AtomicBool = AtomicBool::new(false);
+
+const SWITCHED: Registration = Registration::new("test.switched", |_| {
+    Broken::boxed(Flaw::Switched(&SWITCHED_DOWN))
+});
+const HANGING: Registration = Registration::new("test.hangs-when-down", |_| {
+    Broken::boxed(Flaw::HangsWhenDown(&HANGING_DOWN))
+});
+
+/// A restart hook: turns a store's backend off (`down`) or on.
+fn switch(flag: &AtomicBool, down: bool) -> std::result::Result<(), String> {
+    flag.store(down, Ordering::SeqCst);
+    Ok(())
+}
+
+/// Runs `resilience::restart` with hooks that flip `down`.
+async fn restart_case(registration: Registration, hooks: Restart) -> Verdict {
+    let run = Suite::new(registration, Properties::new())
+        .quirks(Quirks {
+            shared_backend: false,
+            restart: Some(hooks),
+            ..Quirks::default()
+        })
+        .open()
+        .await
+        .expect("the store starts");
+    let i = (0..run.len())
+        .find(|&i| run.name(i) == "resilience::restart")
+        .expect("the restart case exists");
+    run.case(i).await.verdict
+}
+
+fn hooks(
+    stop: fn() -> std::result::Result<(), String>,
+    start: fn() -> std::result::Result<(), String>,
+) -> Restart {
+    Restart {
+        stop,
+        start,
+        fail_within: Duration::from_millis(300),
+        recover_within: Duration::from_secs(2),
+        durable: true,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_fails_fast_while_down_passes_the_restart_case() {
+    let verdict = restart_case(
+        SWITCHED,
+        hooks(
+            || switch(&SWITCHED_DOWN, true),
+            || switch(&SWITCHED_DOWN, false),
+        ),
+    )
+    .await;
+    assert_eq!(verdict, Verdict::Passed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_hangs_while_down_fails_the_restart_case() {
+    let verdict = restart_case(
+        HANGING,
+        hooks(
+            || switch(&HANGING_DOWN, true),
+            || switch(&HANGING_DOWN, false),
+        ),
+    )
+    .await;
+    let Verdict::Failed(m) = verdict else {
+        panic!("expected a failure, got {verdict:?}")
+    };
+    assert_mentions(
+        &m,
+        &[
+            "resilience::restart",
+            "ping while the backend is down",
+            "must fail, not hang",
+        ],
+    );
+    assert!(
+        !HANGING_DOWN.load(Ordering::SeqCst),
+        "the case must start the backend again"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_hooks_the_restart_case_is_skipped_naming_the_quirk() {
+    let run = Suite::new(IGNORES_ETAGS, Properties::new())
+        .open()
+        .await
+        .unwrap();
+    let i = (0..run.len())
+        .find(|&i| run.name(i) == "resilience::restart")
+        .unwrap();
+    let Verdict::Skipped(why) = run.case(i).await.verdict else {
+        panic!("expected a skip")
+    };
+    assert!(why.contains("quirk restart"), "{why}");
 }

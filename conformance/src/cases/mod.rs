@@ -18,6 +18,7 @@ mod lifecycle;
 mod prefix;
 mod query;
 mod refuse;
+mod restart;
 mod transactions;
 mod ttl;
 
@@ -33,6 +34,8 @@ pub struct Case {
     pub needs: Features,
     /// The case.
     pub run: for<'a> fn(&'a Ctx) -> CaseFuture<'a>,
+    /// Whether it must run alone (it stops the backend).
+    pub exclusive: bool,
 }
 
 const NONE: Features = Features::NONE;
@@ -50,6 +53,7 @@ macro_rules! case {
             name: $name,
             needs: $needs,
             run: |cx| Box::pin($f(cx)),
+            exclusive: false,
         }
     };
 }
@@ -266,6 +270,10 @@ pub fn all() -> Vec<Case> {
             NONE,
             crate::model::random_sequences
         ),
+        Case {
+            exclusive: true,
+            ..case!("resilience::restart", NONE, restart::restart)
+        },
     ]
 }
 

@@ -1,0 +1,134 @@
+//! Resilience (checklist 75 and 76): the backend stops and starts under a
+//! running store instance. Runs only when the store declares how, through
+//! [`Quirks::restart`](crate::Quirks), and alone: no other case runs while
+//! the backend is down.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use statestore_core::{ErrorKind, GetRequest, SetRequest};
+
+use crate::context::{Ctx, Outcome, fail, skip};
+use crate::{Restart, ensure, show};
+
+/// Acknowledged writes made before the restart.
+const WRITES: usize = 20;
+
+/// 75, 76: while the backend is down, calls fail with `Unavailable` or
+/// `Timeout` in bounded time and ping fails; after it is back, the same
+/// instance works again without a new init, and a durable backend still
+/// holds every acknowledged write.
+pub async fn restart(cx: &Ctx) -> Outcome {
+    let Some(hooks) = cx.target.quirks.restart else {
+        return skip(format!(
+            "{} declares no restart hooks (quirk restart)",
+            cx.name()
+        ));
+    };
+    let mut acknowledged = Vec::new();
+    for i in 0..WRITES {
+        let (key, value) = (cx.key(&format!("ack{i}")), format!("before restart {i}"));
+        cx.put(&key, value.clone()).await?;
+        acknowledged.push((key, value));
+    }
+    hook(hooks.stop, "stop").await?;
+    // Whatever happens while it is down, start it again before judging.
+    let down = while_down(cx, &hooks, &acknowledged[0].0).await;
+    hook(hooks.start, "start").await?;
+    down?;
+    let recovered = recover(cx, &hooks, &acknowledged[0].0).await?;
+    let mut found = 0;
+    for (key, value) in &acknowledged {
+        let item = cx.read(key).await?;
+        let kept = item.as_ref().map(|i| &i.value[..]) == Some(value.as_bytes());
+        found += usize::from(kept);
+        ensure!(
+            kept || !hooks.durable,
+            "acknowledged write {key:?} = {} before the restart; afterwards: {} \
+             ({found} of {WRITES} found so far)",
+            show(value.as_bytes()),
+            item.map_or("no value".into(), |i| show(&i.value))
+        );
+    }
+    let after = cx.key("after");
+    cx.put(&after, "after restart").await?;
+    cx.read_eq(&after, b"after restart").await?;
+    eprintln!(
+        "{}: resilience::restart: {WRITES} writes acknowledged, {found} found after the \
+         restart; the same instance worked again {recovered:?} after start",
+        cx.name(),
+    );
+    Ok(())
+}
+
+async fn hook(f: fn() -> Result<(), String>, what: &str) -> Outcome {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(fail(format!("the restart hook's {what} failed: {e}"))),
+        Err(e) => Err(fail(format!("the restart hook's {what} panicked: {e}"))),
+    }
+}
+
+/// Every call fails with `Unavailable` or `Timeout` within the bound.
+async fn while_down(cx: &Ctx, hooks: &Restart, key: &str) -> Outcome {
+    let bound = hooks.fail_within;
+    let store = &cx.store;
+    bounded(bound, "ping", store.ping()).await?;
+    bounded(
+        bound,
+        &format!("get {key:?}"),
+        store.get(GetRequest::new(key)),
+    )
+    .await?;
+    let set = store.set(SetRequest::new(key, "while down"));
+    bounded(bound, &format!("set {key:?}"), set).await
+}
+
+async fn bounded<T>(
+    bound: Duration,
+    what: &str,
+    call: impl Future<Output = statestore_core::Result<T>>,
+) -> Outcome {
+    let started = Instant::now();
+    // A little slack over the bound, so a call that fails right at it is
+    // told apart from one that hangs.
+    match tokio::time::timeout(bound + bound / 10, call).await {
+        Err(_) => Err(fail(format!(
+            "{what} while the backend is down: no answer within {bound:?} (it must fail, not hang)"
+        ))),
+        Ok(Ok(_)) => Err(fail(format!(
+            "{what} while the backend is down: expected Unavailable or Timeout, got success"
+        ))),
+        Ok(Err(e)) if matches!(e.kind(), ErrorKind::Unavailable | ErrorKind::Timeout) => {
+            ensure!(
+                started.elapsed() <= bound + bound / 10,
+                "{what} while the backend is down took {:?}, over {bound:?}",
+                started.elapsed()
+            );
+            Ok(())
+        }
+        Ok(Err(e)) => Err(fail(format!(
+            "{what} while the backend is down: expected Unavailable or Timeout, got {:?}: {e}",
+            e.kind()
+        ))),
+    }
+}
+
+/// Polls until a read works on the same instance; returns how long it took.
+async fn recover(cx: &Ctx, hooks: &Restart, key: &str) -> Result<Duration, crate::Failure> {
+    let started = Instant::now();
+    loop {
+        let last = match cx.store.get(GetRequest::new(key)).await {
+            Ok(_) => return Ok(started.elapsed()),
+            Err(e) => e,
+        };
+        if started.elapsed() > hooks.recover_within {
+            return Err(fail(format!(
+                "the store did not work again within {:?} after the backend restarted \
+                 (no new init); last error: {last}",
+                hooks.recover_within
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
