@@ -58,15 +58,18 @@ pub struct Quirks {
     pub restart: Option<Restart>,
 }
 
+/// A blocking restart hook; the error says what went wrong.
+pub type Hook = std::sync::Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
+
 /// Hooks that stop and start the backend under a running store, and what
 /// the store promises around a restart.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone)]
 pub struct Restart {
     /// Stops the backend; blocking (runs on a blocking thread), e.g. runs
     /// `redis-cli shutdown nosave`. Returns once it no longer serves.
-    pub stop: fn() -> Result<(), String>,
+    pub stop: Hook,
     /// Starts it again; returns once it accepts connections.
-    pub start: fn() -> Result<(), String>,
+    pub start: Hook,
     /// The longest a call may take to fail while the backend is down: the
     /// store's configured timeout plus some slack.
     pub fail_within: std::time::Duration,
@@ -75,6 +78,47 @@ pub struct Restart {
     /// Whether every acknowledged write survives the restart (false for a
     /// cache that keeps nothing on disk).
     pub durable: bool,
+}
+
+impl std::fmt::Debug for Restart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Restart")
+            .field("fail_within", &self.fail_within)
+            .field("recover_within", &self.recover_within)
+            .field("durable", &self.durable)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Restart {
+    /// Hooks that run shell commands (`sh -c`), failing when a command
+    /// exits non-zero; its stderr goes into the error.
+    pub fn commands(stop: impl Into<String>, start: impl Into<String>) -> Self {
+        let (stop, start) = (stop.into(), start.into());
+        Restart {
+            stop: std::sync::Arc::new(move || shell(&stop)),
+            start: std::sync::Arc::new(move || shell(&start)),
+            fail_within: std::time::Duration::from_secs(30),
+            recover_within: std::time::Duration::from_secs(60),
+            durable: true,
+        }
+    }
+}
+
+fn shell(command: &str) -> Result<(), String> {
+    let out = std::process::Command::new("sh")
+        .args(["-c", command])
+        .output()
+        .map_err(|e| format!("{command:?} could not run: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{command:?} exited with {}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
 }
 
 impl Default for Quirks {

@@ -290,8 +290,8 @@ fn hooks(
     start: fn() -> std::result::Result<(), String>,
 ) -> Restart {
     Restart {
-        stop,
-        start,
+        stop: std::sync::Arc::new(stop),
+        start: std::sync::Arc::new(start),
         fail_within: Duration::from_millis(300),
         recover_within: Duration::from_secs(2),
         durable: true,

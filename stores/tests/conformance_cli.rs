@@ -114,6 +114,29 @@ fn a_failing_case_exits_1_and_names_the_rule() {
 }
 
 #[test]
+fn restart_hooks_run_and_a_failing_hook_fails_the_case() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("stopped");
+    let stop = format!("touch {} && false", marker.display());
+    let out = statestore(&[
+        "conformance",
+        "--type",
+        "state.in-memory",
+        "--filter",
+        "resilience::",
+        "--restart-stop",
+        &stop,
+        "--restart-start",
+        "true",
+    ]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(marker.exists(), "the stop hook did not run");
+    assert!(text.contains("the restart hook's stop failed"), "{text}");
+    assert!(text.contains("exited with"), "{text}");
+}
+
+#[test]
 fn bad_manifests_exit_2_naming_the_field() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("bad.yaml");

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use statestore_core::{ErrorKind, GetRequest, SetRequest};
 
 use crate::context::{Ctx, Outcome, fail, skip};
-use crate::{Restart, ensure, show};
+use crate::{Hook, Restart, ensure, show};
 
 /// Acknowledged writes made before the restart.
 const WRITES: usize = 20;
@@ -19,7 +19,7 @@ const WRITES: usize = 20;
 /// instance works again without a new init, and a durable backend still
 /// holds every acknowledged write.
 pub async fn restart(cx: &Ctx) -> Outcome {
-    let Some(hooks) = cx.target.quirks.restart else {
+    let Some(hooks) = cx.target.quirks.restart.clone() else {
         return skip(format!(
             "{} declares no restart hooks (quirk restart)",
             cx.name()
@@ -31,10 +31,10 @@ pub async fn restart(cx: &Ctx) -> Outcome {
         cx.put(&key, value.clone()).await?;
         acknowledged.push((key, value));
     }
-    hook(hooks.stop, "stop").await?;
+    hook(hooks.stop.clone(), "stop").await?;
     // Whatever happens while it is down, start it again before judging.
     let down = while_down(cx, &hooks, &acknowledged[0].0).await;
-    hook(hooks.start, "start").await?;
+    hook(hooks.start.clone(), "start").await?;
     down?;
     let recovered = recover(cx, &hooks, &acknowledged[0].0).await?;
     let mut found = 0;
@@ -61,8 +61,8 @@ pub async fn restart(cx: &Ctx) -> Outcome {
     Ok(())
 }
 
-async fn hook(f: fn() -> Result<(), String>, what: &str) -> Outcome {
-    match tokio::task::spawn_blocking(f).await {
+async fn hook(f: Hook, what: &str) -> Outcome {
+    match tokio::task::spawn_blocking(move || f()).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(fail(format!("the restart hook's {what} failed: {e}"))),
         Err(e) => Err(fail(format!("the restart hook's {what} panicked: {e}"))),

@@ -79,7 +79,8 @@ impl Workload {
     }
 }
 
-fn duration(text: &str) -> std::result::Result<Duration, String> {
+/// A positive Go-style duration, e.g. `3s` or `500ms`.
+pub fn duration(text: &str) -> std::result::Result<Duration, String> {
     match statestore::properties::parse_duration(text)? {
         (false, d) if !d.is_zero() => Ok(d),
         _ => Err(format!(

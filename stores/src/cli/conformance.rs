@@ -8,7 +8,7 @@ use clap::Args;
 use futures::StreamExt;
 use serde_json::json;
 use statestore::Registry;
-use statestore_conformance::{Quirks, Report, Settings, Suite, Verdict, parse_seed};
+use statestore_conformance::{Quirks, Report, Restart, Settings, Suite, Verdict, parse_seed};
 
 use super::{Format, StoreArgs};
 
@@ -56,6 +56,24 @@ pub struct ConformanceArgs {
     /// by itself for state.in-memory; use it for SQLite's :memory:).
     #[arg(long)]
     isolated: bool,
+    /// Shell command that stops the backend, for resilience::restart
+    /// (with --restart-start), e.g. "redis-cli shutdown nosave".
+    #[arg(long, value_name = "COMMAND", requires = "restart_start")]
+    restart_stop: Option<String>,
+    /// Shell command that starts the backend again and returns once it
+    /// accepts connections.
+    #[arg(long, value_name = "COMMAND", requires = "restart_stop")]
+    restart_start: Option<String>,
+    /// How fast calls must fail while the backend is down.
+    #[arg(long, default_value = "30s", value_parser = super::bench::duration, value_name = "DURATION")]
+    restart_fail_within: Duration,
+    /// How fast the same store instance must work again after the start.
+    #[arg(long, default_value = "60s", value_parser = super::bench::duration, value_name = "DURATION")]
+    restart_recover_within: Duration,
+    /// The backend may lose acknowledged writes on a restart (a cache
+    /// without persistence).
+    #[arg(long)]
+    not_durable: bool,
 }
 
 pub async fn run(registry: &Registry, args: ConformanceArgs) -> statestore::Result<ExitCode> {
@@ -69,9 +87,19 @@ pub async fn run(registry: &Registry, args: ConformanceArgs) -> statestore::Resu
     // Chosen now, so the header can print it and a rerun can reuse it.
     let seed = args.seed.or(s.seed).unwrap_or_else(|| fastrand::u64(..));
     s.seed = Some(seed);
+    let restart = match (&args.restart_stop, &args.restart_start) {
+        (Some(stop), Some(start)) => Some(Restart {
+            fail_within: args.restart_fail_within,
+            recover_within: args.restart_recover_within,
+            durable: !args.not_durable,
+            ..Restart::commands(stop, start)
+        }),
+        _ => None,
+    };
     let quirks = Quirks {
         detects_invalid_etags: !args.no_invalid_etags,
         shared_backend: !args.isolated && chosen.registration.name != statestore::memory::NAME,
+        restart,
         ..Quirks::default()
     };
     let suite = Suite::new(chosen.registration, chosen.properties.clone())
