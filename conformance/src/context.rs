@@ -92,7 +92,7 @@ where
     let (mut done, mut tries) = (0, 0);
     while done < times {
         tries += 1;
-        if tries > times * 1000 {
+        if tries > times.saturating_mul(1000) {
             return Err(fail(format!("{what}: no progress after {tries} attempts")));
         }
         if attempt().await? {

@@ -2,10 +2,12 @@
 //! through libtest (a store crate's `tests/conformance.rs`) or case by case
 //! (the `statestore conformance` command).
 
+use std::panic::AssertUnwindSafe;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::FutureExt;
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
 use statestore_core::{Feature, Features, Properties, Registration, Store};
 
@@ -127,6 +129,7 @@ impl Suite {
             Some(s) => s,
             None => Settings::from_env().map_err(|e| format!("{name}: {e}"))?,
         };
+        settings.check().map_err(|e| format!("{name}: {e}"))?;
         let target = Arc::new(Target {
             version: self
                 .version
@@ -218,14 +221,20 @@ impl Run {
         } else {
             let prefix = format!("{}{i}-", self.target.run_prefix);
             let cx = Ctx::new(self.store.clone(), self.target.clone(), prefix);
-            let outcome = (case.run)(&cx).await;
+            // A store that panics fails its case; the run goes on.
+            let outcome = AssertUnwindSafe((case.run)(&cx)).catch_unwind().await;
             cx.cleanup().await;
             match outcome {
-                Ok(()) => Verdict::Passed,
-                Err(Failure::Skipped(why)) => Verdict::Skipped(why),
-                Err(Failure::Failed(message)) => {
+                Ok(Ok(())) => Verdict::Passed,
+                Ok(Err(Failure::Skipped(why))) => Verdict::Skipped(why),
+                Ok(Err(Failure::Failed(message))) => {
                     Verdict::Failed(format!("{name}: {}: {message}", case.name))
                 }
+                Err(panic) => Verdict::Failed(format!(
+                    "{name}: {}: panicked: {}",
+                    case.name,
+                    panic_message(panic.as_ref())
+                )),
             }
         };
         Report {
@@ -239,4 +248,13 @@ impl Run {
     pub async fn close(&self) {
         let _ = self.store.close().await;
     }
+}
+
+/// The text of a panic, when it has one.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
 }

@@ -48,7 +48,31 @@ pub const ENV: &[(&str, &str)] = &[
     ),
 ];
 
+/// The largest values a run accepts, so a typo cannot exhaust memory.
+const LIMITS: [(&str, usize); 4] = [
+    ("model sequences", 1_000_000),
+    ("model steps", 10_000),
+    ("race workers", 1_000),
+    ("race rounds", 100_000),
+];
+
 impl Settings {
+    /// Checks every size against its limit; the error names the setting.
+    pub fn check(&self) -> Result<(), String> {
+        let values = [
+            self.model_sequences,
+            self.model_steps,
+            self.race_workers,
+            self.race_rounds,
+        ];
+        for ((name, max), value) in LIMITS.iter().zip(values) {
+            if value > *max {
+                return Err(format!("{name}: {value} is over the limit of {max}"));
+            }
+        }
+        Ok(())
+    }
+
     /// The defaults, overridden by the variables of [`ENV`] that are set.
     /// A malformed value is an error naming the variable.
     pub fn from_env() -> Result<Self, String> {
@@ -93,6 +117,16 @@ pub fn parse_seed(text: &str) -> Result<u64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_are_capped() {
+        assert!(Settings::default().check().is_ok());
+        let huge = Settings {
+            model_steps: usize::MAX,
+            ..Settings::default()
+        };
+        assert!(huge.check().unwrap_err().contains("model steps"));
+    }
 
     #[test]
     fn seeds_in_both_spellings() {

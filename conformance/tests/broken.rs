@@ -25,6 +25,8 @@ enum Flaw {
     Switched(&'static AtomicBool),
     /// Hangs while its switch is off instead of failing.
     HangsWhenDown(&'static AtomicBool),
+    /// Panics in `ping`.
+    PanicsOnPing,
 }
 
 /// The reference store with one flaw.
@@ -108,6 +110,9 @@ impl Store for Broken {
     }
     async fn ping(&self) -> Result<()> {
         self.gate().await?;
+        if matches!(self.flaw, Flaw::PanicsOnPing) {
+            panic!("a store bug in ping");
+        }
         self.inner.ping().await
     }
     async fn close(&self) -> Result<()> {
@@ -130,7 +135,10 @@ impl Store for Broken {
         for op in ops {
             match op {
                 TransactionOp::Set(r) => etags.push(self.inner.set(r).await?),
-                TransactionOp::Delete(r) => self.inner.delete(r).await?,
+                TransactionOp::Delete(r) => {
+                    self.inner.delete(r).await?;
+                    etags.push(None);
+                }
             }
         }
         Ok(etags)
@@ -351,4 +359,22 @@ async fn without_hooks_the_restart_case_is_skipped_naming_the_quirk() {
         panic!("expected a skip")
     };
     assert!(why.contains("quirk restart"), "{why}");
+}
+
+const PANICS: Registration =
+    Registration::new("test.panics-on-ping", |_| Broken::boxed(Flaw::PanicsOnPing));
+
+/// A panicking store fails the case that met the panic; the run goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_fails_its_case_and_the_run_goes_on() {
+    let run = Suite::new(PANICS, Properties::new()).open().await.unwrap();
+    let find = |name: &str| (0..run.len()).find(|&i| run.name(i) == name).unwrap();
+    let Verdict::Failed(m) = run.case(find("lifecycle::ping")).await.verdict else {
+        panic!("expected a failure")
+    };
+    assert_mentions(&m, &["lifecycle::ping", "panicked", "a store bug in ping"]);
+    assert_eq!(
+        run.case(find("crud::get_missing")).await.verdict,
+        Verdict::Passed
+    );
 }

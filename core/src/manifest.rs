@@ -14,7 +14,13 @@
 //! ```
 //!
 //! A file may hold several documents separated by `---`; documents of
-//! another kind are skipped with a note. Every error names the source, the
+//! another kind or `apiVersion`, and components of other building blocks,
+//! are skipped with a note, unchecked.
+//!
+//! Values are strings. Unquoted numbers and booleans are spelled as YAML
+//! read them: `true`, `20`, `1.0`; numbers with leading zeros stay as
+//! written; integers too large for 64 bits become floats. Quote a value
+//! whose exact spelling matters (passwords, ids). Every error names the source, the
 //! component and the field. Values of properties that look secret never
 //! appear in `Debug` output or errors.
 
@@ -26,6 +32,9 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::properties::{Properties, looks_secret, parse_duration};
+
+/// The `apiVersion` of Dapr components.
+pub const API_VERSION: &str = "dapr.io/v1alpha1";
 
 /// One `kind: Component` document.
 #[derive(Clone, PartialEq, Eq)]
@@ -92,13 +101,27 @@ impl Manifest {
 
     /// Parses manifest text; `source` names it in errors.
     pub fn parse(text: &str, source: &str) -> Result<Manifest> {
-        // YAML 1.2 booleans, as Dapr's Go parser reads them (`n`, `no` and
-        // `off` stay strings), and `0123` kept as written.
+        // YAML 1.2 booleans (`n`, `no` and `off` stay strings), and numbers
+        // with leading zeros kept as written (a password `0123` stays
+        // `0123`; Dapr's Go parser would read it as octal 83, so quote
+        // such values for both).
         let mut options = serde_saphyr::Options::default();
         options.strict_booleans = true;
         options.leading_zero_numbers_as_strings = true;
-        let docs: Vec<Value> = serde_saphyr::from_multiple_with_options(text, options)
-            .map_err(|e| Error::config(format!("{source}: not valid YAML: {e}")))?;
+        // The parser's message can quote the input around the error, which
+        // may hold a secret: say only where the error is.
+        options.with_snippet = false;
+        let docs: Vec<Value> =
+            serde_saphyr::from_multiple_with_options(text, options).map_err(|e| {
+                Error::config(match e.location() {
+                    Some(l) => format!(
+                        "{source}: not valid YAML at line {}, column {}",
+                        l.line(),
+                        l.column()
+                    ),
+                    None => format!("{source}: not valid YAML"),
+                })
+            })?;
         let mut manifest = Manifest::default();
         for (i, doc) in docs.into_iter().enumerate() {
             let at = Place {
@@ -110,22 +133,32 @@ impl Manifest {
                 continue;
             }
             let kind = doc.get("kind").and_then(Value::as_str).unwrap_or("");
-            if kind != "Component" {
+            let api = doc.get("apiVersion").and_then(Value::as_str);
+            if kind != "Component" || api.is_some_and(|a| a != API_VERSION) {
                 manifest.skipped.push(format!(
-                    "{source}: document {}: kind {kind:?} is not a Component; skipped",
-                    i + 1
+                    "{source}: document {}: {} {kind:?} is not a {API_VERSION} Component; skipped",
+                    i + 1,
+                    api.unwrap_or("(no apiVersion)"),
                 ));
                 continue;
             }
-            let c = component(&doc, at)?;
-            if c.type_name.starts_with("state.") {
-                manifest.components.push(c);
-            } else {
+            // Another building block's component is skipped before it is
+            // checked: its mistakes are not this program's to report.
+            let type_name = doc
+                .pointer("/spec/type")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            if !type_name.starts_with("state.") && !type_name.trim().is_empty() {
+                let name = doc
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
                 manifest.skipped.push(format!(
-                    "{source}: component {:?}: type {:?} is not a state store; skipped",
-                    c.name, c.type_name
+                    "{source}: component {name:?}: type {type_name:?} is not a state store; skipped"
                 ));
+                continue;
             }
+            manifest.components.push(component(&doc, at)?);
         }
         Ok(manifest)
     }
@@ -218,8 +251,9 @@ fn scalar(v: &Value) -> Option<String> {
     }
 }
 
-fn text(v: &Value, field: &str, at: Place<'_>) -> Result<Option<String>> {
-    match v.get(field.rsplit('.').next().unwrap_or(field)) {
+/// The scalar under `key` of `v`, if any; errors name it `field`.
+fn text(v: &Value, key: &str, field: &str, at: Place<'_>) -> Result<Option<String>> {
+    match v.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(x) => scalar(x)
             .map(Some)
@@ -229,7 +263,7 @@ fn text(v: &Value, field: &str, at: Place<'_>) -> Result<Option<String>> {
 
 fn component(doc: &Value, at: Place<'_>) -> Result<Component> {
     let meta = doc.get("metadata").unwrap_or(&Value::Null);
-    let name = text(meta, "metadata.name", at)?
+    let name = text(meta, "name", "metadata.name", at)?
         .filter(|n| !n.trim().is_empty())
         .ok_or_else(|| at.error("metadata.name", "missing"))?;
     let at = Place {
@@ -240,10 +274,10 @@ fn component(doc: &Value, at: Place<'_>) -> Result<Component> {
         Some(s) if s.is_object() => s,
         _ => return Err(at.error("spec", "missing")),
     };
-    let type_name = text(spec, "spec.type", at)?
+    let type_name = text(spec, "type", "spec.type", at)?
         .filter(|t| !t.trim().is_empty())
         .ok_or_else(|| at.error("spec.type", "missing"))?;
-    let init_timeout = match text(spec, "spec.initTimeout", at)? {
+    let init_timeout = match text(spec, "initTimeout", "spec.initTimeout", at)? {
         None => None,
         Some(t) => match parse_duration(&t) {
             Ok((false, d)) => Some(d),
@@ -265,15 +299,30 @@ fn component(doc: &Value, at: Place<'_>) -> Result<Component> {
     };
     let metadata = match spec.get("metadata") {
         None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(items)) => items
-            .iter()
-            .enumerate()
-            .map(|(i, item)| entry(item, &format!("spec.metadata[{i}]"), at))
-            .collect::<Result<_>>()?,
+        Some(Value::Array(items)) => {
+            let mut entries: Vec<Entry> = Vec::with_capacity(items.len());
+            for (i, item) in items.iter().enumerate() {
+                let e = entry(item, &format!("spec.metadata[{i}]"), at)?;
+                if let Some(j) = entries
+                    .iter()
+                    .position(|x| x.name.eq_ignore_ascii_case(&e.name))
+                {
+                    return Err(at.error(
+                        &format!("spec.metadata[{i}] ({})", e.name),
+                        format!(
+                            "repeats spec.metadata[{j}] ({}); names are case-insensitive",
+                            entries[j].name
+                        ),
+                    ));
+                }
+                entries.push(e);
+            }
+            entries
+        }
         Some(_) => return Err(at.error("spec.metadata", "expected a list of {name, value}")),
     };
-    let namespace = text(meta, "metadata.namespace", at)?;
-    let version = text(spec, "spec.version", at)?.filter(|v| !v.is_empty());
+    let namespace = text(meta, "namespace", "metadata.namespace", at)?;
+    let version = text(spec, "version", "spec.version", at)?.filter(|v| !v.is_empty());
     let source = at.source.to_string();
     Ok(Component {
         source,
@@ -293,7 +342,11 @@ fn entry(item: &Value, field: &str, at: Place<'_>) -> Result<Entry> {
         _ => return Err(at.error(&format!("{field}.name"), "missing")),
     };
     let field = format!("{field} ({name})");
-    let value = match (item.get("value"), item.get("secretKeyRef")) {
+    // An empty `value:` beside a secretKeyRef is no value, as for Dapr.
+    let plain = item
+        .get("value")
+        .filter(|v| !v.is_null() || item.get("secretKeyRef").is_none());
+    let value = match (plain, item.get("secretKeyRef")) {
         (Some(_), Some(_)) => {
             return Err(at.error(&field, "has both value and secretKeyRef"));
         }
@@ -307,10 +360,11 @@ fn entry(item: &Value, field: &str, at: Place<'_>) -> Result<Entry> {
             })?,
         }),
         (None, Some(r)) => {
-            let secret = text(r, "name", at)?
+            let ref_name = format!("{field}.secretKeyRef.name");
+            let secret = text(r, "name", &ref_name, at)?
                 .filter(|s| !s.is_empty())
-                .ok_or_else(|| at.error(&format!("{field}.secretKeyRef.name"), "missing"))?;
-            let key = text(r, "key", at)?
+                .ok_or_else(|| at.error(&ref_name, "missing"))?;
+            let key = text(r, "key", &format!("{field}.secretKeyRef.key"), at)?
                 .filter(|s| !s.is_empty())
                 .unwrap_or_else(|| secret.clone());
             EntryValue::Secret { name: secret, key }
@@ -461,7 +515,15 @@ metadata:
                 "kind: Component\nmetadata: {name: a}\nspec: {type: state.x, ignoreErrors: 3}",
                 "spec.ignoreErrors: expected true or false",
             ),
-            ("kind: [unclosed", "f.yaml: not valid YAML"),
+            ("kind: [unclosed", "f.yaml: not valid YAML at line"),
+            (
+                "kind: Component\nmetadata: {name: a}\nspec: {type: state.x, metadata: [{name: n, value: 1}, {name: N, value: 2}]}",
+                "spec.metadata[1] (N): repeats spec.metadata[0] (n)",
+            ),
+            (
+                "kind: Component\nmetadata: {name: a}\nspec: {type: state.x, metadata: [{name: p, secretKeyRef: {name: [1]}}]}",
+                "spec.metadata[0] (p).secretKeyRef.name: expected a string",
+            ),
         ];
         for (text, want) in cases {
             let e = Manifest::parse(text, "f.yaml").unwrap_err();
@@ -471,8 +533,27 @@ metadata:
     }
 
     #[test]
+    fn yaml_errors_never_quote_the_input() {
+        let text = "kind: Component\nmetadata: {name: a}\nspec:\n  type: state.x\n  metadata:\n  - name: password\n    value: \"S3cr3tP@ss\"\n  - name: x\n    value: [unclosed\n";
+        let e = Manifest::parse(text, "f.yaml").unwrap_err().to_string();
+        assert!(!e.contains("S3cr3t"), "{e}");
+        let text = "kind: Component\nspec:\n  metadata:\n  - name: password\n    value: S3cr3tP@ss: oops\n";
+        let e = Manifest::parse(text, "f.yaml").unwrap_err().to_string();
+        assert!(!e.contains("S3cr3t") && e.contains("line 5"), "{e}");
+    }
+
+    #[test]
+    fn other_building_blocks_and_api_versions_are_skipped_unchecked() {
+        let text = "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata: {name: bus}\nspec: {type: pubsub.redis, metadata: [{name: broken}]}\n---\napiVersion: example.com/v9\nkind: Component\nmetadata: {name: other}\nspec: {type: state.sqlite}\n";
+        let m = Manifest::parse(text, "f.yaml").unwrap();
+        assert!(m.components.is_empty());
+        assert_eq!(m.skipped.len(), 2, "{:?}", m.skipped);
+        assert!(m.skipped[1].contains("example.com/v9"), "{:?}", m.skipped);
+    }
+
+    #[test]
     fn secret_references_are_named_not_resolved() {
-        let text = "kind: Component\nmetadata: {name: a}\nspec:\n  type: state.x\n  metadata:\n  - name: redisPassword\n    secretKeyRef: {name: redis, key: password}\n";
+        let text = "kind: Component\nmetadata: {name: a}\nspec:\n  type: state.x\n  metadata:\n  - name: redisPassword\n    value:\n    secretKeyRef: {name: redis, key: password}\n";
         let c = Manifest::parse(text, "s.yaml")
             .unwrap()
             .single("s.yaml")

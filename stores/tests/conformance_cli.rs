@@ -116,8 +116,9 @@ fn a_failing_case_exits_1_and_names_the_rule() {
 #[test]
 fn restart_hooks_run_and_a_failing_hook_fails_the_case() {
     let dir = tempfile::tempdir().unwrap();
-    let marker = dir.path().join("stopped");
-    let stop = format!("touch {} && false", marker.display());
+    let (stopped, started) = (dir.path().join("stopped"), dir.path().join("started"));
+    let stop = format!("touch {} && false", stopped.display());
+    let start = format!("touch {}", started.display());
     let out = statestore(&[
         "conformance",
         "--type",
@@ -127,11 +128,15 @@ fn restart_hooks_run_and_a_failing_hook_fails_the_case() {
         "--restart-stop",
         &stop,
         "--restart-start",
-        "true",
+        &start,
     ]);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(1), "{text}");
-    assert!(marker.exists(), "the stop hook did not run");
+    assert!(stopped.exists(), "the stop hook did not run");
+    assert!(
+        started.exists(),
+        "a failed stop must still be followed by start"
+    );
     assert!(text.contains("the restart hook's stop failed"), "{text}");
     assert!(text.contains("exited with"), "{text}");
 }

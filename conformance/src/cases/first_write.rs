@@ -100,7 +100,7 @@ pub async fn with_current_etag(cx: &Ctx) -> Outcome {
 
 /// 39: of many first-writes of one missing key, exactly one wins.
 pub async fn race_single_winner(cx: &Ctx) -> Outcome {
-    let racers = cx.race_size().0 * 2;
+    let racers = cx.race_size().0.saturating_mul(2);
     let k = cx.key("contested");
     let mut tasks = Vec::new();
     for i in 0..racers {

@@ -31,11 +31,15 @@ pub async fn restart(cx: &Ctx) -> Outcome {
         cx.put(&key, value.clone()).await?;
         acknowledged.push((key, value));
     }
-    hook(hooks.stop.clone(), "stop").await?;
-    // Whatever happens while it is down, start it again before judging.
-    let down = while_down(cx, &hooks, &acknowledged[0].0).await;
-    hook(hooks.start.clone(), "start").await?;
+    // Whatever happens from here on, start the backend again before
+    // judging: later cases need it.
+    let down = match hook(&hooks, hooks.stop.clone(), "stop").await {
+        Ok(()) => while_down(cx, &hooks, &acknowledged[0].0).await,
+        Err(e) => Err(e),
+    };
+    let started = hook(&hooks, hooks.start.clone(), "start").await;
     down?;
+    started?;
     let recovered = recover(cx, &hooks, &acknowledged[0].0).await?;
     let mut found = 0;
     for (key, value) in &acknowledged {
@@ -61,11 +65,16 @@ pub async fn restart(cx: &Ctx) -> Outcome {
     Ok(())
 }
 
-async fn hook(f: Hook, what: &str) -> Outcome {
-    match tokio::task::spawn_blocking(move || f()).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(fail(format!("the restart hook's {what} failed: {e}"))),
-        Err(e) => Err(fail(format!("the restart hook's {what} panicked: {e}"))),
+/// Runs a hook on a blocking thread, for at most `recover_within`.
+async fn hook(hooks: &Restart, f: Hook, what: &str) -> Outcome {
+    let limit = hooks.recover_within;
+    match tokio::time::timeout(limit, tokio::task::spawn_blocking(move || f())).await {
+        Ok(Ok(Ok(()))) => Ok(()),
+        Ok(Ok(Err(e))) => Err(fail(format!("the restart hook's {what} failed: {e}"))),
+        Ok(Err(e)) => Err(fail(format!("the restart hook's {what} panicked: {e}"))),
+        Err(_) => Err(fail(format!(
+            "the restart hook's {what} did not return within {limit:?} (recover_within)"
+        ))),
     }
 }
 
@@ -118,9 +127,11 @@ async fn bounded<T>(
 async fn recover(cx: &Ctx, hooks: &Restart, key: &str) -> Result<Duration, crate::Failure> {
     let started = Instant::now();
     loop {
-        let last = match cx.store.get(GetRequest::new(key)).await {
-            Ok(_) => return Ok(started.elapsed()),
-            Err(e) => e,
+        let read = tokio::time::timeout(hooks.fail_within, cx.store.get(GetRequest::new(key)));
+        let last = match read.await {
+            Ok(Ok(_)) => return Ok(started.elapsed()),
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => format!("get {key:?} did not answer within {:?}", hooks.fail_within),
         };
         if started.elapsed() > hooks.recover_within {
             return Err(fail(format!(

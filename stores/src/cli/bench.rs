@@ -30,18 +30,18 @@ pub struct BenchArgs {
         default_value = "get,set,bulk_get,bulk_set,transact"
     )]
     ops: Vec<Workload>,
-    /// Tasks calling the store at once.
-    #[arg(long, default_value_t = 50, value_name = "N")]
+    /// Tasks calling the store at once (1 to 10,000).
+    #[arg(long, default_value_t = 50, value_name = "N", value_parser = bounded::<1, 10_000>)]
     concurrency: usize,
-    /// Distinct keys, written before the reads.
-    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    /// Distinct keys, written before the reads (1 to 10,000,000).
+    #[arg(long, default_value_t = 10_000, value_name = "N", value_parser = bounded::<1, 10_000_000>)]
     keys: usize,
-    /// Bytes per value.
-    #[arg(long, default_value_t = 256, value_name = "BYTES")]
+    /// Bytes per value (up to 16 MiB).
+    #[arg(long, default_value_t = 256, value_name = "BYTES", value_parser = bounded::<0, 16_777_216>)]
     value_size: usize,
     /// Keys per bulk call, and operations per transaction (capped by the
-    /// store's maximum).
-    #[arg(long, default_value_t = 100, value_name = "N")]
+    /// store's maximum; 1 to 100,000).
+    #[arg(long, default_value_t = 100, value_name = "N", value_parser = bounded::<1, 100_000>)]
     batch: usize,
     /// How long each row runs, e.g. 3s or 500ms.
     #[arg(long, default_value = "3s", value_parser = duration, value_name = "DURATION")]
@@ -79,12 +79,24 @@ impl Workload {
     }
 }
 
-/// A positive Go-style duration, e.g. `3s` or `500ms`.
+/// A Go-style duration of at least 10ms, e.g. `3s` or `500ms`.
 pub fn duration(text: &str) -> std::result::Result<Duration, String> {
     match statestore::properties::parse_duration(text)? {
-        (false, d) if !d.is_zero() => Ok(d),
+        (false, d) if d >= Duration::from_millis(10) => Ok(d),
         _ => Err(format!(
-            "expected a positive duration such as 3s, got {text:?}"
+            "expected a duration of at least 10ms, such as 3s, got {text:?}"
+        )),
+    }
+}
+
+/// A whole number from `MIN` to `MAX`.
+pub fn bounded<const MIN: usize, const MAX: usize>(
+    text: &str,
+) -> std::result::Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(n) if (MIN..=MAX).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "expected a whole number from {MIN} to {MAX}, got {text:?}"
         )),
     }
 }
@@ -323,14 +335,16 @@ fn all_ok<T>(results: impl IntoIterator<Item = Result<T>>) -> Result<()> {
 }
 
 /// Runs `call` from `tasks` tasks for `length`, recording each call's latency.
-async fn measure(call: Call, tasks: usize, length: Duration) -> Row {
+/// `half` makes each half of a row draw its own keys and values (both
+/// sides draw the same ones within a half).
+async fn measure(call: Call, tasks: usize, length: Duration, half: u64) -> Row {
     let started = Instant::now();
     let deadline = started + length;
     let mut handles = Vec::new();
     for t in 0..tasks {
         let call = call.clone();
         handles.push(tokio::spawn(async move {
-            let mut rng = fastrand::Rng::with_seed(t as u64 + 1);
+            let mut rng = fastrand::Rng::with_seed((half << 32) | (t as u64 + 1));
             // Microseconds, up to an hour, three significant digits.
             let mut hist = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3)
                 .expect("valid histogram bounds");
@@ -339,9 +353,11 @@ async fn measure(call: Call, tasks: usize, length: Duration) -> Row {
                 let t0 = Instant::now();
                 let result = call(&mut rng).await;
                 let us = t0.elapsed().as_micros().max(1) as u64;
-                hist.saturating_record(us);
                 match result {
                     Ok(n) => {
+                        // Latency of completed calls only: a fast failure
+                        // must not look like a fast call.
+                        hist.saturating_record(us);
                         calls += 1;
                         keys += n;
                     }
@@ -410,15 +426,13 @@ pub async fn run(registry: &Registry, args: BenchArgs) -> Result<std::process::E
     };
     let driver = raw.as_ref().map(|r| r.driver()).unwrap_or_default();
     let run_id = format!("bench{:08x}-", fastrand::u32(..));
-    let keys: Vec<String> = (0..args.keys.max(1))
-        .map(|i| format!("{run_id}{i}"))
-        .collect();
+    let keys: Vec<String> = (0..args.keys).map(|i| format!("{run_id}{i}")).collect();
     let value = Bytes::from(
         (0..args.value_size)
             .map(|_| fastrand::u8(..))
             .collect::<Vec<u8>>(),
     );
-    let batch = args.batch.max(1);
+    let batch = args.batch;
     let tx_batch = caps
         .limits
         .max_transaction_ops
@@ -447,100 +461,106 @@ pub async fn run(registry: &Registry, args: BenchArgs) -> Result<std::process::E
             String::new()
         },
     ));
-    eprintln!("writing {} keys through both sides ...", fixture.keys.len());
-    populate(&fixture).await?;
-    let mut rows: Vec<Row> = Vec::new();
-    if text {
-        println!(
-            "{:<9} {:<38} {:>10} {:>11} {:>9} {:>9} {:>7}",
-            "workload", "via", "calls/s", "keys/s", "p50", "p99", "errors"
-        );
-    }
-    for &workload in &args.ops {
-        if workload == Workload::Transact && !caps.has(Feature::Transactional) {
-            eprintln!(
-                "note: transact skipped: {} does not declare TRANSACTIONAL",
-                chosen.registration.name
+    // Whatever happens, the keys and the baseline's table are removed.
+    let outcome = async {
+        eprintln!("writing {} keys through both sides ...", fixture.keys.len());
+        populate(&fixture).await?;
+        let mut rows: Vec<Row> = Vec::new();
+        if text {
+            println!(
+                "{:<9} {:<38} {:>10} {:>11} {:>9} {:>9} {:>7}",
+                "workload", "via", "calls/s", "keys/s", "p50", "p99", "errors"
             );
-            continue;
         }
-        let bulk = matches!(workload, Workload::BulkGet | Workload::BulkSet);
-        let mut vias = vec![Via::Sdk];
-        if bulk && !args.no_loops {
-            vias.extend([Via::ParallelLoop, Via::SequentialLoop]);
-        }
-        vias.push(Via::Raw);
-        // Each row runs in two halves, in the order A B C C B A, so drift
-        // during the run (a growing WAL, a warming cache) favours no side.
-        let calls: Vec<(Via, Call)> = vias
-            .into_iter()
-            .filter_map(|via| Some((via, fixture.call(workload, via)?)))
-            .collect();
-        let half = args.duration / 2;
-        let mut halves: Vec<Option<Row>> = calls.iter().map(|_| None).collect();
-        let order = (0..calls.len()).chain((0..calls.len()).rev());
-        for i in order {
-            let (via, call) = &calls[i];
-            eprintln!(
-                "running {} via {} for {half:?} ...",
-                workload.name(),
-                via.label(&driver)
-            );
-            let part = measure(call.clone(), args.concurrency.max(1), half).await;
-            halves[i] = Some(match halves[i].take() {
-                Some(first) => first.merge(part),
-                None => part,
-            });
-        }
-        for ((via, _), row) in calls.iter().zip(halves) {
-            let Some(mut row) = row else { continue };
-            row.workload = workload;
-            row.via = *via;
-            row.label = via.label(&driver);
-            if text {
-                println!("{}", line(&row));
-                if let Some(e) = &row.first_error {
-                    println!("          first error: {e}");
-                }
+        for &workload in &args.ops {
+            if workload == Workload::Transact && !caps.has(Feature::Transactional) {
+                eprintln!(
+                    "note: transact skipped: {} does not declare TRANSACTIONAL",
+                    chosen.registration.name
+                );
+                continue;
             }
-            rows.push(row);
+            let bulk = matches!(workload, Workload::BulkGet | Workload::BulkSet);
+            let mut vias = vec![Via::Sdk];
+            if bulk && !args.no_loops {
+                vias.extend([Via::ParallelLoop, Via::SequentialLoop]);
+            }
+            vias.push(Via::Raw);
+            // Each row runs in two halves, in the order A B C C B A, so drift
+            // during the run (a growing WAL, a warming cache) favours no side.
+            let calls: Vec<(Via, Call)> = vias
+                .into_iter()
+                .filter_map(|via| Some((via, fixture.call(workload, via)?)))
+                .collect();
+            let length = args.duration / 2;
+            let mut halves: Vec<Option<Row>> = calls.iter().map(|_| None).collect();
+            let order = (0..calls.len()).chain((0..calls.len()).rev());
+            for (n, i) in order.enumerate() {
+                let (via, call) = &calls[i];
+                eprintln!(
+                    "running {} via {} for {length:?} ...",
+                    workload.name(),
+                    via.label(&driver)
+                );
+                let pass = u64::from(n >= calls.len());
+                let part = measure(call.clone(), args.concurrency, length, pass).await;
+                halves[i] = Some(match halves[i].take() {
+                    Some(first) => first.merge(part),
+                    None => part,
+                });
+            }
+            for ((via, _), row) in calls.iter().zip(halves) {
+                let Some(mut row) = row else { continue };
+                row.workload = workload;
+                row.via = *via;
+                row.label = via.label(&driver);
+                if text {
+                    println!("{}", line(&row));
+                    if let Some(e) = &row.first_error {
+                        println!("          first error: {e}");
+                    }
+                }
+                rows.push(row);
+            }
         }
-    }
-    let ratios = ratios(&rows);
-    if text {
-        println!();
-        for (what, value) in &ratios {
-            println!("{what}: {value:.2}x");
+        let ratios = ratios(&rows);
+        if text {
+            println!();
+            for (what, value) in &ratios {
+                println!("{what}: {value:.2}x");
+            }
+        } else {
+            let doc = json!({
+                "store": chosen.registration.name,
+                "version": chosen.version,
+                "target": chosen.label,
+                "concurrency": args.concurrency,
+                "keys": fixture.keys.len(),
+                "value_size": args.value_size,
+                "batch": batch,
+                "transaction_ops": tx_batch,
+                "seconds_per_row": args.duration.as_secs_f64(),
+                "raw_driver": raw.as_ref().map(|_| driver.clone()),
+                "rows": rows.iter().map(|r| json!({
+                    "workload": r.workload.name(),
+                    "via": r.label,
+                    "calls": r.calls,
+                    "keys": r.keys,
+                    "errors": r.errors,
+                    "first_error": r.first_error,
+                    "seconds": r.elapsed.as_secs_f64(),
+                    "calls_per_s": r.calls_per_s(),
+                    "keys_per_s": r.keys_per_s(),
+                    "p50_us": r.quantile_us(0.5),
+                    "p99_us": r.quantile_us(0.99),
+                })).collect::<Vec<_>>(),
+                "ratios": ratios.iter().map(|(k, v)| json!({"what": k, "ratio": v})).collect::<Vec<_>>(),
+            });
+            println!("{doc:#}");
         }
-    } else {
-        let doc = json!({
-            "store": chosen.registration.name,
-            "version": chosen.version,
-            "target": chosen.label,
-            "concurrency": args.concurrency,
-            "keys": fixture.keys.len(),
-            "value_size": args.value_size,
-            "batch": batch,
-            "transaction_ops": tx_batch,
-            "seconds_per_row": args.duration.as_secs_f64(),
-            "raw_driver": raw.as_ref().map(|_| driver.clone()),
-            "rows": rows.iter().map(|r| json!({
-                "workload": r.workload.name(),
-                "via": r.label,
-                "calls": r.calls,
-                "keys": r.keys,
-                "errors": r.errors,
-                "first_error": r.first_error,
-                "seconds": r.elapsed.as_secs_f64(),
-                "calls_per_s": r.calls_per_s(),
-                "keys_per_s": r.keys_per_s(),
-                "p50_us": r.quantile_us(0.5),
-                "p99_us": r.quantile_us(0.99),
-            })).collect::<Vec<_>>(),
-            "ratios": ratios.iter().map(|(k, v)| json!({"what": k, "ratio": v})).collect::<Vec<_>>(),
-        });
-        println!("{doc:#}");
+        Ok::<_, statestore::Error>(rows)
     }
+    .await;
     eprintln!("cleaning up ...");
     cleanup(&fixture).await;
     if let Some(raw) = &raw
@@ -549,6 +569,7 @@ pub async fn run(registry: &Registry, args: BenchArgs) -> Result<std::process::E
         eprintln!("warning: the raw baseline did not clean up: {e}");
     }
     let _ = store.close().await;
+    let rows = outcome?;
     let failed = rows.iter().any(|r| r.calls == 0);
     Ok(if failed {
         eprintln!("error: a row completed no call; see its first error");

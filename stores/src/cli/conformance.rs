@@ -23,7 +23,7 @@ pub struct ConformanceArgs {
     #[arg(long, value_name = "TEXT")]
     skip: Vec<String>,
     /// Cases run at once (results are printed in case order).
-    #[arg(long, value_name = "N", default_value_t = 4)]
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = super::bench::bounded::<1, 64>)]
     jobs: usize,
     /// Print the case names and exit.
     #[arg(long)]
@@ -148,7 +148,7 @@ pub async fn run(registry: &Registry, args: ConformanceArgs) -> statestore::Resu
     let mut reports = Vec::new();
     let mut results = futures::stream::iter(selected.iter())
         .map(|&i| with_progress(run.name(i), run.case(i)))
-        .buffered(args.jobs.max(1));
+        .buffered(args.jobs);
     while let Some(report) = results.next().await {
         let line = line(&report, reports.len() + 1, selected.len());
         if text {
