@@ -115,7 +115,11 @@ pub async fn run(registry: &Registry, args: ConformanceArgs) -> statestore::Resu
     let run = match opened {
         Ok(run) => run,
         Err(e) => {
-            eprintln!("error: {}: {e}", chosen.label);
+            // The suite's error starts with the type name already.
+            match chosen.label == chosen.registration.name {
+                true => eprintln!("error: {e}"),
+                false => eprintln!("error: {e} ({})", chosen.label),
+            }
             return Ok(ExitCode::from(2));
         }
     };
