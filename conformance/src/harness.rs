@@ -204,18 +204,19 @@ impl Run {
     /// Runs case `i` in its own key namespace and deletes its keys after.
     pub async fn case(&self, i: usize) -> Report {
         let case = self.cases[i];
-        let started = Instant::now();
         let name = self.target.registration.name;
         let missing: Features = case
             .needs
             .iter()
             .filter(|f| !self.declared.contains(*f))
             .collect();
-        let _turn = if case.exclusive {
+        // Only a case that will stop the backend holds the others back.
+        let _turn = if case.exclusive && self.target.quirks.restart.is_some() {
             Err(self.turn.write().await)
         } else {
             Ok(self.turn.read().await)
         };
+        let started = Instant::now();
         let verdict = if !missing.is_empty() {
             Verdict::Skipped(format!("needs {missing}, which {name} does not declare"))
         } else {
@@ -223,18 +224,15 @@ impl Run {
             let cx = Ctx::new(self.store.clone(), self.target.clone(), prefix);
             // A store that panics fails its case; the run goes on.
             let outcome = AssertUnwindSafe((case.run)(&cx)).catch_unwind().await;
-            cx.cleanup().await;
-            match outcome {
-                Ok(Ok(())) => Verdict::Passed,
-                Ok(Err(Failure::Skipped(why))) => Verdict::Skipped(why),
-                Ok(Err(Failure::Failed(message))) => {
-                    Verdict::Failed(format!("{name}: {}: {message}", case.name))
-                }
-                Err(panic) => Verdict::Failed(format!(
-                    "{name}: {}: panicked: {}",
+            // Cleanup calls the store too, so it may panic as well.
+            let cleaned = AssertUnwindSafe(cx.cleanup()).catch_unwind().await;
+            match (outcome, cleaned) {
+                (Ok(Ok(())), Err(panic)) => Verdict::Failed(format!(
+                    "{name}: {}: panicked while deleting the case's keys: {}",
                     case.name,
                     panic_message(panic.as_ref())
                 )),
+                (outcome, _) => verdict(name, case.name, outcome),
             }
         };
         Report {
@@ -246,7 +244,20 @@ impl Run {
 
     /// Closes the store.
     pub async fn close(&self) {
-        let _ = self.store.close().await;
+        let _ = AssertUnwindSafe(self.store.close()).catch_unwind().await;
+    }
+}
+
+/// The verdict of a case that ran, or panicked.
+fn verdict(store: &str, case: &str, outcome: std::thread::Result<crate::Outcome>) -> Verdict {
+    match outcome {
+        Ok(Ok(())) => Verdict::Passed,
+        Ok(Err(Failure::Skipped(why))) => Verdict::Skipped(why),
+        Ok(Err(Failure::Failed(message))) => Verdict::Failed(format!("{store}: {case}: {message}")),
+        Err(panic) => Verdict::Failed(format!(
+            "{store}: {case}: panicked: {}",
+            panic_message(panic.as_ref())
+        )),
     }
 }
 

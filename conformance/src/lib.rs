@@ -58,15 +58,19 @@ pub struct Quirks {
     pub restart: Option<Restart>,
 }
 
-/// A blocking restart hook; the error says what went wrong.
-pub type Hook = std::sync::Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
+/// A restart hook: a future that stops or starts the backend; the error
+/// says what went wrong. It is dropped when it overruns its time, so it
+/// should not leave work running behind it (shell hooks kill their child).
+pub type Hook = std::sync::Arc<
+    dyn Fn() -> futures::future::BoxFuture<'static, Result<(), String>> + Send + Sync,
+>;
 
 /// Hooks that stop and start the backend under a running store, and what
 /// the store promises around a restart.
 #[derive(Clone)]
 pub struct Restart {
-    /// Stops the backend; blocking (runs on a blocking thread), e.g. runs
-    /// `redis-cli shutdown nosave`. Returns once it no longer serves.
+    /// Stops the backend, e.g. runs `redis-cli shutdown nosave`; returns
+    /// once it no longer serves.
     pub stop: Hook,
     /// Starts it again; returns once it accepts connections.
     pub start: Hook,
@@ -92,12 +96,13 @@ impl std::fmt::Debug for Restart {
 
 impl Restart {
     /// Hooks that run shell commands (`sh -c`), failing when a command
-    /// exits non-zero; its stderr goes into the error.
+    /// exits non-zero (its stderr goes into the error); a command that
+    /// overruns is killed.
     pub fn commands(stop: impl Into<String>, start: impl Into<String>) -> Self {
         let (stop, start) = (stop.into(), start.into());
         Restart {
-            stop: std::sync::Arc::new(move || shell(&stop)),
-            start: std::sync::Arc::new(move || shell(&start)),
+            stop: std::sync::Arc::new(move || Box::pin(shell(stop.clone()))),
+            start: std::sync::Arc::new(move || Box::pin(shell(start.clone()))),
             fail_within: std::time::Duration::from_secs(30),
             recover_within: std::time::Duration::from_secs(60),
             durable: true,
@@ -105,10 +110,12 @@ impl Restart {
     }
 }
 
-fn shell(command: &str) -> Result<(), String> {
-    let out = std::process::Command::new("sh")
-        .args(["-c", command])
+async fn shell(command: String) -> Result<(), String> {
+    let out = tokio::process::Command::new("sh")
+        .args(["-c", &command])
+        .kill_on_drop(true)
         .output()
+        .await
         .map_err(|e| format!("{command:?} could not run: {e}"))?;
     if out.status.success() {
         Ok(())

@@ -50,10 +50,19 @@ pub const ENV: &[(&str, &str)] = &[
 
 /// The largest values a run accepts, so a typo cannot exhaust memory.
 const LIMITS: [(&str, usize); 4] = [
-    ("model sequences", 1_000_000),
-    ("model steps", 10_000),
-    ("race workers", 1_000),
-    ("race rounds", 100_000),
+    (
+        "model sequences (--sequences, STATESTORE_MODEL_SEQUENCES)",
+        1_000_000,
+    ),
+    ("model steps (--steps, STATESTORE_MODEL_STEPS)", 10_000),
+    (
+        "race workers (--race-workers, STATESTORE_RACE_WORKERS)",
+        1_000,
+    ),
+    (
+        "race rounds (--race-rounds, STATESTORE_RACE_ROUNDS)",
+        100_000,
+    ),
 ];
 
 impl Settings {

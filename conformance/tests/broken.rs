@@ -27,6 +27,8 @@ enum Flaw {
     HangsWhenDown(&'static AtomicBool),
     /// Panics in `ping`.
     PanicsOnPing,
+    /// Panics in `bulk_delete`, which the suite's cleanup calls.
+    PanicsOnBulkDelete,
 }
 
 /// The reference store with one flaw.
@@ -105,6 +107,9 @@ impl Store for Broken {
     }
     async fn bulk_delete(&self, reqs: Vec<DeleteRequest>) -> Result<Vec<KeyResult<()>>> {
         self.gate().await?;
+        if matches!(self.flaw, Flaw::PanicsOnBulkDelete) {
+            panic!("a store bug in bulk_delete");
+        }
         let reqs = reqs.into_iter().map(|r| self.delete_req(r)).collect();
         self.inner.bulk_delete(reqs).await
     }
@@ -298,8 +303,8 @@ fn hooks(
     start: fn() -> std::result::Result<(), String>,
 ) -> Restart {
     Restart {
-        stop: std::sync::Arc::new(stop),
-        start: std::sync::Arc::new(start),
+        stop: std::sync::Arc::new(move || Box::pin(async move { stop() })),
+        start: std::sync::Arc::new(move || Box::pin(async move { start() })),
         fail_within: Duration::from_millis(300),
         recover_within: Duration::from_secs(2),
         durable: true,
@@ -377,4 +382,32 @@ async fn a_panic_fails_its_case_and_the_run_goes_on() {
         run.case(find("crud::get_missing")).await.verdict,
         Verdict::Passed
     );
+}
+
+const PANICS_IN_CLEANUP: Registration = Registration::new("test.panics-on-bulk-delete", |_| {
+    Broken::boxed(Flaw::PanicsOnBulkDelete)
+});
+
+/// A panic in the cleanup after a case fails that case, not the run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_during_cleanup_fails_the_case() {
+    let run = Suite::new(PANICS_IN_CLEANUP, Properties::new())
+        .open()
+        .await
+        .unwrap();
+    let i = (0..run.len())
+        .find(|&i| run.name(i) == "crud::overwrite")
+        .unwrap();
+    let Verdict::Failed(m) = run.case(i).await.verdict else {
+        panic!("expected a failure")
+    };
+    assert_mentions(
+        &m,
+        &[
+            "crud::overwrite",
+            "while deleting the case's keys",
+            "bulk_delete",
+        ],
+    );
+    run.close().await;
 }

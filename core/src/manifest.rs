@@ -240,6 +240,18 @@ impl Place<'_> {
     }
 }
 
+/// What kind of YAML value `v` is, for messages that must not quote it.
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "nothing",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+    }
+}
+
 /// A scalar as Dapr reads it: strings as they are, numbers and booleans
 /// spelled out.
 fn scalar(v: &Value) -> Option<String> {
@@ -293,7 +305,7 @@ fn component(doc: &Value, at: Place<'_>) -> Result<Component> {
         Some(other) => {
             return Err(at.error(
                 "spec.ignoreErrors",
-                format!("expected true or false, got {other}"),
+                format!("expected true or false, got {}", kind_of(other)),
             ));
         }
     };

@@ -113,24 +113,24 @@ fn a_failing_case_exits_1_and_names_the_rule() {
     assert!(text.contains("--isolated"), "{text}");
 }
 
+/// Runs only `resilience::restart` on the in-memory store with these hooks.
+fn restart_case(stop: &str, start: &str, more: &[&str]) -> (Output, String) {
+    let mut args = vec!["conformance", "--type", "state.in-memory"];
+    args.extend(["--filter", "resilience::", "--restart-stop", stop]);
+    args.extend(["--restart-start", start]);
+    args.extend(more);
+    let out = statestore(&args);
+    let text = stdout(&out);
+    (out, text)
+}
+
 #[test]
 fn restart_hooks_run_and_a_failing_hook_fails_the_case() {
     let dir = tempfile::tempdir().unwrap();
     let (stopped, started) = (dir.path().join("stopped"), dir.path().join("started"));
     let stop = format!("touch {} && false", stopped.display());
     let start = format!("touch {}", started.display());
-    let out = statestore(&[
-        "conformance",
-        "--type",
-        "state.in-memory",
-        "--filter",
-        "resilience::",
-        "--restart-stop",
-        &stop,
-        "--restart-start",
-        &start,
-    ]);
-    let text = stdout(&out);
+    let (out, text) = restart_case(&stop, &start, &[]);
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(stopped.exists(), "the stop hook did not run");
     assert!(
@@ -139,6 +139,30 @@ fn restart_hooks_run_and_a_failing_hook_fails_the_case() {
     );
     assert!(text.contains("the restart hook's stop failed"), "{text}");
     assert!(text.contains("exited with"), "{text}");
+}
+
+#[test]
+fn an_overrunning_hook_is_killed_and_start_still_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (finished, started) = (dir.path().join("finished"), dir.path().join("started"));
+    let stop = format!("sleep 8; touch {}", finished.display());
+    let start = format!("touch {}", started.display());
+    let clock = std::time::Instant::now();
+    let (out, text) = restart_case(&stop, &start, &["--restart-recover-within", "1s"]);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("did not return within 1s"), "{text}");
+    assert!(started.exists(), "start must run after a stop that overran");
+    // The command was killed: it neither finished nor held the exit back.
+    assert!(
+        clock.elapsed() < std::time::Duration::from_secs(7),
+        "{:?}",
+        clock.elapsed()
+    );
+    std::thread::sleep(std::time::Duration::from_secs(8).saturating_sub(clock.elapsed()));
+    assert!(
+        !finished.exists(),
+        "the overrunning stop command kept running"
+    );
 }
 
 #[test]

@@ -43,7 +43,7 @@ pub async fn restart(cx: &Ctx) -> Outcome {
     let recovered = recover(cx, &hooks, &acknowledged[0].0).await?;
     let mut found = 0;
     for (key, value) in &acknowledged {
-        let item = cx.read(key).await?;
+        let item = within(&hooks, &format!("get {key:?}"), cx.read(key)).await??;
         let kept = item.as_ref().map(|i| &i.value[..]) == Some(value.as_bytes());
         found += usize::from(kept);
         ensure!(
@@ -55,8 +55,18 @@ pub async fn restart(cx: &Ctx) -> Outcome {
         );
     }
     let after = cx.key("after");
-    cx.put(&after, "after restart").await?;
-    cx.read_eq(&after, b"after restart").await?;
+    within(
+        &hooks,
+        "set after the restart",
+        cx.put(&after, "after restart"),
+    )
+    .await??;
+    within(
+        &hooks,
+        "get after the restart",
+        cx.read_eq(&after, b"after restart"),
+    )
+    .await??;
     eprintln!(
         "{}: resilience::restart: {WRITES} writes acknowledged, {found} found after the \
          restart; the same instance worked again {recovered:?} after start",
@@ -65,15 +75,16 @@ pub async fn restart(cx: &Ctx) -> Outcome {
     Ok(())
 }
 
-/// Runs a hook on a blocking thread, for at most `recover_within`.
+/// Runs a hook for at most `recover_within`; one that overruns is dropped
+/// (a shell hook's command is killed) before anything else runs.
 async fn hook(hooks: &Restart, f: Hook, what: &str) -> Outcome {
     let limit = hooks.recover_within;
-    match tokio::time::timeout(limit, tokio::task::spawn_blocking(move || f())).await {
-        Ok(Ok(Ok(()))) => Ok(()),
-        Ok(Ok(Err(e))) => Err(fail(format!("the restart hook's {what} failed: {e}"))),
-        Ok(Err(e)) => Err(fail(format!("the restart hook's {what} panicked: {e}"))),
+    match tokio::time::timeout(limit, f()).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(fail(format!("the restart hook's {what} failed: {e}"))),
         Err(_) => Err(fail(format!(
-            "the restart hook's {what} did not return within {limit:?} (recover_within)"
+            "the restart hook's {what} did not return within {limit:?} (recover_within); \
+             it was stopped"
         ))),
     }
 }
@@ -93,6 +104,18 @@ async fn while_down(cx: &Ctx, hooks: &Restart, key: &str) -> Outcome {
     bounded(bound, &format!("set {key:?}"), set).await
 }
 
+/// `call`, failing the case if it takes longer than `fail_within`: the
+/// case holds every other case back, so nothing in it may hang.
+async fn within<T>(
+    hooks: &Restart,
+    what: &str,
+    call: impl Future<Output = T>,
+) -> Result<T, crate::Failure> {
+    tokio::time::timeout(hooks.fail_within, call)
+        .await
+        .map_err(|_| fail(format!("{what}: no answer within {:?}", hooks.fail_within)))
+}
+
 async fn bounded<T>(
     bound: Duration,
     what: &str,
@@ -101,7 +124,8 @@ async fn bounded<T>(
     let started = Instant::now();
     // A little slack over the bound, so a call that fails right at it is
     // told apart from one that hangs.
-    match tokio::time::timeout(bound + bound / 10, call).await {
+    let slack = bound.saturating_add(bound / 10);
+    match tokio::time::timeout(slack, call).await {
         Err(_) => Err(fail(format!(
             "{what} while the backend is down: no answer within {bound:?} (it must fail, not hang)"
         ))),
@@ -110,7 +134,7 @@ async fn bounded<T>(
         ))),
         Ok(Err(e)) if matches!(e.kind(), ErrorKind::Unavailable | ErrorKind::Timeout) => {
             ensure!(
-                started.elapsed() <= bound + bound / 10,
+                started.elapsed() <= slack,
                 "{what} while the backend is down took {:?}, over {bound:?}",
                 started.elapsed()
             );

@@ -79,12 +79,13 @@ impl Workload {
     }
 }
 
-/// A Go-style duration of at least 10ms, e.g. `3s` or `500ms`.
+/// A Go-style duration from 10ms to 24h, e.g. `3s` or `500ms`.
 pub fn duration(text: &str) -> std::result::Result<Duration, String> {
+    let range = Duration::from_millis(10)..=Duration::from_secs(24 * 3600);
     match statestore::properties::parse_duration(text)? {
-        (false, d) if d >= Duration::from_millis(10) => Ok(d),
+        (false, d) if range.contains(&d) => Ok(d),
         _ => Err(format!(
-            "expected a duration of at least 10ms, such as 3s, got {text:?}"
+            "expected a duration from 10ms to 24h, such as 3s, got {text:?}"
         )),
     }
 }
@@ -335,16 +336,15 @@ fn all_ok<T>(results: impl IntoIterator<Item = Result<T>>) -> Result<()> {
 }
 
 /// Runs `call` from `tasks` tasks for `length`, recording each call's latency.
-/// `half` makes each half of a row draw its own keys and values (both
-/// sides draw the same ones within a half).
-async fn measure(call: Call, tasks: usize, length: Duration, half: u64) -> Row {
+/// `draw` picks the random keys and values of the run (see the caller).
+async fn measure(call: Call, tasks: usize, length: Duration, draw: u64) -> Row {
     let started = Instant::now();
     let deadline = started + length;
     let mut handles = Vec::new();
     for t in 0..tasks {
         let call = call.clone();
         handles.push(tokio::spawn(async move {
-            let mut rng = fastrand::Rng::with_seed((half << 32) | (t as u64 + 1));
+            let mut rng = fastrand::Rng::with_seed((draw << 32) | (t as u64 + 1));
             // Microseconds, up to an hour, three significant digits.
             let mut hist = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3)
                 .expect("valid histogram bounds");
@@ -407,6 +407,16 @@ async fn measure(call: Call, tasks: usize, length: Duration, half: u64) -> Row {
 }
 
 pub async fn run(registry: &Registry, args: BenchArgs) -> Result<std::process::ExitCode> {
+    // Every task may hold a batch of values at once.
+    let gib = 1usize << 30;
+    for (what, n) in [("--concurrency", args.concurrency), ("--batch", args.batch)] {
+        if n.saturating_mul(args.value_size) > gib {
+            return Err(statestore::Error::invalid(format!(
+                "{what} {n} x --value-size {} is over 1 GiB of values in memory at once",
+                args.value_size
+            )));
+        }
+    }
     let chosen = args.store.choose(registry)?;
     let store = chosen.open().await?;
     let caps = store.capabilities();
@@ -461,8 +471,9 @@ pub async fn run(registry: &Registry, args: BenchArgs) -> Result<std::process::E
             String::new()
         },
     ));
-    // Whatever happens, the keys and the baseline's table are removed.
-    let outcome = async {
+    // Whatever happens, Ctrl-C included, the keys and the baseline's table
+    // are removed.
+    let work = async {
         eprintln!("writing {} keys through both sides ...", fixture.keys.len());
         populate(&fixture).await?;
         let mut rows: Vec<Row> = Vec::new();
@@ -502,8 +513,10 @@ pub async fn run(registry: &Registry, args: BenchArgs) -> Result<std::process::E
                     workload.name(),
                     via.label(&driver)
                 );
-                let pass = u64::from(n >= calls.len());
-                let part = measure(call.clone(), args.concurrency, length, pass).await;
+                // Each row and half draws its own keys and values, so no
+                // row rewrites bytes another row just wrote.
+                let draw = ((i as u64) << 1) | u64::from(n >= calls.len());
+                let part = measure(call.clone(), args.concurrency, length, draw).await;
                 halves[i] = Some(match halves[i].take() {
                     Some(first) => first.merge(part),
                     None => part,
@@ -559,8 +572,11 @@ pub async fn run(registry: &Registry, args: BenchArgs) -> Result<std::process::E
             println!("{doc:#}");
         }
         Ok::<_, statestore::Error>(rows)
-    }
-    .await;
+    };
+    let outcome = tokio::select! {
+        outcome = work => outcome,
+        _ = tokio::signal::ctrl_c() => Err(statestore::Error::invalid("interrupted (Ctrl-C)")),
+    };
     eprintln!("cleaning up ...");
     cleanup(&fixture).await;
     if let Some(raw) = &raw

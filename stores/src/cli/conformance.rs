@@ -105,11 +105,21 @@ pub async fn run(registry: &Registry, args: ConformanceArgs) -> statestore::Resu
     let suite = Suite::new(chosen.registration, chosen.properties.clone())
         .version(chosen.version)
         .quirks(quirks)
-        .settings(settings.clone());
+        // Listing needs no sizes: do not refuse it over one.
+        .settings(if args.list {
+            Settings::default()
+        } else {
+            settings.clone()
+        });
     let opened = match chosen.init_timeout {
         Some(limit) => tokio::time::timeout(limit, suite.open())
             .await
-            .unwrap_or_else(|_| Err(format!("init did not finish within initTimeout {limit:?}"))),
+            .unwrap_or_else(|_| {
+                Err(format!(
+                    "{}: init did not finish within initTimeout {limit:?}",
+                    chosen.registration.name
+                ))
+            }),
         None => suite.open().await,
     };
     let run = match opened {
