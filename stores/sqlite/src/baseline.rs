@@ -2,6 +2,8 @@
 //! key-value table would use, on pools configured exactly like the store's
 //! (one writer, a few readers, the same pragmas), in a table of its own.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use sqlx::sqlite::SqlitePool;
 use sqlx::{AssertSqlSafe, QueryBuilder, Row as _, Sqlite};
@@ -15,11 +17,18 @@ use crate::error::map;
 /// Rows per multi-row statement (two bound values each).
 const CHUNK: usize = 500;
 
+/// What makes an insert an upsert.
+const ON_CONFLICT: &str = " ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+
 /// Raw sqlx against the database named by the store's properties.
 pub struct SqliteBaseline {
     reader: SqlitePool,
     writer: SqlitePool,
     table: String,
+    /// The single-key statements, built once like the store's own, so
+    /// neither side formats SQL on its hot path.
+    get_sql: Arc<str>,
+    set_sql: Arc<str>,
 }
 
 impl SqliteBaseline {
@@ -37,6 +46,9 @@ impl SqliteBaseline {
         Ok(SqliteBaseline {
             reader,
             writer,
+            get_sql: format!("SELECT value FROM {table} WHERE key = ?1").into(),
+            set_sql: format!("INSERT INTO {table} (key, value) VALUES (?1, ?2){ON_CONFLICT}")
+                .into(),
             table,
         })
     }
@@ -46,7 +58,7 @@ impl SqliteBaseline {
         q.push_values(rows, |mut b, (k, v)| {
             b.push_bind(k.clone()).push_bind(v.to_vec());
         });
-        q.push(" ON CONFLICT (key) DO UPDATE SET value = excluded.value");
+        q.push(ON_CONFLICT);
         q
     }
 }
@@ -58,8 +70,7 @@ impl Baseline for SqliteBaseline {
     }
 
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
-        let sql = format!("SELECT value FROM {} WHERE key = ?1", self.table);
-        let row = sqlx::query(AssertSqlSafe(sql))
+        let row = sqlx::query(AssertSqlSafe(self.get_sql.clone()))
             .bind(key)
             .fetch_optional(&self.reader)
             .await
@@ -70,12 +81,7 @@ impl Baseline for SqliteBaseline {
     }
 
     async fn set(&self, key: &str, value: Bytes) -> Result<()> {
-        let sql = format!(
-            "INSERT INTO {} (key, value) VALUES (?1, ?2) \
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            self.table
-        );
-        sqlx::query(AssertSqlSafe(sql))
+        sqlx::query(AssertSqlSafe(self.set_sql.clone()))
             .bind(key)
             .bind(value.to_vec())
             .execute(&self.writer)
