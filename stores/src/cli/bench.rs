@@ -8,15 +8,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Args, ValueEnum};
+use futures::future::join_all;
 use hdrhistogram::Histogram;
 use serde_json::json;
 use statestore::baseline::Baseline;
+use statestore::response::all_ok;
 use statestore::{
     Bytes, DeleteRequest, Feature, GetRequest, Registry, Result, SetRequest, Store,
     TransactRequest, TransactionOp,
 };
 
-use super::{Format, StoreArgs};
+use super::{Format, StoreArgs, bounded, duration};
 
 #[derive(Args)]
 pub struct BenchArgs {
@@ -68,6 +70,10 @@ enum Workload {
 }
 
 impl Workload {
+    fn writes(self) -> bool {
+        matches!(self, Workload::Set | Workload::BulkSet | Workload::Transact)
+    }
+
     fn name(self) -> &'static str {
         match self {
             Workload::Get => "get",
@@ -76,29 +82,6 @@ impl Workload {
             Workload::BulkSet => "bulk_set",
             Workload::Transact => "transact",
         }
-    }
-}
-
-/// A Go-style duration from 10ms to 24h, e.g. `3s` or `500ms`.
-pub fn duration(text: &str) -> std::result::Result<Duration, String> {
-    let range = Duration::from_millis(10)..=Duration::from_secs(24 * 3600);
-    match statestore::properties::parse_duration(text)? {
-        (false, d) if range.contains(&d) => Ok(d),
-        _ => Err(format!(
-            "expected a duration from 10ms to 24h, such as 3s, got {text:?}"
-        )),
-    }
-}
-
-/// A whole number from `MIN` to `MAX`.
-pub fn bounded<const MIN: usize, const MAX: usize>(
-    text: &str,
-) -> std::result::Result<usize, String> {
-    match text.trim().parse::<usize>() {
-        Ok(n) if (MIN..=MAX).contains(&n) => Ok(n),
-        _ => Err(format!(
-            "expected a whole number from {MIN} to {MAX}, got {text:?}"
-        )),
     }
 }
 
@@ -127,28 +110,33 @@ impl Via {
     }
 }
 
-/// One measured row.
-struct Row {
-    workload: Workload,
-    via: Via,
-    label: String,
+/// What calls of one row did.
+struct Sample {
     calls: u64,
     keys: u64,
     errors: u64,
     first_error: Option<String>,
     elapsed: Duration,
+    /// Latency of completed calls, in microseconds.
     latency: Histogram<u64>,
 }
 
-impl Row {
-    fn calls_per_s(&self) -> f64 {
-        self.calls as f64 / self.elapsed.as_secs_f64().max(1e-9)
+impl Sample {
+    fn new() -> Self {
+        Sample {
+            calls: 0,
+            keys: 0,
+            errors: 0,
+            first_error: None,
+            elapsed: Duration::ZERO,
+            // Up to an hour, three significant digits: valid bounds.
+            latency: Histogram::new_with_bounds(1, 3_600_000_000, 3)
+                .expect("valid histogram bounds"),
+        }
     }
-    fn keys_per_s(&self) -> f64 {
-        self.keys as f64 / self.elapsed.as_secs_f64().max(1e-9)
-    }
-    /// The two halves of one row as one.
-    fn merge(mut self, other: Row) -> Row {
+
+    /// Both as one: the tasks of a half, or the two halves of a row.
+    fn merge(mut self, other: Sample) -> Sample {
         let _ = self.latency.add(&other.latency);
         self.calls += other.calls;
         self.keys += other.keys;
@@ -158,9 +146,25 @@ impl Row {
         self
     }
 
+    fn calls_per_s(&self) -> f64 {
+        self.calls as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    fn keys_per_s(&self) -> f64 {
+        self.keys as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
     fn quantile_us(&self, q: f64) -> u64 {
         self.latency.value_at_quantile(q)
     }
+}
+
+/// One measured row.
+struct Row {
+    workload: Workload,
+    via: Via,
+    label: String,
+    sample: Sample,
 }
 
 type CallFuture = Pin<Box<dyn Future<Output = Result<u64>> + Send>>;
@@ -198,146 +202,102 @@ impl Fixture {
     }
 
     /// The call of `workload` through `via`, or `None` when there is none
-    /// (loops of single calls exist only for bulk workloads).
+    /// (loops of single calls exist only for bulk workloads, the raw rows
+    /// only with a baseline).
     fn call(self: &Arc<Self>, workload: Workload, via: Via) -> Option<Call> {
+        let bulk = matches!(workload, Workload::BulkGet | Workload::BulkSet);
+        let looped = matches!(via, Via::ParallelLoop | Via::SequentialLoop);
+        if (looped && !bulk) || (via == Via::Raw && self.raw.is_none()) {
+            return None;
+        }
         let f = self.clone();
-        let call: Call = match (workload, via) {
-            (Workload::Get, Via::Sdk) => Arc::new(move |rng| {
-                let (s, k) = (f.store.clone(), f.pick(rng));
-                Box::pin(async move { s.get(GetRequest::new(k)).await.map(|_| 1) })
-            }),
-            (Workload::Get, Via::Raw) => {
-                let raw = f.raw.clone()?;
-                Arc::new(move |rng| {
-                    let (r, k) = (raw.clone(), f.pick(rng));
-                    Box::pin(async move { r.get(&k).await.map(|_| 1) })
-                })
-            }
-            (Workload::Set, Via::Sdk) => Arc::new(move |rng| {
-                let (s, k, v) = (f.store.clone(), f.pick(rng), f.fresh(rng));
-                Box::pin(async move { s.set(SetRequest::new(k, v)).await.map(|_| 1) })
-            }),
-            (Workload::Set, Via::Raw) => {
-                let raw = f.raw.clone()?;
-                Arc::new(move |rng| {
-                    let (r, k, v) = (raw.clone(), f.pick(rng), f.fresh(rng));
-                    Box::pin(async move { r.set(&k, v).await.map(|_| 1) })
-                })
-            }
-            (Workload::BulkGet, via) => {
-                let raw = f.raw.clone();
-                if via == Via::Raw && raw.is_none() {
-                    return None;
-                }
-                Arc::new(move |rng| {
-                    let keys = f.picks(rng, f.batch);
-                    let (s, raw) = (f.store.clone(), raw.clone());
-                    Box::pin(async move {
-                        let n = keys.len() as u64;
-                        let reqs = || keys.iter().map(GetRequest::new);
-                        match via {
-                            Via::Sdk => all_ok(
-                                s.bulk_get(reqs().collect())
-                                    .await?
-                                    .into_iter()
-                                    .map(|r| r.result),
-                            )?,
-                            Via::ParallelLoop => {
-                                let calls = reqs().map(|r| s.get(r));
-                                all_ok(futures::future::join_all(calls).await)?
-                            }
-                            Via::SequentialLoop => {
-                                for r in reqs() {
-                                    s.get(r).await?;
-                                }
-                            }
-                            Via::Raw => {
-                                if let Some(raw) = raw {
-                                    raw.bulk_get(&keys).await?;
-                                }
-                            }
-                        }
-                        Ok(n)
-                    })
-                })
-            }
-            (Workload::BulkSet, via) => {
-                let raw = f.raw.clone();
-                if via == Via::Raw && raw.is_none() {
-                    return None;
-                }
-                Arc::new(move |rng| {
-                    let keys = f.picks(rng, f.batch);
-                    let (s, raw, v) = (f.store.clone(), raw.clone(), f.fresh(rng));
-                    Box::pin(async move {
-                        let n = keys.len() as u64;
-                        let reqs = || keys.iter().map(|k| SetRequest::new(k, v.clone()));
-                        match via {
-                            Via::Sdk => all_ok(
-                                s.bulk_set(reqs().collect())
-                                    .await?
-                                    .into_iter()
-                                    .map(|r| r.result),
-                            )?,
-                            Via::ParallelLoop => {
-                                let calls = reqs().map(|r| s.set(r));
-                                all_ok(futures::future::join_all(calls).await)?
-                            }
-                            Via::SequentialLoop => {
-                                for r in reqs() {
-                                    s.set(r).await?;
-                                }
-                            }
-                            Via::Raw => {
-                                if let Some(raw) = raw {
-                                    let items: Vec<(String, Bytes)> =
-                                        keys.into_iter().map(|k| (k, v.clone())).collect();
-                                    raw.bulk_set(&items).await?;
-                                }
-                            }
-                        }
-                        Ok(n)
-                    })
-                })
-            }
-            (Workload::Transact, Via::Sdk) => Arc::new(move |rng| {
-                let keys = f.picks(rng, f.tx_batch);
-                let (s, v) = (f.store.clone(), f.fresh(rng));
-                Box::pin(async move {
-                    let n = keys.len() as u64;
-                    let ops: Vec<TransactionOp> = keys
-                        .into_iter()
-                        .map(|k| SetRequest::new(k, v.clone()).into())
-                        .collect();
-                    s.transact(TransactRequest::new(ops)).await.map(|_| n)
-                })
-            }),
-            (Workload::Transact, Via::Raw) => {
-                let raw = f.raw.clone()?;
-                Arc::new(move |rng| {
-                    let keys = f.picks(rng, f.tx_batch);
-                    let (r, v) = (raw.clone(), f.fresh(rng));
-                    Box::pin(async move {
-                        let items: Vec<(String, Bytes)> =
-                            keys.into_iter().map(|k| (k, v.clone())).collect();
-                        r.transact(&items).await.map(|_| items.len() as u64)
-                    })
-                })
-            }
-            _ => return None,
-        };
-        Some(call)
+        Some(Arc::new(move |rng| {
+            let n = match workload {
+                Workload::Get | Workload::Set => 1,
+                Workload::BulkGet | Workload::BulkSet => f.batch,
+                Workload::Transact => f.tx_batch,
+            };
+            let keys = f.picks(rng, n);
+            let value = if workload.writes() {
+                f.fresh(rng)
+            } else {
+                Bytes::new()
+            };
+            let f = f.clone();
+            Box::pin(async move { f.once(workload, via, keys, value).await })
+        }))
     }
-}
 
-/// The first error of per-key results, if any.
-fn all_ok<T>(results: impl IntoIterator<Item = Result<T>>) -> Result<()> {
-    results.into_iter().try_for_each(|r| r.map(drop))
+    /// One call: `keys` (one for get and set) read, or written with
+    /// `value`; returns how many keys it touched.
+    async fn once(
+        &self,
+        workload: Workload,
+        via: Via,
+        keys: Vec<String>,
+        value: Bytes,
+    ) -> Result<u64> {
+        use Workload::{BulkGet, BulkSet, Get, Set, Transact};
+        let s = &self.store;
+        let sets = || keys.iter().map(|k| SetRequest::new(k, value.clone()));
+        let items = || -> Vec<(String, Bytes)> {
+            keys.iter().map(|k| (k.clone(), value.clone())).collect()
+        };
+        match (workload, via, &self.raw) {
+            (Get, Via::Sdk, _) => drop(s.get(GetRequest::new(&keys[0])).await?),
+            (Set, Via::Sdk, _) => drop(s.set(SetRequest::new(&keys[0], value.clone())).await?),
+            (BulkGet, Via::Sdk, _) => {
+                let reqs = keys.iter().map(GetRequest::new).collect();
+                drop(all_ok(s.bulk_get(reqs).await?)?)
+            }
+            (BulkSet, Via::Sdk, _) => drop(all_ok(s.bulk_set(sets().collect()).await?)?),
+            (Transact, Via::Sdk, _) => {
+                let ops: Vec<TransactionOp> = sets().map(Into::into).collect();
+                drop(s.transact(TransactRequest::new(ops)).await?)
+            }
+            (BulkGet, Via::ParallelLoop, _) => {
+                let calls = keys.iter().map(|k| s.get(GetRequest::new(k)));
+                drop(
+                    join_all(calls)
+                        .await
+                        .into_iter()
+                        .collect::<Result<Vec<_>>>()?,
+                )
+            }
+            (BulkSet, Via::ParallelLoop, _) => {
+                let calls = sets().map(|r| s.set(r));
+                drop(
+                    join_all(calls)
+                        .await
+                        .into_iter()
+                        .collect::<Result<Vec<_>>>()?,
+                )
+            }
+            (BulkGet, Via::SequentialLoop, _) => {
+                for k in &keys {
+                    s.get(GetRequest::new(k)).await?;
+                }
+            }
+            (BulkSet, Via::SequentialLoop, _) => {
+                for r in sets() {
+                    s.set(r).await?;
+                }
+            }
+            (Get, Via::Raw, Some(r)) => drop(r.get(&keys[0]).await?),
+            (Set, Via::Raw, Some(r)) => r.set(&keys[0], value.clone()).await?,
+            (BulkGet, Via::Raw, Some(r)) => drop(r.bulk_get(&keys).await?),
+            (BulkSet, Via::Raw, Some(r)) => r.bulk_set(&items()).await?,
+            (Transact, Via::Raw, Some(r)) => r.transact(&items()).await?,
+            // `call` makes no other combination.
+            _ => return Ok(0),
+        }
+        Ok(keys.len() as u64)
+    }
 }
 
 /// Runs `call` from `tasks` tasks for `length`, recording each call's latency.
 /// `draw` picks the random keys and values of the run (see the caller).
-async fn measure(call: Call, tasks: usize, length: Duration, draw: u64) -> Row {
+async fn measure(call: Call, tasks: usize, length: Duration, draw: u64) -> Sample {
     let started = Instant::now();
     let deadline = started + length;
     let mut handles = Vec::new();
@@ -345,10 +305,7 @@ async fn measure(call: Call, tasks: usize, length: Duration, draw: u64) -> Row {
         let call = call.clone();
         handles.push(tokio::spawn(async move {
             let mut rng = fastrand::Rng::with_seed((draw << 32) | (t as u64 + 1));
-            // Microseconds, up to an hour, three significant digits.
-            let mut hist = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3)
-                .expect("valid histogram bounds");
-            let (mut calls, mut keys, mut errors, mut first_error) = (0, 0, 0, None);
+            let mut sample = Sample::new();
             while Instant::now() < deadline {
                 let t0 = Instant::now();
                 let result = call(&mut rng).await;
@@ -357,53 +314,37 @@ async fn measure(call: Call, tasks: usize, length: Duration, draw: u64) -> Row {
                     Ok(n) => {
                         // Latency of completed calls only: a fast failure
                         // must not look like a fast call.
-                        hist.saturating_record(us);
-                        calls += 1;
-                        keys += n;
+                        sample.latency.saturating_record(us);
+                        sample.calls += 1;
+                        sample.keys += n;
                     }
                     Err(e) => {
-                        errors += 1;
-                        first_error.get_or_insert_with(|| e.to_string());
-                        if errors > 1_000 && calls == 0 {
+                        sample.errors += 1;
+                        sample.first_error.get_or_insert_with(|| e.to_string());
+                        if sample.errors > 1_000 && sample.calls == 0 {
                             break;
                         }
                     }
                 }
             }
-            (hist, calls, keys, errors, first_error)
+            sample
         }));
     }
-    let mut row = Row {
-        workload: Workload::Get,
-        via: Via::Sdk,
-        label: String::new(),
-        calls: 0,
-        keys: 0,
-        errors: 0,
-        first_error: None,
-        elapsed: Duration::ZERO,
-        latency: Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds"),
-    };
+    let mut total = Sample::new();
     for h in handles {
-        match h.await {
-            Ok((hist, calls, keys, errors, first_error)) => {
-                let _ = row.latency.add(&hist);
-                row.calls += calls;
-                row.keys += keys;
-                row.errors += errors;
-                if row.first_error.is_none() {
-                    row.first_error = first_error;
-                }
-            }
+        total = match h.await {
+            Ok(sample) => total.merge(sample),
             Err(e) => {
-                row.errors += 1;
-                row.first_error
+                total.errors += 1;
+                total
+                    .first_error
                     .get_or_insert_with(|| format!("a task panicked: {e}"));
+                total
             }
-        }
+        };
     }
-    row.elapsed = started.elapsed();
-    row
+    total.elapsed = started.elapsed();
+    total
 }
 
 pub async fn run(registry: &Registry, args: BenchArgs) -> Result<std::process::ExitCode> {
@@ -504,32 +445,36 @@ pub async fn run(registry: &Registry, args: BenchArgs) -> Result<std::process::E
                 .filter_map(|via| Some((via, fixture.call(workload, via)?)))
                 .collect();
             let length = args.duration / 2;
-            let mut halves: Vec<Option<Row>> = calls.iter().map(|_| None).collect();
-            let order = (0..calls.len()).chain((0..calls.len()).rev());
-            for (n, i) in order.enumerate() {
+            // Each row and half draws its own keys and values, so no row
+            // rewrites bytes another row just wrote.
+            let half = async |i: usize, second: bool| {
                 let (via, call) = &calls[i];
                 eprintln!(
                     "running {} via {} for {length:?} ...",
                     workload.name(),
                     via.label(&driver)
                 );
-                // Each row and half draws its own keys and values, so no
-                // row rewrites bytes another row just wrote.
-                let draw = ((i as u64) << 1) | u64::from(n >= calls.len());
-                let part = measure(call.clone(), args.concurrency, length, draw).await;
-                halves[i] = Some(match halves[i].take() {
-                    Some(first) => first.merge(part),
-                    None => part,
-                });
+                let draw = ((i as u64) << 1) | u64::from(second);
+                measure(call.clone(), args.concurrency, length, draw).await
+            };
+            let mut samples = Vec::new();
+            for i in 0..calls.len() {
+                samples.push(half(i, false).await);
             }
-            for ((via, _), row) in calls.iter().zip(halves) {
-                let Some(mut row) = row else { continue };
-                row.workload = workload;
-                row.via = *via;
-                row.label = via.label(&driver);
+            for i in (0..calls.len()).rev() {
+                let second = half(i, true).await;
+                samples[i] = std::mem::replace(&mut samples[i], Sample::new()).merge(second);
+            }
+            for ((via, _), sample) in calls.iter().zip(samples) {
+                let row = Row {
+                    workload,
+                    via: *via,
+                    label: via.label(&driver),
+                    sample,
+                };
                 if text {
                     println!("{}", line(&row));
-                    if let Some(e) = &row.first_error {
+                    if let Some(e) = &row.sample.first_error {
                         println!("          first error: {e}");
                     }
                 }
@@ -557,15 +502,15 @@ pub async fn run(registry: &Registry, args: BenchArgs) -> Result<std::process::E
                 "rows": rows.iter().map(|r| json!({
                     "workload": r.workload.name(),
                     "via": r.label,
-                    "calls": r.calls,
-                    "keys": r.keys,
-                    "errors": r.errors,
-                    "first_error": r.first_error,
-                    "seconds": r.elapsed.as_secs_f64(),
-                    "calls_per_s": r.calls_per_s(),
-                    "keys_per_s": r.keys_per_s(),
-                    "p50_us": r.quantile_us(0.5),
-                    "p99_us": r.quantile_us(0.99),
+                    "calls": r.sample.calls,
+                    "keys": r.sample.keys,
+                    "errors": r.sample.errors,
+                    "first_error": r.sample.first_error,
+                    "seconds": r.sample.elapsed.as_secs_f64(),
+                    "calls_per_s": r.sample.calls_per_s(),
+                    "keys_per_s": r.sample.keys_per_s(),
+                    "p50_us": r.sample.quantile_us(0.5),
+                    "p99_us": r.sample.quantile_us(0.99),
                 })).collect::<Vec<_>>(),
                 "ratios": ratios.iter().map(|(k, v)| json!({"what": k, "ratio": v})).collect::<Vec<_>>(),
             });
@@ -586,7 +531,7 @@ pub async fn run(registry: &Registry, args: BenchArgs) -> Result<std::process::E
     }
     let _ = store.close().await;
     let rows = outcome?;
-    let failed = rows.iter().any(|r| r.calls == 0);
+    let failed = rows.iter().any(|r| r.sample.calls == 0);
     Ok(if failed {
         eprintln!("error: a row completed no call; see its first error");
         std::process::ExitCode::FAILURE
@@ -602,7 +547,7 @@ async fn populate(f: &Fixture) -> Result<()> {
             .iter()
             .map(|k| SetRequest::new(k, f.value.clone()))
             .collect();
-        all_ok(f.store.bulk_set(reqs).await?.into_iter().map(|r| r.result))?;
+        all_ok(f.store.bulk_set(reqs).await?)?;
         if let Some(raw) = &f.raw {
             let items: Vec<(String, Bytes)> =
                 chunk.iter().map(|k| (k.clone(), f.value.clone())).collect();
@@ -627,8 +572,13 @@ async fn cleanup(f: &Fixture) {
 fn ratios(rows: &[Row]) -> Vec<(String, f64)> {
     let find = |w: Workload, v: Via| {
         rows.iter()
-            .find(|r| r.workload == w && r.via == v && r.calls > 0)
+            .find(|r| r.workload == w && r.via == v && r.sample.calls > 0)
     };
+    let against = [
+        (Via::Raw, "statestore / raw driver"),
+        (Via::ParallelLoop, "native bulk / parallel single calls"),
+        (Via::SequentialLoop, "native bulk / sequential single calls"),
+    ];
     let mut out = Vec::new();
     for w in [
         Workload::Get,
@@ -640,26 +590,13 @@ fn ratios(rows: &[Row]) -> Vec<(String, f64)> {
         let Some(sdk) = find(w, Via::Sdk) else {
             continue;
         };
-        if let Some(raw) = find(w, Via::Raw) {
-            out.push((
-                format!("{}: statestore / raw driver (keys/s)", w.name()),
-                sdk.keys_per_s() / raw.keys_per_s(),
-            ));
-        }
-        if let Some(par) = find(w, Via::ParallelLoop) {
-            out.push((
-                format!("{}: native bulk / parallel single calls (keys/s)", w.name()),
-                sdk.keys_per_s() / par.keys_per_s(),
-            ));
-        }
-        if let Some(seq) = find(w, Via::SequentialLoop) {
-            out.push((
-                format!(
-                    "{}: native bulk / sequential single calls (keys/s)",
-                    w.name()
-                ),
-                sdk.keys_per_s() / seq.keys_per_s(),
-            ));
+        for (via, what) in against {
+            if let Some(other) = find(w, via) {
+                out.push((
+                    format!("{}: {what} (keys/s)", w.name()),
+                    sdk.sample.keys_per_s() / other.sample.keys_per_s(),
+                ));
+            }
         }
     }
     out
@@ -670,11 +607,11 @@ fn line(r: &Row) -> String {
         "{:<9} {:<38} {:>10.0} {:>11.0} {:>9} {:>9} {:>7}",
         r.workload.name(),
         r.label,
-        r.calls_per_s(),
-        r.keys_per_s(),
-        micros(r.quantile_us(0.5)),
-        micros(r.quantile_us(0.99)),
-        r.errors
+        r.sample.calls_per_s(),
+        r.sample.keys_per_s(),
+        micros(r.sample.quantile_us(0.5)),
+        micros(r.sample.quantile_us(0.99)),
+        r.sample.errors
     )
 }
 

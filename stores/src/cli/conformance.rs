@@ -23,7 +23,7 @@ pub struct ConformanceArgs {
     #[arg(long, value_name = "TEXT")]
     skip: Vec<String>,
     /// Cases run at once (results are printed in case order).
-    #[arg(long, value_name = "N", default_value_t = 4, value_parser = super::bench::bounded::<1, 64>)]
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = super::bounded::<1, 64>)]
     jobs: usize,
     /// Print the case names and exit.
     #[arg(long)]
@@ -65,10 +65,10 @@ pub struct ConformanceArgs {
     #[arg(long, value_name = "COMMAND", requires = "restart_stop")]
     restart_start: Option<String>,
     /// How fast calls must fail while the backend is down.
-    #[arg(long, default_value = "30s", value_parser = super::bench::duration, value_name = "DURATION")]
+    #[arg(long, default_value = "30s", value_parser = super::duration, value_name = "DURATION")]
     restart_fail_within: Duration,
     /// How fast the same store instance must work again after the start.
-    #[arg(long, default_value = "60s", value_parser = super::bench::duration, value_name = "DURATION")]
+    #[arg(long, default_value = "60s", value_parser = super::duration, value_name = "DURATION")]
     restart_recover_within: Duration,
     /// The backend may lose acknowledged writes on a restart (a cache
     /// without persistence).
@@ -111,18 +111,11 @@ pub async fn run(registry: &Registry, args: ConformanceArgs) -> statestore::Resu
         } else {
             settings.clone()
         });
-    let opened = match chosen.init_timeout {
-        Some(limit) => tokio::time::timeout(limit, suite.open())
-            .await
-            .unwrap_or_else(|_| {
-                Err(format!(
-                    "{}: init did not finish within initTimeout {limit:?}",
-                    chosen.registration.name
-                ))
-            }),
-        None => suite.open().await,
-    };
-    let run = match opened {
+    let run = match chosen
+        .within_init_timeout(suite.open())
+        .await
+        .and_then(|r| r)
+    {
         Ok(run) => run,
         Err(e) => {
             // The suite's error starts with the type name already.

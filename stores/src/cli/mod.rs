@@ -68,6 +68,29 @@ impl Format {
     }
 }
 
+/// A Go-style duration from 10ms to 24h, e.g. `3s` or `500ms`.
+pub fn duration(text: &str) -> std::result::Result<Duration, String> {
+    let range = Duration::from_millis(10)..=Duration::from_secs(24 * 3600);
+    match statestore::properties::parse_duration(text)? {
+        (false, d) if range.contains(&d) => Ok(d),
+        _ => Err(format!(
+            "expected a duration from 10ms to 24h, such as 3s, got {text:?}"
+        )),
+    }
+}
+
+/// A whole number from `MIN` to `MAX`.
+pub fn bounded<const MIN: usize, const MAX: usize>(
+    text: &str,
+) -> std::result::Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(n) if (MIN..=MAX).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "expected a whole number from {MIN} to {MAX}, got {text:?}"
+        )),
+    }
+}
+
 /// Which store to open: a Dapr component manifest, or a type and metadata.
 #[derive(Args)]
 pub struct StoreArgs {
@@ -159,17 +182,27 @@ impl Chosen {
     /// manifest sets one.
     pub async fn open(&self) -> statestore::Result<Arc<dyn Store>> {
         let mut store = (self.registration.factory)(self.version);
-        let init = store.init(&self.properties);
+        self.within_init_timeout(store.init(&self.properties))
+            .await
+            .map_err(|e| statestore::Error::timeout(format!("{e} ({})", self.label)))??;
+        Ok(Arc::from(store))
+    }
+
+    /// Runs `init` (whatever initialises the store) within the manifest's
+    /// `initTimeout`, if it sets one; the error says it did not finish.
+    pub async fn within_init_timeout<T>(
+        &self,
+        init: impl std::future::Future<Output = T>,
+    ) -> Result<T, String> {
         match self.init_timeout {
             Some(limit) => tokio::time::timeout(limit, init).await.map_err(|_| {
-                statestore::Error::timeout(format!(
+                format!(
                     "{}: init did not finish within the initTimeout of {limit:?}",
-                    self.label
-                ))
-            })??,
-            None => init.await?,
+                    self.registration.name
+                )
+            }),
+            None => Ok(init.await),
         }
-        Ok(Arc::from(store))
     }
 }
 
