@@ -169,7 +169,8 @@ impl Ctx {
         self.target.registration.name
     }
 
-    /// Tasks per race and successful writes per task.
+    /// Tasks per race and successful writes per task, at least one each
+    /// (the one place that reads the race settings).
     pub fn race_size(&self) -> (usize, usize) {
         let s = &self.target.settings;
         (s.race_workers.max(1), s.race_rounds.max(1))

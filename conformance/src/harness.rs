@@ -186,6 +186,11 @@ impl Run {
         self.cases.is_empty()
     }
 
+    /// The index of the case named `name`, if there is one.
+    pub fn index(&self, name: &str) -> Option<usize> {
+        self.cases.iter().position(|c| c.name == name)
+    }
+
     /// The name of case `i`.
     pub fn name(&self, i: usize) -> &'static str {
         self.cases[i].name

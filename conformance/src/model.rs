@@ -451,25 +451,27 @@ async fn replay(cx: &Ctx, ns: &str, steps: &[Step]) -> Result<Option<Divergence>
     let mut model = Side::new(&reference, REFERENCE_MALFORMED, ref_keys);
     let malformed = cx.target.quirks.malformed_etag.as_str();
     let mut sut = Side::new(cx.store.as_ref(), malformed, sut_keys);
-    let detects = cx.target.quirks.detects_invalid_etags;
-    let etags = cx.has(Feature::ETag);
-    for (i, step) in steps.iter().chain([&Step::Get(0)]).enumerate() {
-        let (expected, got) = if i == steps.len() {
-            (model.state().await, sut.state().await)
-        } else {
-            (model.run(step).await, sut.run(step).await)
-        };
-        let expected = normalise(expected, detects, etags);
-        let got = normalise(got, detects, etags);
-        if expected != got {
-            return Ok(Some(Divergence {
-                step: i,
-                expected,
-                got,
-            }));
+    let (detects, etags) = (
+        cx.target.quirks.detects_invalid_etags,
+        cx.has(Feature::ETag),
+    );
+    let compare = |step, expected, got| {
+        let (expected, got) = (
+            normalise(expected, detects, etags),
+            normalise(got, detects, etags),
+        );
+        (expected != got).then_some(Divergence {
+            step,
+            expected,
+            got,
+        })
+    };
+    for (i, step) in steps.iter().enumerate() {
+        if let Some(d) = compare(i, model.run(step).await, sut.run(step).await) {
+            return Ok(Some(d));
         }
     }
-    Ok(None)
+    Ok(compare(steps.len(), model.state().await, sut.state().await))
 }
 
 /// Removes steps and batch entries while the sequence still diverges.
@@ -482,8 +484,9 @@ async fn shrink(cx: &Ctx, tag: &str, mut steps: Vec<Step>) -> (Vec<Step>, usize)
             Ok(Some(_))
         )
     };
+    // Halving chunk sizes down to single steps.
     let mut chunk = steps.len().div_ceil(2).max(1);
-    while chunk >= 1 && runs < SHRINK_BUDGET {
+    loop {
         let mut i = 0;
         while i < steps.len() && runs < SHRINK_BUDGET {
             let mut candidate = steps.clone();
@@ -494,7 +497,7 @@ async fn shrink(cx: &Ctx, tag: &str, mut steps: Vec<Step>) -> (Vec<Step>, usize)
                 i += chunk;
             }
         }
-        if chunk == 1 {
+        if chunk == 1 || runs >= SHRINK_BUDGET {
             break;
         }
         chunk /= 2;

@@ -48,35 +48,49 @@ pub const ENV: &[(&str, &str)] = &[
     ),
 ];
 
-/// The largest values a run accepts, so a typo cannot exhaust memory.
-const LIMITS: [(&str, usize); 4] = [
-    (
-        "model sequences (--sequences, STATESTORE_MODEL_SEQUENCES)",
-        1_000_000,
-    ),
-    ("model steps (--steps, STATESTORE_MODEL_STEPS)", 10_000),
-    (
-        "race workers (--race-workers, STATESTORE_RACE_WORKERS)",
-        1_000,
-    ),
-    (
-        "race rounds (--race-rounds, STATESTORE_RACE_ROUNDS)",
-        100_000,
-    ),
-];
-
 impl Settings {
+    /// Each size with its name, flag, variable and limit (the limit keeps
+    /// a typo from exhausting memory).
+    fn sizes(&mut self) -> [(&'static str, &'static str, &'static str, usize, &mut usize); 4] {
+        [
+            (
+                "model sequences",
+                "--sequences",
+                "STATESTORE_MODEL_SEQUENCES",
+                1_000_000,
+                &mut self.model_sequences,
+            ),
+            (
+                "model steps",
+                "--steps",
+                "STATESTORE_MODEL_STEPS",
+                10_000,
+                &mut self.model_steps,
+            ),
+            (
+                "race workers",
+                "--race-workers",
+                "STATESTORE_RACE_WORKERS",
+                1_000,
+                &mut self.race_workers,
+            ),
+            (
+                "race rounds",
+                "--race-rounds",
+                "STATESTORE_RACE_ROUNDS",
+                100_000,
+                &mut self.race_rounds,
+            ),
+        ]
+    }
+
     /// Checks every size against its limit; the error names the setting.
     pub fn check(&self) -> Result<(), String> {
-        let values = [
-            self.model_sequences,
-            self.model_steps,
-            self.race_workers,
-            self.race_rounds,
-        ];
-        for ((name, max), value) in LIMITS.iter().zip(values) {
-            if value > *max {
-                return Err(format!("{name}: {value} is over the limit of {max}"));
+        for (name, flag, var, max, value) in self.clone().sizes() {
+            if *value > max {
+                return Err(format!(
+                    "{name} ({flag}, {var}): {value} is over the limit of {max}"
+                ));
             }
         }
         Ok(())
@@ -87,20 +101,13 @@ impl Settings {
     pub fn from_env() -> Result<Self, String> {
         let mut s = Settings::default();
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-        if let Some(v) = var(ENV[0].0) {
-            s.model_sequences = count(ENV[0].0, &v)?;
+        for (_, _, name, _, value) in s.sizes() {
+            if let Some(v) = var(name) {
+                *value = count(name, &v)?;
+            }
         }
-        if let Some(v) = var(ENV[1].0) {
-            s.model_steps = count(ENV[1].0, &v)?;
-        }
-        if let Some(v) = var(ENV[2].0) {
-            s.seed = Some(parse_seed(&v).map_err(|e| format!("{}: {e}", ENV[2].0))?);
-        }
-        if let Some(v) = var(ENV[3].0) {
-            s.race_workers = count(ENV[3].0, &v)?.max(1);
-        }
-        if let Some(v) = var(ENV[4].0) {
-            s.race_rounds = count(ENV[4].0, &v)?.max(1);
+        if let Some(v) = var("STATESTORE_SEED") {
+            s.seed = Some(parse_seed(&v).map_err(|e| format!("STATESTORE_SEED: {e}"))?);
         }
         Ok(s)
     }

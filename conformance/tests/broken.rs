@@ -184,9 +184,7 @@ async fn failures(registration: Registration, cases: &[&str]) -> Vec<String> {
         .expect("the broken store starts");
     let mut messages = Vec::new();
     for name in cases {
-        let i = (0..run.len())
-            .find(|&i| run.name(i) == *name)
-            .unwrap_or_else(|| panic!("no case {name}"));
+        let i = run.index(name).unwrap_or_else(|| panic!("no case {name}"));
         match run.case(i).await.verdict {
             Verdict::Failed(m) => messages.push(m),
             other => panic!(
@@ -292,8 +290,8 @@ async fn restart_case(registration: Registration, hooks: Restart) -> Verdict {
         .open()
         .await
         .expect("the store starts");
-    let i = (0..run.len())
-        .find(|&i| run.name(i) == "resilience::restart")
+    let i = run
+        .index("resilience::restart")
         .expect("the restart case exists");
     run.case(i).await.verdict
 }
@@ -357,9 +355,7 @@ async fn without_hooks_the_restart_case_is_skipped_naming_the_quirk() {
         .open()
         .await
         .unwrap();
-    let i = (0..run.len())
-        .find(|&i| run.name(i) == "resilience::restart")
-        .unwrap();
+    let i = run.index("resilience::restart").unwrap();
     let Verdict::Skipped(why) = run.case(i).await.verdict else {
         panic!("expected a skip")
     };
@@ -373,7 +369,7 @@ const PANICS: Registration =
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panic_fails_its_case_and_the_run_goes_on() {
     let run = Suite::new(PANICS, Properties::new()).open().await.unwrap();
-    let find = |name: &str| (0..run.len()).find(|&i| run.name(i) == name).unwrap();
+    let find = |name: &str| run.index(name).unwrap();
     let Verdict::Failed(m) = run.case(find("lifecycle::ping")).await.verdict else {
         panic!("expected a failure")
     };
@@ -395,9 +391,7 @@ async fn a_panic_during_cleanup_fails_the_case() {
         .open()
         .await
         .unwrap();
-    let i = (0..run.len())
-        .find(|&i| run.name(i) == "crud::overwrite")
-        .unwrap();
+    let i = run.index("crud::overwrite").unwrap();
     let Verdict::Failed(m) = run.case(i).await.verdict else {
         panic!("expected a failure")
     };

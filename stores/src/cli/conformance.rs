@@ -82,8 +82,8 @@ pub async fn run(registry: &Registry, args: ConformanceArgs) -> statestore::Resu
     let s = &mut settings;
     s.model_sequences = args.sequences.unwrap_or(s.model_sequences);
     s.model_steps = args.steps.unwrap_or(s.model_steps);
-    s.race_workers = args.race_workers.unwrap_or(s.race_workers).max(1);
-    s.race_rounds = args.race_rounds.unwrap_or(s.race_rounds).max(1);
+    s.race_workers = args.race_workers.unwrap_or(s.race_workers);
+    s.race_rounds = args.race_rounds.unwrap_or(s.race_rounds);
     // Chosen now, so the header can print it and a rerun can reuse it.
     let seed = args.seed.or(s.seed).unwrap_or_else(|| fastrand::u64(..));
     s.seed = Some(seed);
