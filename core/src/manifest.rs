@@ -37,7 +37,8 @@ use crate::properties::{Properties, looks_secret, parse_duration};
 pub const API_VERSION: &str = "dapr.io/v1alpha1";
 
 /// One `kind: Component` document.
-#[derive(Clone, PartialEq, Eq)]
+/// `Debug` shows no secret: [`Entry`] hides values whose names look secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Component {
     /// Where it was read from (a path, or a name given by the caller).
     pub source: String,
@@ -210,10 +211,12 @@ impl Component {
 
     /// An error about `field` of this component.
     pub fn error(&self, field: &str, message: impl fmt::Display) -> Error {
-        Error::config(format!(
-            "{}: component {:?}: {field}: {message}",
-            self.source, self.name
-        ))
+        let at = Place {
+            source: &self.source,
+            doc: 0,
+            component: Some(&self.name),
+        };
+        at.error(field, message)
     }
 }
 
@@ -408,21 +411,6 @@ impl fmt::Debug for EntryValue {
             EntryValue::Plain(_) => write!(f, "Plain(..)"),
             EntryValue::Secret { name, key } => write!(f, "Secret({name}/{key})"),
         }
-    }
-}
-
-impl fmt::Debug for Component {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Component")
-            .field("source", &self.source)
-            .field("name", &self.name)
-            .field("namespace", &self.namespace)
-            .field("type_name", &self.type_name)
-            .field("version", &self.version)
-            .field("metadata", &self.metadata)
-            .field("init_timeout", &self.init_timeout)
-            .field("ignore_errors", &self.ignore_errors)
-            .finish()
     }
 }
 
