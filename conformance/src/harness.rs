@@ -225,7 +225,11 @@ impl Run {
         let verdict = if !missing.is_empty() {
             Verdict::Skipped(format!("needs {missing}, which {name} does not declare"))
         } else {
-            let prefix = format!("{}{i}-", self.target.run_prefix);
+            // A case's keys are the state keys of one actor,
+            // `<run><case>||conformance||case||name`: a sharded store keeps
+            // an actor in one shard (Redis Cluster: one hash slot), so the
+            // transaction cases run there as an application's turns would.
+            let prefix = format!("{}{i}||conformance||case||", self.target.run_prefix);
             let cx = Ctx::new(self.store.clone(), self.target.clone(), prefix);
             // A store that panics fails its case; the run goes on.
             let outcome = AssertUnwindSafe((case.run)(&cx)).catch_unwind().await;

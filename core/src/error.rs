@@ -221,6 +221,15 @@ impl Error {
         self
     }
 
+    /// The error of a transaction whose operation `index` (0-based, in
+    /// request order) failed, so nothing was applied: the same kind, key
+    /// and source, the message saying which operation.
+    pub fn in_transaction(mut self, index: usize) -> Self {
+        self.0.message =
+            format!("operation {index}: {}; nothing was applied", self.0.message).into();
+        self
+    }
+
     /// Overrides whether retrying may help (e.g. a deadlock reported as a
     /// [`ErrorKind::Backend`] error).
     pub fn with_retryable(mut self, retryable: bool) -> Self {

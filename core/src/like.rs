@@ -141,6 +141,19 @@ pub fn page_token(last_key: &str) -> String {
     format!("k1{}", hex(last_key.as_bytes()))
 }
 
+/// One page of `keys` (sorted, at most one more than the page size): the
+/// first `page_size` keys, and a token exactly when more remain.
+pub fn page(mut keys: Vec<String>, page_size: Option<u32>) -> crate::KeysPage {
+    let limit = page_size.map_or(usize::MAX, |n| n as usize);
+    let token = if keys.len() > limit {
+        keys.truncate(limit);
+        keys.last().map(|k| page_token(k))
+    } else {
+        None
+    };
+    crate::KeysPage { keys, token }
+}
+
 /// The key a token made by [`page_token`] resumes after.
 pub fn parse_page_token(token: &str) -> Result<String> {
     token

@@ -436,20 +436,14 @@ impl Store for MemoryStore {
             None => Bound::Unbounded,
         };
         let limit = req.page_size.map_or(usize::MAX, |n| n as usize);
-        let mut keys: Vec<String> = state
+        let keys: Vec<String> = state
             .map
             .range::<str, _>((start, Bound::Unbounded))
             .filter(|(k, e)| e.live(now) && pattern.matches(k))
             .map(|(k, _)| k.clone())
             .take(limit.saturating_add(1))
             .collect();
-        let token = if keys.len() > limit {
-            keys.truncate(limit);
-            keys.last().map(|k| like::page_token(k))
-        } else {
-            None
-        };
-        Ok(KeysPage { keys, token })
+        Ok(like::page(keys, req.page_size))
     }
 
     async fn query(&self, req: QueryRequest) -> Result<QueryResponse> {

@@ -35,11 +35,17 @@ use baseline::Baseline;
 #[cfg(feature = "sqlite")]
 pub use statestore_sqlite as sqlite;
 
+/// `state.redis`: Redis and Redis Cluster (feature `redis`).
+#[cfg(feature = "redis")]
+pub use statestore_redis as redis;
+
 /// The type names of every backend compiled into this build.
 pub fn enabled_types() -> Vec<&'static str> {
     let mut types = vec![memory::NAME];
     #[cfg(feature = "sqlite")]
     types.push(statestore_sqlite::NAME);
+    #[cfg(feature = "redis")]
+    types.push(statestore_redis::NAME);
     types
 }
 
@@ -48,6 +54,8 @@ pub fn enabled_types() -> Vec<&'static str> {
 fn link_backends() {
     #[cfg(feature = "sqlite")]
     statestore_sqlite::link();
+    #[cfg(feature = "redis")]
+    statestore_redis::link();
 }
 
 /// The raw-driver baseline of a store type, for `statestore bench`: the
@@ -60,6 +68,12 @@ pub async fn baseline(name: &str, properties: &Properties) -> Option<Result<Box<
         #[cfg(feature = "sqlite")]
         statestore_sqlite::NAME => Some(
             statestore_sqlite::SqliteBaseline::open(properties)
+                .await
+                .map(|b| Box::new(b) as Box<dyn Baseline>),
+        ),
+        #[cfg(feature = "redis")]
+        statestore_redis::NAME => Some(
+            statestore_redis::RedisBaseline::open(properties)
                 .await
                 .map(|b| Box::new(b) as Box<dyn Baseline>),
         ),

@@ -8,6 +8,8 @@ fn every_enabled_backend_is_registered() {
     assert!(enabled.contains(&"state.in-memory"));
     #[cfg(feature = "sqlite")]
     assert!(enabled.contains(&"state.sqlite"));
+    #[cfg(feature = "redis")]
+    assert!(enabled.contains(&"state.redis"));
     for name in enabled {
         let reg = registry
             .find(name)

@@ -447,17 +447,7 @@ impl<B: Backend> Store for SqlStore<B> {
             for (i, outcome) in outcomes {
                 match outcome {
                     Ok(etag) => etags.push(etag),
-                    Err(e) => {
-                        let key = e.key().map(str::to_owned);
-                        let err = Error::new(
-                            e.kind(),
-                            format!("operation {i}: {}; nothing was applied", e.message()),
-                        );
-                        return Err(match key {
-                            Some(k) => err.with_key(k),
-                            None => err,
-                        });
-                    }
+                    Err(e) => return Err(e.in_transaction(i)),
                 }
             }
             Ok(etags)

@@ -1,0 +1,723 @@
+//! Driver calls: connections, the write script, pipelines split by slot,
+//! scans over every primary.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+use bytes::Bytes;
+use futures::future::join_all;
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::{ClusterClient, ClusterClientBuilder};
+use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+use redis::{
+    Cmd, ConnectionAddr, ConnectionInfo, IntoConnectionInfo, Pipeline, RedisConnectionInfo,
+    RedisError, RedisFuture, RedisResult, ServerErrorKind, Value,
+};
+use statestore_core::check::{Condition, Op, Write};
+use statestore_core::{ETag, Error, Item, Result, Ttl};
+
+use crate::config::{Config, MAX_BULK_BATCH, Mode};
+use crate::error::map;
+use crate::layout::Layout;
+
+const WRITE_SCRIPT: &str = include_str!("write.lua");
+/// The error of writes whose `WAIT` found no replica in time.
+const WAIT_FAILED: &str =
+    "written on the primary, but no replica acknowledged it in time (consistency strong)";
+/// The shortest time between two redials of a cluster.
+const REDIAL_EVERY: Duration = Duration::from_millis(500);
+/// Hash fields read by a get, in this order.
+const FIELDS: [&str; 4] = ["data", "version", "ctype", "exp"];
+
+/// One multiplexed connection to a server, or to a whole cluster.
+#[derive(Clone)]
+pub enum Conn {
+    /// A server; re-dials by itself after the connection is lost.
+    Node(ConnectionManager),
+    /// A cluster: one connection per node, following slot moves.
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Conn::Node(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Conn::Node(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Node(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+/// One command of a batch: the hash slot it goes to and the command.
+pub struct Call {
+    /// Where it goes in a cluster.
+    pub slot: u16,
+    /// The command.
+    pub cmd: Cmd,
+}
+
+/// The connected part of a store.
+pub struct Core {
+    /// The connections calls are spread over, then one more for writes
+    /// with `strong` consistency: their `WAIT` holds up every command
+    /// behind it on its connection, so it gets a connection of its own.
+    conns: RwLock<Vec<Conn>>,
+    /// The cluster client, to dial the cluster again (see [`Core::recover`]).
+    cluster: Option<ClusterClient>,
+    /// When the last redial started; at most one per [`REDIAL_EVERY`].
+    redialed: Mutex<Option<Instant>>,
+    next: AtomicUsize,
+    /// How keys are named.
+    pub layout: Layout,
+    sha: String,
+    /// Whether writes asked for `strong` consistency wait for a replica.
+    replicas: bool,
+    wait_ms: u64,
+    /// The component's default ttl.
+    pub default_ttl: Option<Ttl>,
+}
+
+fn connection_info(cfg: &Config, host: &str, port: u16) -> ConnectionInfo {
+    let addr = if cfg.tls {
+        ConnectionAddr::TcpTls {
+            host: host.to_owned(),
+            port,
+            insecure: false,
+            tls_params: None,
+        }
+    } else {
+        ConnectionAddr::Tcp(host.to_owned(), port)
+    };
+    let mut redis = RedisConnectionInfo::default().set_db(cfg.db);
+    if let Some(u) = &cfg.username {
+        redis = redis.set_username(u);
+    }
+    if let Some(p) = &cfg.password {
+        redis = redis.set_password(p);
+    }
+    // A ConnectionAddr always converts.
+    addr.into_connection_info()
+        .map(|i| i.set_redis_settings(redis))
+        .unwrap_or_else(|_| unreachable!("an address is a connection info"))
+}
+
+fn certificates(cfg: &Config) -> redis::TlsCertificates {
+    redis::TlsCertificates {
+        client_tls: cfg
+            .client_tls
+            .as_ref()
+            .map(|(cert, key)| redis::ClientTlsConfig {
+                client_cert: cert.as_bytes().to_vec(),
+                client_key: key.as_bytes().to_vec(),
+            }),
+        root_cert: cfg.ca_cert.as_ref().map(|c| c.as_bytes().to_vec()),
+    }
+}
+
+/// Connects (one connection, or `poolSize` in node mode), loads the
+/// script and counts replicas.
+pub async fn connect(cfg: &Config) -> Result<Core> {
+    if cfg.tls {
+        // rustls needs one crypto provider per process; another library
+        // may have installed one already, which is as good.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+    let custom_tls = cfg.client_tls.is_some() || cfg.ca_cert.is_some();
+    let mut cluster = None;
+    let conns = match cfg.mode {
+        Mode::Node => {
+            let (host, port) = &cfg.hosts[0];
+            let info = connection_info(cfg, host, *port);
+            let client = if custom_tls {
+                redis::Client::build_with_tls(info, certificates(cfg))
+            } else {
+                redis::Client::open(info)
+            }
+            .map_err(map)?;
+            let (min, max) = cfg.retry_interval;
+            let config = ConnectionManagerConfig::new()
+                .set_number_of_retries(cfg.max_retries)
+                .set_min_delay(min)
+                .set_max_delay(max)
+                .set_connection_timeout(Some(cfg.dial_timeout))
+                .set_response_timeout(cfg.response_timeout);
+            let mut conns = Vec::with_capacity(cfg.pool_size + 1);
+            for _ in 0..=cfg.pool_size {
+                let c = client
+                    .get_connection_manager_with_config(config.clone())
+                    .await
+                    .map_err(map)?;
+                conns.push(Conn::Node(c));
+            }
+            conns
+        }
+        Mode::Cluster => {
+            let nodes = cfg.hosts.iter().map(|(h, p)| connection_info(cfg, h, *p));
+            let mut b = ClusterClientBuilder::new(nodes)
+                .retries(cfg.max_retries as u32)
+                .min_retry_wait(cfg.retry_interval.0.as_millis() as u64)
+                .max_retry_wait(cfg.retry_interval.1.as_millis() as u64)
+                .connection_timeout(cfg.dial_timeout);
+            if let Some(t) = cfg.response_timeout {
+                b = b.response_timeout(t);
+            }
+            if let Some(u) = &cfg.username {
+                b = b.username(u);
+            }
+            if let Some(p) = &cfg.password {
+                b = b.password(p);
+            }
+            if custom_tls {
+                b = b.certs(certificates(cfg));
+            }
+            let client = b.build().map_err(map)?;
+            let conns = dial(&client).await.map_err(map)?;
+            cluster = Some(client);
+            conns
+        }
+    };
+    let mut core = Core {
+        conns: RwLock::new(conns),
+        cluster,
+        redialed: Mutex::new(None),
+        next: AtomicUsize::new(0),
+        layout: Layout {
+            cluster: cfg.mode == Mode::Cluster,
+        },
+        sha: redis::Script::new(WRITE_SCRIPT).get_hash().to_owned(),
+        replicas: false,
+        // Half the answer's bound, so that the answer to WAIT comes in time.
+        wait_ms: (cfg
+            .response_timeout
+            .unwrap_or(Duration::from_secs(3))
+            .as_millis()
+            / 2)
+        .max(1) as u64,
+        default_ttl: cfg.default_ttl,
+    };
+    core.load_script().await?;
+    core.replicas = core.has_replicas().await?;
+    Ok(core)
+}
+
+/// Two connections to a cluster: for calls, and for writes that wait.
+async fn dial(client: &ClusterClient) -> RedisResult<Vec<Conn>> {
+    let calls = client.get_async_connection().await?;
+    let strong = client.get_async_connection().await?;
+    Ok(vec![Conn::Cluster(calls), Conn::Cluster(strong)])
+}
+
+/// The text of a bulk string (or an integer, as Dapr's Lua writes them).
+fn text(v: &Value) -> Option<String> {
+    match v {
+        Value::BulkString(b) => String::from_utf8(b.clone()).ok(),
+        Value::SimpleString(s) => Some(s.clone()),
+        Value::Int(i) => Some(i.to_string()),
+        _ => None,
+    }
+}
+
+/// An item from the answer to `HMGET name data version ctype exp`.
+fn item(v: Value) -> Result<Option<Item>> {
+    let Value::Array(mut fields) = v else {
+        return Err(Error::backend("unexpected answer to HMGET"));
+    };
+    if fields.len() != FIELDS.len() {
+        return Err(Error::backend("unexpected answer to HMGET"));
+    }
+    let value = match std::mem::replace(&mut fields[0], Value::Nil) {
+        Value::BulkString(b) => Bytes::from(b),
+        _ => return Ok(None),
+    };
+    let exp = text(&fields[3]).and_then(|t| t.parse::<u64>().ok());
+    Ok(Some(Item {
+        value,
+        etag: text(&fields[1]).map(ETag::new),
+        content_type: text(&fields[2]),
+        expires_at: exp.map(|ms| UNIX_EPOCH + Duration::from_millis(ms)),
+        metadata: Default::default(),
+    }))
+}
+
+/// Whether `etag` can be one of this store's versions (decimal digits,
+/// as Dapr's Redis store writes them too).
+pub fn is_version(etag: &str) -> bool {
+    !etag.is_empty() && etag.len() <= 20 && etag.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// A fresh version: random, so a key deleted and written again never
+/// repeats an etag handed out before.
+pub fn new_version() -> String {
+    fastrand::u64(1..=i64::MAX as u64).to_string()
+}
+
+impl Core {
+    /// Whether the primaries had replicas at init.
+    pub fn replicas(&self) -> bool {
+        self.replicas
+    }
+
+    /// A connection (the next of the pool in node mode).
+    pub fn conn(&self) -> Conn {
+        let conns = self.conns.read().unwrap_or_else(|p| p.into_inner());
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % (conns.len() - 1);
+        conns[i].clone()
+    }
+
+    /// The connection of writes that wait for a replica.
+    fn strong_conn(&self) -> Conn {
+        let conns = self.conns.read().unwrap_or_else(|p| p.into_inner());
+        conns[conns.len() - 1].clone()
+    }
+
+    /// After a call found a cluster node unreachable: dials the cluster
+    /// again in the background, so a primary that died and was replaced
+    /// by its replica is no longer asked. (The driver re-dials the node it
+    /// lost, but reads the new slot owners only when a live node answers
+    /// MOVED, which a dead one never does.) At most one redial per 500 ms;
+    /// node mode needs none: its connection re-dials the one server.
+    pub fn recover(self: &Arc<Self>) {
+        let Some(client) = self.cluster.clone() else {
+            return;
+        };
+        {
+            let mut last = self.redialed.lock().unwrap_or_else(|p| p.into_inner());
+            if last.is_some_and(|t| t.elapsed() < REDIAL_EVERY) {
+                return;
+            }
+            *last = Some(Instant::now());
+        }
+        let core = Arc::downgrade(self);
+        tokio::spawn(async move {
+            match dial(&client).await {
+                Ok(conns) => {
+                    if let Some(core) = core.upgrade() {
+                        *core.conns.write().unwrap_or_else(|p| p.into_inner()) = conns;
+                        tracing::info!("state.redis: dialled the cluster again after a lost node");
+                    }
+                }
+                Err(e) => tracing::warn!("state.redis: redialling the cluster failed: {e}"),
+            }
+        });
+    }
+
+    /// Sends `SCRIPT LOAD` (to every node of a cluster).
+    async fn load_script(&self) -> Result<()> {
+        redis::cmd("SCRIPT")
+            .arg("LOAD")
+            .arg(WRITE_SCRIPT)
+            .query_async::<Value>(&mut self.conn())
+            .await
+            .map(drop)
+            .map_err(map)
+    }
+
+    /// Whether the server (every primary of a cluster) has a replica.
+    async fn has_replicas(&self) -> Result<bool> {
+        if self.layout.cluster {
+            // Each range is [start, end, primary, replica...].
+            let slots = self.cluster_slots().await?;
+            return Ok(!slots.is_empty() && slots.iter().all(|s| s.len() > 3));
+        }
+        let info: String = redis::cmd("INFO")
+            .arg("replication")
+            .query_async(&mut self.conn())
+            .await
+            .map_err(map)?;
+        Ok(info.lines().any(|l| {
+            l.strip_prefix("connected_slaves:")
+                .and_then(|n| n.trim().parse::<u32>().ok())
+                .is_some_and(|n| n > 0)
+        }))
+    }
+
+    /// `CLUSTER SLOTS`: one entry per slot range.
+    async fn cluster_slots(&self) -> Result<Vec<Vec<Value>>> {
+        redis::cmd("CLUSTER")
+            .arg("SLOTS")
+            .query_async(&mut self.conn())
+            .await
+            .map_err(map)
+    }
+
+    /// Pings the server (every node of a cluster).
+    pub async fn ping(&self) -> Result<()> {
+        let mut c = self.conn();
+        redis::cmd("PING")
+            .query_async::<Value>(&mut c)
+            .await
+            .map(drop)
+            .map_err(map)
+    }
+
+    /// The command reading one key.
+    pub fn get_cmd(&self, key: &str) -> Call {
+        let name = self.layout.name(key);
+        let mut cmd = redis::cmd("HMGET");
+        cmd.arg(&name).arg(&FIELDS[..]);
+        Call {
+            slot: Layout::slot(&name),
+            cmd,
+        }
+    }
+
+    /// Reads one key.
+    pub async fn get(&self, key: &str) -> Result<Option<Item>> {
+        let v: Value = self
+            .get_cmd(key)
+            .cmd
+            .query_async(&mut self.conn())
+            .await
+            .map_err(map)?;
+        item(v)
+    }
+
+    /// Reads keys, pipelined; one answer per key.
+    pub async fn get_many(&self, keys: &[&str]) -> Result<Vec<Result<Option<Item>>>> {
+        let calls = keys.iter().map(|k| self.get_cmd(k)).collect();
+        let answers = self.batch(calls, false).await?;
+        Ok(answers.into_iter().map(|a| a.and_then(item)).collect())
+    }
+
+    /// The milliseconds a write's ttl asks for (0: no expiry).
+    fn ttl_ms(&self, ttl: Option<Ttl>) -> u64 {
+        match ttl.or(self.default_ttl) {
+            Some(Ttl::Seconds(n)) => u64::from(n) * 1000,
+            _ => 0,
+        }
+    }
+
+    /// The script call applying `ops` all or nothing, with the versions of
+    /// its sets (one per op, unused for deletes). In a cluster a script runs
+    /// on one hash slot: keys of several slots are refused here, before
+    /// anything is sent.
+    pub fn write_cmd(&self, ops: &[Op], versions: &[String]) -> Result<Call> {
+        let names: Vec<String> = ops.iter().map(|op| self.layout.name(op.key())).collect();
+        let slot = names.first().map_or(0, |n| Layout::slot(n));
+        if self.layout.cluster
+            && let Some(i) = names.iter().position(|n| Layout::slot(n) != slot)
+        {
+            return Err(Error::invalid(format!(
+                "keys {:?} and {:?} are in different hash slots: in Redis Cluster one \
+                 transaction's keys must share a partition (the same first three \
+                 ||-separated parts: one actor)",
+                ops[0].key(),
+                ops[i].key()
+            )));
+        }
+        let mut cmd = redis::cmd("EVALSHA");
+        cmd.arg(&self.sha).arg(ops.len()).arg(&names);
+        let mut ttls = Vec::with_capacity(ops.len());
+        for (op, version) in ops.iter().zip(versions) {
+            let (kind, ttl): (&str, u64) = match op {
+                Op::Write(w) => ("s", self.ttl_ms(w.ttl)),
+                Op::Delete(_) => ("d", 0),
+            };
+            let (cond, etag) = match op.condition() {
+                Condition::Always => ("", ""),
+                Condition::IfAbsent => ("f", ""),
+                // A malformed etag can never match: the script stops there,
+                // so a transaction reports its first failing operation.
+                Condition::IfMatch(e) if !is_version(e.as_str()) => ("x", ""),
+                Condition::IfMatch(e) => ("e", e.as_str()),
+            };
+            cmd.arg(kind).arg(cond).arg(etag).arg(version.as_str());
+            match op {
+                Op::Write(w) => cmd
+                    .arg(&w.value[..])
+                    .arg(w.content_type.as_deref().unwrap_or("")),
+                Op::Delete(_) => cmd.arg("").arg(""),
+            };
+            ttls.push(ttl);
+        }
+        cmd.arg(ttls);
+        Ok(Call { slot, cmd })
+    }
+
+    /// An unconditional write without expiry, the most common write, as
+    /// `MULTI`, `DEL`, `HSET`, `EXEC` instead of the script: the same
+    /// result (the hash replaced whole, any expiry gone) at a fraction of a
+    /// script call's cost on the server. `None` when the write needs the
+    /// script (a condition or a ttl).
+    pub fn plain_write(&self, w: &Write, version: &str) -> Option<Pipeline> {
+        if w.condition != Condition::Always || self.ttl_ms(w.ttl) > 0 {
+            return None;
+        }
+        let name = self.layout.name(&w.key);
+        let mut pipe = redis::pipe();
+        pipe.atomic().cmd("DEL").arg(&name).ignore();
+        let hset = pipe
+            .cmd("HSET")
+            .arg(&name)
+            .arg("data")
+            .arg(&w.value[..])
+            .arg("version")
+            .arg(version);
+        if let Some(ct) = &w.content_type {
+            hset.arg("ctype").arg(ct);
+        }
+        hset.ignore();
+        Some(pipe)
+    }
+
+    /// Sends a pipeline built by [`Core::plain_write`].
+    pub async fn send_plain(&self, pipe: Pipeline) -> Result<()> {
+        pipe.query_async::<()>(&mut self.conn()).await.map_err(map)
+    }
+
+    /// Runs one script call: `Ok(None)` when applied, `Ok(Some(i))` when
+    /// operation `i` (0-based) failed its condition.
+    pub async fn write(&self, call: Call, strong: bool) -> Result<Option<usize>> {
+        let wait = strong && self.replicas;
+        let answer = self.batch(vec![call], wait).await?.pop();
+        script_outcome(answer.unwrap_or(Ok(Value::Nil)))
+    }
+
+    /// Sends calls pipelined, at most [`MAX_BULK_BATCH`] per pipeline and,
+    /// in a cluster, one pipeline per hash slot; returns one answer per
+    /// call, in order. A script the server lost (restart, failover) is
+    /// loaded again and only the calls it refused are sent again. With
+    /// `wait`, each pipeline ends with a `WAIT` for one replica.
+    pub async fn batch(&self, calls: Vec<Call>, wait: bool) -> Result<Vec<Result<Value>>> {
+        let mut answers = self.send(&calls, wait).await;
+        let lost: Vec<usize> = (0..answers.len())
+            .filter(|i| matches!(&answers[*i], Answer::Refused(e) if is_noscript(e)))
+            .collect();
+        if !lost.is_empty() {
+            self.load_script().await?;
+            let mut calls: Vec<Option<Call>> = calls.into_iter().map(Some).collect();
+            let again: Vec<Call> = lost.iter().filter_map(|i| calls[*i].take()).collect();
+            for (i, a) in lost.into_iter().zip(self.send(&again, wait).await) {
+                answers[i] = a;
+            }
+        }
+        Ok(answers.into_iter().map(Answer::into_result).collect())
+    }
+
+    async fn send(&self, calls: &[Call], wait: bool) -> Vec<Answer> {
+        // Groups of call indexes, each sent as one pipeline.
+        let mut groups: Vec<Vec<usize>> = Vec::new();
+        if self.layout.cluster {
+            let mut by_slot: HashMap<u16, Vec<usize>> = HashMap::new();
+            for (i, c) in calls.iter().enumerate() {
+                by_slot.entry(c.slot).or_default().push(i);
+            }
+            for ids in by_slot.into_values() {
+                groups.extend(ids.chunks(MAX_BULK_BATCH).map(<[usize]>::to_vec));
+            }
+        } else {
+            let all: Vec<usize> = (0..calls.len()).collect();
+            groups.extend(all.chunks(MAX_BULK_BATCH).map(<[usize]>::to_vec));
+        }
+        let wait_ms = self.wait_ms;
+        let sends = groups.into_iter().map(|ids| {
+            let mut pipe = redis::pipe();
+            pipe.ignore_errors();
+            for i in &ids {
+                pipe.add_command(calls[*i].cmd.clone());
+            }
+            if wait {
+                pipe.cmd("WAIT").arg(1).arg(wait_ms);
+            }
+            let mut c = if wait {
+                self.strong_conn()
+            } else {
+                self.conn()
+            };
+            async move {
+                let r = pipe.query_async::<Vec<RedisResult<Value>>>(&mut c).await;
+                (ids, r)
+            }
+        });
+        let mut answers: Vec<Answer> = (0..calls.len()).map(|_| Answer::Missing).collect();
+        // A group that failed as a whole (its node unreachable, or no
+        // replica acknowledged its writes) fails each of its calls; the
+        // other groups keep their answers.
+        for (ids, result) in join_all(sends).await {
+            let failed = match result {
+                Err(e) => Some(Failed::Redis(e)),
+                Ok(mut values) => {
+                    if wait && !matches!(values.pop(), Some(Ok(Value::Int(n))) if n >= 1) {
+                        Some(Failed::NoReplica)
+                    } else if values.len() != ids.len() {
+                        Some(Failed::Partly)
+                    } else {
+                        for (i, v) in ids.iter().zip(values) {
+                            answers[*i] = match v {
+                                Ok(v) => Answer::Value(v),
+                                Err(e) => Answer::Refused(e),
+                            };
+                        }
+                        None
+                    }
+                }
+            };
+            if let Some(f) = failed {
+                for i in ids {
+                    answers[i] = Answer::Failed(f.error());
+                }
+            }
+        }
+        answers
+    }
+
+    /// The addresses of every primary (the server itself in node mode).
+    async fn primaries(&self) -> Result<Vec<Option<(String, u16)>>> {
+        if !self.layout.cluster {
+            return Ok(vec![None]);
+        }
+        let mut out = BTreeSet::new();
+        for s in self.cluster_slots().await? {
+            if let Some(Value::Array(primary)) = s.get(2) {
+                let host = primary.first().and_then(text);
+                let port = match primary.get(1) {
+                    Some(Value::Int(p)) => u16::try_from(*p).ok(),
+                    _ => None,
+                };
+                if let (Some(h), Some(p)) = (host, port) {
+                    out.insert((h, p));
+                }
+            }
+        }
+        Ok(out.into_iter().map(Some).collect())
+    }
+
+    /// Every Redis name matching a SCAN pattern, on every primary, without
+    /// repeats.
+    pub async fn scan(&self, pattern: &str) -> Result<BTreeSet<String>> {
+        let mut names = BTreeSet::new();
+        for node in self.primaries().await? {
+            let mut cursor = 0u64;
+            loop {
+                let mut cmd = redis::cmd("SCAN");
+                cmd.arg(cursor)
+                    .arg("MATCH")
+                    .arg(pattern)
+                    .arg("COUNT")
+                    .arg(1000);
+                let mut c = self.conn();
+                let (next, page): (u64, Vec<Vec<u8>>) = match (&node, &mut c) {
+                    (Some((host, port)), Conn::Cluster(cc)) => {
+                        let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
+                            host: host.clone(),
+                            port: *port,
+                        });
+                        let v = cc.route_command(cmd, route).await.map_err(map)?;
+                        redis::from_redis_value(v).map_err(|e| map(e.into()))?
+                    }
+                    _ => cmd.query_async(&mut c).await.map_err(map)?,
+                };
+                // Names that are not UTF-8 were not written by this store.
+                names.extend(page.into_iter().filter_map(|n| String::from_utf8(n).ok()));
+                cursor = next;
+                if cursor == 0 {
+                    break;
+                }
+            }
+        }
+        Ok(names)
+    }
+
+    /// Deletes names (in groups, one slot at a time in a cluster); returns
+    /// how many existed.
+    pub async fn delete_names(&self, names: &[String]) -> Result<u64> {
+        let mut by_slot: HashMap<u16, Vec<&String>> = HashMap::new();
+        for n in names {
+            let slot = if self.layout.cluster {
+                Layout::slot(n)
+            } else {
+                0
+            };
+            by_slot.entry(slot).or_default().push(n);
+        }
+        let mut calls = Vec::new();
+        for (slot, names) in by_slot {
+            for chunk in names.chunks(500) {
+                let mut cmd = redis::cmd("DEL");
+                cmd.arg(chunk);
+                calls.push(Call { slot, cmd });
+            }
+        }
+        let mut total = 0;
+        for a in self.batch(calls, false).await? {
+            if let Value::Int(n) = a? {
+                total += n.max(0) as u64;
+            }
+        }
+        Ok(total)
+    }
+}
+
+/// What one call of a batch got back.
+enum Answer {
+    /// The server's answer.
+    Value(Value),
+    /// The server refused this command.
+    Refused(RedisError),
+    /// Its whole pipeline failed.
+    Failed(Error),
+    /// No answer (cannot happen: every group answers each of its calls).
+    Missing,
+}
+
+impl Answer {
+    fn into_result(self) -> Result<Value> {
+        match self {
+            Answer::Value(v) => Ok(v),
+            Answer::Refused(e) => Err(map(e)),
+            Answer::Failed(e) => Err(e),
+            Answer::Missing => Err(Error::backend("no answer to a pipelined command")),
+        }
+    }
+}
+
+/// Why a whole pipeline failed; made into an error once per call.
+enum Failed {
+    Redis(RedisError),
+    NoReplica,
+    Partly,
+}
+
+impl Failed {
+    fn error(&self) -> Error {
+        match self {
+            Failed::Redis(e) => map(e.clone()),
+            Failed::NoReplica => Error::timeout(WAIT_FAILED),
+            Failed::Partly => Error::backend("the server answered a pipeline partly"),
+        }
+    }
+}
+
+fn is_noscript(e: &RedisError) -> bool {
+    e.kind() == redis::ErrorKind::Server(ServerErrorKind::NoScript)
+}
+
+/// The outcome of one write script call.
+pub fn script_outcome(answer: Result<Value>) -> Result<Option<usize>> {
+    match answer? {
+        Value::Int(0) => Ok(None),
+        Value::Int(i) if i > 0 => Ok(Some(i as usize - 1)),
+        _ => Err(Error::backend("unexpected answer from the write script")),
+    }
+}

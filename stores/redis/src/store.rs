@@ -1,0 +1,373 @@
+//! The store: the contract on [`Core`]'s driver calls.
+
+use std::future::Future;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use statestore_core::check::{self, Condition, Op};
+use statestore_core::{
+    Capabilities, Consistency, DeleteRequest, DeleteWithPrefixRequest, ETag, Error, ErrorKind,
+    Feature, Features, GetRequest, Item, KeyResult, KeysLikeRequest, KeysPage, Limits, Operation,
+    Properties, QueryRequest, QueryResponse, Registration, Result, SetRequest, Store,
+    TransactRequest, like, register_store,
+};
+
+use crate::NAME;
+use crate::config::{
+    Config, MAX_BULK_BATCH, MAX_KEY_LEN, MAX_TRANSACTION_OPS, MAX_VALUE_LEN, PROPERTIES,
+};
+use crate::core::{self as driver, Core, script_outcome};
+
+/// What the Redis store offers.
+pub const FEATURES: Features = Features::NONE
+    .with(Feature::ETag)
+    .with(Feature::Transactional)
+    .with(Feature::Ttl)
+    .with(Feature::DeleteWithPrefix)
+    .with(Feature::KeysLike);
+
+/// The limits of every instance.
+pub const LIMITS: Limits = Limits {
+    max_transaction_ops: Some(MAX_TRANSACTION_OPS),
+    max_bulk_batch: Some(MAX_BULK_BATCH),
+    max_key_len: Some(MAX_KEY_LEN),
+    max_value_len: Some(MAX_VALUE_LEN),
+};
+
+/// How `state.redis` is registered (also reachable without `inventory`).
+pub const REGISTRATION: Registration = Registration::new(NAME, |_| Box::new(RedisStore::new()))
+    .features(FEATURES)
+    .properties(PROPERTIES)
+    .summary("Redis server or Redis Cluster; etags and transactions as server-side scripts.");
+
+register_store!(REGISTRATION);
+
+/// The Redis state store.
+#[derive(Default)]
+pub struct RedisStore {
+    core: RwLock<Option<Arc<Core>>>,
+    config: Option<Config>,
+}
+
+/// The error of an operation whose condition failed in the script.
+fn mismatch(op: &Op) -> Error {
+    let error = match op.condition() {
+        Condition::IfMatch(e) if !driver::is_version(e.as_str()) => Error::etag_invalid(format!(
+            "etag {:?} is not a version of this store (decimal digits)",
+            e.as_str().chars().take(40).collect::<String>()
+        )),
+        Condition::IfAbsent if matches!(op, Op::Delete(_)) => {
+            Error::etag_mismatch("first-write delete without etag: the key exists")
+        }
+        Condition::IfAbsent => {
+            Error::etag_mismatch("first-write without etag: the key already exists")
+        }
+        _ => Error::etag_mismatch("the etag is not the current one, or the key does not exist"),
+    };
+    error.with_key(op.key().to_owned())
+}
+
+fn versions(ops: &[Op]) -> Vec<String> {
+    ops.iter()
+        .map(|op| match op {
+            Op::Write(_) => driver::new_version(),
+            Op::Delete(_) => String::new(),
+        })
+        .collect()
+}
+
+impl RedisStore {
+    /// An uninitialised store; call [`Store::init`].
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn core(&self, op: Operation) -> Result<Arc<Core>> {
+        let guard = self.core.read().unwrap_or_else(|p| p.into_inner());
+        guard.clone().ok_or_else(|| {
+            let why = if self.config.is_some() {
+                "the store is closed"
+            } else {
+                "the store is not initialised: call init first"
+            };
+            Error::invalid(why).context(NAME, op)
+        })
+    }
+
+    /// Runs one operation bounded by the call timeout, with the store and
+    /// the operation named in its errors.
+    async fn run<T, F>(&self, op: Operation, f: impl FnOnce(Arc<Core>) -> F) -> Result<T>
+    where
+        F: Future<Output = Result<T>>,
+    {
+        let core = self.core(op)?;
+        let limit = self.config.as_ref().and_then(Config::call_timeout);
+        let result = match limit {
+            Some(limit) => tokio::time::timeout(limit, f(core.clone()))
+                .await
+                .unwrap_or_else(|_| Err(timeout(limit))),
+            None => f(core.clone()).await,
+        };
+        if let Err(e) = &result
+            && matches!(e.kind(), ErrorKind::Unavailable | ErrorKind::Timeout)
+        {
+            core.recover();
+        }
+        result.map_err(|e| e.context(NAME, op))
+    }
+
+    /// Bulk writes: each item (key, checked op, strong) is its own script
+    /// call, all pipelined; one outcome per item, in order.
+    async fn bulk_write<T>(
+        &self,
+        name: Operation,
+        checked: Vec<(String, Result<Op>, bool)>,
+        map: impl Fn(Option<ETag>) -> T + Send,
+    ) -> Result<Vec<KeyResult<T>>> {
+        self.run(name, |core| async move {
+            let mut calls = Vec::new();
+            let mut new_versions = Vec::new();
+            let mut strong = false;
+            for (_, op, s) in &checked {
+                if let Ok(op) = op {
+                    let v = versions(std::slice::from_ref(op));
+                    // One key is always in one slot.
+                    calls.push(core.write_cmd(std::slice::from_ref(op), &v)?);
+                    new_versions.extend(v);
+                    strong |= *s;
+                }
+            }
+            let wait = strong && core.replicas();
+            let mut answers = core.batch(calls, wait).await?.into_iter();
+            let mut new_versions = new_versions.into_iter();
+            let mut out = Vec::with_capacity(checked.len());
+            for (key, op, _) in checked {
+                let result = match op {
+                    Err(e) => Err(e),
+                    Ok(op) => {
+                        let version = new_versions.next().unwrap_or_default();
+                        let answer = answers.next().unwrap_or(Ok(redis::Value::Nil));
+                        match script_outcome(answer) {
+                            Ok(None) => {
+                                Ok(map(matches!(op, Op::Write(_)).then(|| ETag::new(version))))
+                            }
+                            Ok(Some(_)) => Err(mismatch(&op)),
+                            Err(e) => Err(e.with_key(key.clone())),
+                        }
+                    }
+                };
+                let result = result.map_err(|e| e.context(NAME, name));
+                out.push(KeyResult { key, result });
+            }
+            Ok(out)
+        })
+        .await
+    }
+}
+
+fn timeout(limit: Duration) -> Error {
+    Error::timeout(format!(
+        "no answer within {limit:?} (properties dialTimeout + readTimeout)"
+    ))
+}
+
+#[async_trait]
+impl Store for RedisStore {
+    async fn init(&mut self, properties: &Properties) -> Result<()> {
+        let op = Operation::Init;
+        if self.config.is_some() {
+            return Err(Error::invalid("the store is already initialised").context(NAME, op));
+        }
+        let config = Config::from_properties(properties)?;
+        let connect = driver::connect(&config);
+        let core = match config.call_timeout() {
+            Some(limit) => tokio::time::timeout(limit, connect)
+                .await
+                .unwrap_or_else(|_| Err(timeout(limit))),
+            None => connect.await,
+        }
+        .map_err(|e| e.context(NAME, op))?;
+        *self.core.get_mut().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(core));
+        self.config = Some(config);
+        Ok(())
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            features: FEATURES,
+            limits: LIMITS,
+        }
+    }
+
+    async fn get(&self, req: GetRequest) -> Result<Option<Item>> {
+        self.run(Operation::Get, |core| async move {
+            check::get(&req, &LIMITS)?;
+            core.get(&req.key).await.map_err(|e| e.with_key(req.key))
+        })
+        .await
+    }
+
+    async fn set(&self, req: SetRequest) -> Result<Option<ETag>> {
+        let key = req.key.clone();
+        self.run(Operation::Set, |core| async move {
+            let strong = req.consistency == Consistency::Strong;
+            let w = check::write(req, &LIMITS).map(Op::Write)?;
+            let ops = [w];
+            let v = versions(&ops);
+            if let (Op::Write(w), false) = (&ops[0], strong)
+                && let Some(pipe) = core.plain_write(w, &v[0])
+            {
+                core.send_plain(pipe).await.map_err(|e| e.with_key(key))?;
+                return Ok(v.into_iter().next().map(ETag::new));
+            }
+            match core.write(core.write_cmd(&ops, &v)?, strong).await {
+                Ok(None) => Ok(v.into_iter().next().map(ETag::new)),
+                Ok(Some(_)) => Err(mismatch(&ops[0])),
+                Err(e) => Err(e.with_key(key)),
+            }
+        })
+        .await
+    }
+
+    async fn delete(&self, req: DeleteRequest) -> Result<()> {
+        let key = req.key.clone();
+        self.run(Operation::Delete, |core| async move {
+            let strong = req.consistency == Consistency::Strong;
+            let d = check::delete(req, &LIMITS).map(Op::Delete)?;
+            let ops = [d];
+            match core
+                .write(core.write_cmd(&ops, &versions(&ops))?, strong)
+                .await
+            {
+                Ok(None) => Ok(()),
+                Ok(Some(_)) => Err(mismatch(&ops[0])),
+                Err(e) => Err(e.with_key(key)),
+            }
+        })
+        .await
+    }
+
+    async fn bulk_get(&self, reqs: Vec<GetRequest>) -> Result<Vec<KeyResult<Option<Item>>>> {
+        let op = Operation::BulkGet;
+        self.run(op, |core| async move {
+            let valid: Vec<&str> = reqs
+                .iter()
+                .filter(|r| check::get(r, &LIMITS).is_ok())
+                .map(|r| r.key.as_str())
+                .collect();
+            let mut found = core.get_many(&valid).await?.into_iter();
+            let mut out = Vec::with_capacity(reqs.len());
+            for r in &reqs {
+                let result = match check::get(r, &LIMITS) {
+                    Err(e) => Err(e.context(NAME, op)),
+                    Ok(()) => found
+                        .next()
+                        .unwrap_or(Ok(None))
+                        .map_err(|e| e.context(NAME, op)),
+                };
+                out.push(KeyResult {
+                    key: r.key.clone(),
+                    result,
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn bulk_set(&self, reqs: Vec<SetRequest>) -> Result<Vec<KeyResult<Option<ETag>>>> {
+        let checked = reqs.into_iter().map(|r| {
+            let strong = r.consistency == Consistency::Strong;
+            let key = r.key.clone();
+            (key, check::write(r, &LIMITS).map(Op::Write), strong)
+        });
+        self.bulk_write(Operation::BulkSet, checked.collect(), |e| e)
+            .await
+    }
+
+    async fn bulk_delete(&self, reqs: Vec<DeleteRequest>) -> Result<Vec<KeyResult<()>>> {
+        let checked = reqs.into_iter().map(|r| {
+            let strong = r.consistency == Consistency::Strong;
+            let key = r.key.clone();
+            (key, check::delete(r, &LIMITS).map(Op::Delete), strong)
+        });
+        self.bulk_write(Operation::BulkDelete, checked.collect(), drop)
+            .await
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.run(Operation::Ping, |core| async move { core.ping().await })
+            .await
+    }
+
+    async fn close(&self) -> Result<()> {
+        // Dropping the last handle closes the connections; calls in flight
+        // hold their own handle and finish first.
+        self.core.write().unwrap_or_else(|p| p.into_inner()).take();
+        Ok(())
+    }
+
+    async fn transact(&self, req: TransactRequest) -> Result<Vec<Option<ETag>>> {
+        self.run(Operation::Transact, |core| async move {
+            // Malformed etags travel to the script, which stops at the first
+            // failing operation in order, whichever way it fails.
+            let ops = check::transaction(req, &LIMITS)?;
+            if ops.is_empty() {
+                return Ok(Vec::new());
+            }
+            let v = versions(&ops);
+            match core.write(core.write_cmd(&ops, &v)?, false).await? {
+                None => Ok(ops
+                    .iter()
+                    .zip(v)
+                    .map(|(o, v)| matches!(o, Op::Write(_)).then(|| ETag::new(v)))
+                    .collect()),
+                Some(i) => Err(mismatch(&ops[i]).in_transaction(i)),
+            }
+        })
+        .await
+    }
+
+    async fn delete_with_prefix(&self, req: DeleteWithPrefixRequest) -> Result<u64> {
+        self.run(Operation::DeleteWithPrefix, |core| async move {
+            let prefix = check::prefix(&req.prefix)?;
+            let names: Vec<String> = core
+                .scan(&core.layout.scan_pattern(&prefix))
+                .await?
+                .into_iter()
+                .filter(|n| check::is_direct_child(core.layout.user_key(n), &prefix))
+                .collect();
+            core.delete_names(&names).await
+        })
+        .await
+    }
+
+    async fn keys_like(&self, req: KeysLikeRequest) -> Result<KeysPage> {
+        self.run(Operation::KeysLike, |core| async move {
+            let pattern = check::keys_like(&req)?;
+            let after = req
+                .token
+                .as_deref()
+                .map(like::parse_page_token)
+                .transpose()?;
+            let names = core
+                .scan(&core.layout.scan_pattern(&pattern.literal_prefix()))
+                .await?;
+            let mut keys: Vec<String> = names
+                .iter()
+                .map(|n| core.layout.user_key(n))
+                .filter(|k| after.as_deref().is_none_or(|a| *k > a) && pattern.matches(k))
+                .map(str::to_owned)
+                .collect();
+            keys.sort_unstable();
+            keys.dedup();
+            Ok(like::page(keys, req.page_size))
+        })
+        .await
+    }
+
+    async fn query(&self, _req: QueryRequest) -> Result<QueryResponse> {
+        Err(Error::not_supported(NAME, Operation::Query))
+    }
+}

@@ -1,0 +1,292 @@
+//! What is particular to Redis: the stored layout (readable by Dapr and
+//! back), the cluster's partition rule, lost scripts, init errors, the
+//! component-wide ttl and `strong` consistency.
+
+mod common;
+
+use std::time::{Duration, SystemTime};
+
+use redis::AsyncCommands;
+use statestore_core::{
+    Consistency, DeleteWithPrefixRequest, ErrorKind, GetRequest, KeysLikeRequest, Properties,
+    SetRequest, Store, StoreExt, TransactRequest, TransactionOp,
+};
+use statestore_redis::RedisStore;
+
+async fn open(props: Properties) -> RedisStore {
+    let mut store = RedisStore::new();
+    store.init(&props).await.expect("init");
+    store
+}
+
+fn node() -> Properties {
+    Properties::new().with("redisHost", "127.0.0.1:6379")
+}
+
+fn cluster() -> Properties {
+    Properties::new()
+        .with("redisHost", common::cluster())
+        .with("redisType", "cluster")
+}
+
+async fn raw() -> redis::aio::MultiplexedConnection {
+    redis::Client::open("redis://127.0.0.1:6379")
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .expect("Redis on 127.0.0.1:6379 (scripts/services.sh start)")
+}
+
+fn run_id() -> String {
+    format!("redis-test-{:08x}", fastrand::u32(..))
+}
+
+#[tokio::test]
+async fn dapr_layout_both_ways() {
+    let store = open(node()).await;
+    let mut r = raw().await;
+    let key = format!("{}||dapr", run_id());
+    // Written the way Dapr's Redis store writes: a hash with data and version.
+    let _: () = r
+        .hset_multiple(&key, &[("data", "from dapr"), ("version", "3")])
+        .await
+        .unwrap();
+    let item = store.get_item(&key).await.unwrap().unwrap();
+    assert_eq!(&item.value[..], b"from dapr");
+    assert_eq!(item.etag.as_ref().unwrap().as_str(), "3");
+    let etag = store
+        .set(SetRequest::new(key.clone(), "from statestore").etag("3"))
+        .await
+        .unwrap()
+        .unwrap();
+    let (data, version): (String, String) = redis::cmd("HMGET")
+        .arg(&key)
+        .arg("data")
+        .arg("version")
+        .query_async(&mut r)
+        .await
+        .unwrap();
+    assert_eq!(
+        (data.as_str(), version.as_str()),
+        ("from statestore", etag.as_str())
+    );
+    store.remove(&key).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_key_of_another_type_is_a_backend_error() {
+    let store = open(node()).await;
+    let mut r = raw().await;
+    let key = format!("{}||string", run_id());
+    let _: () = r.set(&key, "plain").await.unwrap();
+    let e = store.get_item(&key).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Backend, "{e}");
+    assert!(e.to_string().contains("another type"), "{e}");
+    let _: () = r.del(&key).await.unwrap();
+}
+
+#[tokio::test]
+async fn lost_scripts_are_loaded_again() {
+    let store = open(node()).await;
+    let mut r = raw().await;
+    let key = format!("{}||flush", run_id());
+    let _: () = redis::cmd("SCRIPT")
+        .arg("FLUSH")
+        .query_async(&mut r)
+        .await
+        .unwrap();
+    store
+        .put(&key, "single")
+        .await
+        .expect("set after SCRIPT FLUSH");
+    let _: () = redis::cmd("SCRIPT")
+        .arg("FLUSH")
+        .query_async(&mut r)
+        .await
+        .unwrap();
+    let reqs = (0..10)
+        .map(|i| SetRequest::new(format!("{key}{i}"), "bulk"))
+        .collect();
+    for r in store.bulk_set(reqs).await.unwrap() {
+        r.result.expect("bulk item after SCRIPT FLUSH");
+    }
+    store.remove(&key).await.unwrap();
+    for i in 0..10 {
+        store.remove(&format!("{key}{i}")).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn component_ttl_applies_to_writes_without_one() {
+    let store = open(node().with("ttlInSeconds", "60")).await;
+    let key = format!("{}||ttl", run_id());
+    store.put(&key, "v").await.unwrap();
+    let expires = store
+        .get_item(&key)
+        .await
+        .unwrap()
+        .unwrap()
+        .expires_at
+        .expect("an expiry");
+    let left = expires.duration_since(SystemTime::now()).unwrap();
+    assert!(
+        left > Duration::from_secs(55) && left <= Duration::from_secs(60),
+        "{left:?}"
+    );
+    let req = SetRequest::new(key.clone(), "v").metadata("ttlInSeconds", "-1");
+    store.set(req).await.unwrap();
+    assert_eq!(
+        store.get_item(&key).await.unwrap().unwrap().expires_at,
+        None
+    );
+    store.remove(&key).await.unwrap();
+}
+
+#[tokio::test]
+async fn init_errors_name_the_cause_and_hide_the_password() {
+    let mut store = RedisStore::new();
+    let e = store
+        .init(
+            &Properties::new()
+                .with("redisHost", "127.0.0.1:1")
+                .with("dialTimeout", "1s"),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e.kind(), ErrorKind::Unavailable | ErrorKind::Timeout),
+        "{e}"
+    );
+    assert!(e.to_string().starts_with("state.redis: init:"), "{e}");
+
+    let mut store = RedisStore::new();
+    let e = store
+        .init(
+            &node()
+                .with("redisUsername", "nobody")
+                .with("redisPassword", "hunter2"),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config, "{e}");
+    assert!(!format!("{e} {e:?}").contains("hunter2"), "{e:?}");
+}
+
+#[tokio::test]
+async fn strong_consistency_without_replicas_is_a_plain_write() {
+    let store = open(node()).await;
+    let key = format!("{}||strong", run_id());
+    let req = SetRequest::new(key.clone(), "v").consistency(Consistency::Strong);
+    store.set(req).await.unwrap();
+    store.remove(&key).await.unwrap();
+}
+
+#[tokio::test]
+async fn cluster_keeps_an_actor_in_one_slot() {
+    let store = open(cluster()).await;
+    let actor = format!("{}||Account||42", run_id());
+    let keys: Vec<String> = ["balance", "owner", "history||2026"]
+        .iter()
+        .map(|k| format!("{actor}||{k}"))
+        .collect();
+    let ops = keys
+        .iter()
+        .map(|k| TransactionOp::from(SetRequest::new(k.clone(), "v")));
+    let etags = store
+        .transact(TransactRequest::new(ops).metadata("partitionKey", actor.clone()))
+        .await
+        .expect("one actor's keys are transactable");
+    assert_eq!(etags.len(), 3);
+    let got = store
+        .bulk_get(keys.iter().map(|k| GetRequest::new(k.clone())).collect())
+        .await
+        .unwrap();
+    assert!(got.iter().all(|r| matches!(&r.result, Ok(Some(_)))));
+    let page = store
+        .keys_like(KeysLikeRequest::new(format!("{actor}||%")))
+        .await
+        .unwrap();
+    assert_eq!(page.keys.len(), 3, "{:?}", page.keys);
+    let removed = store
+        .delete_with_prefix(DeleteWithPrefixRequest::new(actor.clone()))
+        .await
+        .unwrap();
+    assert_eq!(
+        removed, 2,
+        "direct children only: history||2026 is a grandchild"
+    );
+    store.remove(&keys[2]).await.unwrap();
+}
+
+#[tokio::test]
+async fn cluster_refuses_a_transaction_across_slots_before_writing() {
+    let store = open(cluster()).await;
+    let id = run_id();
+    let (a, b) = (format!("{id}-a"), format!("{id}-b"));
+    let ops = [
+        TransactionOp::from(SetRequest::new(a.clone(), "v")),
+        TransactionOp::from(SetRequest::new(b.clone(), "v")),
+    ];
+    let e = store.transact(TransactRequest::new(ops)).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidRequest, "{e}");
+    assert!(e.to_string().contains("hash slots"), "{e}");
+    assert!(store.get_item(&a).await.unwrap().is_none());
+    assert!(store.get_item(&b).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn cluster_bulk_and_scans_span_every_primary() {
+    let store = open(cluster().with("redisMaxRetries", "5")).await;
+    let id = run_id();
+    // Keys without `||` keep their names and spread over every slot.
+    let keys: Vec<String> = (0..1000).map(|i| format!("{id}-{i:04}")).collect();
+    let reqs = keys
+        .iter()
+        .map(|k| SetRequest::new(k.clone(), k.clone()))
+        .collect();
+    for r in store.bulk_set(reqs).await.unwrap() {
+        r.result.unwrap();
+    }
+    let got = store
+        .bulk_get(keys.iter().map(|k| GetRequest::new(k.clone())).collect())
+        .await
+        .unwrap();
+    for (k, r) in keys.iter().zip(&got) {
+        assert_eq!(&r.key, k);
+        assert_eq!(
+            r.result.as_ref().unwrap().as_ref().unwrap().value,
+            k.as_bytes()
+        );
+    }
+    let mut listed = Vec::new();
+    let mut token = None;
+    loop {
+        let mut req = KeysLikeRequest::new(format!("{id}-%")).page_size(300);
+        if let Some(t) = token {
+            req = req.token(t);
+        }
+        let page = store.keys_like(req).await.unwrap();
+        listed.extend(page.keys);
+        match page.token {
+            Some(t) => token = Some(t),
+            None => break,
+        }
+    }
+    assert_eq!(listed, keys, "every key once, in order, across primaries");
+    let reqs = keys
+        .iter()
+        .map(statestore_core::DeleteRequest::new)
+        .collect();
+    for r in store.bulk_delete(reqs).await.unwrap() {
+        r.result.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn cluster_strong_writes_wait_for_a_replica() {
+    let store = open(cluster()).await;
+    let key = format!("{}||strong", run_id());
+    let req = SetRequest::new(key.clone(), "v").consistency(Consistency::Strong);
+    store.set(req).await.expect("the replica acknowledges");
+    store.remove(&key).await.unwrap();
+}
