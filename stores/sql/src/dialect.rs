@@ -25,6 +25,16 @@ pub enum Param {
     I64(i64),
     /// A nullable 64-bit integer.
     OptI64(Option<i64>),
+    /// An array of text (PostgreSQL only, like every array).
+    TextArray(Vec<String>),
+    /// An array of nullable text.
+    OptTextArray(Vec<Option<String>>),
+    /// An array of byte strings.
+    BytesArray(Vec<Vec<u8>>),
+    /// An array of 64-bit integers.
+    I64Array(Vec<i64>),
+    /// An array of nullable 64-bit integers.
+    OptI64Array(Vec<Option<i64>>),
 }
 
 impl std::fmt::Debug for Param {
@@ -36,6 +46,11 @@ impl std::fmt::Debug for Param {
             Param::Bytes(b) => write!(f, "Bytes({})", b.len()),
             Param::I64(_) => f.write_str("I64"),
             Param::OptI64(_) => f.write_str("OptI64"),
+            Param::TextArray(v) => write!(f, "TextArray[{}]", v.len()),
+            Param::OptTextArray(v) => write!(f, "OptTextArray[{}]", v.len()),
+            Param::BytesArray(v) => write!(f, "BytesArray[{}]", v.len()),
+            Param::I64Array(v) => write!(f, "I64Array[{}]", v.len()),
+            Param::OptI64Array(v) => write!(f, "OptI64Array[{}]", v.len()),
         }
     }
 }
@@ -138,6 +153,19 @@ impl<'a> WriteRow<'a> {
     }
 }
 
+/// The value as JSON text when it is a JSON document a database's JSON
+/// column accepts, so that JSON state stays queryable; `None` otherwise.
+/// (`\u0000` is refused by PostgreSQL's `jsonb`, so such documents stay
+/// bytes only.)
+pub fn json_text(value: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(value).ok()?;
+    if text.contains("\\u0000") {
+        return None;
+    }
+    serde_json::from_str::<serde_json::Value>(text).ok()?;
+    Some(text.to_owned())
+}
+
 /// One key with the etag it must have.
 #[derive(Debug, Clone, Copy)]
 pub struct KeyEtag<'a> {
@@ -190,8 +218,8 @@ pub trait Dialect: Send + Sync + 'static {
     /// A cheap round trip.
     fn ping(&self) -> Stmt;
 
-    /// Creates the metadata table when missing.
-    fn create_metadata_table(&self) -> Stmt;
+    /// Creates the metadata table (and what it needs) when missing.
+    fn create_metadata_table(&self) -> Vec<Stmt>;
 
     /// Reads a metadata value (one text column).
     fn metadata_get(&self, key: &str) -> Stmt;

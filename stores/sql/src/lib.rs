@@ -24,7 +24,9 @@
 
 pub mod apply;
 pub mod backend;
+pub mod config;
 pub mod dialect;
+pub mod driver;
 pub mod etag;
 pub mod ident;
 mod schema;
@@ -32,5 +34,6 @@ mod store;
 
 pub use backend::{Backend, Conn, Settings};
 pub use dialect::{Dialect, KeyEtag, Param, Row, Stmt, WriteRow};
+pub use driver::{Driver, SqlxConn};
 pub use schema::cleanup_turn;
 pub use store::{FEATURES, Inner, SqlStore};

@@ -24,7 +24,9 @@ fn cleanup_key(s: &Settings) -> String {
 pub async fn migrate<B: Backend>(b: &B, s: &Settings) -> Result<()> {
     let d = b.dialect();
     let mut conn = b.begin_migration().await?;
-    conn.execute(d.create_metadata_table()).await?;
+    for stmt in d.create_metadata_table() {
+        conn.execute(stmt).await?;
+    }
     let key = version_key(s);
     let current = match conn.texts(d.metadata_get(&key)).await?.first() {
         None => 0,

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use statestore_core::{Error, Operation, Properties, Property, Result};
-use statestore_sql::{Settings, ident};
+use statestore_sql::Settings;
+use statestore_sql::config::{Common, Sizes};
 
 use crate::NAME;
 
@@ -50,6 +51,15 @@ pub const DISABLE_WAL: Property = Property::new(
     "Use a rollback journal instead of write-ahead logging (for network file systems).",
 )
 .with_default("false");
+
+/// The properties read like every SQL store's.
+const COMMON: Common = Common {
+    table: TABLE_NAME,
+    metadata_table: METADATA_TABLE_NAME,
+    timeout: TIMEOUT,
+    cleanup_interval: CLEANUP_INTERVAL,
+    allow_schema: false,
+};
 
 /// Every property of `state.sqlite`.
 pub const PROPERTIES: &[Property] = &[
@@ -113,21 +123,14 @@ impl Config {
         let conn = r.require(&CONNECTION_STRING)?;
         let (location, pragmas) =
             parse_connection_string(&conn).map_err(|why| r.error(&CONNECTION_STRING, why))?;
-        let table = r.require(&TABLE_NAME)?;
-        ident::validate(&table, false).map_err(|e| r.error(&TABLE_NAME, e.message()))?;
-        let metadata_table = r.require(&METADATA_TABLE_NAME)?;
-        ident::validate(&metadata_table, false)
-            .map_err(|e| r.error(&METADATA_TABLE_NAME, e.message()))?;
-        if table.eq_ignore_ascii_case(&metadata_table) {
-            return Err(r.error(
-                &METADATA_TABLE_NAME,
-                format!("must differ from tableName ({table:?})"),
-            ));
-        }
-        let timeout = r.duration(&TIMEOUT)?.unwrap_or(Duration::from_secs(20));
-        if timeout.is_zero() {
-            return Err(r.error(&TIMEOUT, "must be greater than zero"));
-        }
+        let settings = COMMON.read(
+            &r,
+            Sizes {
+                max_transaction_ops: MAX_TRANSACTION_OPS,
+                max_key_len: MAX_KEY_LEN,
+                max_value_len: MAX_VALUE_LEN,
+            },
+        )?;
         // SQLite takes the busy timeout in milliseconds as a C int.
         let busy_timeout = r.duration(&BUSY_TIMEOUT)?.unwrap_or(Duration::from_secs(2));
         if busy_timeout.as_millis() > i32::MAX as u128 {
@@ -141,15 +144,7 @@ impl Config {
             pragmas,
             busy_timeout,
             disable_wal: r.bool(&DISABLE_WAL)?,
-            settings: Settings {
-                table,
-                metadata_table,
-                timeout,
-                cleanup_interval: r.interval(&CLEANUP_INTERVAL)?,
-                max_transaction_ops: MAX_TRANSACTION_OPS,
-                max_key_len: MAX_KEY_LEN,
-                max_value_len: MAX_VALUE_LEN,
-            },
+            settings,
         })
     }
 }

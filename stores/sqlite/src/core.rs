@@ -10,18 +10,19 @@ use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use sqlx::pool::PoolConnection;
+use sqlx::error::DatabaseError;
 use sqlx::sqlite::{
-    SqliteArguments, SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteQueryResult, SqliteSynchronous,
 };
-use sqlx::{AssertSqlSafe, Row as _, Sqlite, SqliteConnection, Transaction};
+use sqlx::{AssertSqlSafe, Sqlite};
 use statestore_core::{Properties, Result};
-use statestore_sql::{Backend, Conn, Param, Row, Settings, Stmt};
+use statestore_sql::driver::DriverQuery;
+use statestore_sql::{Backend, Driver, Param, Settings, SqlxConn};
 
 use crate::NAME;
 use crate::config::{Config, Location};
 use crate::dialect::SqliteDialect;
-use crate::error::{is_busy, map};
+use crate::error::{is_busy, kind_of, map, primary_code};
 
 /// Connections in the read pool of a file database.
 const READERS: u32 = 4;
@@ -33,73 +34,35 @@ pub struct SqliteBackend {
     dialect: SqliteDialect,
 }
 
-/// A pooled connection, plain or in a transaction.
-pub enum SqliteConn {
-    /// Autocommit.
-    Plain(PoolConnection<Sqlite>),
-    /// Inside `BEGIN IMMEDIATE`; rolled back when dropped.
-    Tx(Transaction<'static, Sqlite>),
-}
+/// The sqlx side of SQLite: binding and error codes.
+pub struct SqliteDriver;
 
-impl SqliteConn {
-    fn conn(&mut self) -> &mut SqliteConnection {
-        match self {
-            SqliteConn::Plain(c) => c,
-            SqliteConn::Tx(t) => t,
-        }
-    }
-}
+impl Driver for SqliteDriver {
+    type Db = Sqlite;
 
-fn query(stmt: Stmt) -> sqlx::query::Query<'static, Sqlite, SqliteArguments> {
-    let mut q = sqlx::query(AssertSqlSafe(stmt.sql));
-    for p in stmt.params {
-        q = match p {
+    fn bind(q: DriverQuery<Self>, p: Param) -> DriverQuery<Self> {
+        match p {
             Param::Text(s) => q.bind(s),
             Param::OptText(s) => q.bind(s),
             Param::Bytes(b) => q.bind(Vec::from(b)),
             Param::I64(v) => q.bind(v),
             Param::OptI64(v) => q.bind(v),
-        };
-    }
-    q
-}
-
-fn state_row(r: sqlx::sqlite::SqliteRow) -> std::result::Result<Row, sqlx::Error> {
-    Ok(Row {
-        key: r.try_get(0)?,
-        value: r.try_get(1)?,
-        etag: r.try_get(2)?,
-        content_type: r.try_get(3)?,
-        expires_at: r.try_get(4)?,
-    })
-}
-
-#[async_trait]
-impl Conn for SqliteConn {
-    async fn execute(&mut self, stmt: Stmt) -> Result<u64> {
-        let done = query(stmt).execute(self.conn()).await.map_err(map)?;
-        Ok(done.rows_affected())
-    }
-
-    async fn rows(&mut self, stmt: Stmt) -> Result<Vec<Row>> {
-        let rows = query(stmt).fetch_all(self.conn()).await.map_err(map)?;
-        rows.into_iter()
-            .map(|r| state_row(r).map_err(map))
-            .collect()
-    }
-
-    async fn texts(&mut self, stmt: Stmt) -> Result<Vec<String>> {
-        let rows = query(stmt).fetch_all(self.conn()).await.map_err(map)?;
-        rows.iter().map(|r| r.try_get(0).map_err(map)).collect()
-    }
-
-    async fn commit(self) -> Result<()> {
-        match self {
-            SqliteConn::Plain(_) => Ok(()),
-            SqliteConn::Tx(t) => t.commit().await.map_err(map),
+            // The SQLite dialect never makes arrays.
+            _ => q.bind(None::<i64>),
         }
     }
+
+    fn classify(e: &dyn DatabaseError) -> statestore_core::Error {
+        kind_of(primary_code(e))
+    }
+
+    fn rows_affected(done: &SqliteQueryResult) -> u64 {
+        done.rows_affected()
+    }
 }
+
+/// A connection of the SQLite store.
+pub type SqliteConn = SqlxConn<SqliteDriver>;
 
 /// Sets the journal mode, which is stored in the database file. Changing it
 /// needs an exclusive lock that SQLite does not wait for, so instances

@@ -261,14 +261,14 @@ impl Dialect for SqliteDialect {
         Stmt::fixed(&self.ping, Vec::new())
     }
 
-    fn create_metadata_table(&self) -> Stmt {
-        Stmt::built(
+    fn create_metadata_table(&self) -> Vec<Stmt> {
+        vec![Stmt::built(
             format!(
                 "CREATE TABLE IF NOT EXISTS {} (\"key\" TEXT NOT NULL PRIMARY KEY, value TEXT NOT NULL)",
                 self.meta
             ),
             Vec::new(),
-        )
+        )]
     }
 
     fn metadata_get(&self, key: &str) -> Stmt {

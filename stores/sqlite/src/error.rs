@@ -3,48 +3,36 @@
 use statestore_core::Error;
 
 /// SQLite's primary result code of a database error (the low byte of the
-/// extended code), 0 for any other error.
-pub fn primary_code(e: &sqlx::Error) -> i64 {
-    match e {
-        sqlx::Error::Database(db) => {
-            db.code().and_then(|c| c.parse::<i64>().ok()).unwrap_or(0) & 0xff
-        }
-        _ => 0,
-    }
+/// extended code), 0 when it has none.
+pub fn primary_code(e: &dyn sqlx::error::DatabaseError) -> i64 {
+    e.code().and_then(|c| c.parse::<i64>().ok()).unwrap_or(0) & 0xff
 }
 
 /// Whether another connection held a lock (BUSY or LOCKED): worth retrying.
 pub fn is_busy(e: &sqlx::Error) -> bool {
-    matches!(primary_code(e), 5 | 6)
+    matches!(e, sqlx::Error::Database(db) if matches!(primary_code(db.as_ref()), 5 | 6))
 }
 
-/// Maps a driver error; the driver's error is kept as the source.
-///
-/// SQLite's primary result codes (the low byte of the extended code):
-/// BUSY (5) and LOCKED (6) mean another connection held the lock for longer
-/// than `busyTimeout`, which is worth retrying; CANTOPEN (14) and IOERR (10)
-/// mean the file is unreachable.
+/// What an SQLite error means, by its primary result code (the low byte of
+/// the extended code): BUSY (5) and LOCKED (6) mean another connection held
+/// the lock for longer than `busyTimeout`, which is worth retrying; CANTOPEN
+/// (14) and IOERR (10) mean the file is unreachable.
+pub fn kind_of(primary_code: i64) -> Error {
+    match primary_code {
+        5 | 6 => Error::timeout("the database is locked by another connection (see busyTimeout)"),
+        10 => Error::unavailable("disk I/O error"),
+        14 => Error::unavailable("the database file cannot be opened"),
+        13 => Error::backend("the disk is full"),
+        8 => Error::backend("the database is read-only"),
+        11 | 26 => Error::backend("the file is corrupt or not a SQLite database"),
+        _ => Error::backend("SQLite refused the statement"),
+    }
+}
+
+/// Maps a driver error (the shared mapping with SQLite's codes); the
+/// driver's error is kept as the source.
 pub fn map(e: sqlx::Error) -> Error {
-    use sqlx::Error as E;
-    let mapped = match &e {
-        E::Database(_) => match primary_code(&e) {
-            5 | 6 => {
-                Error::timeout("the database is locked by another connection (see busyTimeout)")
-            }
-            10 => Error::unavailable("disk I/O error"),
-            14 => Error::unavailable("the database file cannot be opened"),
-            13 => Error::backend("the disk is full"),
-            8 => Error::backend("the database is read-only"),
-            11 | 26 => Error::backend("the file is corrupt or not a SQLite database"),
-            _ => Error::backend("SQLite refused the statement"),
-        },
-        E::PoolTimedOut => Error::timeout("no connection became free within the timeout"),
-        E::PoolClosed => Error::invalid("the store is closed"),
-        E::Io(_) | E::WorkerCrashed => Error::unavailable("the database connection failed"),
-        E::Configuration(_) => Error::config("invalid connection options"),
-        _ => Error::backend("unexpected driver error"),
-    };
-    mapped.with_source(e)
+    statestore_sql::driver::map::<crate::core::SqliteDriver>(e)
 }
 
 #[cfg(test)]

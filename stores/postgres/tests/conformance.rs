@@ -1,0 +1,35 @@
+//! The conformance suite against `state.postgresql` on the local server
+//! (`STATESTORE_POSTGRES_URL`, default `postgres://postgres@127.0.0.1:5432/test`),
+//! in tables of this run. The restart case restarts the server with
+//! `pg_ctlcluster`, as root, when the cluster is a local one.
+
+use std::time::Duration;
+
+use statestore_conformance::{Quirks, Restart};
+use statestore_core::Properties;
+
+fn main() -> std::process::ExitCode {
+    let url = std::env::var("STATESTORE_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let run = format!("conf{}", std::process::id());
+    let props = Properties::new()
+        .with("connectionString", url)
+        .with("tableName", format!("{run}_state"))
+        .with("metadataTableName", format!("{run}_meta"))
+        .with("timeout", "5s");
+    let cluster = "$(ls /etc/postgresql | sort -V | tail -1) main";
+    let restart = std::path::Path::new("/etc/postgresql").exists().then(|| {
+        let mut r = Restart::commands(
+            format!("pg_ctlcluster --skip-systemctl-redirect {cluster} stop -m fast"),
+            format!("pg_ctlcluster --skip-systemctl-redirect {cluster} start"),
+        );
+        r.fail_within = Duration::from_secs(10);
+        r.recover_within = Duration::from_secs(30);
+        r
+    });
+    let quirks = Quirks {
+        restart,
+        ..Quirks::default()
+    };
+    statestore_conformance::main_with_quirks(statestore_postgres::REGISTRATION, props, quirks)
+}

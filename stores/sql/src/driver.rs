@@ -1,0 +1,154 @@
+//! The sqlx half shared by the SQL stores: one connection type that runs
+//! [`Stmt`]s on any sqlx database, and the one mapping of driver errors.
+//! A database crate supplies a [`Driver`]: how to bind a parameter and what
+//! its database error codes mean.
+
+use async_trait::async_trait;
+use sqlx::error::DatabaseError;
+use sqlx::pool::PoolConnection;
+use sqlx::query::Query;
+use sqlx::{ColumnIndex, Database, Decode, Executor, IntoArguments, Transaction, Type};
+use statestore_core::{Error, Result};
+
+use crate::backend::Conn;
+use crate::dialect::{Param, Row, Stmt};
+
+/// A query of driver `D`.
+pub type DriverQuery<D> =
+    Query<'static, <D as Driver>::Db, <<D as Driver>::Db as Database>::Arguments>;
+
+/// What one sqlx database needs beyond sqlx's own traits.
+pub trait Driver: Send + Sync + 'static {
+    /// The sqlx database.
+    type Db: Database;
+
+    /// Binds one parameter. Dialects only produce parameters their driver
+    /// binds (arrays are PostgreSQL's); any other is bound as SQL NULL, which
+    /// the statement then refuses.
+    fn bind(q: DriverQuery<Self>, p: Param) -> DriverQuery<Self>;
+
+    /// What a database error means, by its code.
+    fn classify(e: &dyn DatabaseError) -> Error;
+
+    /// Rows a statement changed (sqlx has no common trait for it).
+    fn rows_affected(done: &<Self::Db as Database>::QueryResult) -> u64;
+}
+
+/// Maps a driver error; the driver's error is kept as the source.
+pub fn map<D: Driver>(e: sqlx::Error) -> Error {
+    use sqlx::Error as E;
+    let mapped = match &e {
+        E::Database(db) => D::classify(db.as_ref()),
+        E::PoolTimedOut => Error::timeout("no connection became free within the timeout"),
+        E::PoolClosed => Error::invalid("the store is closed"),
+        E::Io(_) | E::Tls(_) | E::WorkerCrashed => {
+            Error::unavailable("the database connection failed")
+        }
+        E::Configuration(_) => Error::config("invalid connection options"),
+        _ => Error::backend("unexpected driver error"),
+    };
+    mapped.with_source(e)
+}
+
+/// A connection of driver `D`: pooled, in a transaction, or detached from
+/// the pool (closed when dropped, so that session state such as a MySQL
+/// named lock never returns to the pool).
+pub enum SqlxConn<D: Driver> {
+    /// A pooled connection in autocommit mode.
+    Plain(PoolConnection<D::Db>),
+    /// Inside a transaction; rolled back when dropped.
+    Tx(Transaction<'static, D::Db>),
+    /// Detached; `commit` runs `finish` and closes it.
+    Detached {
+        /// The connection.
+        conn: <D::Db as Database>::Connection,
+        /// Statements run by `commit`, in order (e.g. `COMMIT`, then a
+        /// lock release).
+        finish: Vec<&'static str>,
+    },
+}
+
+impl<D: Driver> SqlxConn<D> {
+    fn conn(&mut self) -> &mut <D::Db as Database>::Connection {
+        match self {
+            SqlxConn::Plain(c) => c,
+            SqlxConn::Tx(t) => t,
+            SqlxConn::Detached { conn, .. } => conn,
+        }
+    }
+}
+
+fn query<D: Driver>(stmt: Stmt) -> DriverQuery<D> {
+    let mut q = sqlx::query::<D::Db>(sqlx::AssertSqlSafe(stmt.sql));
+    for p in stmt.params {
+        q = D::bind(q, p);
+    }
+    q
+}
+
+#[async_trait]
+impl<D: Driver> Conn for SqlxConn<D>
+where
+    for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
+    <D::Db as Database>::Arguments: IntoArguments<D::Db>,
+    for<'r> String: Decode<'r, D::Db> + Type<D::Db>,
+    for<'r> Vec<u8>: Decode<'r, D::Db> + Type<D::Db>,
+    for<'r> i64: Decode<'r, D::Db> + Type<D::Db>,
+    usize: ColumnIndex<<D::Db as Database>::Row>,
+{
+    async fn execute(&mut self, stmt: Stmt) -> Result<u64> {
+        let done = query::<D>(stmt)
+            .execute(self.conn())
+            .await
+            .map_err(map::<D>)?;
+        Ok(D::rows_affected(&done))
+    }
+
+    async fn rows(&mut self, stmt: Stmt) -> Result<Vec<Row>> {
+        let rows = query::<D>(stmt)
+            .fetch_all(self.conn())
+            .await
+            .map_err(map::<D>)?;
+        rows.iter()
+            .map(|r| {
+                use sqlx::Row as _;
+                Ok(Row {
+                    key: r.try_get(0)?,
+                    value: r.try_get(1)?,
+                    etag: r.try_get(2)?,
+                    content_type: r.try_get(3)?,
+                    expires_at: r.try_get(4)?,
+                })
+            })
+            .collect::<std::result::Result<_, sqlx::Error>>()
+            .map_err(map::<D>)
+    }
+
+    async fn texts(&mut self, stmt: Stmt) -> Result<Vec<String>> {
+        use sqlx::Row as _;
+        let rows = query::<D>(stmt)
+            .fetch_all(self.conn())
+            .await
+            .map_err(map::<D>)?;
+        rows.iter()
+            .map(|r| r.try_get(0).map_err(map::<D>))
+            .collect()
+    }
+
+    async fn commit(self) -> Result<()> {
+        match self {
+            SqlxConn::Plain(_) => Ok(()),
+            SqlxConn::Tx(t) => t.commit().await.map_err(map::<D>),
+            SqlxConn::Detached { mut conn, finish } => {
+                for sql in finish {
+                    sqlx::query::<D::Db>(sql)
+                        .execute(&mut conn)
+                        .await
+                        .map_err(map::<D>)?;
+                }
+                use sqlx::Connection as _;
+                conn.close().await.map_err(map::<D>)
+            }
+        }
+    }
+}
