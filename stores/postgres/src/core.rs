@@ -6,7 +6,7 @@ use sqlx::postgres::{PgPool, PgPoolOptions, PgQueryResult};
 use sqlx::{Executor as _, Postgres};
 use statestore_core::{Properties, Result};
 use statestore_sql::driver::{DriverQuery, map};
-use statestore_sql::{Backend, Driver, Param, Settings, SqlxConn};
+use statestore_sql::{Backend, Driver, Param, Settings, SqlxConn, lock_id};
 
 use crate::NAME;
 use crate::config::Config;
@@ -51,16 +51,6 @@ pub struct PgBackend {
     pool: PgPool,
     dialect: PgDialect,
     lock_id: i64,
-}
-
-/// The advisory lock id of a table's migrations: FNV-1a of its name, so
-/// that instances agree on it without coordination.
-fn lock_id(table: &str) -> i64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in format!("statestore-migrate:{table}").bytes() {
-        h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h as i64
 }
 
 /// The pool of a configuration. Connections are not pinged before use

@@ -61,13 +61,15 @@ pub async fn apply<D: Dialect, C: Conn>(
 /// Runs `stmt` changing `rows` and returns the keys it changed: by row count
 /// for one row, from `RETURNING` when the dialect has it, else by reading
 /// the etags back (writes only: each row's new etag is unique).
-async fn changed<D: Dialect, C: Conn>(
+pub(crate) async fn changed<D: Dialect, C: Conn>(
     d: &D,
     conn: &mut C,
     stmt: Stmt,
     rows: &[(&str, Option<i64>)],
 ) -> Result<HashSet<String>> {
-    if let [(key, _)] = rows {
+    if let [(key, _)] = rows
+        && !stmt.count_unreliable
+    {
         let n = conn.execute(stmt).await?;
         return Ok(if n > 0 {
             HashSet::from([key.to_string()])
@@ -92,6 +94,30 @@ async fn changed<D: Dialect, C: Conn>(
         .filter(|r| wanted.get(r.key.as_str()) == Some(&r.etag))
         .map(|r| r.key)
         .collect())
+}
+
+/// Splits rows into statements of at most `max_rows` rows and
+/// `max_bytes` value bytes (a single larger row still goes alone).
+fn chunks<'a, T>(
+    items: &'a [T],
+    max_rows: usize,
+    max_bytes: usize,
+    size: impl Fn(&T) -> usize,
+) -> Vec<&'a [T]> {
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0, 0usize);
+    for (i, item) in items.iter().enumerate() {
+        let n = size(item);
+        if i > start && (i - start == max_rows || bytes.saturating_add(n) > max_bytes) {
+            out.push(&items[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes = bytes.saturating_add(n);
+    }
+    if start < items.len() {
+        out.push(&items[start..]);
+    }
+    out
 }
 
 async fn apply_round<D: Dialect, C: Conn>(
@@ -143,8 +169,10 @@ async fn apply_round<D: Dialect, C: Conn>(
         }
     }
     let max = d.max_rows().max(1);
+    let bytes = d.max_statement_bytes();
+    let size = |(_, r): &(usize, WriteRow)| r.value.len() + r.key.len();
 
-    for chunk in upserts.chunks(max) {
+    for chunk in chunks(&upserts, max, bytes, size) {
         let rows: Vec<WriteRow> = chunk.iter().map(|(_, r)| *r).collect();
         conn.execute(d.upsert(&rows)).await?;
         out.extend(
@@ -154,7 +182,7 @@ async fn apply_round<D: Dialect, C: Conn>(
         );
     }
     for (batch, conditional) in [(&updates, true), (&inserts, false)] {
-        for chunk in batch.chunks(max) {
+        for chunk in chunks(batch, max, bytes, size) {
             let rows: Vec<WriteRow> = chunk.iter().map(|(_, r)| *r).collect();
             let stmt = if conditional {
                 d.update_if_match(&rows)
@@ -182,8 +210,20 @@ async fn apply_round<D: Dialect, C: Conn>(
     }
     for chunk in deletes_if_match.chunks(max) {
         let rows: Vec<KeyEtag> = chunk.iter().map(|(_, r)| *r).collect();
-        let keys: Vec<(&str, Option<i64>)> = rows.iter().map(|r| (r.key, None)).collect();
-        let ok = changed(d, conn, d.delete_if_match(&rows), &keys).await?;
+        let mut ok = HashSet::new();
+        let stmt = d.delete_if_match(&rows);
+        if stmt.returns_keys || rows.len() == 1 {
+            let keys: Vec<(&str, Option<i64>)> = rows.iter().map(|r| (r.key, None)).collect();
+            ok = changed(d, conn, stmt, &keys).await?;
+        } else {
+            // A database that cannot say which rows a multi-row delete
+            // removed (MySQL has no DELETE ... RETURNING) deletes one by one.
+            for r in &rows {
+                if conn.execute(d.delete_if_match(&[*r])).await? > 0 {
+                    ok.insert(r.key.to_owned());
+                }
+            }
+        }
         out.extend(chunk.iter().map(|(i, r)| {
             let outcome = if ok.contains(r.key) {
                 Ok(None)
@@ -232,5 +272,21 @@ mod tests {
             assert_eq!(keys.len(), round.len());
         }
         assert!(rounds(Vec::<(usize, &str)>::new(), |k| k).is_empty());
+    }
+
+    #[test]
+    fn chunks_respect_rows_and_bytes() {
+        let sizes = [3, 3, 3, 10, 1, 1];
+        let lens = |max_rows, max_bytes| -> Vec<usize> {
+            chunks(&sizes, max_rows, max_bytes, |n| *n)
+                .iter()
+                .map(|c| c.len())
+                .collect()
+        };
+        assert_eq!(lens(1000, usize::MAX), vec![6]);
+        assert_eq!(lens(2, usize::MAX), vec![2, 2, 2]);
+        assert_eq!(lens(1000, 6), vec![2, 1, 1, 2]);
+        assert_eq!(lens(1000, 1), vec![1, 1, 1, 1, 1, 1]);
+        assert!(chunks(&[] as &[usize], 5, 5, |n| *n).is_empty());
     }
 }

@@ -64,6 +64,10 @@ pub struct Stmt {
     pub params: Vec<Param>,
     /// Whether it returns the keys it changed (`RETURNING key`).
     pub returns_keys: bool,
+    /// Whether its row count says nothing about which rows it changed
+    /// (MySQL counts a row an upsert left alone as found), so the caller
+    /// reads the new etags back.
+    pub count_unreliable: bool,
 }
 
 impl Stmt {
@@ -73,6 +77,7 @@ impl Stmt {
             sql: sql.clone(),
             params,
             returns_keys: false,
+            count_unreliable: false,
         }
     }
 
@@ -84,7 +89,14 @@ impl Stmt {
             sql: sql.into(),
             params,
             returns_keys: false,
+            count_unreliable: false,
         }
+    }
+
+    /// Marks its row count as meaningless for which rows changed.
+    pub fn count_unreliable(mut self) -> Self {
+        self.count_unreliable = true;
+        self
     }
 
     /// Marks it as returning the keys it changed.
@@ -180,6 +192,12 @@ pub struct KeyEtag<'a> {
 pub trait Dialect: Send + Sync + 'static {
     /// Most rows one statement may carry (from the parameter limit).
     fn max_rows(&self) -> usize;
+
+    /// Most value bytes one statement may carry (from the packet limit);
+    /// a single row is always sent.
+    fn max_statement_bytes(&self) -> usize {
+        usize::MAX
+    }
 
     /// Live rows of these keys (no duplicates among them).
     fn get(&self, keys: &[&str]) -> Stmt;

@@ -64,7 +64,7 @@ pub enum SqlxConn<D: Driver> {
         conn: <D::Db as Database>::Connection,
         /// Statements run by `commit`, in order (e.g. `COMMIT`, then a
         /// lock release).
-        finish: Vec<&'static str>,
+        finish: Vec<String>,
     },
 }
 
@@ -141,7 +141,7 @@ where
             SqlxConn::Tx(t) => t.commit().await.map_err(map::<D>),
             SqlxConn::Detached { mut conn, finish } => {
                 for sql in finish {
-                    sqlx::query::<D::Db>(sql)
+                    sqlx::query::<D::Db>(sqlx::AssertSqlSafe(sql))
                         .execute(&mut conn)
                         .await
                         .map_err(map::<D>)?;

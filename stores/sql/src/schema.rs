@@ -10,6 +10,16 @@ use crate::backend::{Backend, Conn, Settings};
 use crate::dialect::Dialect;
 use crate::store::Inner;
 
+/// A lock id for `name` that every instance computes alike (FNV-1a), for
+/// databases whose migration lock is named by a number or a short text.
+pub fn lock_id(name: &str) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in format!("statestore-migrate:{name}").bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h as i64
+}
+
 fn version_key(s: &Settings) -> String {
     format!("schema-version:{}", s.table)
 }
@@ -37,6 +47,12 @@ pub async fn migrate<B: Backend>(b: &B, s: &Settings) -> Result<()> {
             ))
         })?,
     };
+    // The cleanup bookkeeping row exists from the start, so that a claim
+    // can be a plain conditional UPDATE where the dialect needs one.
+    let cleanup = cleanup_key(s);
+    if conn.texts(d.metadata_get(&cleanup)).await?.is_empty() {
+        conn.execute(d.metadata_set(&cleanup, "0")).await?;
+    }
     let migrations = d.migrations();
     if current > migrations.len() {
         return Err(Error::config(format!(

@@ -173,21 +173,33 @@ impl<B: Backend> Inner<B> {
     async fn set(&self, w: check::Write) -> Result<Option<ETag>> {
         let d = self.backend.dialect();
         let row = |expected| WriteRow::new(&w, expected);
-        let mut conn = self.backend.write().await?;
-        let (r, changed) = match &w.condition {
+        let (r, stmt) = match &w.condition {
             Condition::Always => {
                 let r = row(0);
+                let mut conn = self.backend.write().await?;
                 conn.execute(d.upsert(&[r])).await?;
-                (r, true)
+                return Ok(Some(etag::format(r.etag)));
             }
             Condition::IfAbsent => {
                 let r = row(0);
-                (r, conn.execute(d.insert_if_absent(&[r])).await? > 0)
+                (r, d.insert_if_absent(&[r]))
             }
             Condition::IfMatch(e) => {
                 let r = row(etag::parse(e)?);
-                (r, conn.execute(d.update_if_match(&[r])).await? > 0)
+                (r, d.update_if_match(&[r]))
             }
+        };
+        let keys = [(r.key, Some(r.etag))];
+        let changed = if stmt.count_unreliable {
+            // The etag is read back in the same transaction, so a writer
+            // coming after cannot hide this write's success.
+            let mut conn = self.backend.begin().await?;
+            let changed = apply::changed(d, &mut conn, stmt, &keys).await?;
+            conn.commit().await?;
+            !changed.is_empty()
+        } else {
+            let mut conn = self.backend.write().await?;
+            !apply::changed(d, &mut conn, stmt, &keys).await?.is_empty()
         };
         match (changed, &w.condition) {
             (true, _) => Ok(Some(etag::format(r.etag))),

@@ -1,0 +1,343 @@
+//! The MySQL / MariaDB text of every statement.
+//!
+//! Keys are `VARBINARY`: byte order, and every byte counts (the `_bin`
+//! collations of MariaDB ignore trailing spaces, which would make `a` and
+//! `a ` one key). They are read back through `CONVERT(... USING utf8mb4)`.
+//! Times are Unix milliseconds of `CURRENT_TIMESTAMP(3)`, the server's
+//! clock, constant within a statement. Multi-row statements carry one
+//! placeholder group per row; MariaDB's `DELETE ... RETURNING` reports
+//! which conditional deletes applied, and MySQL, which lacks it, deletes one
+//! by one.
+
+use std::sync::Arc;
+
+use statestore_core::like::LikePattern;
+use statestore_sql::dialect::json_text;
+use statestore_sql::{Dialect, KeyEtag, Param, Stmt, WriteRow};
+
+const NOW: &str = "CAST(UNIX_TIMESTAMP(CURRENT_TIMESTAMP(3)) * 1000 AS SIGNED)";
+const KEY: &str = "CONVERT(`key` USING utf8mb4)";
+
+/// Rows per statement: 1,000 rows of at most 7 parameters stay far below
+/// the 65,535 placeholders of a prepared statement.
+pub const MAX_ROWS: usize = 1000;
+
+/// Quotes a validated identifier.
+fn quote(name: &str) -> String {
+    format!("`{name}`")
+}
+
+fn repeat(n: usize, item: &str) -> String {
+    vec![item; n].join(", ")
+}
+
+/// Statements for one state table and one metadata table.
+#[derive(Debug)]
+pub struct MySqlDialect {
+    table: String,
+    meta: String,
+    live: String,
+    returning: bool,
+    max_bytes: usize,
+    get1: Arc<str>,
+    upsert1: Arc<str>,
+    insert1: Arc<str>,
+    update1: Arc<str>,
+    delete1: Arc<str>,
+    delete_match1: Arc<str>,
+    live1: Arc<str>,
+    keys_like: Arc<str>,
+    delete_prefix: Arc<str>,
+    ping: Arc<str>,
+    meta_get: Arc<str>,
+    meta_set: Arc<str>,
+    claim: Arc<str>,
+    expired: Arc<str>,
+}
+
+impl MySqlDialect {
+    /// Statements for `table` and `metadata_table` (both validated).
+    /// `returning` says the server has `DELETE ... RETURNING` (MariaDB);
+    /// `max_bytes` bounds the value bytes of one statement (from the
+    /// server's `max_allowed_packet`).
+    pub fn new(table: &str, metadata_table: &str, returning: bool, max_bytes: usize) -> Self {
+        let t = quote(table);
+        let m = quote(metadata_table);
+        let live = format!("({t}.expires_at IS NULL OR {t}.expires_at > {NOW})");
+        let arc = |s: String| -> Arc<str> { s.into() };
+        MySqlDialect {
+            get1: arc(format!(
+                "SELECT {KEY}, value, etag, content_type, expires_at FROM {t} WHERE `key` = ? AND {live}"
+            )),
+            upsert1: arc(Self::upsert_sql(&t, 1, false)),
+            insert1: arc(Self::upsert_sql(&t, 1, true)),
+            update1: arc(format!(
+                "UPDATE {t} SET value = ?, content_type = ?, etag = ?, expires_at = {NOW} + ? * 1000, value_json = ? \
+                 WHERE `key` = ? AND etag = ? AND {live}"
+            )),
+            delete1: arc(format!("DELETE FROM {t} WHERE `key` = ?")),
+            delete_match1: arc(format!(
+                "DELETE FROM {t} WHERE `key` = ? AND etag = ? AND {live}"
+            )),
+            live1: arc(format!("SELECT {KEY} FROM {t} WHERE `key` = ? AND {live}")),
+            keys_like: arc(format!(
+                "SELECT {KEY} FROM {t} WHERE {KEY} COLLATE utf8mb4_bin LIKE ? AND `key` > ? AND {live} \
+                 ORDER BY `key` LIMIT ?"
+            )),
+            delete_prefix: arc(format!(
+                "DELETE FROM {t} WHERE `key` >= ? AND `key` < ? AND LOCATE('||', SUBSTRING(`key`, ?)) = 0 AND {live}"
+            )),
+            ping: arc("SELECT 'pong'".into()),
+            meta_get: arc(format!("SELECT value FROM {m} WHERE `key` = ?")),
+            meta_set: arc(format!(
+                "INSERT INTO {m} (`key`, value) VALUES (?, ?) ON DUPLICATE KEY UPDATE value = VALUES(value)"
+            )),
+            // An UPDATE whose WHERE holds only when the last claim is old
+            // enough, so that its row count (rows found, with sqlx's
+            // FOUND_ROWS) is 1 exactly for the claimant. An upsert could not
+            // tell an insert from a row left alone (both count 1); the row
+            // is created at migration instead.
+            claim: arc(format!(
+                "UPDATE {m} SET value = CAST({NOW} AS CHAR) WHERE `key` = ? AND CAST(value AS SIGNED) <= {NOW} - ?"
+            )),
+            expired: arc(format!(
+                "DELETE FROM {t} WHERE expires_at IS NOT NULL AND expires_at <= {NOW}"
+            )),
+            live,
+            returning,
+            max_bytes,
+            table: t,
+            meta: m,
+        }
+    }
+
+    /// A multi-row upsert; with `if_expired`, a live row is left alone.
+    /// MySQL assigns left to right and later assignments see earlier ones,
+    /// so `expires_at`, which the condition reads, is assigned last.
+    fn upsert_sql(t: &str, rows: usize, if_expired: bool) -> String {
+        let expired = format!("(expires_at IS NOT NULL AND expires_at <= {NOW})");
+        let set = |col: &str| {
+            if if_expired {
+                format!("{col} = IF({expired}, VALUES({col}), {col})")
+            } else {
+                format!("{col} = VALUES({col})")
+            }
+        };
+        let cols = ["value", "content_type", "value_json", "etag", "expires_at"];
+        format!(
+            "INSERT INTO {t} (`key`, value, content_type, etag, expires_at, value_json) VALUES {} \
+             ON DUPLICATE KEY UPDATE {}",
+            repeat(rows, &format!("(?, ?, ?, ?, {NOW} + ? * 1000, ?)")),
+            cols.map(set).join(", ")
+        )
+    }
+
+    /// Per row: key, value, content type, new etag, ttl, JSON.
+    fn write_params(rows: &[WriteRow<'_>]) -> Vec<Param> {
+        let mut p = Vec::with_capacity(rows.len() * 6);
+        for r in rows {
+            p.push(Param::Text(r.key.to_owned()));
+            p.push(Param::Bytes(r.value.clone()));
+            p.push(Param::OptText(r.content_type.map(str::to_owned)));
+            p.push(Param::I64(r.etag));
+            p.push(Param::OptI64(r.ttl.map(i64::from)));
+            p.push(Param::OptText(json_text(r.value)));
+        }
+        p
+    }
+
+    fn keys(keys: &[&str]) -> Vec<Param> {
+        keys.iter().map(|k| Param::Text((*k).to_owned())).collect()
+    }
+
+    fn in_list(&self, select: &str, keys: &[&str], fixed: &Arc<str>) -> Stmt {
+        if keys.len() == 1 {
+            return Stmt::fixed(fixed, Self::keys(keys));
+        }
+        let sql = format!(
+            "{select} FROM {} WHERE `key` IN ({}) AND {}",
+            self.table,
+            repeat(keys.len(), "?"),
+            self.live
+        );
+        Stmt::built(sql, Self::keys(keys))
+    }
+}
+
+impl Dialect for MySqlDialect {
+    fn max_rows(&self) -> usize {
+        MAX_ROWS
+    }
+
+    fn max_statement_bytes(&self) -> usize {
+        self.max_bytes
+    }
+
+    fn get(&self, keys: &[&str]) -> Stmt {
+        let select = format!("SELECT {KEY}, value, etag, content_type, expires_at");
+        self.in_list(&select, keys, &self.get1)
+    }
+
+    fn upsert(&self, rows: &[WriteRow<'_>]) -> Stmt {
+        match rows.len() {
+            1 => Stmt::fixed(&self.upsert1, Self::write_params(rows)),
+            n => Stmt::built(
+                Self::upsert_sql(&self.table, n, false),
+                Self::write_params(rows),
+            ),
+        }
+    }
+
+    fn update_if_match(&self, rows: &[WriteRow<'_>]) -> Stmt {
+        if let [r] = rows {
+            let params = vec![
+                Param::Bytes(r.value.clone()),
+                Param::OptText(r.content_type.map(str::to_owned)),
+                Param::I64(r.etag),
+                Param::OptI64(r.ttl.map(i64::from)),
+                Param::OptText(json_text(r.value)),
+                Param::Text(r.key.to_owned()),
+                Param::I64(r.expected),
+            ];
+            return Stmt::fixed(&self.update1, params);
+        }
+        // The new values as a derived table joined on the key; the caller
+        // reads the new etags back to learn which rows matched.
+        let t = &self.table;
+        let first = "SELECT ? AS k, ? AS v, ? AS ct, ? AS e, ? AS ttl, ? AS j, ? AS old";
+        let rest = " UNION ALL SELECT ?, ?, ?, ?, ?, ?, ?".repeat(rows.len() - 1);
+        let sql = format!(
+            "UPDATE {t} JOIN ({first}{rest}) AS u ON {t}.`key` = u.k \
+             SET {t}.value = u.v, {t}.content_type = u.ct, {t}.etag = u.e, \
+             {t}.expires_at = {NOW} + u.ttl * 1000, {t}.value_json = u.j \
+             WHERE {t}.etag = u.old AND {}",
+            self.live
+        );
+        let mut p = Vec::with_capacity(rows.len() * 7);
+        for r in rows {
+            p.extend(Self::write_params(std::slice::from_ref(r)));
+            p.push(Param::I64(r.expected));
+        }
+        Stmt::built(sql, p)
+    }
+
+    fn insert_if_absent(&self, rows: &[WriteRow<'_>]) -> Stmt {
+        let stmt = match rows.len() {
+            1 => Stmt::fixed(&self.insert1, Self::write_params(rows)),
+            n => Stmt::built(
+                Self::upsert_sql(&self.table, n, true),
+                Self::write_params(rows),
+            ),
+        };
+        // A live row left alone counts as found (1), like an insert.
+        stmt.count_unreliable()
+    }
+
+    fn delete(&self, keys: &[&str]) -> Stmt {
+        if keys.len() == 1 {
+            return Stmt::fixed(&self.delete1, Self::keys(keys));
+        }
+        let sql = format!(
+            "DELETE FROM {} WHERE `key` IN ({})",
+            self.table,
+            repeat(keys.len(), "?")
+        );
+        Stmt::built(sql, Self::keys(keys))
+    }
+
+    fn delete_if_match(&self, rows: &[KeyEtag<'_>]) -> Stmt {
+        let mut p = Vec::with_capacity(rows.len() * 2);
+        for r in rows {
+            p.push(Param::Text(r.key.to_owned()));
+            p.push(Param::I64(r.etag));
+        }
+        if rows.len() == 1 || !self.returning {
+            // Without RETURNING the caller runs single-row deletes.
+            return Stmt::fixed(&self.delete_match1, p);
+        }
+        let sql = format!(
+            "DELETE FROM {} WHERE (`key`, etag) IN ({}) AND {} RETURNING {KEY}",
+            self.table,
+            repeat(rows.len(), "(?, ?)"),
+            self.live
+        );
+        Stmt::built(sql, p).returning_keys()
+    }
+
+    fn live_keys(&self, keys: &[&str]) -> Stmt {
+        self.in_list(&format!("SELECT {KEY}"), keys, &self.live1)
+    }
+
+    /// `SUBSTRING` counts bytes on `VARBINARY`, so the rest after the
+    /// prefix starts at the prefix's byte length.
+    fn delete_with_prefix(&self, from: &str, to: &str, _prefix_chars: usize) -> Stmt {
+        let params = vec![
+            Param::Text(from.to_owned()),
+            Param::Text(to.to_owned()),
+            Param::I64(from.len() as i64 + 1),
+        ];
+        Stmt::fixed(&self.delete_prefix, params)
+    }
+
+    /// The contract's LIKE is MySQL's (`%`, `_`, `\` escapes); the keys
+    /// are compared as utf8mb4 text with a binary collation, so `_` is one
+    /// character and case counts.
+    fn keys_like(&self, pattern: &LikePattern, after: &str, limit: Option<u64>) -> Stmt {
+        let limit = limit.map_or(i64::MAX, |n| i64::try_from(n).unwrap_or(i64::MAX));
+        let params = vec![
+            Param::Text(pattern.as_str().to_owned()),
+            Param::Text(after.to_owned()),
+            Param::I64(limit),
+        ];
+        Stmt::fixed(&self.keys_like, params)
+    }
+
+    fn ping(&self) -> Stmt {
+        Stmt::fixed(&self.ping, Vec::new())
+    }
+
+    fn create_metadata_table(&self) -> Vec<Stmt> {
+        vec![Stmt::built(
+            format!(
+                "CREATE TABLE IF NOT EXISTS {} (`key` VARCHAR(255) CHARACTER SET utf8mb4 NOT NULL PRIMARY KEY, \
+                 value TEXT CHARACTER SET utf8mb4 NOT NULL)",
+                self.meta
+            ),
+            Vec::new(),
+        )]
+    }
+
+    fn metadata_get(&self, key: &str) -> Stmt {
+        Stmt::fixed(&self.meta_get, vec![Param::Text(key.to_owned())])
+    }
+
+    fn metadata_set(&self, key: &str, value: &str) -> Stmt {
+        Stmt::fixed(
+            &self.meta_set,
+            vec![Param::Text(key.to_owned()), Param::Text(value.to_owned())],
+        )
+    }
+
+    fn claim_cleanup(&self, key: &str, interval_ms: i64) -> Stmt {
+        Stmt::fixed(
+            &self.claim,
+            vec![Param::Text(key.to_owned()), Param::I64(interval_ms)],
+        )
+    }
+
+    fn delete_expired(&self) -> Stmt {
+        Stmt::fixed(&self.expired, Vec::new())
+    }
+
+    fn migrations(&self) -> Vec<Vec<Stmt>> {
+        let t = &self.table;
+        vec![vec![Stmt::built(
+            format!(
+                "CREATE TABLE {t} (`key` VARBINARY(2048) NOT NULL PRIMARY KEY, value LONGBLOB NOT NULL, \
+                     content_type VARCHAR(255) CHARACTER SET utf8mb4, etag BIGINT NOT NULL, expires_at BIGINT, \
+                     value_json JSON, INDEX (expires_at)) ENGINE=InnoDB"
+            ),
+            Vec::new(),
+        )]]
+    }
+}

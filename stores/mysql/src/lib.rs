@@ -1,0 +1,20 @@
+#![doc = include_str!("../docs.md")]
+#![deny(missing_docs)]
+
+pub mod config;
+mod core;
+pub mod dialect;
+mod error;
+mod store;
+
+pub use crate::core::{MySqlBackend, MySqlConn, MySqlDriver};
+pub use store::{MySqlStore, REGISTRATION};
+
+/// The type name.
+pub const NAME: &str = "state.mysql";
+
+/// Does nothing; calling it makes the linker keep this crate, and with it its
+/// compile-time registration. The `statestore` facade calls it for every
+/// enabled backend.
+#[inline(never)]
+pub fn link() {}
