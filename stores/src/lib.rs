@@ -39,6 +39,14 @@ pub use statestore_sqlite as sqlite;
 #[cfg(feature = "redis")]
 pub use statestore_redis as redis;
 
+/// `state.postgresql` (alias `state.postgres`): PostgreSQL (feature `postgres`).
+#[cfg(feature = "postgres")]
+pub use statestore_postgres as postgres;
+
+/// `state.mysql`: MySQL and MariaDB (feature `mysql`).
+#[cfg(feature = "mysql")]
+pub use statestore_mysql as mysql;
+
 /// The type names of every backend compiled into this build.
 pub fn enabled_types() -> Vec<&'static str> {
     let mut types = vec![memory::NAME];
@@ -46,6 +54,10 @@ pub fn enabled_types() -> Vec<&'static str> {
     types.push(statestore_sqlite::NAME);
     #[cfg(feature = "redis")]
     types.push(statestore_redis::NAME);
+    #[cfg(feature = "postgres")]
+    types.push(statestore_postgres::NAME);
+    #[cfg(feature = "mysql")]
+    types.push(statestore_mysql::NAME);
     types
 }
 
@@ -56,6 +68,10 @@ fn link_backends() {
     statestore_sqlite::link();
     #[cfg(feature = "redis")]
     statestore_redis::link();
+    #[cfg(feature = "postgres")]
+    statestore_postgres::link();
+    #[cfg(feature = "mysql")]
+    statestore_mysql::link();
 }
 
 /// The raw-driver baseline of a store type, for `statestore bench`: the

@@ -10,6 +10,10 @@ fn every_enabled_backend_is_registered() {
     assert!(enabled.contains(&"state.sqlite"));
     #[cfg(feature = "redis")]
     assert!(enabled.contains(&"state.redis"));
+    #[cfg(feature = "postgres")]
+    assert!(enabled.contains(&"state.postgresql"));
+    #[cfg(feature = "mysql")]
+    assert!(enabled.contains(&"state.mysql"));
     for name in enabled {
         let reg = registry
             .find(name)
@@ -43,4 +47,14 @@ fn unknown_types_list_every_registered_type() {
     for name in statestore::enabled_types() {
         assert!(err.to_string().contains(name), "{err} does not list {name}");
     }
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+fn postgres_answers_to_its_alias() {
+    let registry = statestore::registry().unwrap();
+    assert_eq!(
+        registry.find("state.postgres").map(|r| r.name),
+        Some("state.postgresql")
+    );
 }
