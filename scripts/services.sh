@@ -5,7 +5,8 @@
 # $STATESTORE_SERVICES_DIR (default /tmp/statestore-services).
 #
 #   scripts/services.sh install   # apt packages of every backend (as root)
-#   scripts/services.sh start     # Redis 6379, Redis Cluster 7000-7005
+#   scripts/services.sh start     # Redis 6379, Redis Cluster 7000-7005,
+#                                 # PostgreSQL 5432, MariaDB 3306
 #   scripts/services.sh stop      # what this script started
 #   scripts/services.sh status
 set -euo pipefail
@@ -29,15 +30,77 @@ wait_for() { # description, seconds, command...
     fail "$what not ready after ${secs}s (logs in $dir)"
 }
 
+# apt_install binary packages...: installs the packages unless binary exists.
+apt_install() {
+    local binary=$1
+    shift
+    command -v "$binary" >/dev/null && return 0
+    [ "$(id -u)" = 0 ] || fail "$binary is missing; run 'apt-get install $*' as root"
+    say "installing $*"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null ||
+        { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null; } ||
+        fail "apt-get could not install $*"
+}
+
 install() {
-    if command -v redis-server >/dev/null && command -v redis-cli >/dev/null; then
-        return 0
+    apt_install redis-server redis-server redis-tools
+    apt_install redis-cli redis-server redis-tools
+    apt_install pg_ctlcluster postgresql
+    apt_install mariadb mariadb-server mariadb-client
+}
+
+pg_ready() { pg_isready -q -h 127.0.0.1 -p 5432; }
+
+start_postgres() {
+    if listening 5432; then
+        say "PostgreSQL 5432 already listening"
+    else
+        apt_install pg_ctlcluster postgresql
+        local version
+        version=$(ls /etc/postgresql 2>/dev/null | sort -V | tail -1)
+        if [ -n "$version" ] && [ -d "/etc/postgresql/$version/main" ]; then
+            say "starting PostgreSQL $version main"
+            pg_ctlcluster --skip-systemctl-redirect "$version" main start
+        else
+            version=$(ls /usr/lib/postgresql | sort -V | tail -1)
+            say "creating PostgreSQL $version cluster 'statestore' in $dir/postgres"
+            mkdir -p "$dir/postgres" && chown postgres: "$dir/postgres"
+            pg_createcluster "$version" statestore -d "$dir/postgres" -p 5432 -- --auth-local=trust --auth-host=trust >/dev/null
+            # pg_createcluster -o writes the value unquoted: use conf.d.
+            echo "listen_addresses = '127.0.0.1'" >"/etc/postgresql/$version/statestore/conf.d/listen.conf"
+            pg_ctlcluster --skip-systemctl-redirect "$version" statestore start
+        fi
+        wait_for "PostgreSQL 5432" 30 pg_ready
     fi
-    [ "$(id -u)" = 0 ] || fail "redis-server is missing; run 'apt-get install redis-server redis-tools' as root"
-    say "installing redis-server and redis-tools"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server redis-tools >/dev/null ||
-        { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server redis-tools >/dev/null; } ||
-        fail "apt-get could not install redis-server redis-tools"
+    if ! psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'test'" | grep -q 1; then
+        say "creating PostgreSQL database test"
+        psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE test"
+    fi
+}
+
+maria_ready() { mariadb --protocol=TCP -h 127.0.0.1 -u root -e 'SELECT 1'; }
+
+start_mariadb() {
+    if listening 3306; then
+        say "MariaDB 3306 already listening"
+    else
+        apt_install mariadb mariadb-server mariadb-client
+        if [ -d /var/lib/mysql/mysql ]; then
+            say "starting MariaDB from /var/lib/mysql"
+            start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
+        else
+            say "initialising MariaDB in $dir/mariadb"
+            mkdir -p "$dir/mariadb" && chown mysql: "$dir/mariadb"
+            mariadb-install-db --no-defaults --user=mysql --datadir="$dir/mariadb" \
+                --auth-root-authentication-method=normal --skip-test-db >/dev/null
+            start-stop-daemon --start --background --make-pidfile --pidfile "$dir/mariadb.pid" \
+                --chuid mysql:mysql --exec /usr/sbin/mariadbd -- --no-defaults --datadir="$dir/mariadb" \
+                --bind-address=127.0.0.1 --port=3306 --socket="$dir/mariadb/mysqld.sock"
+        fi
+        wait_for "MariaDB 3306" 60 maria_ready
+    fi
+    mariadb --protocol=TCP -h 127.0.0.1 -u root -e 'CREATE DATABASE IF NOT EXISTS test' ||
+        fail "MariaDB 3306 answers but refuses root without password (see ../shared/reference/services.md)"
 }
 
 # redis-server on a port, daemonised, without persistence.
@@ -69,7 +132,7 @@ start_redis() {
     if listening 6379; then
         say "Redis 6379 already listening"
     else
-        install
+        apt_install redis-server redis-server redis-tools
         say "starting Redis on 127.0.0.1:6379"
         redis_on 6379
         wait_for "Redis 6379" 10 redis-cli -p 6379 ping
@@ -84,7 +147,7 @@ start_cluster() {
     if [ ${#missing[@]} -eq 0 ]; then
         say "Redis Cluster 7000-7005 already listening"
     else
-        install
+        apt_install redis-server redis-server redis-tools
         local fresh=1
         # A node that was part of the cluster rejoins with its nodes.conf.
         [ ${#missing[@]} -lt ${#cluster_ports[@]} ] && fresh=0
@@ -122,14 +185,14 @@ stop() {
 }
 
 status() {
-    for p in 6379 "${cluster_ports[@]}"; do
+    for p in 6379 "${cluster_ports[@]}" 5432 3306; do
         if listening "$p"; then echo "127.0.0.1:$p up"; else echo "127.0.0.1:$p down"; fi
     done
 }
 
 case "${1:-start}" in
 install) install ;;
-start) start_redis; start_cluster ;;
+start) start_redis; start_cluster; start_postgres; start_mariadb ;;
 stop) stop ;;
 status) status ;;
 *) fail "usage: $0 install|start|stop|status" ;;

@@ -93,6 +93,18 @@ pub async fn baseline(name: &str, properties: &Properties) -> Option<Result<Box<
                 .await
                 .map(|b| Box::new(b) as Box<dyn Baseline>),
         ),
+        #[cfg(feature = "postgres")]
+        statestore_postgres::NAME => Some(
+            statestore_postgres::PgBaseline::open(properties)
+                .await
+                .map(|b| Box::new(b) as Box<dyn Baseline>),
+        ),
+        #[cfg(feature = "mysql")]
+        statestore_mysql::NAME => Some(
+            statestore_mysql::MySqlBaseline::open(properties)
+                .await
+                .map(|b| Box::new(b) as Box<dyn Baseline>),
+        ),
         _ => None,
     }
 }

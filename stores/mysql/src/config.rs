@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use sqlx::mysql::{MySqlConnectOptions, MySqlSslMode};
 use statestore_core::{Properties, Property, Result};
-use statestore_sql::config::{Common, Sizes};
+use statestore_sql::config::{self, Common, Sizes};
 use statestore_sql::{Settings, ident};
 
 use crate::NAME;
@@ -24,15 +24,7 @@ pub const SCHEMA_NAME: Property = Property::new(
     "Database (schema) holding the tables; created if missing.",
 )
 .with_default("dapr_state_store");
-/// `tableName`, default `state`.
-pub const TABLE_NAME: Property =
-    Property::new("tableName", "Table holding the state.").with_default("state");
-/// `metadataTableName`, default `dapr_metadata`.
-pub const METADATA_TABLE_NAME: Property = Property::new(
-    "metadataTableName",
-    "Table holding schema version and cleanup bookkeeping.",
-)
-.with_default("dapr_metadata");
+pub use statestore_sql::config::{CLEANUP_INTERVAL, METADATA_TABLE_NAME, TABLE_NAME};
 /// `timeoutInSeconds` (alias `timeout`), default 20.
 pub const TIMEOUT: Property = Property::new(
     "timeoutInSeconds",
@@ -40,13 +32,6 @@ pub const TIMEOUT: Property = Property::new(
 )
 .with_default("20")
 .with_aliases(&["timeout"]);
-/// `cleanupInterval` (alias `cleanupIntervalInSeconds`), default 1h.
-pub const CLEANUP_INTERVAL: Property = Property::new(
-    "cleanupInterval",
-    "How often expired rows are purged (one instance per interval); 0 or negative turns it off.",
-)
-.with_default("1h")
-.with_aliases(&["cleanupIntervalInSeconds"]);
 /// `pemPath`: CA certificate file for TLS (with `tls=custom` in the DSN).
 pub const PEM_PATH: Property = Property::new(
     "pemPath",
@@ -96,11 +81,8 @@ pub const PROPERTIES: &[Property] = &[
 ];
 
 const COMMON: Common = Common {
-    table: TABLE_NAME,
-    metadata_table: METADATA_TABLE_NAME,
     timeout: TIMEOUT,
-    cleanup_interval: CLEANUP_INTERVAL,
-    allow_schema: false,
+    ..config::COMMON
 };
 
 /// Longest key in bytes (InnoDB index entries hold up to 3,072 bytes).
@@ -167,15 +149,7 @@ impl Config {
                 max_value_len: 0,
             },
         )?;
-        let max_conns = r
-            .parse::<u32>(&MAX_OPEN_CONNS, "a whole number from 1 to 10000")?
-            .unwrap_or(10);
-        if !(1..=10_000).contains(&max_conns) {
-            return Err(r.error(
-                &MAX_OPEN_CONNS,
-                format!("{max_conns} is not from 1 to 10000"),
-            ));
-        }
+        let max_conns = config::pool_size(&r, &MAX_OPEN_CONNS)?;
         if let Some(v) = r.string(&MAX_IDLE_CONNS)? {
             r.parse::<i64>(&MAX_IDLE_CONNS, "a whole number")?;
             tracing::debug!(store = NAME, value = %v, "maxIdleConns accepted and not used");

@@ -6,7 +6,7 @@ use sqlx::error::DatabaseError;
 use sqlx::mysql::{MySqlDatabaseError, MySqlPool, MySqlPoolOptions, MySqlQueryResult};
 use sqlx::{Connection as _, MySql, MySqlConnection};
 use statestore_core::{Error, Properties, Result};
-use statestore_sql::driver::{DriverQuery, map};
+use statestore_sql::driver::{DriverQuery, acquire, begin, connect_within, map};
 use statestore_sql::{Backend, Conn as _, Driver, Param, Settings, SqlxConn, lock_id};
 
 use crate::NAME;
@@ -111,18 +111,14 @@ impl Backend for MySqlBackend {
     async fn connect(properties: &Properties) -> Result<(Self, Settings)> {
         let mut config = Config::from_properties(properties)?;
         let timeout = config.settings.timeout;
-        let (server, pool) = tokio::time::timeout(timeout, async {
+        let (server, pool) = connect_within(timeout, "timeoutInSeconds", async {
             let server = prepare(&config).await?;
-            Ok::<_, Error>((server, pool(&config).await?))
+            Ok((server, pool(&config).await?))
         })
-        .await
-        .map_err(|_| {
-            Error::timeout(format!(
-                "no connection within {timeout:?} (property timeoutInSeconds)"
-            ))
-        })??;
-        // One value must fit a single-row statement; a multi-row
-        // statement carries at most half a packet of values.
+        .await?;
+        // One value must fit a single-row statement; a statement carries
+        // at most half a packet, each value counted twice (its JSON copy).
+        // A value over half a packet has no JSON copy (see the dialect).
         config.settings.max_value_len = server.max_packet.saturating_sub(64 * 1024).max(1024);
         let dialect = MySqlDialect::new(
             &config.settings.table,
@@ -147,9 +143,7 @@ impl Backend for MySqlBackend {
     }
 
     async fn read(&self) -> Result<MySqlConn> {
-        Ok(SqlxConn::Plain(
-            self.pool.acquire().await.map_err(map::<MySqlDriver>)?,
-        ))
+        acquire(&self.pool).await
     }
 
     async fn write(&self) -> Result<MySqlConn> {
@@ -157,9 +151,7 @@ impl Backend for MySqlBackend {
     }
 
     async fn begin(&self) -> Result<MySqlConn> {
-        Ok(SqlxConn::Tx(
-            self.pool.begin().await.map_err(map::<MySqlDriver>)?,
-        ))
+        begin(&self.pool).await
     }
 
     /// A connection detached from the pool holding a named lock

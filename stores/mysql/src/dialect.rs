@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use statestore_core::like::LikePattern;
 use statestore_sql::dialect::json_text;
-use statestore_sql::{Dialect, KeyEtag, Param, Stmt, WriteRow};
+use statestore_sql::{Bookkeeping, Dialect, KeyEtag, Param, Stmt, WriteRow};
 
 const NOW: &str = "CAST(UNIX_TIMESTAMP(CURRENT_TIMESTAMP(3)) * 1000 AS SIGNED)";
 const KEY: &str = "CONVERT(`key` USING utf8mb4)";
@@ -48,18 +48,14 @@ pub struct MySqlDialect {
     live1: Arc<str>,
     keys_like: Arc<str>,
     delete_prefix: Arc<str>,
-    ping: Arc<str>,
-    meta_get: Arc<str>,
-    meta_set: Arc<str>,
-    claim: Arc<str>,
-    expired: Arc<str>,
+    book: Bookkeeping,
 }
 
 impl MySqlDialect {
     /// Statements for `table` and `metadata_table` (both validated).
     /// `returning` says the server has `DELETE ... RETURNING` (MariaDB);
-    /// `max_bytes` bounds the value bytes of one statement (from the
-    /// server's `max_allowed_packet`).
+    /// `max_bytes` bounds the bytes of one statement (half the server's
+    /// `max_allowed_packet`, counting each value twice).
     pub fn new(table: &str, metadata_table: &str, returning: bool, max_bytes: usize) -> Self {
         let t = quote(table);
         let m = quote(metadata_table);
@@ -87,22 +83,24 @@ impl MySqlDialect {
             delete_prefix: arc(format!(
                 "DELETE FROM {t} WHERE `key` >= ? AND `key` < ? AND LOCATE('||', SUBSTRING(`key`, ?)) = 0 AND {live}"
             )),
-            ping: arc("SELECT 'pong'".into()),
-            meta_get: arc(format!("SELECT value FROM {m} WHERE `key` = ?")),
-            meta_set: arc(format!(
-                "INSERT INTO {m} (`key`, value) VALUES (?, ?) ON DUPLICATE KEY UPDATE value = VALUES(value)"
-            )),
-            // An UPDATE whose WHERE holds only when the last claim is old
-            // enough, so that its row count (rows found, with sqlx's
-            // FOUND_ROWS) is 1 exactly for the claimant. An upsert could not
-            // tell an insert from a row left alone (both count 1); the row
-            // is created at migration instead.
-            claim: arc(format!(
-                "UPDATE {m} SET value = CAST({NOW} AS CHAR) WHERE `key` = ? AND CAST(value AS SIGNED) <= {NOW} - ?"
-            )),
-            expired: arc(format!(
-                "DELETE FROM {t} WHERE expires_at IS NOT NULL AND expires_at <= {NOW}"
-            )),
+            book: Bookkeeping {
+                ping: arc("SELECT 'pong'".into()),
+                metadata_get: arc(format!("SELECT value FROM {m} WHERE `key` = ?")),
+                metadata_set: arc(format!(
+                    "INSERT INTO {m} (`key`, value) VALUES (?, ?) ON DUPLICATE KEY UPDATE value = VALUES(value)"
+                )),
+                // An UPDATE whose WHERE holds only when the last claim is old
+                // enough, so that its row count (rows found, with sqlx's
+                // FOUND_ROWS) is 1 exactly for the claimant. An upsert could not
+                // tell an insert from a row left alone (both count 1); the row
+                // is created at migration instead.
+                claim: arc(format!(
+                    "UPDATE {m} SET value = CAST({NOW} AS CHAR) WHERE `key` = ? AND CAST(value AS SIGNED) <= {NOW} - ?"
+                )),
+                delete_expired: arc(format!(
+                    "DELETE FROM {t} WHERE expires_at IS NOT NULL AND expires_at <= {NOW}"
+                )),
+            },
             live,
             returning,
             max_bytes,
@@ -133,7 +131,7 @@ impl MySqlDialect {
     }
 
     /// Per row: key, value, content type, new etag, ttl, JSON.
-    fn write_params(rows: &[WriteRow<'_>]) -> Vec<Param> {
+    fn write_params(&self, rows: &[WriteRow<'_>]) -> Vec<Param> {
         let mut p = Vec::with_capacity(rows.len() * 6);
         for r in rows {
             p.push(Param::Text(r.key.to_owned()));
@@ -141,9 +139,17 @@ impl MySqlDialect {
             p.push(Param::OptText(r.content_type.map(str::to_owned)));
             p.push(Param::I64(r.etag));
             p.push(Param::OptI64(r.ttl.map(i64::from)));
-            p.push(Param::OptText(json_text(r.value)));
+            p.push(Param::OptText(self.json(r)));
         }
         p
+    }
+
+    /// The JSON copy of a value, unless the two copies together would not
+    /// fit one packet (such a value is stored, not queryable).
+    fn json(&self, r: &WriteRow<'_>) -> Option<String> {
+        (r.value.len() <= self.max_bytes.saturating_sub(64 * 1024))
+            .then(|| json_text(r.value))
+            .flatten()
     }
 
     fn keys(keys: &[&str]) -> Vec<Param> {
@@ -173,6 +179,11 @@ impl Dialect for MySqlDialect {
         self.max_bytes
     }
 
+    /// A JSON value travels twice (`value` and `value_json`).
+    fn row_bytes(&self, row: &WriteRow<'_>) -> usize {
+        row.key.len() + 2 * row.value.len()
+    }
+
     fn get(&self, keys: &[&str]) -> Stmt {
         let select = format!("SELECT {KEY}, value, etag, content_type, expires_at");
         self.in_list(&select, keys, &self.get1)
@@ -180,10 +191,10 @@ impl Dialect for MySqlDialect {
 
     fn upsert(&self, rows: &[WriteRow<'_>]) -> Stmt {
         match rows.len() {
-            1 => Stmt::fixed(&self.upsert1, Self::write_params(rows)),
+            1 => Stmt::fixed(&self.upsert1, self.write_params(rows)),
             n => Stmt::built(
                 Self::upsert_sql(&self.table, n, false),
-                Self::write_params(rows),
+                self.write_params(rows),
             ),
         }
     }
@@ -195,7 +206,7 @@ impl Dialect for MySqlDialect {
                 Param::OptText(r.content_type.map(str::to_owned)),
                 Param::I64(r.etag),
                 Param::OptI64(r.ttl.map(i64::from)),
-                Param::OptText(json_text(r.value)),
+                Param::OptText(self.json(r)),
                 Param::Text(r.key.to_owned()),
                 Param::I64(r.expected),
             ];
@@ -215,7 +226,7 @@ impl Dialect for MySqlDialect {
         );
         let mut p = Vec::with_capacity(rows.len() * 7);
         for r in rows {
-            p.extend(Self::write_params(std::slice::from_ref(r)));
+            p.extend(self.write_params(std::slice::from_ref(r)));
             p.push(Param::I64(r.expected));
         }
         Stmt::built(sql, p)
@@ -223,10 +234,10 @@ impl Dialect for MySqlDialect {
 
     fn insert_if_absent(&self, rows: &[WriteRow<'_>]) -> Stmt {
         let stmt = match rows.len() {
-            1 => Stmt::fixed(&self.insert1, Self::write_params(rows)),
+            1 => Stmt::fixed(&self.insert1, self.write_params(rows)),
             n => Stmt::built(
                 Self::upsert_sql(&self.table, n, true),
-                Self::write_params(rows),
+                self.write_params(rows),
             ),
         };
         // A live row left alone counts as found (1), like an insert.
@@ -292,8 +303,8 @@ impl Dialect for MySqlDialect {
         Stmt::fixed(&self.keys_like, params)
     }
 
-    fn ping(&self) -> Stmt {
-        Stmt::fixed(&self.ping, Vec::new())
+    fn bookkeeping(&self) -> &Bookkeeping {
+        &self.book
     }
 
     fn create_metadata_table(&self) -> Vec<Stmt> {
@@ -305,28 +316,6 @@ impl Dialect for MySqlDialect {
             ),
             Vec::new(),
         )]
-    }
-
-    fn metadata_get(&self, key: &str) -> Stmt {
-        Stmt::fixed(&self.meta_get, vec![Param::Text(key.to_owned())])
-    }
-
-    fn metadata_set(&self, key: &str, value: &str) -> Stmt {
-        Stmt::fixed(
-            &self.meta_set,
-            vec![Param::Text(key.to_owned()), Param::Text(value.to_owned())],
-        )
-    }
-
-    fn claim_cleanup(&self, key: &str, interval_ms: i64) -> Stmt {
-        Stmt::fixed(
-            &self.claim,
-            vec![Param::Text(key.to_owned()), Param::I64(interval_ms)],
-        )
-    }
-
-    fn delete_expired(&self) -> Stmt {
-        Stmt::fixed(&self.expired, Vec::new())
     }
 
     fn migrations(&self) -> Vec<Vec<Stmt>> {

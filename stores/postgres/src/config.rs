@@ -6,7 +6,7 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgSslMode};
 use statestore_core::{Properties, Property, Result};
 use statestore_sql::Settings;
-use statestore_sql::config::{Common, Sizes};
+use statestore_sql::config::{self, Common, Sizes};
 
 use crate::NAME;
 
@@ -18,30 +18,17 @@ pub const CONNECTION_STRING: Property = Property::new(
 )
 .required()
 .secret();
+pub use statestore_sql::config::{CLEANUP_INTERVAL, TIMEOUT};
 /// `tableName`, default `state`; may be `schema.table`.
-pub const TABLE_NAME: Property =
-    Property::new("tableName", "Table holding the state; may be schema.table.")
-        .with_default("state");
+pub const TABLE_NAME: Property = Property {
+    doc: "Table holding the state; may be schema.table.",
+    ..config::TABLE_NAME
+};
 /// `metadataTableName`, default `dapr_metadata`; may be `schema.table`.
-pub const METADATA_TABLE_NAME: Property = Property::new(
-    "metadataTableName",
-    "Table holding schema version and cleanup bookkeeping; may be schema.table.",
-)
-.with_default("dapr_metadata");
-/// `timeout` (alias `timeoutInSeconds`), default 20s.
-pub const TIMEOUT: Property = Property::new(
-    "timeout",
-    "Upper bound of every operation, as a Go duration or seconds.",
-)
-.with_default("20s")
-.with_aliases(&["timeoutInSeconds"]);
-/// `cleanupInterval` (alias `cleanupIntervalInSeconds`), default 1h.
-pub const CLEANUP_INTERVAL: Property = Property::new(
-    "cleanupInterval",
-    "How often expired rows are purged (one instance per interval); 0 or negative turns it off.",
-)
-.with_default("1h")
-.with_aliases(&["cleanupIntervalInSeconds"]);
+pub const METADATA_TABLE_NAME: Property = Property {
+    doc: "Table holding schema version and cleanup bookkeeping; may be schema.table.",
+    ..config::METADATA_TABLE_NAME
+};
 /// `maxConns`, default 10.
 pub const MAX_CONNS: Property =
     Property::new("maxConns", "Most connections in the pool.").with_default("10");
@@ -66,9 +53,8 @@ pub const PROPERTIES: &[Property] = &[
 const COMMON: Common = Common {
     table: TABLE_NAME,
     metadata_table: METADATA_TABLE_NAME,
-    timeout: TIMEOUT,
-    cleanup_interval: CLEANUP_INTERVAL,
     allow_schema: true,
+    ..config::COMMON
 };
 
 /// Longest key in bytes: a btree index entry holds at most about 2,700
@@ -123,12 +109,7 @@ impl Config {
                 max_value_len: MAX_VALUE_LEN,
             },
         )?;
-        let max_conns = r
-            .parse::<u32>(&MAX_CONNS, "a whole number from 1 to 10000")?
-            .unwrap_or(10);
-        if !(1..=10_000).contains(&max_conns) {
-            return Err(r.error(&MAX_CONNS, format!("{max_conns} is not from 1 to 10000")));
-        }
+        let max_conns = config::pool_size(&r, &MAX_CONNS)?;
         let max_idle = r.interval(&CONNECTION_MAX_IDLE_TIME)?;
         Ok(Config {
             connect,

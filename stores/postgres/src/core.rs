@@ -5,7 +5,7 @@ use sqlx::error::DatabaseError;
 use sqlx::postgres::{PgPool, PgPoolOptions, PgQueryResult};
 use sqlx::{Executor as _, Postgres};
 use statestore_core::{Properties, Result};
-use statestore_sql::driver::{DriverQuery, map};
+use statestore_sql::driver::{DriverQuery, acquire, begin, connect_within, map};
 use statestore_sql::{Backend, Driver, Param, Settings, SqlxConn, lock_id};
 
 use crate::NAME;
@@ -76,14 +76,7 @@ impl Backend for PgBackend {
 
     async fn connect(properties: &Properties) -> Result<(Self, Settings)> {
         let config = Config::from_properties(properties)?;
-        let pool = tokio::time::timeout(config.settings.timeout, pool(&config))
-            .await
-            .map_err(|_| {
-                statestore_core::Error::timeout(format!(
-                    "no connection within {:?} (property timeout)",
-                    config.settings.timeout
-                ))
-            })??;
+        let pool = connect_within(config.settings.timeout, "timeout", pool(&config)).await?;
         let dialect = PgDialect::new(&config.settings.table, &config.settings.metadata_table);
         let backend = PgBackend {
             pool,
@@ -98,9 +91,7 @@ impl Backend for PgBackend {
     }
 
     async fn read(&self) -> Result<PgConn> {
-        Ok(SqlxConn::Plain(
-            self.pool.acquire().await.map_err(map::<PgDriver>)?,
-        ))
+        acquire(&self.pool).await
     }
 
     async fn write(&self) -> Result<PgConn> {
@@ -108,9 +99,7 @@ impl Backend for PgBackend {
     }
 
     async fn begin(&self) -> Result<PgConn> {
-        Ok(SqlxConn::Tx(
-            self.pool.begin().await.map_err(map::<PgDriver>)?,
-        ))
+        begin(&self.pool).await
     }
 
     /// A transaction holding an advisory lock on the table's name until it

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use statestore_core::like::LikePattern;
 use statestore_sql::dialect::json_text;
-use statestore_sql::{Dialect, KeyEtag, Param, Stmt, WriteRow};
+use statestore_sql::{Bookkeeping, Dialect, KeyEtag, Param, Stmt, WriteRow};
 
 const NOW: &str = "(EXTRACT(EPOCH FROM statement_timestamp()) * 1000)::int8";
 const COLS: &str = r#""key", value, etag, content_type, expires_at"#;
@@ -51,11 +51,7 @@ pub struct PgDialect {
     live_many: Arc<str>,
     keys_like: Arc<str>,
     delete_prefix: Arc<str>,
-    ping: Arc<str>,
-    meta_get: Arc<str>,
-    meta_set: Arc<str>,
-    claim: Arc<str>,
-    expired: Arc<str>,
+    book: Bookkeeping,
 }
 
 impl PgDialect {
@@ -128,16 +124,18 @@ impl PgDialect {
                 "DELETE FROM {t} WHERE \"key\" >= $1 AND \"key\" < $2 \
                  AND strpos(substr(\"key\", $3::int4), '||') = 0 AND {live}"
             )),
-            ping: arc("SELECT 'pong'".into()),
-            meta_get: arc(format!("SELECT value FROM {m} WHERE \"key\" = $1")),
-            meta_set: arc(format!(
-                "INSERT INTO {m} (\"key\", value) VALUES ($1, $2) ON CONFLICT (\"key\") DO UPDATE SET value = excluded.value"
-            )),
-            claim: arc(format!(
-                "INSERT INTO {m} (\"key\", value) VALUES ($1, {NOW}::text) ON CONFLICT (\"key\") \
-                 DO UPDATE SET value = excluded.value WHERE {m}.value::int8 <= {NOW} - $2"
-            )),
-            expired: arc(format!("DELETE FROM {t} WHERE {expired}")),
+            book: Bookkeeping {
+                ping: arc("SELECT 'pong'".into()),
+                metadata_get: arc(format!("SELECT value FROM {m} WHERE \"key\" = $1")),
+                metadata_set: arc(format!(
+                    "INSERT INTO {m} (\"key\", value) VALUES ($1, $2) ON CONFLICT (\"key\") DO UPDATE SET value = excluded.value"
+                )),
+                claim: arc(format!(
+                    "INSERT INTO {m} (\"key\", value) VALUES ($1, {NOW}::text) ON CONFLICT (\"key\") \
+                     DO UPDATE SET value = excluded.value WHERE {m}.value::int8 <= {NOW} - $2"
+                )),
+                delete_expired: arc(format!("DELETE FROM {t} WHERE {expired}")),
+            },
             index: format!(
                 "\"{}_expires_at\"",
                 table.rsplit('.').next().unwrap_or(table)
@@ -288,8 +286,8 @@ impl Dialect for PgDialect {
         Stmt::fixed(&self.keys_like, params)
     }
 
-    fn ping(&self) -> Stmt {
-        Stmt::fixed(&self.ping, Vec::new())
+    fn bookkeeping(&self) -> &Bookkeeping {
+        &self.book
     }
 
     fn create_metadata_table(&self) -> Vec<Stmt> {
@@ -302,28 +300,6 @@ impl Dialect for PgDialect {
             self.meta
         );
         schemas.chain([Stmt::built(meta, Vec::new())]).collect()
-    }
-
-    fn metadata_get(&self, key: &str) -> Stmt {
-        Stmt::fixed(&self.meta_get, vec![Param::Text(key.to_owned())])
-    }
-
-    fn metadata_set(&self, key: &str, value: &str) -> Stmt {
-        Stmt::fixed(
-            &self.meta_set,
-            vec![Param::Text(key.to_owned()), Param::Text(value.to_owned())],
-        )
-    }
-
-    fn claim_cleanup(&self, key: &str, interval_ms: i64) -> Stmt {
-        Stmt::fixed(
-            &self.claim,
-            vec![Param::Text(key.to_owned()), Param::I64(interval_ms)],
-        )
-    }
-
-    fn delete_expired(&self) -> Stmt {
-        Stmt::fixed(&self.expired, Vec::new())
     }
 
     /// Plain `CREATE` statements, run under the migration lock: a table of

@@ -1,12 +1,14 @@
 #![doc = include_str!("../docs.md")]
 #![deny(missing_docs)]
 
+pub mod baseline;
 pub mod config;
 mod core;
 pub mod dialect;
 mod error;
 mod store;
 
+pub use crate::baseline::PgBaseline;
 pub use crate::core::{PgBackend, PgConn, PgDriver};
 pub use store::{PostgresStore, REGISTRATION};
 

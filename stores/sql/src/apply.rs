@@ -98,12 +98,12 @@ pub(crate) async fn changed<D: Dialect, C: Conn>(
 
 /// Splits rows into statements of at most `max_rows` rows and
 /// `max_bytes` value bytes (a single larger row still goes alone).
-fn chunks<'a, T>(
-    items: &'a [T],
+fn chunks<T>(
+    items: &[T],
     max_rows: usize,
     max_bytes: usize,
     size: impl Fn(&T) -> usize,
-) -> Vec<&'a [T]> {
+) -> Vec<&[T]> {
     let mut out = Vec::new();
     let (mut start, mut bytes) = (0, 0usize);
     for (i, item) in items.iter().enumerate() {
@@ -170,7 +170,7 @@ async fn apply_round<D: Dialect, C: Conn>(
     }
     let max = d.max_rows().max(1);
     let bytes = d.max_statement_bytes();
-    let size = |(_, r): &(usize, WriteRow)| r.value.len() + r.key.len();
+    let size = |(_, r): &(usize, WriteRow)| d.row_bytes(r);
 
     for chunk in chunks(&upserts, max, bytes, size) {
         let rows: Vec<WriteRow> = chunk.iter().map(|(_, r)| *r).collect();

@@ -10,6 +10,50 @@ use statestore_core::{Property, Result};
 use crate::backend::Settings;
 use crate::ident;
 
+/// `tableName`, default `state`.
+pub const TABLE_NAME: Property =
+    Property::new("tableName", "Table holding the state.").with_default("state");
+/// `metadataTableName`, default `dapr_metadata` (Dapr's name).
+pub const METADATA_TABLE_NAME: Property = Property::new(
+    "metadataTableName",
+    "Table holding schema version and cleanup bookkeeping.",
+)
+.with_default("dapr_metadata");
+/// `timeout` (alias `timeoutInSeconds`), default 20s.
+pub const TIMEOUT: Property = Property::new(
+    "timeout",
+    "Upper bound of every operation, as a Go duration or seconds.",
+)
+.with_default("20s")
+.with_aliases(&["timeoutInSeconds"]);
+/// `cleanupInterval` (alias `cleanupIntervalInSeconds`), default 1h.
+pub const CLEANUP_INTERVAL: Property = Property::new(
+    "cleanupInterval",
+    "How often expired rows are purged (one instance per interval); 0 or negative turns it off.",
+)
+.with_default("1h")
+.with_aliases(&["cleanupIntervalInSeconds"]);
+
+/// The common properties under Dapr's usual names.
+pub const COMMON: Common = Common {
+    table: TABLE_NAME,
+    metadata_table: METADATA_TABLE_NAME,
+    timeout: TIMEOUT,
+    cleanup_interval: CLEANUP_INTERVAL,
+    allow_schema: false,
+};
+
+/// A pool size from 1 to 10,000, default 10.
+pub fn pool_size(r: &Reader<'_>, p: &Property) -> Result<u32> {
+    let n = r
+        .parse::<u32>(p, "a whole number from 1 to 10000")?
+        .unwrap_or(10);
+    if !(1..=10_000).contains(&n) {
+        return Err(r.error(p, format!("{n} is not from 1 to 10000")));
+    }
+    Ok(n)
+}
+
 /// The common properties of one store.
 #[derive(Debug, Clone, Copy)]
 pub struct Common {

@@ -187,6 +187,22 @@ pub struct KeyEtag<'a> {
     pub etag: i64,
 }
 
+/// The statements every dialect has in the same shape, as text of its own
+/// SQL, each kept prepared.
+#[derive(Debug)]
+pub struct Bookkeeping {
+    /// A cheap round trip (no parameters).
+    pub ping: Arc<str>,
+    /// The metadata value of a key (parameter: key).
+    pub metadata_get: Arc<str>,
+    /// Upserts a metadata value (parameters: key, value).
+    pub metadata_set: Arc<str>,
+    /// Claims the cleanup turn (parameters: key, interval in ms).
+    pub claim: Arc<str>,
+    /// Deletes expired rows (no parameters).
+    pub delete_expired: Arc<str>,
+}
+
 /// The statements of one SQL database, for one state table and one metadata
 /// table. "Live" below means "not expired by the server's clock".
 pub trait Dialect: Send + Sync + 'static {
@@ -197,6 +213,11 @@ pub trait Dialect: Send + Sync + 'static {
     /// a single row is always sent.
     fn max_statement_bytes(&self) -> usize {
         usize::MAX
+    }
+
+    /// What one row counts against [`Dialect::max_statement_bytes`].
+    fn row_bytes(&self, row: &WriteRow<'_>) -> usize {
+        row.key.len() + row.value.len()
     }
 
     /// Live rows of these keys (no duplicates among them).
@@ -233,25 +254,41 @@ pub trait Dialect: Send + Sync + 'static {
     /// at most `limit` (returns one text column).
     fn keys_like(&self, pattern: &LikePattern, after: &str, limit: Option<u64>) -> Stmt;
 
-    /// A cheap round trip.
-    fn ping(&self) -> Stmt;
+    /// The fixed bookkeeping statements in this dialect's text.
+    fn bookkeeping(&self) -> &Bookkeeping;
 
     /// Creates the metadata table (and what it needs) when missing.
     fn create_metadata_table(&self) -> Vec<Stmt>;
 
+    /// A cheap round trip.
+    fn ping(&self) -> Stmt {
+        Stmt::fixed(&self.bookkeeping().ping, Vec::new())
+    }
+
     /// Reads a metadata value (one text column).
-    fn metadata_get(&self, key: &str) -> Stmt;
+    fn metadata_get(&self, key: &str) -> Stmt {
+        let b = self.bookkeeping();
+        Stmt::fixed(&b.metadata_get, vec![Param::Text(key.to_owned())])
+    }
 
     /// Writes a metadata value.
-    fn metadata_set(&self, key: &str, value: &str) -> Stmt;
+    fn metadata_set(&self, key: &str, value: &str) -> Stmt {
+        let params = vec![Param::Text(key.to_owned()), Param::Text(value.to_owned())];
+        Stmt::fixed(&self.bookkeeping().metadata_set, params)
+    }
 
     /// Claims the cleanup turn: sets `key` to the server's time when the
-    /// previous claim is at least `interval_ms` old (or absent); the row
-    /// count is 1 for the instance that got the turn.
-    fn claim_cleanup(&self, key: &str, interval_ms: i64) -> Stmt;
+    /// previous claim is at least `interval_ms` old; the row count is 1 for
+    /// the instance that got the turn. (The migration creates the row.)
+    fn claim_cleanup(&self, key: &str, interval_ms: i64) -> Stmt {
+        let params = vec![Param::Text(key.to_owned()), Param::I64(interval_ms)];
+        Stmt::fixed(&self.bookkeeping().claim, params)
+    }
 
     /// Deletes expired rows.
-    fn delete_expired(&self) -> Stmt;
+    fn delete_expired(&self) -> Stmt {
+        Stmt::fixed(&self.bookkeeping().delete_expired, Vec::new())
+    }
 
     /// The schema migrations; migration `n + 1` is `migrations()[n]`.
     fn migrations(&self) -> Vec<Vec<Stmt>>;

@@ -50,6 +50,29 @@ pub fn map<D: Driver>(e: sqlx::Error) -> Error {
     mapped.with_source(e)
 }
 
+/// A pooled connection in autocommit mode.
+pub async fn acquire<D: Driver>(pool: &sqlx::Pool<D::Db>) -> Result<SqlxConn<D>> {
+    Ok(SqlxConn::Plain(pool.acquire().await.map_err(map::<D>)?))
+}
+
+/// A pooled connection inside a transaction.
+pub async fn begin<D: Driver>(pool: &sqlx::Pool<D::Db>) -> Result<SqlxConn<D>> {
+    Ok(SqlxConn::Tx(pool.begin().await.map_err(map::<D>)?))
+}
+
+/// Bounds connecting by the store's timeout, named by `property`.
+pub async fn connect_within<T>(
+    limit: std::time::Duration,
+    property: &str,
+    f: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    tokio::time::timeout(limit, f).await.unwrap_or_else(|_| {
+        Err(Error::timeout(format!(
+            "no connection within {limit:?} (property {property})"
+        )))
+    })
+}
+
 /// A connection of driver `D`: pooled, in a transaction, or detached from
 /// the pool (closed when dropped, so that session state such as a MySQL
 /// named lock never returns to the pool).

@@ -33,7 +33,7 @@ mod schema;
 mod store;
 
 pub use backend::{Backend, Conn, Settings};
-pub use dialect::{Dialect, KeyEtag, Param, Row, Stmt, WriteRow};
+pub use dialect::{Bookkeeping, Dialect, KeyEtag, Param, Row, Stmt, WriteRow};
 pub use driver::{Driver, SqlxConn};
 pub use schema::{cleanup_turn, lock_id};
 pub use store::{FEATURES, Inner, SqlStore};

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use statestore_core::{Error, Operation, Properties, Property, Result};
 use statestore_sql::Settings;
-use statestore_sql::config::{Common, Sizes};
+use statestore_sql::config::{self, Common, Sizes};
 
 use crate::NAME;
 
@@ -17,34 +17,15 @@ pub const CONNECTION_STRING: Property = Property::new(
     "Database file path, \":memory:\", or a file: URI (params: mode, cache, _pragma=name(value), _txlock).",
 )
 .required();
-/// `tableName`, default `state`.
-pub const TABLE_NAME: Property =
-    Property::new("tableName", "Table holding the state.").with_default("state");
+pub use statestore_sql::config::{CLEANUP_INTERVAL, TABLE_NAME, TIMEOUT};
 /// `metadataTableName`, default `metadata`.
-pub const METADATA_TABLE_NAME: Property = Property::new(
-    "metadataTableName",
-    "Table holding schema version and cleanup bookkeeping.",
-)
-.with_default("metadata");
-/// `timeout` (alias `timeoutInSeconds`), default 20s.
-pub const TIMEOUT: Property = Property::new(
-    "timeout",
-    "Upper bound of every operation, as a Go duration or seconds.",
-)
-.with_default("20s")
-.with_aliases(&["timeoutInSeconds"]);
+pub const METADATA_TABLE_NAME: Property = config::METADATA_TABLE_NAME.with_default("metadata");
 /// `busyTimeout`, default 2s.
 pub const BUSY_TIMEOUT: Property = Property::new(
     "busyTimeout",
     "How long to wait for a lock held by another process before failing.",
 )
 .with_default("2s");
-/// `cleanupInterval`, default 1h; 0 or negative turns it off.
-pub const CLEANUP_INTERVAL: Property = Property::new(
-    "cleanupInterval",
-    "How often expired rows are purged (one instance per interval); 0 or negative turns it off.",
-)
-.with_default("1h");
 /// `disableWAL`, default false.
 pub const DISABLE_WAL: Property = Property::new(
     "disableWAL",
@@ -54,11 +35,8 @@ pub const DISABLE_WAL: Property = Property::new(
 
 /// The properties read like every SQL store's.
 const COMMON: Common = Common {
-    table: TABLE_NAME,
     metadata_table: METADATA_TABLE_NAME,
-    timeout: TIMEOUT,
-    cleanup_interval: CLEANUP_INTERVAL,
-    allow_schema: false,
+    ..config::COMMON
 };
 
 /// Every property of `state.sqlite`.

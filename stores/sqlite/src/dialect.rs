@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use statestore_core::like::LikePattern;
-use statestore_sql::{Dialect, KeyEtag, Param, Stmt, WriteRow};
+use statestore_sql::{Bookkeeping, Dialect, KeyEtag, Param, Stmt, WriteRow};
 
 const NOW: &str = "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)";
 const COLS: &str = r#""key", value, etag, content_type, expires_at"#;
@@ -33,11 +33,7 @@ pub struct SqliteDialect {
     live1: Arc<str>,
     keys_like: Arc<str>,
     delete_prefix: Arc<str>,
-    ping: Arc<str>,
-    meta_get: Arc<str>,
-    meta_set: Arc<str>,
-    claim: Arc<str>,
-    expired: Arc<str>,
+    book: Bookkeeping,
 }
 
 /// Quotes an identifier that [`statestore_sql::ident::validate`] accepted.
@@ -79,18 +75,20 @@ impl SqliteDialect {
             delete_prefix: arc(format!(
                 "DELETE FROM {t} WHERE \"key\" >= ? AND \"key\" < ? AND instr(substr(\"key\", ?), '||') = 0 AND {live}"
             )),
-            ping: arc("SELECT 'pong'".into()),
-            meta_get: arc(format!("SELECT value FROM {m} WHERE \"key\" = ?")),
-            meta_set: arc(format!(
-                "INSERT INTO {m} (\"key\", value) VALUES (?, ?) ON CONFLICT (\"key\") DO UPDATE SET value = excluded.value"
-            )),
-            claim: arc(format!(
-                "INSERT INTO {m} (\"key\", value) VALUES (?, CAST({NOW} AS TEXT)) ON CONFLICT (\"key\") \
-                 DO UPDATE SET value = excluded.value WHERE CAST({m}.value AS INTEGER) <= {NOW} - ?"
-            )),
-            expired: arc(format!(
-                "DELETE FROM {t} WHERE expires_at IS NOT NULL AND expires_at <= {NOW}"
-            )),
+            book: Bookkeeping {
+                ping: arc("SELECT 'pong'".into()),
+                metadata_get: arc(format!("SELECT value FROM {m} WHERE \"key\" = ?")),
+                metadata_set: arc(format!(
+                    "INSERT INTO {m} (\"key\", value) VALUES (?, ?) ON CONFLICT (\"key\") DO UPDATE SET value = excluded.value"
+                )),
+                claim: arc(format!(
+                    "INSERT INTO {m} (\"key\", value) VALUES (?, CAST({NOW} AS TEXT)) ON CONFLICT (\"key\") \
+                     DO UPDATE SET value = excluded.value WHERE CAST({m}.value AS INTEGER) <= {NOW} - ?"
+                )),
+                delete_expired: arc(format!(
+                    "DELETE FROM {t} WHERE expires_at IS NOT NULL AND expires_at <= {NOW}"
+                )),
+            },
             index: quote(&format!("{table}_expires_at")),
             live,
             table: t,
@@ -257,8 +255,8 @@ impl Dialect for SqliteDialect {
         Stmt::fixed(&self.keys_like, params)
     }
 
-    fn ping(&self) -> Stmt {
-        Stmt::fixed(&self.ping, Vec::new())
+    fn bookkeeping(&self) -> &Bookkeeping {
+        &self.book
     }
 
     fn create_metadata_table(&self) -> Vec<Stmt> {
@@ -269,28 +267,6 @@ impl Dialect for SqliteDialect {
             ),
             Vec::new(),
         )]
-    }
-
-    fn metadata_get(&self, key: &str) -> Stmt {
-        Stmt::fixed(&self.meta_get, vec![Param::Text(key.to_owned())])
-    }
-
-    fn metadata_set(&self, key: &str, value: &str) -> Stmt {
-        Stmt::fixed(
-            &self.meta_set,
-            vec![Param::Text(key.to_owned()), Param::Text(value.to_owned())],
-        )
-    }
-
-    fn claim_cleanup(&self, key: &str, interval_ms: i64) -> Stmt {
-        Stmt::fixed(
-            &self.claim,
-            vec![Param::Text(key.to_owned()), Param::I64(interval_ms)],
-        )
-    }
-
-    fn delete_expired(&self) -> Stmt {
-        Stmt::fixed(&self.expired, Vec::new())
     }
 
     /// Plain `CREATE` statements: applying a migration twice fails loudly

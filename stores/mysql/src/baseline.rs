@@ -1,0 +1,147 @@
+//! The raw-sqlx side of `statestore bench`: the statements a hand-written
+//! key-value table would use, on a pool configured exactly like the store's
+//! (the same `pool` function and options, on the same
+//! schema), in a table of its own.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use sqlx::mysql::MySqlPool;
+use sqlx::{AssertSqlSafe, MySql, MySqlConnection, QueryBuilder, Row as _};
+use statestore_core::baseline::Baseline;
+use statestore_core::{Bytes, Properties, Result};
+use statestore_sql::driver::map;
+
+use crate::config::Config;
+use crate::core::{MySqlDriver, pool, prepare};
+
+/// Rows per multi-row statement (two bound values each).
+const CHUNK: usize = 500;
+
+/// What makes an insert an upsert.
+const ON_DUPLICATE: &str = " ON DUPLICATE KEY UPDATE value = VALUES(value)";
+
+/// Raw sqlx against the database named by the store's properties.
+pub struct MySqlBaseline {
+    pool: MySqlPool,
+    table: String,
+    /// The single-key statements, built once like the store's own, so
+    /// neither side formats SQL on its hot path.
+    get_sql: Arc<str>,
+    set_sql: Arc<str>,
+}
+
+impl MySqlBaseline {
+    /// Creates the schema when missing (as the store does), opens the pool
+    /// and creates the baseline's own table.
+    pub async fn open(properties: &Properties) -> Result<Self> {
+        let config = Config::from_properties(properties)?;
+        prepare(&config).await?;
+        let pool = pool(&config).await?;
+        let table = format!("statestore_bench_raw_{:08x}", fastrand::u32(..));
+        let create = format!(
+            "CREATE TABLE `{table}` (`key` VARBINARY(2048) NOT NULL PRIMARY KEY, value LONGBLOB NOT NULL) ENGINE=InnoDB"
+        );
+        if let Err(e) = sqlx::query(AssertSqlSafe(create)).execute(&pool).await {
+            pool.close().await;
+            return Err(map::<MySqlDriver>(e));
+        }
+        Ok(MySqlBaseline {
+            pool,
+            get_sql: format!("SELECT value FROM `{table}` WHERE `key` = ?").into(),
+            set_sql: format!("INSERT INTO `{table}` (`key`, value) VALUES (?, ?){ON_DUPLICATE}")
+                .into(),
+            table,
+        })
+    }
+
+    /// Multi-row upserts of `items`, [`CHUNK`] rows each, on `conn`: the
+    /// distinct keys in byte order, each with its last value, so that
+    /// writers lock rows in one order and cannot deadlock one another.
+    async fn upsert(&self, conn: &mut MySqlConnection, items: &[(String, Bytes)]) -> Result<()> {
+        let last: BTreeMap<&str, &Bytes> = items.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        let rows: Vec<(&str, &Bytes)> = last.into_iter().collect();
+        for chunk in rows.chunks(CHUNK) {
+            let mut q =
+                QueryBuilder::<MySql>::new(format!("INSERT INTO `{}` (`key`, value) ", self.table));
+            q.push_values(chunk, |mut b, (k, v)| {
+                b.push_bind(k.to_string()).push_bind(v.to_vec());
+            });
+            q.push(ON_DUPLICATE);
+            q.build()
+                .execute(&mut *conn)
+                .await
+                .map_err(map::<MySqlDriver>)?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Baseline for MySqlBaseline {
+    fn driver(&self) -> String {
+        "sqlx 0.9 (mysql)".into()
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Bytes>> {
+        let row = sqlx::query(AssertSqlSafe(self.get_sql.clone()))
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map::<MySqlDriver>)?;
+        row.map(|r| r.try_get::<Vec<u8>, _>(0).map(Bytes::from))
+            .transpose()
+            .map_err(map::<MySqlDriver>)
+    }
+
+    async fn set(&self, key: &str, value: Bytes) -> Result<()> {
+        sqlx::query(AssertSqlSafe(self.set_sql.clone()))
+            .bind(key)
+            .bind(value.to_vec())
+            .execute(&self.pool)
+            .await
+            .map_err(map::<MySqlDriver>)?;
+        Ok(())
+    }
+
+    async fn bulk_get(&self, keys: &[String]) -> Result<usize> {
+        let mut found = 0;
+        for chunk in keys.chunks(CHUNK) {
+            let mut q = QueryBuilder::<MySql>::new(format!(
+                "SELECT `key`, value FROM `{}` WHERE `key` IN (",
+                self.table
+            ));
+            let mut list = q.separated(", ");
+            for k in chunk {
+                list.push_bind(k.clone());
+            }
+            q.push(")");
+            found += q
+                .build()
+                .fetch_all(&self.pool)
+                .await
+                .map_err(map::<MySqlDriver>)?
+                .len();
+        }
+        Ok(found)
+    }
+
+    async fn bulk_set(&self, items: &[(String, Bytes)]) -> Result<()> {
+        let mut conn = self.pool.acquire().await.map_err(map::<MySqlDriver>)?;
+        self.upsert(&mut conn, items).await
+    }
+
+    async fn transact(&self, items: &[(String, Bytes)]) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(map::<MySqlDriver>)?;
+        self.upsert(&mut tx, items).await?;
+        tx.commit().await.map_err(map::<MySqlDriver>)
+    }
+
+    async fn close(&self) -> Result<()> {
+        let sql = format!("DROP TABLE IF EXISTS `{}`", self.table);
+        let result = sqlx::query(AssertSqlSafe(sql)).execute(&self.pool).await;
+        self.pool.close().await;
+        result.map(drop).map_err(map::<MySqlDriver>)
+    }
+}

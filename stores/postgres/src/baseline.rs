@@ -1,0 +1,139 @@
+//! The raw-sqlx side of `statestore bench`: the statements a hand-written
+//! key-value table would use, on a pool configured exactly like the store's
+//! (the same `pool` function and options), in a table
+//! of its own.
+//!
+//! Multi-key statements bind one array per column (`= ANY($1)`, `UNNEST`),
+//! so every statement is built once and stays one prepared statement.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgArguments, PgPool};
+use sqlx::query::Query;
+use sqlx::{AssertSqlSafe, Postgres, Row as _};
+use statestore_core::baseline::Baseline;
+use statestore_core::{Bytes, Properties, Result};
+use statestore_sql::driver::map;
+
+use crate::config::Config;
+use crate::core::{PgDriver, pool};
+
+/// Raw sqlx against the database named by the store's properties.
+pub struct PgBaseline {
+    pool: PgPool,
+    table: String,
+    get_sql: Arc<str>,
+    set_sql: Arc<str>,
+    bulk_get_sql: Arc<str>,
+    bulk_set_sql: Arc<str>,
+}
+
+/// The distinct keys of `items` in byte order, each with its last value.
+/// A PostgreSQL upsert may not touch one row twice, and rows locked in one
+/// order by every writer cannot deadlock.
+fn columns(items: &[(String, Bytes)]) -> (Vec<String>, Vec<Vec<u8>>) {
+    let last: BTreeMap<&str, &Bytes> = items.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    last.into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_vec()))
+        .unzip()
+}
+
+impl PgBaseline {
+    /// Opens the pool and creates the baseline's own table.
+    pub async fn open(properties: &Properties) -> Result<Self> {
+        let config = Config::from_properties(properties)?;
+        let pool = pool(&config).await?;
+        let table = format!("statestore_bench_raw_{:08x}", fastrand::u32(..));
+        let create = format!(
+            "CREATE TABLE {table} (key text COLLATE \"C\" NOT NULL PRIMARY KEY, value bytea NOT NULL)"
+        );
+        if let Err(e) = sqlx::query(AssertSqlSafe(create)).execute(&pool).await {
+            pool.close().await;
+            return Err(map::<PgDriver>(e));
+        }
+        let upsert = " ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+        Ok(PgBaseline {
+            pool,
+            get_sql: format!("SELECT value FROM {table} WHERE key = $1").into(),
+            set_sql: format!("INSERT INTO {table} (key, value) VALUES ($1, $2){upsert}").into(),
+            bulk_get_sql: format!("SELECT key, value FROM {table} WHERE key = ANY($1::text[])")
+                .into(),
+            bulk_set_sql: format!(
+                "INSERT INTO {table} (key, value) SELECT * FROM UNNEST($1::text[], $2::bytea[]){upsert}"
+            )
+            .into(),
+            table,
+        })
+    }
+
+    /// The multi-row upsert of `items`, one statement.
+    fn upsert(&self, items: &[(String, Bytes)]) -> Query<'static, Postgres, PgArguments> {
+        let (keys, values) = columns(items);
+        sqlx::query(AssertSqlSafe(self.bulk_set_sql.clone()))
+            .bind(keys)
+            .bind(values)
+    }
+}
+
+#[async_trait]
+impl Baseline for PgBaseline {
+    fn driver(&self) -> String {
+        "sqlx 0.9 (postgres)".into()
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Bytes>> {
+        let row = sqlx::query(AssertSqlSafe(self.get_sql.clone()))
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map::<PgDriver>)?;
+        row.map(|r| r.try_get::<Vec<u8>, _>(0).map(Bytes::from))
+            .transpose()
+            .map_err(map::<PgDriver>)
+    }
+
+    async fn set(&self, key: &str, value: Bytes) -> Result<()> {
+        sqlx::query(AssertSqlSafe(self.set_sql.clone()))
+            .bind(key)
+            .bind(value.to_vec())
+            .execute(&self.pool)
+            .await
+            .map_err(map::<PgDriver>)?;
+        Ok(())
+    }
+
+    async fn bulk_get(&self, keys: &[String]) -> Result<usize> {
+        let rows = sqlx::query(AssertSqlSafe(self.bulk_get_sql.clone()))
+            .bind(keys)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map::<PgDriver>)?;
+        Ok(rows.len())
+    }
+
+    async fn bulk_set(&self, items: &[(String, Bytes)]) -> Result<()> {
+        self.upsert(items)
+            .execute(&self.pool)
+            .await
+            .map_err(map::<PgDriver>)?;
+        Ok(())
+    }
+
+    async fn transact(&self, items: &[(String, Bytes)]) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(map::<PgDriver>)?;
+        self.upsert(items)
+            .execute(&mut *tx)
+            .await
+            .map_err(map::<PgDriver>)?;
+        tx.commit().await.map_err(map::<PgDriver>)
+    }
+
+    async fn close(&self) -> Result<()> {
+        let sql = format!("DROP TABLE IF EXISTS {}", self.table);
+        let result = sqlx::query(AssertSqlSafe(sql)).execute(&self.pool).await;
+        self.pool.close().await;
+        result.map(drop).map_err(map::<PgDriver>)
+    }
+}
