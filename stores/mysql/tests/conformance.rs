@@ -35,5 +35,36 @@ fn main() -> std::process::ExitCode {
         restart,
         ..Quirks::default()
     };
-    statestore_conformance::main_with_quirks(statestore_mysql::REGISTRATION, props, quirks)
+    let code = statestore_conformance::main_with_quirks(
+        statestore_mysql::REGISTRATION,
+        props.clone(),
+        quirks,
+    );
+    drop_tables(
+        &props,
+        &format!("DROP TABLE IF EXISTS statestore_test.{run}_state, statestore_test.{run}_meta"),
+    );
+    code
+}
+
+/// Drops this run's tables, so that runs leave nothing behind.
+fn drop_tables(props: &Properties, sql: &str) {
+    use sqlx::Connection as _;
+    let dsn = props.get("connectionString").unwrap_or_default();
+    let Ok(options) = statestore_mysql::config::parse_connection_string(dsn) else {
+        return;
+    };
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return;
+    };
+    rt.block_on(async {
+        if let Ok(mut conn) = sqlx::MySqlConnection::connect_with(&options).await {
+            let _ = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+                .execute(&mut conn)
+                .await;
+        }
+    });
 }
