@@ -1,11 +1,10 @@
 //! Typed configuration of `state.mysql`, read from Dapr's property names.
 
 use std::fmt;
-use std::time::Duration;
 
 use sqlx::mysql::{MySqlConnectOptions, MySqlSslMode};
 use statestore_core::{Properties, Property, Result};
-use statestore_sql::config::{self, Common, Sizes};
+use statestore_sql::config::{self, Common, Pool, Sizes};
 use statestore_sql::{Settings, ident};
 
 use crate::NAME;
@@ -97,12 +96,8 @@ pub struct Config {
     pub connect: MySqlConnectOptions,
     /// The database holding the tables.
     pub schema: String,
-    /// Pool size.
-    pub max_conns: u32,
-    /// Idle connections are closed after this long.
-    pub max_idle: Option<Duration>,
-    /// Connections are replaced after this long.
-    pub max_lifetime: Option<Duration>,
+    /// The connection pool.
+    pub pool: Pool,
     /// The settings shared with the other SQL stores (`max_value_len` is
     /// set from the server's `max_allowed_packet` at connect).
     pub settings: Settings,
@@ -116,7 +111,7 @@ impl fmt::Debug for Config {
             .field("port", &self.connect.get_port())
             .field("user", &self.connect.get_username())
             .field("schema", &self.schema)
-            .field("max_conns", &self.max_conns)
+            .field("pool", &self.pool)
             .field("settings", &self.settings)
             .finish_non_exhaustive()
     }
@@ -149,7 +144,12 @@ impl Config {
                 max_value_len: 0,
             },
         )?;
-        let max_conns = config::pool_size(&r, &MAX_OPEN_CONNS)?;
+        let pool = Pool::read(
+            &r,
+            &MAX_OPEN_CONNS,
+            &CONN_MAX_IDLE_TIME,
+            Some(&CONN_MAX_LIFETIME),
+        )?;
         if let Some(v) = r.string(&MAX_IDLE_CONNS)? {
             r.parse::<i64>(&MAX_IDLE_CONNS, "a whole number")?;
             tracing::debug!(store = NAME, value = %v, "maxIdleConns accepted and not used");
@@ -157,9 +157,7 @@ impl Config {
         Ok(Config {
             connect,
             schema,
-            max_conns,
-            max_idle: r.interval(&CONN_MAX_IDLE_TIME)?,
-            max_lifetime: r.interval(&CONN_MAX_LIFETIME)?,
+            pool,
             settings,
         })
     }
@@ -291,6 +289,7 @@ fn split_host_port(addr: &str) -> std::result::Result<(&str, Option<u16>), Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn go_dsn_and_url_forms() {

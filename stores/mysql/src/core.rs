@@ -3,10 +3,10 @@
 
 use async_trait::async_trait;
 use sqlx::error::DatabaseError;
-use sqlx::mysql::{MySqlDatabaseError, MySqlPool, MySqlPoolOptions, MySqlQueryResult};
-use sqlx::{Connection as _, MySql, MySqlConnection};
+use sqlx::mysql::{MySqlDatabaseError, MySqlPool, MySqlQueryResult};
+use sqlx::{Connection as _, Executor as _, MySql, MySqlConnection};
 use statestore_core::{Error, Properties, Result};
-use statestore_sql::driver::{DriverQuery, acquire, begin, connect_within, map};
+use statestore_sql::driver::{DriverQuery, acquire, begin, bind_scalar, connect_within, map};
 use statestore_sql::{Backend, Conn as _, Driver, Param, Settings, SqlxConn, lock_id};
 
 use crate::NAME;
@@ -21,15 +21,8 @@ impl Driver for MySqlDriver {
     type Db = MySql;
 
     fn bind(q: DriverQuery<Self>, p: Param) -> DriverQuery<Self> {
-        match p {
-            Param::Text(s) => q.bind(s),
-            Param::OptText(s) => q.bind(s),
-            Param::Bytes(b) => q.bind(Vec::from(b)),
-            Param::I64(v) => q.bind(v),
-            Param::OptI64(v) => q.bind(v),
-            // The MySQL dialect never makes arrays.
-            _ => q.bind(None::<i64>),
-        }
+        // This dialect never makes arrays; one would be bound as NULL.
+        bind_scalar::<Self>(q, p).unwrap_or_else(|(q, _)| q.bind(None::<i64>))
     }
 
     fn classify(e: &dyn DatabaseError) -> Error {
@@ -86,17 +79,20 @@ pub async fn prepare(c: &Config) -> Result<Server> {
     })
 }
 
-/// The pool of a configuration, on its schema. Connections are not pinged
-/// before use (a round trip per call); one broken by a server restart fails
-/// its call with `Unavailable` and is replaced.
+/// The pool of a configuration, on its schema (see
+/// `statestore_sql::config::Pool`).
 pub async fn pool(c: &Config) -> Result<MySqlPool> {
-    MySqlPoolOptions::new()
-        .max_connections(c.max_conns)
-        .min_connections(0)
-        .acquire_timeout(c.settings.timeout)
-        .idle_timeout(c.max_idle)
-        .max_lifetime(c.max_lifetime)
-        .test_before_acquire(false)
+    c.pool
+        .options::<MySql>(c.settings.timeout)
+        // Conditional statements need no snapshot, and REPEATABLE READ's
+        // gap locks make transactions on unrelated keys deadlock.
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                conn.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+                    .await
+                    .map(drop)
+            })
+        })
         .connect_with(c.connect.clone().database(&c.schema))
         .await
         .map_err(map::<MySqlDriver>)
@@ -144,10 +140,6 @@ impl Backend for MySqlBackend {
 
     async fn read(&self) -> Result<MySqlConn> {
         acquire(&self.pool).await
-    }
-
-    async fn write(&self) -> Result<MySqlConn> {
-        self.read().await
     }
 
     async fn begin(&self) -> Result<MySqlConn> {

@@ -12,7 +12,9 @@
 use std::sync::Arc;
 
 use statestore_core::like::LikePattern;
-use statestore_sql::dialect::json_text;
+use statestore_sql::dialect::{
+    json_text, key_etag_params, key_params, push_row, range_params, repeat, where_in,
+};
 use statestore_sql::{Bookkeeping, Dialect, KeyEtag, Param, Stmt, WriteRow};
 
 const NOW: &str = "CAST(UNIX_TIMESTAMP(CURRENT_TIMESTAMP(3)) * 1000 AS SIGNED)";
@@ -25,10 +27,6 @@ pub const MAX_ROWS: usize = 1000;
 /// Quotes a validated identifier.
 fn quote(name: &str) -> String {
     format!("`{name}`")
-}
-
-fn repeat(n: usize, item: &str) -> String {
-    vec![item; n].join(", ")
 }
 
 /// Statements for one state table and one metadata table.
@@ -134,11 +132,7 @@ impl MySqlDialect {
     fn write_params(&self, rows: &[WriteRow<'_>]) -> Vec<Param> {
         let mut p = Vec::with_capacity(rows.len() * 6);
         for r in rows {
-            p.push(Param::Text(r.key.to_owned()));
-            p.push(Param::Bytes(r.value.clone()));
-            p.push(Param::OptText(r.content_type.map(str::to_owned)));
-            p.push(Param::I64(r.etag));
-            p.push(Param::OptI64(r.ttl.map(i64::from)));
+            push_row(&mut p, r);
             p.push(Param::OptText(self.json(r)));
         }
         p
@@ -152,21 +146,13 @@ impl MySqlDialect {
             .flatten()
     }
 
-    fn keys(keys: &[&str]) -> Vec<Param> {
-        keys.iter().map(|k| Param::Text((*k).to_owned())).collect()
-    }
-
     fn in_list(&self, select: &str, keys: &[&str], fixed: &Arc<str>) -> Stmt {
         if keys.len() == 1 {
-            return Stmt::fixed(fixed, Self::keys(keys));
+            return Stmt::fixed(fixed, key_params(keys));
         }
-        let sql = format!(
-            "{select} FROM {} WHERE `key` IN ({}) AND {}",
-            self.table,
-            repeat(keys.len(), "?"),
-            self.live
-        );
-        Stmt::built(sql, Self::keys(keys))
+        let head = format!("{select} FROM {}", self.table);
+        let sql = format!("{} AND {}", where_in(&head, "`key`", keys.len()), self.live);
+        Stmt::built(sql, key_params(keys))
     }
 }
 
@@ -246,22 +232,14 @@ impl Dialect for MySqlDialect {
 
     fn delete(&self, keys: &[&str]) -> Stmt {
         if keys.len() == 1 {
-            return Stmt::fixed(&self.delete1, Self::keys(keys));
+            return Stmt::fixed(&self.delete1, key_params(keys));
         }
-        let sql = format!(
-            "DELETE FROM {} WHERE `key` IN ({})",
-            self.table,
-            repeat(keys.len(), "?")
-        );
-        Stmt::built(sql, Self::keys(keys))
+        let head = format!("DELETE FROM {}", self.table);
+        Stmt::built(where_in(&head, "`key`", keys.len()), key_params(keys))
     }
 
     fn delete_if_match(&self, rows: &[KeyEtag<'_>]) -> Stmt {
-        let mut p = Vec::with_capacity(rows.len() * 2);
-        for r in rows {
-            p.push(Param::Text(r.key.to_owned()));
-            p.push(Param::I64(r.etag));
-        }
+        let p = key_etag_params(rows);
         if rows.len() == 1 || !self.returning {
             // Without RETURNING the caller runs single-row deletes.
             return Stmt::fixed(&self.delete_match1, p);
@@ -282,12 +260,7 @@ impl Dialect for MySqlDialect {
     /// `SUBSTRING` counts bytes on `VARBINARY`, so the rest after the
     /// prefix starts at the prefix's byte length.
     fn delete_with_prefix(&self, from: &str, to: &str, _prefix_chars: usize) -> Stmt {
-        let params = vec![
-            Param::Text(from.to_owned()),
-            Param::Text(to.to_owned()),
-            Param::I64(from.len() as i64 + 1),
-        ];
-        Stmt::fixed(&self.delete_prefix, params)
+        Stmt::fixed(&self.delete_prefix, range_params(from, to, from.len() + 1))
     }
 
     /// The contract's LIKE is MySQL's (`%`, `_`, `\` escapes); the keys

@@ -1,12 +1,11 @@
 //! Typed configuration of `state.postgresql`, read from Dapr's property names.
 
 use std::fmt;
-use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgSslMode};
 use statestore_core::{Properties, Property, Result};
 use statestore_sql::Settings;
-use statestore_sql::config::{self, Common, Sizes};
+use statestore_sql::config::{self, Common, Pool, Sizes};
 
 use crate::NAME;
 
@@ -71,10 +70,8 @@ pub const MAX_VALUE_LEN: usize = 256 * 1024 * 1024;
 pub struct Config {
     /// How to connect (holds the password).
     pub connect: PgConnectOptions,
-    /// Pool size.
-    pub max_conns: u32,
-    /// Idle connections are closed after this long.
-    pub max_idle: Option<Duration>,
+    /// The connection pool.
+    pub pool: Pool,
     /// The settings shared with the other SQL stores.
     pub settings: Settings,
 }
@@ -87,8 +84,7 @@ impl fmt::Debug for Config {
             .field("port", &self.connect.get_port())
             .field("user", &self.connect.get_username())
             .field("database", &self.connect.get_database())
-            .field("max_conns", &self.max_conns)
-            .field("max_idle", &self.max_idle)
+            .field("pool", &self.pool)
             .field("settings", &self.settings)
             .finish_non_exhaustive()
     }
@@ -109,12 +105,10 @@ impl Config {
                 max_value_len: MAX_VALUE_LEN,
             },
         )?;
-        let max_conns = config::pool_size(&r, &MAX_CONNS)?;
-        let max_idle = r.interval(&CONNECTION_MAX_IDLE_TIME)?;
+        let pool = Pool::read(&r, &MAX_CONNS, &CONNECTION_MAX_IDLE_TIME, None)?;
         Ok(Config {
             connect,
-            max_conns,
-            max_idle,
+            pool,
             settings,
         })
     }
@@ -234,6 +228,7 @@ fn redact_url_error(e: &sqlx::Error) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn key_value_and_url_forms() {
@@ -287,7 +282,7 @@ mod tests {
         assert_eq!(c.settings.metadata_table, "dapr_metadata");
         assert_eq!(c.settings.timeout, Duration::from_secs(20));
         assert_eq!(c.settings.cleanup_interval, Some(Duration::from_secs(3600)));
-        assert_eq!(c.max_conns, 10);
+        assert_eq!(c.pool.max_conns, 10);
         let c = Config::from_properties(
             &base()
                 .with("tableName", "app.state")

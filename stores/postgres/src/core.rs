@@ -2,10 +2,10 @@
 
 use async_trait::async_trait;
 use sqlx::error::DatabaseError;
-use sqlx::postgres::{PgPool, PgPoolOptions, PgQueryResult};
+use sqlx::postgres::{PgPool, PgQueryResult};
 use sqlx::{Executor as _, Postgres};
 use statestore_core::{Properties, Result};
-use statestore_sql::driver::{DriverQuery, acquire, begin, connect_within, map};
+use statestore_sql::driver::{DriverQuery, acquire, begin, bind_scalar, connect_within, map};
 use statestore_sql::{Backend, Driver, Param, Settings, SqlxConn, lock_id};
 
 use crate::NAME;
@@ -20,17 +20,14 @@ impl Driver for PgDriver {
     type Db = Postgres;
 
     fn bind(q: DriverQuery<Self>, p: Param) -> DriverQuery<Self> {
-        match p {
-            Param::Text(s) => q.bind(s),
-            Param::OptText(s) => q.bind(s),
-            Param::Bytes(b) => q.bind(Vec::from(b)),
-            Param::I64(v) => q.bind(v),
-            Param::OptI64(v) => q.bind(v),
-            Param::TextArray(v) => q.bind(v),
-            Param::OptTextArray(v) => q.bind(v),
-            Param::BytesArray(v) => q.bind(v),
-            Param::I64Array(v) => q.bind(v),
-            Param::OptI64Array(v) => q.bind(v),
+        match bind_scalar::<Self>(q, p) {
+            Ok(q) => q,
+            Err((q, Param::TextArray(v))) => q.bind(v),
+            Err((q, Param::OptTextArray(v))) => q.bind(v),
+            Err((q, Param::BytesArray(v))) => q.bind(v),
+            Err((q, Param::I64Array(v))) => q.bind(v),
+            Err((q, Param::OptI64Array(v))) => q.bind(v),
+            Err((q, _)) => q,
         }
     }
 
@@ -53,16 +50,10 @@ pub struct PgBackend {
     lock_id: i64,
 }
 
-/// The pool of a configuration. Connections are not pinged before use
-/// (that would cost a round trip per call); a connection broken by a server
-/// restart fails its call with `Unavailable` and is replaced.
+/// The pool of a configuration (see `statestore_sql::config::Pool`).
 pub async fn pool(c: &Config) -> Result<PgPool> {
-    PgPoolOptions::new()
-        .max_connections(c.max_conns)
-        .min_connections(0)
-        .acquire_timeout(c.settings.timeout)
-        .idle_timeout(c.max_idle)
-        .test_before_acquire(false)
+    c.pool
+        .options::<Postgres>(c.settings.timeout)
         .connect_with(c.connect.clone())
         .await
         .map_err(map::<PgDriver>)
@@ -92,10 +83,6 @@ impl Backend for PgBackend {
 
     async fn read(&self) -> Result<PgConn> {
         acquire(&self.pool).await
-    }
-
-    async fn write(&self) -> Result<PgConn> {
-        self.read().await
     }
 
     async fn begin(&self) -> Result<PgConn> {

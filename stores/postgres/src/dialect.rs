@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use statestore_core::like::LikePattern;
-use statestore_sql::dialect::json_text;
+use statestore_sql::dialect::{json_text, push_row, range_params};
 use statestore_sql::{Bookkeeping, Dialect, KeyEtag, Param, Stmt, WriteRow};
 
 const NOW: &str = "(EXTRACT(EPOCH FROM statement_timestamp()) * 1000)::int8";
@@ -164,14 +164,9 @@ impl PgDialect {
     /// must be current.
     fn write_params(rows: &[WriteRow<'_>], expected: bool) -> Vec<Param> {
         if let [r] = rows {
-            let mut p = vec![
-                Param::Text(r.key.to_owned()),
-                Param::Bytes(r.value.clone()),
-                Param::OptText(r.content_type.map(str::to_owned)),
-                Param::I64(r.etag),
-                Param::OptI64(r.ttl.map(i64::from)),
-                Param::OptText(json_text(r.value)),
-            ];
+            let mut p = Vec::with_capacity(7);
+            push_row(&mut p, r);
+            p.push(Param::OptText(json_text(r.value)));
             if expected {
                 // The single-row update takes the row's columns first.
                 let key = p.remove(0);
@@ -267,12 +262,10 @@ impl Dialect for PgDialect {
     }
 
     fn delete_with_prefix(&self, from: &str, to: &str, prefix_chars: usize) -> Stmt {
-        let params = vec![
-            Param::Text(from.to_owned()),
-            Param::Text(to.to_owned()),
-            Param::I64(prefix_chars as i64 + 1),
-        ];
-        Stmt::fixed(&self.delete_prefix, params)
+        Stmt::fixed(
+            &self.delete_prefix,
+            range_params(from, to, prefix_chars + 1),
+        )
     }
 
     /// The contract's LIKE is PostgreSQL's (`%`, `_`, `\` escapes), and

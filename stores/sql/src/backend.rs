@@ -66,8 +66,11 @@ pub trait Backend: Send + Sync + Sized + 'static {
     /// A connection for reads.
     async fn read(&self) -> Result<Self::Conn>;
 
-    /// A connection for single-statement writes (autocommit).
-    async fn write(&self) -> Result<Self::Conn>;
+    /// A connection for single-statement writes (autocommit); by default
+    /// the same as for reads.
+    async fn write(&self) -> Result<Self::Conn> {
+        self.read().await
+    }
 
     /// A connection inside a write transaction.
     async fn begin(&self) -> Result<Self::Conn>;

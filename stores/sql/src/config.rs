@@ -43,15 +43,51 @@ pub const COMMON: Common = Common {
     allow_schema: false,
 };
 
-/// A pool size from 1 to 10,000, default 10.
-pub fn pool_size(r: &Reader<'_>, p: &Property) -> Result<u32> {
-    let n = r
-        .parse::<u32>(p, "a whole number from 1 to 10000")?
-        .unwrap_or(10);
-    if !(1..=10_000).contains(&n) {
-        return Err(r.error(p, format!("{n} is not from 1 to 10000")));
+/// The connection pool of a networked SQL store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pool {
+    /// Most connections, 1 to 10,000 (default 10).
+    pub max_conns: u32,
+    /// Idle connections are closed after this long.
+    pub max_idle: Option<Duration>,
+    /// Connections are replaced after this long.
+    pub max_lifetime: Option<Duration>,
+}
+
+impl Pool {
+    /// Reads the pool size, the idle time and (where the store has it) the
+    /// lifetime; zero or negative durations mean "keep".
+    pub fn read(
+        r: &Reader<'_>,
+        size: &Property,
+        idle: &Property,
+        lifetime: Option<&Property>,
+    ) -> Result<Pool> {
+        let max_conns = r
+            .parse::<u32>(size, "a whole number from 1 to 10000")?
+            .unwrap_or(10);
+        if !(1..=10_000).contains(&max_conns) {
+            return Err(r.error(size, format!("{max_conns} is not from 1 to 10000")));
+        }
+        Ok(Pool {
+            max_conns,
+            max_idle: r.interval(idle)?,
+            max_lifetime: lifetime.map(|p| r.interval(p)).transpose()?.flatten(),
+        })
     }
-    Ok(n)
+
+    /// sqlx pool options: these sizes, `timeout` to get a connection, and
+    /// no ping before each use (a round trip per call); a connection broken
+    /// by a server restart fails its call with `Unavailable` and is replaced.
+    pub fn options<DB: sqlx::Database>(&self, timeout: Duration) -> sqlx::pool::PoolOptions<DB> {
+        sqlx::pool::PoolOptions::new()
+            .max_connections(self.max_conns)
+            .min_connections(0)
+            .acquire_timeout(timeout)
+            .idle_timeout(self.max_idle)
+            .max_lifetime(self.max_lifetime)
+            .test_before_acquire(false)
+    }
 }
 
 /// The common properties of one store.

@@ -178,6 +178,50 @@ pub fn json_text(value: &[u8]) -> Option<String> {
     Some(text.to_owned())
 }
 
+/// Pushes a row's common parameters: key, value, content type, new etag,
+/// ttl in seconds.
+pub fn push_row(p: &mut Vec<Param>, r: &WriteRow<'_>) {
+    p.push(Param::Text(r.key.to_owned()));
+    p.push(Param::Bytes(r.value.clone()));
+    p.push(Param::OptText(r.content_type.map(str::to_owned)));
+    p.push(Param::I64(r.etag));
+    p.push(Param::OptI64(r.ttl.map(i64::from)));
+}
+
+/// Keys as text parameters.
+pub fn key_params(keys: &[&str]) -> Vec<Param> {
+    keys.iter().map(|k| Param::Text((*k).to_owned())).collect()
+}
+
+/// `item, item, ...`, `n` times.
+pub fn repeat(n: usize, item: &str) -> String {
+    vec![item; n].join(", ")
+}
+
+/// `{head} WHERE {key} IN (?, ...)` for `n` keys, with `?` placeholders.
+pub fn where_in(head: &str, key: &str, n: usize) -> String {
+    format!("{head} WHERE {key} IN ({})", repeat(n, "?"))
+}
+
+/// Key and etag of each row, in that order.
+pub fn key_etag_params(rows: &[KeyEtag<'_>]) -> Vec<Param> {
+    let mut p = Vec::with_capacity(rows.len() * 2);
+    for r in rows {
+        p.push(Param::Text(r.key.to_owned()));
+        p.push(Param::I64(r.etag));
+    }
+    p
+}
+
+/// A key range `[from, to)` and a third number, in that order.
+pub fn range_params(from: &str, to: &str, n: usize) -> Vec<Param> {
+    vec![
+        Param::Text(from.to_owned()),
+        Param::Text(to.to_owned()),
+        Param::I64(n as i64),
+    ]
+}
+
 /// One key with the etag it must have.
 #[derive(Debug, Clone, Copy)]
 pub struct KeyEtag<'a> {

@@ -34,6 +34,30 @@ pub trait Driver: Send + Sync + 'static {
     fn rows_affected(done: &<Self::Db as Database>::QueryResult) -> u64;
 }
 
+/// Binds a scalar parameter, the kinds every driver takes; an array comes
+/// back unbound with its query.
+#[allow(clippy::result_large_err)]
+pub fn bind_scalar<D: Driver>(
+    q: DriverQuery<D>,
+    p: Param,
+) -> std::result::Result<DriverQuery<D>, (DriverQuery<D>, Param)>
+where
+    for<'q> String: sqlx::Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Vec<u8>: sqlx::Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> i64: sqlx::Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Option<String>: sqlx::Encode<'q, D::Db>,
+    for<'q> Option<i64>: sqlx::Encode<'q, D::Db>,
+{
+    Ok(match p {
+        Param::Text(s) => q.bind(s),
+        Param::OptText(s) => q.bind(s),
+        Param::Bytes(b) => q.bind(Vec::from(b)),
+        Param::I64(v) => q.bind(v),
+        Param::OptI64(v) => q.bind(v),
+        array => return Err((q, array)),
+    })
+}
+
 /// Maps a driver error; the driver's error is kept as the source.
 pub fn map<D: Driver>(e: sqlx::Error) -> Error {
     use sqlx::Error as E;

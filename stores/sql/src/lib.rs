@@ -31,6 +31,8 @@ pub mod etag;
 pub mod ident;
 mod schema;
 mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use backend::{Backend, Conn, Settings};
 pub use dialect::{Bookkeeping, Dialect, KeyEtag, Param, Row, Stmt, WriteRow};

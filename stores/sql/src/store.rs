@@ -10,9 +10,9 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use statestore_core::check::{self, Condition, Op};
 use statestore_core::{
-    Capabilities, DeleteRequest, DeleteWithPrefixRequest, ETag, Error, Feature, Features,
-    GetRequest, Item, KeyResult, KeysLikeRequest, KeysPage, Limits, Operation, Properties,
-    QueryRequest, QueryResponse, Result, SetRequest, Store, TransactRequest, like,
+    Capabilities, DeleteRequest, DeleteWithPrefixRequest, ETag, Error, ErrorKind, Feature,
+    Features, GetRequest, Item, KeyResult, KeysLikeRequest, KeysPage, Limits, Operation,
+    Properties, QueryRequest, QueryResponse, Result, SetRequest, Store, TransactRequest, like,
 };
 use tokio::task::JoinHandle;
 
@@ -251,6 +251,28 @@ impl<B: Backend> Inner<B> {
         if ops.is_empty() {
             return Ok(Vec::new());
         }
+        let mut attempt = 1;
+        loop {
+            match self.apply_once(ops.clone(), all_or_nothing).await {
+                // A deadlock or serialization failure rolled the whole
+                // transaction back on the server, so running it again is
+                // safe; within the operation's timeout.
+                Err(e) if e.kind() == ErrorKind::Backend && e.is_retryable() && attempt < 5 => {
+                    tracing::debug!(store = B::NAME, attempt, error = %e, "transaction retried");
+                    tokio::time::sleep(Duration::from_millis(fastrand::u64(1..=10 * attempt)))
+                        .await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn apply_once(
+        &self,
+        ops: Vec<(usize, Op)>,
+        all_or_nothing: bool,
+    ) -> Result<Vec<(usize, Outcome)>> {
         let mut conn = self.backend.begin().await?;
         let outcomes = apply::apply(self.backend.dialect(), &mut conn, ops).await?;
         if all_or_nothing && outcomes.iter().any(|(_, o)| o.is_err()) {

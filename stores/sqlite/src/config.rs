@@ -1,6 +1,5 @@
 //! Typed configuration of `state.sqlite`, read from Dapr's property names.
 
-use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -67,8 +66,8 @@ pub enum Location {
     File(PathBuf),
 }
 
-/// The parsed configuration.
-#[derive(Clone, PartialEq, Eq)]
+/// The parsed configuration (it holds no secret).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     /// The database.
     pub location: Location,
@@ -80,18 +79,6 @@ pub struct Config {
     pub disable_wal: bool,
     /// The settings shared with the other SQL stores.
     pub settings: Settings,
-}
-
-impl fmt::Debug for Config {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Config")
-            .field("location", &self.location)
-            .field("pragmas", &self.pragmas)
-            .field("busy_timeout", &self.busy_timeout)
-            .field("disable_wal", &self.disable_wal)
-            .field("settings", &self.settings)
-            .finish()
-    }
 }
 
 impl Config {

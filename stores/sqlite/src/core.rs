@@ -16,7 +16,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{AssertSqlSafe, Sqlite};
 use statestore_core::{Properties, Result};
-use statestore_sql::driver::DriverQuery;
+use statestore_sql::driver::{DriverQuery, bind_scalar};
 use statestore_sql::{Backend, Driver, Param, Settings, SqlxConn};
 
 use crate::NAME;
@@ -41,15 +41,8 @@ impl Driver for SqliteDriver {
     type Db = Sqlite;
 
     fn bind(q: DriverQuery<Self>, p: Param) -> DriverQuery<Self> {
-        match p {
-            Param::Text(s) => q.bind(s),
-            Param::OptText(s) => q.bind(s),
-            Param::Bytes(b) => q.bind(Vec::from(b)),
-            Param::I64(v) => q.bind(v),
-            Param::OptI64(v) => q.bind(v),
-            // The SQLite dialect never makes arrays.
-            _ => q.bind(None::<i64>),
-        }
+        // This dialect never makes arrays; one would be bound as NULL.
+        bind_scalar::<Self>(q, p).unwrap_or_else(|(q, _)| q.bind(None::<i64>))
     }
 
     fn classify(e: &dyn DatabaseError) -> statestore_core::Error {

@@ -8,6 +8,9 @@
 use std::sync::Arc;
 
 use statestore_core::like::LikePattern;
+use statestore_sql::dialect::{
+    key_etag_params, key_params, push_row, range_params, repeat, where_in,
+};
 use statestore_sql::{Bookkeeping, Dialect, KeyEtag, Param, Stmt, WriteRow};
 
 const NOW: &str = "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)";
@@ -39,10 +42,6 @@ pub struct SqliteDialect {
 /// Quotes an identifier that [`statestore_sql::ident::validate`] accepted.
 fn quote(name: &str) -> String {
     format!("\"{name}\"")
-}
-
-fn repeat(n: usize, item: &str) -> String {
-    vec![item; n].join(", ")
 }
 
 impl SqliteDialect {
@@ -114,11 +113,7 @@ impl SqliteDialect {
     fn row_params(rows: &[WriteRow<'_>], expected: bool) -> Vec<Param> {
         let mut p = Vec::with_capacity(rows.len() * 6);
         for r in rows {
-            p.push(Param::Text(r.key.to_owned()));
-            p.push(Param::Bytes(r.value.clone()));
-            p.push(Param::OptText(r.content_type.map(str::to_owned)));
-            p.push(Param::I64(r.etag));
-            p.push(Param::OptI64(r.ttl.map(i64::from)));
+            push_row(&mut p, r);
             if expected {
                 p.push(Param::I64(r.expected));
             }
@@ -130,21 +125,17 @@ impl SqliteDialect {
         Self::row_params(rows, false)
     }
 
-    fn keys(keys: &[&str]) -> Vec<Param> {
-        keys.iter().map(|k| Param::Text((*k).to_owned())).collect()
-    }
-
     fn in_list(&self, select: &str, keys: &[&str], fixed: &Arc<str>) -> Stmt {
         if keys.len() == 1 {
-            return Stmt::fixed(fixed, Self::keys(keys));
+            return Stmt::fixed(fixed, key_params(keys));
         }
+        let head = format!("{select} FROM {}", self.table);
         let sql = format!(
-            "{select} FROM {} WHERE \"key\" IN ({}) AND {}",
-            self.table,
-            repeat(keys.len(), "?"),
+            "{} AND {}",
+            where_in(&head, "\"key\"", keys.len()),
             self.live
         );
-        Stmt::built(sql, Self::keys(keys))
+        Stmt::built(sql, key_params(keys))
     }
 }
 
@@ -204,22 +195,14 @@ impl Dialect for SqliteDialect {
 
     fn delete(&self, keys: &[&str]) -> Stmt {
         if keys.len() == 1 {
-            return Stmt::fixed(&self.delete1, Self::keys(keys));
+            return Stmt::fixed(&self.delete1, key_params(keys));
         }
-        let sql = format!(
-            "DELETE FROM {} WHERE \"key\" IN ({})",
-            self.table,
-            repeat(keys.len(), "?")
-        );
-        Stmt::built(sql, Self::keys(keys))
+        let head = format!("DELETE FROM {}", self.table);
+        Stmt::built(where_in(&head, "\"key\"", keys.len()), key_params(keys))
     }
 
     fn delete_if_match(&self, rows: &[KeyEtag<'_>]) -> Stmt {
-        let mut p = Vec::with_capacity(rows.len() * 2);
-        for r in rows {
-            p.push(Param::Text(r.key.to_owned()));
-            p.push(Param::I64(r.etag));
-        }
+        let p = key_etag_params(rows);
         if rows.len() == 1 {
             return Stmt::fixed(&self.delete_match1, p);
         }
@@ -237,12 +220,10 @@ impl Dialect for SqliteDialect {
     }
 
     fn delete_with_prefix(&self, from: &str, to: &str, prefix_chars: usize) -> Stmt {
-        let params = vec![
-            Param::Text(from.to_owned()),
-            Param::Text(to.to_owned()),
-            Param::I64(prefix_chars as i64 + 1),
-        ];
-        Stmt::fixed(&self.delete_prefix, params)
+        Stmt::fixed(
+            &self.delete_prefix,
+            range_params(from, to, prefix_chars + 1),
+        )
     }
 
     fn keys_like(&self, pattern: &LikePattern, after: &str, limit: Option<u64>) -> Stmt {
