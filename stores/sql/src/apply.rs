@@ -51,7 +51,11 @@ pub async fn apply<D: Dialect, C: Conn>(
     ops: Vec<(usize, Op)>,
 ) -> Result<Vec<(usize, Outcome)>> {
     let mut out = Vec::with_capacity(ops.len());
-    for round in rounds(ops, Op::key) {
+    for mut round in rounds(ops, Op::key) {
+        // Rows in key order: concurrent transactions then lock shared keys
+        // in the same order instead of deadlocking. A round's keys are
+        // distinct and independent, and outcomes are sorted back by index.
+        round.sort_unstable_by(|a, b| a.1.key().cmp(b.1.key()));
         apply_round(d, conn, &round, &mut out).await?;
     }
     out.sort_by_key(|(i, _)| *i);

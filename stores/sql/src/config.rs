@@ -87,6 +87,9 @@ impl Pool {
             .idle_timeout(self.max_idle)
             .max_lifetime(self.max_lifetime)
             .test_before_acquire(false)
+            // A busy pool is the caller's concurrency, not news: sqlx would
+            // warn on every acquisition that waited over 2 s.
+            .acquire_slow_threshold(timeout)
     }
 }
 
