@@ -5,6 +5,7 @@
 mod common;
 
 use common::sh;
+use std::io::Write as _;
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -148,7 +149,9 @@ async fn standalone_restart_under_load() {
     let recovered = log
         .last_failure
         .map(|f| f.saturating_duration_since(started));
-    eprintln!(
+    // Straight to the stream, so the report shows although the test passes.
+    let _ = writeln!(
+        std::io::stderr(),
         "standalone restart: {} writes acknowledged, {found} found afterwards, {} lost; \
          failed calls while down: {:?} (slowest {:?}); down for {:?}; last failure {:?} after start",
         log.acked.len(),
@@ -279,7 +282,9 @@ async fn cluster_failover_under_load() {
 
     let (found, lost, lost_strong) = verify(store.as_ref(), &log).await;
     let strong = log.acked.values().filter(|(_, s)| *s).count();
-    eprintln!(
+    // Straight to the stream, so the report shows although the test passes.
+    let _ = writeln!(
+        std::io::stderr(),
         "cluster failover (primary 127.0.0.1:{victim} killed): {} writes acknowledged ({strong} strong), \
          {found} found afterwards, {} lost ({lost_strong} of them strong); failed calls: {:?} \
          (slowest {:?}); replica promoted after {promoted:?}; the store wrote again after {recovered:?}",

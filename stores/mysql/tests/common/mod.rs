@@ -36,5 +36,6 @@ fn mariadb() -> Option<Server> {
         up: answers.to_owned(),
         stop: format!("start-stop-daemon --stop --retry 30 --exec {DAEMON}"),
         start,
+        restart: None,
     })
 }

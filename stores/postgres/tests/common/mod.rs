@@ -27,5 +27,6 @@ fn cluster() -> Option<Server> {
             up: format!("{ctl} status"),
             stop: format!("{ctl} stop -m fast"),
             start: format!("{ctl} start"),
+            restart: Some(format!("{ctl} restart")),
         })
 }
