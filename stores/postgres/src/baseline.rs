@@ -12,10 +12,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use sqlx::postgres::{PgArguments, PgPool};
 use sqlx::query::Query;
-use sqlx::{AssertSqlSafe, Postgres, Row as _};
+use sqlx::{AssertSqlSafe, Postgres};
 use statestore_core::baseline::Baseline;
 use statestore_core::{Bytes, Properties, Result};
-use statestore_sql::driver::map;
+use statestore_sql::driver::{map, raw_get, raw_set};
 
 use crate::config::Config;
 use crate::core::{PgDriver, pool};
@@ -84,24 +84,11 @@ impl Baseline for PgBaseline {
     }
 
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
-        let row = sqlx::query(AssertSqlSafe(self.get_sql.clone()))
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map::<PgDriver>)?;
-        row.map(|r| r.try_get::<Vec<u8>, _>(0).map(Bytes::from))
-            .transpose()
-            .map_err(map::<PgDriver>)
+        raw_get::<PgDriver>(&self.pool, &self.get_sql, key).await
     }
 
     async fn set(&self, key: &str, value: Bytes) -> Result<()> {
-        sqlx::query(AssertSqlSafe(self.set_sql.clone()))
-            .bind(key)
-            .bind(value.to_vec())
-            .execute(&self.pool)
-            .await
-            .map_err(map::<PgDriver>)?;
-        Ok(())
+        raw_set::<PgDriver>(&self.pool, &self.set_sql, key, value).await
     }
 
     async fn bulk_get(&self, keys: &[String]) -> Result<usize> {

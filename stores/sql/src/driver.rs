@@ -84,6 +84,49 @@ pub async fn begin<D: Driver>(pool: &sqlx::Pool<D::Db>) -> Result<SqlxConn<D>> {
     Ok(SqlxConn::Tx(pool.begin().await.map_err(map::<D>)?))
 }
 
+/// The raw single-key read of a benchmark baseline: `sql` takes the key
+/// and selects the value, on a pool like the store's.
+pub async fn raw_get<D: Driver>(
+    pool: &sqlx::Pool<D::Db>,
+    sql: &std::sync::Arc<str>,
+    key: &str,
+) -> Result<Option<bytes::Bytes>>
+where
+    for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
+    <D::Db as Database>::Arguments: IntoArguments<D::Db>,
+    for<'r> Vec<u8>: Decode<'r, D::Db> + Type<D::Db>,
+    usize: ColumnIndex<<D::Db as Database>::Row>,
+{
+    use sqlx::Row as _;
+    let q = D::bind(
+        sqlx::query::<D::Db>(sqlx::AssertSqlSafe(sql.clone())),
+        Param::Text(key.to_owned()),
+    );
+    let mut conn = pool.acquire().await.map_err(map::<D>)?;
+    let row = q.fetch_optional(&mut *conn).await.map_err(map::<D>)?;
+    row.map(|r| r.try_get::<Vec<u8>, _>(0).map(bytes::Bytes::from))
+        .transpose()
+        .map_err(map::<D>)
+}
+
+/// The raw single-key upsert of a benchmark baseline: `sql` takes the key
+/// and the value.
+pub async fn raw_set<D: Driver>(
+    pool: &sqlx::Pool<D::Db>,
+    sql: &std::sync::Arc<str>,
+    key: &str,
+    value: bytes::Bytes,
+) -> Result<()>
+where
+    for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
+    <D::Db as Database>::Arguments: IntoArguments<D::Db>,
+{
+    let q = sqlx::query::<D::Db>(sqlx::AssertSqlSafe(sql.clone()));
+    let q = D::bind(D::bind(q, Param::Text(key.to_owned())), Param::Bytes(value));
+    let mut conn = pool.acquire().await.map_err(map::<D>)?;
+    q.execute(&mut *conn).await.map_err(map::<D>).map(drop)
+}
+
 /// Bounds connecting by the store's timeout, named by `property`.
 pub async fn connect_within<T>(
     limit: std::time::Duration,

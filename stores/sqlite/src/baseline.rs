@@ -6,12 +6,13 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use sqlx::sqlite::SqlitePool;
-use sqlx::{AssertSqlSafe, QueryBuilder, Row as _, Sqlite};
+use sqlx::{AssertSqlSafe, QueryBuilder, Sqlite};
 use statestore_core::baseline::Baseline;
 use statestore_core::{Bytes, Properties, Result};
+use statestore_sql::driver::{raw_get, raw_set};
 
 use crate::config::Config;
-use crate::core::pools;
+use crate::core::{SqliteDriver, pools};
 use crate::error::map;
 
 /// Rows per multi-row statement (two bound values each).
@@ -70,24 +71,11 @@ impl Baseline for SqliteBaseline {
     }
 
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
-        let row = sqlx::query(AssertSqlSafe(self.get_sql.clone()))
-            .bind(key)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(map)?;
-        row.map(|r| r.try_get::<Vec<u8>, _>(0).map(Bytes::from))
-            .transpose()
-            .map_err(map)
+        raw_get::<SqliteDriver>(&self.reader, &self.get_sql, key).await
     }
 
     async fn set(&self, key: &str, value: Bytes) -> Result<()> {
-        sqlx::query(AssertSqlSafe(self.set_sql.clone()))
-            .bind(key)
-            .bind(value.to_vec())
-            .execute(&self.writer)
-            .await
-            .map_err(map)?;
-        Ok(())
+        raw_set::<SqliteDriver>(&self.writer, &self.set_sql, key, value).await
     }
 
     async fn bulk_get(&self, keys: &[String]) -> Result<usize> {
