@@ -4,7 +4,7 @@ use std::fmt;
 
 use sqlx::mysql::{MySqlConnectOptions, MySqlSslMode};
 use statestore_core::{Properties, Property, Result};
-use statestore_sql::config::{self, Common, Pool, Sizes};
+use statestore_sql::config::{self, Common, Pool};
 use statestore_sql::{Settings, ident};
 
 use crate::NAME;
@@ -86,8 +86,7 @@ const COMMON: Common = Common {
 
 /// Longest key in bytes (InnoDB index entries hold up to 3,072 bytes).
 pub const MAX_KEY_LEN: usize = 2048;
-/// Most operations in one transaction.
-pub const MAX_TRANSACTION_OPS: usize = 1000;
+pub use statestore_sql::config::MAX_TRANSACTION_OPS;
 
 /// The parsed configuration.
 #[derive(Clone)]
@@ -136,14 +135,7 @@ impl Config {
         }
         let schema = r.require(&SCHEMA_NAME)?;
         ident::validate(&schema, false).map_err(|e| r.error(&SCHEMA_NAME, e.message()))?;
-        let settings = COMMON.read(
-            &r,
-            Sizes {
-                max_transaction_ops: MAX_TRANSACTION_OPS,
-                max_key_len: MAX_KEY_LEN,
-                max_value_len: 0,
-            },
-        )?;
+        let settings = COMMON.read(&r, MAX_KEY_LEN, 0)?;
         let pool = Pool::read(
             &r,
             &MAX_OPEN_CONNS,

@@ -5,7 +5,7 @@ use std::fmt;
 use sqlx::postgres::{PgConnectOptions, PgSslMode};
 use statestore_core::{Properties, Property, Result};
 use statestore_sql::Settings;
-use statestore_sql::config::{self, Common, Pool, Sizes};
+use statestore_sql::config::{self, Common, Pool};
 
 use crate::NAME;
 
@@ -59,8 +59,7 @@ const COMMON: Common = Common {
 /// Longest key in bytes: a btree index entry holds at most about 2,700
 /// bytes.
 pub const MAX_KEY_LEN: usize = 2048;
-/// Most operations in one transaction.
-pub const MAX_TRANSACTION_OPS: usize = 1000;
+pub use statestore_sql::config::MAX_TRANSACTION_OPS;
 /// Largest value in bytes (a `bytea` holds up to 1 GiB; a request carrying
 /// it must stay below the protocol's 1 GiB message size).
 pub const MAX_VALUE_LEN: usize = 256 * 1024 * 1024;
@@ -97,14 +96,7 @@ impl Config {
         let text = r.require(&CONNECTION_STRING)?;
         let connect =
             parse_connection_string(&text).map_err(|why| r.error(&CONNECTION_STRING, why))?;
-        let settings = COMMON.read(
-            &r,
-            Sizes {
-                max_transaction_ops: MAX_TRANSACTION_OPS,
-                max_key_len: MAX_KEY_LEN,
-                max_value_len: MAX_VALUE_LEN,
-            },
-        )?;
+        let settings = COMMON.read(&r, MAX_KEY_LEN, MAX_VALUE_LEN)?;
         let pool = Pool::read(&r, &MAX_CONNS, &CONNECTION_MAX_IDLE_TIME, None)?;
         Ok(Config {
             connect,

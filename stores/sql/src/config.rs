@@ -108,20 +108,18 @@ pub struct Common {
     pub allow_schema: bool,
 }
 
-/// A store's fixed size limits.
-#[derive(Debug, Clone, Copy)]
-pub struct Sizes {
-    /// Most operations in one transaction.
-    pub max_transaction_ops: usize,
-    /// Longest key in bytes.
-    pub max_key_len: usize,
-    /// Largest value in bytes.
-    pub max_value_len: usize,
-}
+/// Most operations in one transaction, in every SQL store.
+pub const MAX_TRANSACTION_OPS: usize = 1000;
 
 impl Common {
     /// Reads and validates the common properties.
-    pub fn read(&self, r: &Reader<'_>, sizes: Sizes) -> Result<Settings> {
+    /// `max_key_len` and `max_value_len` are the store's limits in bytes.
+    pub fn read(
+        &self,
+        r: &Reader<'_>,
+        max_key_len: usize,
+        max_value_len: usize,
+    ) -> Result<Settings> {
         let table = self.table_name(r, &self.table)?;
         let metadata_table = self.table_name(r, &self.metadata_table)?;
         if table.eq_ignore_ascii_case(&metadata_table) {
@@ -141,9 +139,9 @@ impl Common {
             metadata_table,
             timeout,
             cleanup_interval: r.interval(&self.cleanup_interval)?,
-            max_transaction_ops: sizes.max_transaction_ops,
-            max_key_len: sizes.max_key_len,
-            max_value_len: sizes.max_value_len,
+            max_transaction_ops: MAX_TRANSACTION_OPS,
+            max_key_len,
+            max_value_len,
         })
     }
 

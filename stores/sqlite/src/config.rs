@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use statestore_core::{Error, Operation, Properties, Property, Result};
 use statestore_sql::Settings;
-use statestore_sql::config::{self, Common, Sizes};
+use statestore_sql::config::{self, Common};
 
 use crate::NAME;
 
@@ -51,8 +51,7 @@ pub const PROPERTIES: &[Property] = &[
 
 /// Longest key, in bytes.
 pub const MAX_KEY_LEN: usize = 8 * 1024;
-/// Most operations in one transaction.
-pub const MAX_TRANSACTION_OPS: usize = 1000;
+pub use statestore_sql::config::MAX_TRANSACTION_OPS;
 /// Largest value, in bytes: SQLite's default limit of 10^9 bytes per row,
 /// less room for the key and the other columns.
 pub const MAX_VALUE_LEN: usize = 1_000_000_000 - 64 * 1024;
@@ -88,14 +87,7 @@ impl Config {
         let conn = r.require(&CONNECTION_STRING)?;
         let (location, pragmas) =
             parse_connection_string(&conn).map_err(|why| r.error(&CONNECTION_STRING, why))?;
-        let settings = COMMON.read(
-            &r,
-            Sizes {
-                max_transaction_ops: MAX_TRANSACTION_OPS,
-                max_key_len: MAX_KEY_LEN,
-                max_value_len: MAX_VALUE_LEN,
-            },
-        )?;
+        let settings = COMMON.read(&r, MAX_KEY_LEN, MAX_VALUE_LEN)?;
         // SQLite takes the busy timeout in milliseconds as a C int.
         let busy_timeout = r.duration(&BUSY_TIMEOUT)?.unwrap_or(Duration::from_secs(2));
         if busy_timeout.as_millis() > i32::MAX as u128 {
