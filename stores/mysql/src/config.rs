@@ -213,11 +213,11 @@ pub fn parse_connection_string(text: &str) -> std::result::Result<MySqlConnectOp
     for param in query.split('&').filter(|p| !p.is_empty()) {
         let (name, value) = param.split_once('=').unwrap_or((param, ""));
         o = match name {
-            "tls" => o.ssl_mode(match value {
-                "true" => MySqlSslMode::VerifyIdentity,
+            "tls" => o.ssl_mode(match value.to_ascii_lowercase().as_str() {
+                "true" | "1" | "t" => MySqlSslMode::VerifyIdentity,
+                "false" | "0" | "f" => MySqlSslMode::Disabled,
                 "skip-verify" => MySqlSslMode::Required,
                 "preferred" => MySqlSslMode::Preferred,
-                "false" => MySqlSslMode::Disabled,
                 // `custom` names a CA registered by Dapr from pemPath.
                 "custom" => MySqlSslMode::VerifyCa,
                 v => {
@@ -226,8 +226,14 @@ pub fn parse_connection_string(text: &str) -> std::result::Result<MySqlConnectOp
                     ));
                 }
             }),
-            "charset" => o.charset(value.split(',').next().unwrap_or(value)),
-            "collation" => o.collation(value),
+            // Keys, JSON and metadata are utf8mb4 text: another connection
+            // character set would mangle them, so it is not taken.
+            "charset" | "collation" => {
+                if !value.to_ascii_lowercase().starts_with("utf8mb4") {
+                    tracing::warn!(store = NAME, parameter = %name, "DSN parameter ignored: the store always uses utf8mb4");
+                }
+                o
+            }
             // Go-driver settings with no sqlx counterpart or no effect here
             // (values are bound as bytes and times are not decoded).
             "allowNativePasswords"
@@ -263,6 +269,9 @@ fn split_host_port(addr: &str) -> std::result::Result<(&str, Option<u16>), Strin
             .split_once(']')
             .ok_or("an IPv6 address has no closing ']'")?;
         (host, tail.strip_prefix(':'))
+    } else if addr.matches(':').count() > 1 {
+        // A bare IPv6 address, as Go reads `tcp(::1)`.
+        (addr, None)
     } else {
         match addr.rsplit_once(':') {
             Some((h, p)) => (h, Some(p)),
@@ -300,6 +309,13 @@ mod tests {
         assert!(o.get_socket().is_some());
         let o = parse_connection_string("mysql://u:pw@10.0.0.1:3310/db").unwrap();
         assert_eq!(o.get_port(), 3310);
+        let o =
+            parse_connection_string("u@tcp(::1)/?charset=utf8&collation=utf8_general_ci&tls=TRUE")
+                .unwrap();
+        assert_eq!((o.get_host(), o.get_port()), ("::1", 3306));
+        assert_eq!(o.get_charset(), "utf8mb4");
+        assert_eq!(o.get_collation(), None);
+        assert!(matches!(o.get_ssl_mode(), MySqlSslMode::VerifyIdentity));
         let o = parse_connection_string("u@tcp(h:1)/?tls=skip-verify").unwrap();
         assert!(matches!(o.get_ssl_mode(), MySqlSslMode::Required));
     }

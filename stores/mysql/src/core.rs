@@ -127,7 +127,8 @@ impl Backend for MySqlBackend {
             dialect,
             lock: format!(
                 "statestore:{:016x}",
-                lock_id(&format!("{}.{}", config.schema, config.settings.table))
+                // One lock per schema: the metadata table is shared.
+                lock_id(&config.schema)
             ),
             lock_wait_secs: timeout.as_secs().max(1),
         };

@@ -283,7 +283,7 @@ impl Dialect for MySqlDialect {
     fn create_metadata_table(&self) -> Vec<Stmt> {
         vec![Stmt::built(
             format!(
-                "CREATE TABLE IF NOT EXISTS {} (`key` VARCHAR(255) CHARACTER SET utf8mb4 NOT NULL PRIMARY KEY, \
+                "CREATE TABLE IF NOT EXISTS {} (`key` VARBINARY(255) NOT NULL PRIMARY KEY, \
                  value TEXT CHARACTER SET utf8mb4 NOT NULL)",
                 self.meta
             ),

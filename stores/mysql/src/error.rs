@@ -11,7 +11,7 @@ pub fn kind_of(number: u16) -> Error {
         }
         1205 => Error::timeout("a row lock was not available in time (innodb_lock_wait_timeout)"),
         1969 | 3024 => Error::timeout("the statement ran past the server's time limit"),
-        1040 | 1053 | 1927 | 1317 | 2002 | 2003 | 2006 | 2013 => {
+        1040 | 1053 | 1927 | 1317 | 4031 | 2002 | 2003 | 2006 | 2013 => {
             Error::unavailable("the server is unreachable, shutting down or closed the connection")
         }
         1290 | 1836 => Error::unavailable("the server is read-only"),
@@ -40,6 +40,7 @@ mod tests {
             (1969, ErrorKind::Timeout, true),
             (2013, ErrorKind::Unavailable, true),
             (1927, ErrorKind::Unavailable, true),
+            (4031, ErrorKind::Unavailable, true),
             (1053, ErrorKind::Unavailable, true),
             (1290, ErrorKind::Unavailable, true),
             (1045, ErrorKind::Config, false),

@@ -106,12 +106,47 @@ impl Config {
     }
 }
 
+/// The URL parameters sqlx understands.
+const URL_PARAMETERS: &[&str] = &[
+    "sslmode",
+    "ssl-mode",
+    "sslrootcert",
+    "ssl-root-cert",
+    "ssl-ca",
+    "sslcert",
+    "ssl-cert",
+    "sslkey",
+    "ssl-key",
+    "statement-cache-capacity",
+    "host",
+    "hostaddr",
+    "port",
+    "dbname",
+    "user",
+    "password",
+    "application_name",
+    "options",
+];
+
 /// Parses a `postgres://` / `postgresql://` URL or libpq `key=value` pairs
 /// (values may be single-quoted, with `\'` and `\\` inside). Errors never
 /// quote the text, which holds the password.
 pub fn parse_connection_string(text: &str) -> std::result::Result<PgConnectOptions, String> {
     let text = text.trim();
     if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+        // sqlx logs an unknown URL parameter with its value, which may be a
+        // secret (`sslpassword=...`): refuse it here, by name only.
+        let query = text.split_once('?').map_or("", |(_, q)| q);
+        for param in query.split('&').filter(|p| !p.is_empty()) {
+            let name = param.split_once('=').map_or(param, |(n, _)| n);
+            if !URL_PARAMETERS.contains(&name) {
+                return Err(format!(
+                    "unknown URL parameter {:?} (known: {})",
+                    name.chars().take(40).collect::<String>(),
+                    URL_PARAMETERS.join(", ")
+                ));
+            }
+        }
         return text
             .parse::<PgConnectOptions>()
             .map_err(|e| format!("not a valid postgres:// URL ({})", redact_url_error(&e)));
@@ -247,9 +282,11 @@ mod tests {
             ("password='open", "closing quote"),
             ("host=x bogus=1", "bogus"),
             ("host=x sslmode=always", "sslmode"),
+            ("postgres://u@h/db?sslpassword=hunter2", "sslpassword"),
         ] {
             let e = parse_connection_string(text).unwrap_err();
             assert!(e.contains(wanted), "{text}: {e}");
+            assert!(!e.contains("hunter2"), "{e}");
         }
         let e = parse_connection_string("password=hunter2 port=x").unwrap_err();
         assert!(!e.contains("hunter2"), "{e}");

@@ -72,7 +72,10 @@ impl Backend for PgBackend {
         let backend = PgBackend {
             pool,
             dialect,
-            lock_id: lock_id(&config.settings.table),
+            // One lock for every migration in the database, not one per
+            // table: `CREATE SCHEMA/TABLE IF NOT EXISTS` of a shared schema
+            // or metadata table is not safe when run concurrently.
+            lock_id: lock_id("database"),
         };
         Ok((backend, config.settings))
     }

@@ -136,10 +136,12 @@ impl PgDialect {
                 )),
                 delete_expired: arc(format!("DELETE FROM {t} WHERE {expired}")),
             },
-            index: format!(
-                "\"{}_expires_at\"",
-                table.rsplit('.').next().unwrap_or(table)
-            ),
+            // At most 63 bytes, like every identifier: a longer name would
+            // be cut to the table's own. 52 + 11 bytes, all ASCII.
+            index: {
+                let name = table.rsplit('.').next().unwrap_or(table);
+                format!("\"{}_expires_at\"", &name[..name.len().min(52)])
+            },
             schemas,
             table: t,
             meta: m,
@@ -205,6 +207,11 @@ impl PgDialect {
 impl Dialect for PgDialect {
     fn max_rows(&self) -> usize {
         MAX_ROWS
+    }
+
+    /// A statement is one protocol message of at most 1 GiB.
+    fn max_statement_bytes(&self) -> usize {
+        512 * 1024 * 1024
     }
 
     fn get(&self, keys: &[&str]) -> Stmt {

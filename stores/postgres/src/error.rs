@@ -15,6 +15,7 @@ pub fn kind_of(code: &str) -> Error {
         "57P01" | "57P02" | "57P03" => {
             Error::unavailable("the server is shutting down or starting up")
         }
+        "57P05" | "25P03" => Error::unavailable("the server closed an idle connection"),
         "25006" => Error::unavailable("the server is read-only (a standby)"),
         "22001" | "22021" | "54000" => {
             Error::invalid("the database refused the data (too long or invalid bytes)")
@@ -45,6 +46,7 @@ mod tests {
             ("55P03", ErrorKind::Timeout, true),
             ("57P01", ErrorKind::Unavailable, true),
             ("57P03", ErrorKind::Unavailable, true),
+            ("57P05", ErrorKind::Unavailable, true),
             ("08006", ErrorKind::Unavailable, true),
             ("53300", ErrorKind::Unavailable, true),
             ("25006", ErrorKind::Unavailable, true),

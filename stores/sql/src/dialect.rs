@@ -165,17 +165,70 @@ impl<'a> WriteRow<'a> {
     }
 }
 
-/// The value as JSON text when it is a JSON document a database's JSON
-/// column accepts, so that JSON state stays queryable; `None` otherwise.
-/// (`\u0000` is refused by PostgreSQL's `jsonb`, so such documents stay
-/// bytes only.)
+/// Deepest nesting of arrays and objects copied to a JSON column: MariaDB's
+/// `JSON_VALID` refuses 32 levels (MySQL 100, PostgreSQL far more).
+pub const MAX_JSON_DEPTH: usize = 31;
+
+/// Largest decimal exponent of a number copied to a JSON column:
+/// PostgreSQL's `numeric` refuses `1e-20000`.
+pub const MAX_JSON_EXPONENT: i64 = 1000;
+
+/// The value as JSON text when it is a JSON document that every database's
+/// JSON column accepts, so that JSON state stays queryable; `None`
+/// otherwise, and the value is stored as bytes only. Refused besides
+/// invalid JSON: `\u0000` (PostgreSQL's `jsonb`), nesting deeper than
+/// [`MAX_JSON_DEPTH`], exponents beyond [`MAX_JSON_EXPONENT`].
 pub fn json_text(value: &[u8]) -> Option<String> {
     let text = std::str::from_utf8(value).ok()?;
-    if text.contains("\\u0000") {
+    if text.contains("\\u0000") || !within_json_limits(text) {
         return None;
     }
     serde_json::from_str::<serde_json::Value>(text).ok()?;
     Some(text.to_owned())
+}
+
+/// Nesting depth and number exponents, outside strings; the text need not
+/// be valid JSON (serde checks that).
+fn within_json_limits(text: &str) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+        } else {
+            match b {
+                b'"' => in_string = true,
+                b'[' | b'{' => {
+                    depth += 1;
+                    if depth > MAX_JSON_DEPTH {
+                        return false;
+                    }
+                }
+                b']' | b'}' => depth = depth.saturating_sub(1),
+                // Outside strings, `e` after a digit is a number's exponent.
+                b'e' | b'E' if i > 0 && bytes[i - 1].is_ascii_digit() => {
+                    let digits: String = text[i + 1..]
+                        .chars()
+                        .take_while(|c| c.is_ascii_digit() || *c == '-' || *c == '+')
+                        .collect();
+                    match digits.parse::<i64>() {
+                        Ok(e) if e.abs() <= MAX_JSON_EXPONENT => {}
+                        _ => return false,
+                    }
+                }
+                _ => {}
+            }
+        }
+        i += 1;
+    }
+    true
 }
 
 /// Pushes a row's common parameters: key, value, content type, new etag,
@@ -336,4 +389,41 @@ pub trait Dialect: Send + Sync + 'static {
 
     /// The schema migrations; migration `n + 1` is `migrations()[n]`.
     fn migrations(&self) -> Vec<Vec<Stmt>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_copies_only_what_every_json_column_takes() {
+        let deep = |n: usize| format!("{}1{}", "[".repeat(n), "]".repeat(n));
+        for ok in [
+            r#"{"a":[1,2,{"b":null}]}"#.to_owned(),
+            "1e300".into(),
+            "-2.5E-12".into(),
+            r#""[[[[ not nesting e99999 ""#.into(),
+            r#"{"k":"\"e-20000"}"#.into(),
+            "true".into(),
+            deep(MAX_JSON_DEPTH),
+        ] {
+            assert_eq!(
+                json_text(ok.as_bytes()).as_deref(),
+                Some(ok.as_str()),
+                "{ok}"
+            );
+        }
+        for refused in [
+            "1e-20000".to_owned(),
+            "[1E+1001]".into(),
+            "1e99999999999999999999".into(),
+            deep(MAX_JSON_DEPTH + 1),
+            r#"{"a":"x\u0000"}"#.into(),
+            "not json".into(),
+            "{".into(),
+        ] {
+            assert_eq!(json_text(refused.as_bytes()), None, "{refused}");
+        }
+        assert_eq!(json_text(&[0xff, b'1']), None);
+    }
 }

@@ -285,6 +285,29 @@ impl<B: Backend> Inner<B> {
     }
 }
 
+/// Longest content type, in bytes (MySQL's column is `VARCHAR(255)`).
+pub const MAX_CONTENT_TYPE_LEN: usize = 255;
+
+/// What the SQL columns take beyond the contract's own checks, refused
+/// before anything is sent so that one bad item of a bulk call fails alone:
+/// a content type fits its column and holds no NUL (text columns refuse
+/// it).
+fn column_limits(w: check::Write) -> Result<check::Write> {
+    if let Some(ct) = &w.content_type {
+        if ct.len() > MAX_CONTENT_TYPE_LEN {
+            return Err(Error::invalid(format!(
+                "contentType is {} bytes; at most {MAX_CONTENT_TYPE_LEN}",
+                ct.len()
+            ))
+            .with_key(w.key.clone()));
+        }
+        if ct.contains('\0') {
+            return Err(Error::invalid("contentType holds a NUL character").with_key(w.key.clone()));
+        }
+    }
+    Ok(w)
+}
+
 /// Bulk requests split into checked operations and per-key refusals.
 struct Checked {
     keys: Vec<String>,
@@ -370,7 +393,7 @@ impl<B: Backend> Store for SqlStore<B> {
     async fn set(&self, req: SetRequest) -> Result<Option<ETag>> {
         let key = req.key.clone();
         self.run(Operation::Set, |inner| async move {
-            let w = check::write(req, &inner.limits())?;
+            let w = check::write(req, &inner.limits()).and_then(column_limits)?;
             inner.set(w).await.map_err(|e| e.with_key(key))
         })
         .await
@@ -420,7 +443,11 @@ impl<B: Backend> Store for SqlStore<B> {
             let Checked { keys, ops, refused } = check_all(
                 reqs,
                 |r| r.key.clone(),
-                |r| check::write(r, &limits).map(Op::Write),
+                |r| {
+                    check::write(r, &limits)
+                        .and_then(column_limits)
+                        .map(Op::Write)
+                },
             );
             let mut outcomes = inner.apply_all(ops, false).await?;
             outcomes.extend(refused);
@@ -474,6 +501,11 @@ impl<B: Backend> Store for SqlStore<B> {
     async fn transact(&self, req: TransactRequest) -> Result<Vec<Option<ETag>>> {
         self.run(Operation::Transact, |inner| async move {
             let ops = check::transaction(req, &inner.limits())?;
+            for (i, op) in ops.iter().enumerate() {
+                if let Op::Write(w) = op {
+                    column_limits(w.clone()).map_err(|e| e.in_transaction(i))?;
+                }
+            }
             let outcomes = inner
                 .apply_all(ops.into_iter().enumerate().collect(), true)
                 .await?;

@@ -41,9 +41,11 @@ const TEST_TIMEOUT: Duration = Duration::from_secs(60);
 macro_rules! sql_store_tests {
     ($harness:expr) => {
         $crate::sql_store_tests!(@tests $harness, (flavor = "multi_thread", worker_threads = 2):
-            concurrent_instances_migrate_once, one_instance_takes_the_cleanup_turn);
+            concurrent_instances_migrate_once, stores_sharing_a_metadata_table_start_together,
+            one_instance_takes_the_cleanup_turn);
         $crate::sql_store_tests!(@tests $harness, ():
-            hostile_keys_round_trip, malformed_and_stale_etags, bulk_calls_beyond_one_statement);
+            hostile_keys_round_trip, malformed_and_stale_etags, bulk_calls_beyond_one_statement,
+            awkward_items_fail_alone, longest_table_name);
     };
     (@tests $harness:expr, $runtime:tt: $($body:ident),*) => {
         $(
@@ -424,6 +426,43 @@ pub async fn concurrent_instances_migrate_once<B: Backend, C: Raw>(h: &Harness<B
     }
 }
 
+/// Four stores on different tables sharing one fresh metadata table (two
+/// components on one database) initialise at the same moment: all succeed,
+/// each table gets its own version row. Five rounds.
+pub async fn stores_sharing_a_metadata_table_start_together<B: Backend, C: Raw>(h: &Harness<B, C>) {
+    for round in 0..5 {
+        let tables: Vec<Tables<B, C>> = (0..4)
+            .map(|i| Tables::new(h, &format!("shared{round}{i}")))
+            .collect();
+        let meta = tables[0].meta.clone();
+        let mut stores: Vec<SqlStore<B>> = (0..4).map(|_| SqlStore::new()).collect();
+        let inits = stores.iter_mut().zip(&tables).map(|(s, t)| {
+            let props = t.harness.properties(&t.state, &meta, TEST_TIMEOUT);
+            async move { s.init(&props).await }
+        });
+        for (i, r) in futures::future::join_all(inits)
+            .await
+            .into_iter()
+            .enumerate()
+        {
+            r.unwrap_or_else(|e| panic!("round {round}, store {i}: {e}"));
+        }
+        for t in &tables {
+            let sql = format!(
+                "SELECT value FROM {} WHERE {} = 'schema-version:{}'",
+                h.table(&meta),
+                t.key(),
+                t.state
+            );
+            let version = t.raw().await.text(sql).await.expect("schema version row");
+            assert_eq!(version.as_deref(), Some("1"), "round {round}, {}", t.state);
+        }
+        for s in &stores {
+            s.close().await.unwrap();
+        }
+    }
+}
+
 /// Keys full of quotes, LIKE metacharacters, unicode and trailing spaces
 /// are stored verbatim and stay distinct (MariaDB's PAD SPACE collations
 /// would make `a` and `a ` one key).
@@ -558,6 +597,71 @@ pub async fn one_instance_takes_the_cleanup_turn<B: Backend, C: Raw>(h: &Harness
     assert_eq!(b.cleanup_turn(hour).await.unwrap(), None);
     a.close().await.unwrap();
     b.close().await.unwrap();
+}
+
+/// A table name of 63 characters, the longest accepted, initialises and
+/// works (an index named after it must not collide with it).
+pub async fn longest_table_name<B: Backend, C: Raw>(h: &Harness<B, C>) {
+    let base = Tables::new(h, "long");
+    let state = format!("{}_{}", base.state, "x".repeat(63))
+        .chars()
+        .take(63)
+        .collect();
+    let t = Tables {
+        harness: h.clone(),
+        state,
+        meta: base.meta.clone(),
+    };
+    let s = t.open(t.props()).await;
+    s.put("k", "v").await.unwrap();
+    assert_eq!(&s.get_item("k").await.unwrap().unwrap().value[..], b"v");
+    s.close().await.unwrap();
+}
+
+/// In one bulk_set: a content type a column refuses (NUL, 256 bytes) fails
+/// only its own key with `InvalidRequest`; JSON that some JSON column
+/// refuses (32 levels deep, `1e-20000`) is stored as bytes, exactly; the
+/// other items are stored.
+pub async fn awkward_items_fail_alone<B: Backend, C: Raw>(h: &Harness<B, C>) {
+    let t = Tables::new(h, "awkward");
+    let s = t.open(t.props()).await;
+    let deep = format!("{}1{}", "[".repeat(32), "]".repeat(32));
+    let items: Vec<(&str, Vec<u8>, Option<String>)> = vec![
+        ("good1", b"one".to_vec(), None),
+        ("nul-ct", b"x".to_vec(), Some("text/\0plain".into())),
+        ("long-ct", b"x".to_vec(), Some("t".repeat(256))),
+        (
+            "deep-json",
+            deep.into_bytes(),
+            Some("application/json".into()),
+        ),
+        ("tiny-number", b"[1e-20000]".to_vec(), None),
+        ("good2", b"two".to_vec(), Some("t".repeat(255))),
+    ];
+    let reqs = items
+        .iter()
+        .map(|(k, v, ct)| {
+            let r = SetRequest::new(*k, v.clone());
+            match ct {
+                Some(ct) => r.content_type(ct.clone()),
+                None => r,
+            }
+        })
+        .collect();
+    let results = s.bulk_set(reqs).await.expect("bulk_set answers per key");
+    for ((key, value, _), r) in items.iter().zip(&results) {
+        assert_eq!(r.key, *key);
+        if key.ends_with("-ct") {
+            let e = r.result.as_ref().expect_err(key);
+            assert_eq!(e.kind(), ErrorKind::InvalidRequest, "{key}: {e}");
+            assert!(s.get_item(key).await.unwrap().is_none(), "{key} was stored");
+        } else {
+            r.result.as_ref().unwrap_or_else(|e| panic!("{key}: {e}"));
+            let got = s.get_item(key).await.unwrap().expect(key);
+            assert_eq!(&got.value[..], &value[..], "{key}");
+        }
+    }
+    s.close().await.unwrap();
 }
 
 /// An etag this store cannot have issued is `ETagInvalid`; an old one is
