@@ -76,12 +76,27 @@ pub fn map<D: Driver>(e: sqlx::Error) -> Error {
 
 /// A pooled connection in autocommit mode.
 pub async fn acquire<D: Driver>(pool: &sqlx::Pool<D::Db>) -> Result<SqlxConn<D>> {
-    Ok(SqlxConn::Plain(pool.acquire().await.map_err(map::<D>)?))
+    let conn = pool.acquire().await.map_err(|e| pool_error::<D>(pool, e))?;
+    Ok(SqlxConn::Plain(conn))
 }
 
 /// A pooled connection inside a transaction.
 pub async fn begin<D: Driver>(pool: &sqlx::Pool<D::Db>) -> Result<SqlxConn<D>> {
-    Ok(SqlxConn::Tx(pool.begin().await.map_err(map::<D>)?))
+    let tx = pool.begin().await.map_err(|e| pool_error::<D>(pool, e))?;
+    Ok(SqlxConn::Tx(tx))
+}
+
+/// sqlx keeps dialing a server that refuses connections until the acquire
+/// timeout: a timeout with no connection open at all means the server is
+/// unreachable, not that the pool is busy.
+fn pool_error<D: Driver>(pool: &sqlx::Pool<D::Db>, e: sqlx::Error) -> Error {
+    match e {
+        sqlx::Error::PoolTimedOut if pool.size() == 0 => {
+            Error::unavailable("the database cannot be reached (no connection could be opened)")
+                .with_source(e)
+        }
+        e => map::<D>(e),
+    }
 }
 
 /// The raw single-key read of a benchmark baseline: `sql` takes the key
