@@ -290,14 +290,26 @@ impl Dialect for PgDialect {
         &self.book
     }
 
+    /// Only what is missing is created: `CREATE ... IF NOT EXISTS` needs
+    /// the CREATE privilege even when the object exists, which a
+    /// least-privilege user of an already migrated database lacks.
+    /// (Identifiers are validated: letters, digits and `_` only.)
     fn create_metadata_table(&self) -> Vec<Stmt> {
-        let schemas = self
-            .schemas
-            .iter()
-            .map(|s| Stmt::built(format!("CREATE SCHEMA IF NOT EXISTS {s}"), Vec::new()));
+        let schemas = self.schemas.iter().map(|s| {
+            let name = s.trim_matches('"');
+            Stmt::built(
+                format!(
+                    "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = '{name}') \
+                     THEN CREATE SCHEMA IF NOT EXISTS {s}; END IF; END $$"
+                ),
+                Vec::new(),
+            )
+        });
+        let m = &self.meta;
         let meta = format!(
-            "CREATE TABLE IF NOT EXISTS {} (\"key\" text NOT NULL PRIMARY KEY, value text NOT NULL)",
-            self.meta
+            "DO $$ BEGIN IF to_regclass('{m}') IS NULL THEN \
+             CREATE TABLE IF NOT EXISTS {m} (\"key\" text NOT NULL PRIMARY KEY, value text NOT NULL); \
+             END IF; END $$"
         );
         schemas.chain([Stmt::built(meta, Vec::new())]).collect()
     }
