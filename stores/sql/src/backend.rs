@@ -37,6 +37,12 @@ pub trait Conn: Send {
     /// Runs a statement returning state rows.
     async fn rows(&mut self, stmt: Stmt) -> Result<Vec<Row>>;
 
+    /// Runs a statement returning at most one state row (the live row of
+    /// one key); by default the first of [`Conn::rows`].
+    async fn row(&mut self, stmt: Stmt) -> Result<Option<Row>> {
+        Ok(self.rows(stmt).await?.into_iter().next())
+    }
+
     /// Runs a statement returning one text column.
     async fn texts(&mut self, stmt: Stmt) -> Result<Vec<String>>;
 

@@ -3,7 +3,9 @@
 //! this crate decides which statements to run and what their results mean.
 //!
 //! Every statement that reads state rows returns the columns
-//! `key, value, etag, content_type, expires_at`, in that order ([`Row`]).
+//! `key, value, etag, content_type, expires_at`, in that order ([`Row`]),
+//! and a sixth, whether the row is live, when it is marked
+//! [`Stmt::live_in_column`].
 //! Times are milliseconds since the Unix epoch, computed by the database
 //! server's clock so that every instance agrees on what has expired.
 
@@ -68,6 +70,11 @@ pub struct Stmt {
     /// (MySQL counts a row an upsert left alone as found), so the caller
     /// reads the new etags back.
     pub count_unreliable: bool,
+    /// Whether it reads state rows with liveness as a sixth column (an
+    /// integer, true when live) instead of filtering in `WHERE`; the
+    /// connection drops the rows that are not live, so the result is the
+    /// same. (Cheaper for MySQL's single-key read.)
+    pub live_column: bool,
 }
 
 impl Stmt {
@@ -78,6 +85,7 @@ impl Stmt {
             params,
             returns_keys: false,
             count_unreliable: false,
+            live_column: false,
         }
     }
 
@@ -90,12 +98,20 @@ impl Stmt {
             params,
             returns_keys: false,
             count_unreliable: false,
+            live_column: false,
         }
     }
 
     /// Marks its row count as meaningless for which rows changed.
     pub fn count_unreliable(mut self) -> Self {
         self.count_unreliable = true;
+        self
+    }
+
+    /// Marks it as selecting liveness as a sixth column (see
+    /// [`Stmt::live_column`]).
+    pub fn live_in_column(mut self) -> Self {
+        self.live_column = true;
         self
     }
 
@@ -317,7 +333,9 @@ pub trait Dialect: Send + Sync + 'static {
         row.key.len() + row.value.len()
     }
 
-    /// Live rows of these keys (no duplicates among them).
+    /// Live rows of these keys (no duplicates among them): filtered in the
+    /// statement, or marked [`Stmt::live_in_column`] and filtered by the
+    /// connection.
     fn get(&self, keys: &[&str]) -> Stmt;
 
     /// Unconditional upserts; every row is applied.

@@ -191,6 +191,32 @@ fn query<D: Driver>(stmt: Stmt) -> DriverQuery<D> {
     q
 }
 
+/// A state row from its five columns (see [`crate::dialect`]); `None` when
+/// the statement selects liveness as a sixth column and it is not true.
+fn state_row<D: Driver>(
+    r: &<D::Db as Database>::Row,
+    live_column: bool,
+) -> std::result::Result<Option<Row>, sqlx::Error>
+where
+    for<'r> String: Decode<'r, D::Db> + Type<D::Db>,
+    for<'r> Vec<u8>: Decode<'r, D::Db> + Type<D::Db>,
+    for<'r> i64: Decode<'r, D::Db> + Type<D::Db>,
+    usize: ColumnIndex<<D::Db as Database>::Row>,
+{
+    use sqlx::Row as _;
+    // As in `WHERE`, only true counts: NULL and 0 are not live.
+    if live_column && !matches!(r.try_get::<Option<i64>, _>(5)?, Some(v) if v != 0) {
+        return Ok(None);
+    }
+    Ok(Some(Row {
+        key: r.try_get(0)?,
+        value: r.try_get(1)?,
+        etag: r.try_get(2)?,
+        content_type: r.try_get(3)?,
+        expires_at: r.try_get(4)?,
+    }))
+}
+
 #[async_trait]
 impl<D: Driver> Conn for SqlxConn<D>
 where
@@ -210,23 +236,28 @@ where
     }
 
     async fn rows(&mut self, stmt: Stmt) -> Result<Vec<Row>> {
+        let live_column = stmt.live_column;
         let rows = query::<D>(stmt)
             .fetch_all(self.conn())
             .await
             .map_err(map::<D>)?;
         rows.iter()
-            .map(|r| {
-                use sqlx::Row as _;
-                Ok(Row {
-                    key: r.try_get(0)?,
-                    value: r.try_get(1)?,
-                    etag: r.try_get(2)?,
-                    content_type: r.try_get(3)?,
-                    expires_at: r.try_get(4)?,
-                })
-            })
+            .filter_map(|r| state_row::<D>(r, live_column).transpose())
             .collect::<std::result::Result<_, sqlx::Error>>()
             .map_err(map::<D>)
+    }
+
+    /// One row without collecting a stream: the single-key read.
+    async fn row(&mut self, stmt: Stmt) -> Result<Option<Row>> {
+        let live_column = stmt.live_column;
+        let row = query::<D>(stmt)
+            .fetch_optional(self.conn())
+            .await
+            .map_err(map::<D>)?;
+        match row {
+            Some(r) => state_row::<D>(&r, live_column).map_err(map::<D>),
+            None => Ok(None),
+        }
     }
 
     async fn texts(&mut self, stmt: Stmt) -> Result<Vec<String>> {

@@ -137,11 +137,11 @@ impl<B: Backend> SqlStore<B> {
         .map_err(|e| e.context(B::NAME, op))
     }
 
-    async fn run<T, F>(&self, op: Operation, f: impl FnOnce(Arc<Inner<B>>) -> F) -> Result<T>
+    async fn run<'a, T, F>(&'a self, op: Operation, f: impl FnOnce(&'a Inner<B>) -> F) -> Result<T>
     where
-        F: Future<Output = Result<T>>,
+        F: Future<Output = Result<T>> + 'a,
     {
-        let inner = self.inner(op)?.clone();
+        let inner = self.inner(op)?;
         timed(inner.settings.timeout, f(inner))
             .await
             .map_err(|e| e.context(B::NAME, op))
@@ -168,6 +168,12 @@ impl<B: Backend> Inner<B> {
             rows.extend(conn.rows(d.get(chunk)).await?);
         }
         Ok(rows)
+    }
+
+    /// The live row of one key.
+    async fn row(&self, key: &str) -> Result<Option<Row>> {
+        let mut conn = self.backend.read().await?;
+        conn.row(self.backend.dialect().get(&[key])).await
     }
 
     async fn set(&self, w: check::Write) -> Result<Option<ETag>> {
@@ -385,7 +391,7 @@ impl<B: Backend> Store for SqlStore<B> {
     async fn get(&self, req: GetRequest) -> Result<Option<Item>> {
         self.run(Operation::Get, |inner| async move {
             check::get(&req, &inner.limits())?;
-            Ok(inner.rows(&[&req.key]).await?.into_iter().next().map(item))
+            Ok(inner.row(&req.key).await?.map(item))
         })
         .await
     }

@@ -110,6 +110,8 @@ pub(crate) async fn pools(c: &Config) -> Result<(SqlitePool, SqlitePool)> {
     }
     let base = SqlitePoolOptions::new()
         .acquire_timeout(c.settings.timeout)
+        // Waiting for the one writer is the design, not news.
+        .acquire_slow_threshold(c.settings.timeout)
         .test_before_acquire(false);
     if c.location == Location::Memory {
         // One connection holds the database; it must never be recycled.

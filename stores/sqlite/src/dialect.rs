@@ -145,6 +145,9 @@ impl Dialect for SqliteDialect {
     }
 
     fn get(&self, keys: &[&str]) -> Stmt {
+        if keys.len() == 1 {
+            return Stmt::fixed(&self.get1, key_params(keys));
+        }
         self.in_list(&format!("SELECT {COLS}"), keys, &self.get1)
     }
 
