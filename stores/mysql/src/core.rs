@@ -6,7 +6,7 @@ use sqlx::error::DatabaseError;
 use sqlx::mysql::{MySqlDatabaseError, MySqlPool, MySqlQueryResult};
 use sqlx::{Connection as _, Executor as _, MySql, MySqlConnection};
 use statestore_core::{Error, Properties, Result};
-use statestore_sql::driver::{DriverQuery, acquire, begin, bind_scalar, connect_within, map};
+use statestore_sql::driver::{DriverQuery, acquire, begin, bind_scalar, map};
 use statestore_sql::{Backend, Conn as _, Driver, Param, Settings, SqlxConn, lock_id};
 
 use crate::NAME;
@@ -107,11 +107,13 @@ impl Backend for MySqlBackend {
     async fn connect(properties: &Properties) -> Result<(Self, Settings)> {
         let mut config = Config::from_properties(properties)?;
         let timeout = config.settings.timeout;
-        let (server, pool) = connect_within(timeout, "timeoutInSeconds", async {
-            let server = prepare(&config).await?;
-            Ok((server, pool(&config).await?))
-        })
-        .await?;
+        let (server, pool) = config
+            .settings
+            .bounded("no connection", async {
+                let server = prepare(&config).await?;
+                Ok((server, pool(&config).await?))
+            })
+            .await?;
         // One value must fit a single-row statement; a statement carries
         // at most half a packet, each value counted twice (its JSON copy).
         // A value over half a packet has no JSON copy (see the dialect).

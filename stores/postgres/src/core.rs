@@ -5,7 +5,7 @@ use sqlx::error::DatabaseError;
 use sqlx::postgres::{PgPool, PgQueryResult};
 use sqlx::{Executor as _, Postgres};
 use statestore_core::{Properties, Result};
-use statestore_sql::driver::{DriverQuery, acquire, begin, bind_scalar, connect_within, map};
+use statestore_sql::driver::{DriverQuery, acquire, begin, bind_scalar, map};
 use statestore_sql::{Backend, Driver, Param, Settings, SqlxConn, lock_id};
 
 use crate::NAME;
@@ -67,7 +67,10 @@ impl Backend for PgBackend {
 
     async fn connect(properties: &Properties) -> Result<(Self, Settings)> {
         let config = Config::from_properties(properties)?;
-        let pool = connect_within(config.settings.timeout, "timeout", pool(&config)).await?;
+        let pool = config
+            .settings
+            .bounded("no connection", pool(&config))
+            .await?;
         let dialect = PgDialect::new(&config.settings.table, &config.settings.metadata_table);
         let backend = PgBackend {
             pool,

@@ -48,10 +48,11 @@ pub fn rounds<T>(ops: Vec<(usize, T)>, key: impl Fn(&T) -> &str) -> Vec<Vec<(usi
 pub async fn apply<D: Dialect, C: Conn>(
     d: &D,
     conn: &mut C,
-    ops: Vec<(usize, Op)>,
+    ops: &[(usize, Op)],
 ) -> Result<Vec<(usize, Outcome)>> {
     let mut out = Vec::with_capacity(ops.len());
-    for mut round in rounds(ops, Op::key) {
+    let ops = ops.iter().map(|(i, op)| (*i, op)).collect();
+    for mut round in rounds(ops, |op: &&Op| op.key()) {
         // Rows in key order: concurrent transactions then lock shared keys
         // in the same order instead of deadlocking. A round's keys are
         // distinct and independent, and outcomes are sorted back by index.
@@ -127,7 +128,7 @@ fn chunks<T>(
 async fn apply_round<D: Dialect, C: Conn>(
     d: &D,
     conn: &mut C,
-    round: &[(usize, Op)],
+    round: &[(usize, &Op)],
     out: &mut Vec<(usize, Outcome)>,
 ) -> Result<()> {
     let mut upserts = Vec::new();

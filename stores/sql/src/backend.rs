@@ -18,6 +18,8 @@ pub struct Settings {
     pub metadata_table: String,
     /// Upper bound of every operation.
     pub timeout: Duration,
+    /// The property that set it, for messages (`timeout`, `timeoutInSeconds`).
+    pub timeout_property: &'static str,
     /// How often expired rows are purged; `None` turns the cleanup off.
     pub cleanup_interval: Option<Duration>,
     /// Most operations in one transaction.
@@ -26,6 +28,25 @@ pub struct Settings {
     pub max_key_len: usize,
     /// Largest value in bytes.
     pub max_value_len: usize,
+}
+
+impl Settings {
+    /// Bounds `f` by the timeout; on expiry fails with `Timeout`, `what`
+    /// (e.g. "no answer") naming what did not happen in time.
+    pub async fn bounded<T>(
+        &self,
+        what: &str,
+        f: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        tokio::time::timeout(self.timeout, f)
+            .await
+            .unwrap_or_else(|_| {
+                Err(statestore_core::Error::timeout(format!(
+                    "{what} within {:?} (property {})",
+                    self.timeout, self.timeout_property
+                )))
+            })
+    }
 }
 
 /// A connection, plain or inside a transaction.

@@ -138,6 +138,7 @@ impl Common {
             table,
             metadata_table,
             timeout,
+            timeout_property: self.timeout.name,
             cleanup_interval: r.interval(&self.cleanup_interval)?,
             max_transaction_ops: MAX_TRANSACTION_OPS,
             max_key_len,

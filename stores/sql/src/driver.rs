@@ -142,19 +142,6 @@ where
     q.execute(&mut *conn).await.map_err(map::<D>).map(drop)
 }
 
-/// Bounds connecting by the store's timeout, named by `property`.
-pub async fn connect_within<T>(
-    limit: std::time::Duration,
-    property: &str,
-    f: impl std::future::Future<Output = Result<T>>,
-) -> Result<T> {
-    tokio::time::timeout(limit, f).await.unwrap_or_else(|_| {
-        Err(Error::timeout(format!(
-            "no connection within {limit:?} (property {property})"
-        )))
-    })
-}
-
 /// A connection of driver `D`: pooled, in a transaction, or detached from
 /// the pool (closed when dropped, so that session state such as a MySQL
 /// named lock never returns to the pool).

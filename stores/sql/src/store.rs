@@ -57,16 +57,6 @@ impl<B: Backend> Drop for SqlStore<B> {
     }
 }
 
-/// Bounds a future by the store's timeout.
-async fn timed<T>(limit: Duration, f: impl Future<Output = Result<T>>) -> Result<T> {
-    match tokio::time::timeout(limit, f).await {
-        Ok(r) => r,
-        Err(_) => Err(Error::timeout(format!(
-            "no answer within {limit:?} (property timeout)"
-        ))),
-    }
-}
-
 fn item(row: Row) -> Item {
     Item {
         value: Bytes::from(row.value),
@@ -109,16 +99,18 @@ impl<B: Backend> SqlStore<B> {
         let op = Operation::Cleanup;
         let inner = self.inner(op)?;
         let d = inner.backend.dialect();
-        timed(inner.settings.timeout, async {
-            inner
-                .backend
-                .write()
-                .await?
-                .execute(d.delete_expired())
-                .await
-        })
-        .await
-        .map_err(|e| e.context(B::NAME, op))
+        inner
+            .settings
+            .bounded("no answer", async {
+                inner
+                    .backend
+                    .write()
+                    .await?
+                    .execute(d.delete_expired())
+                    .await
+            })
+            .await
+            .map_err(|e| e.context(B::NAME, op))
     }
 
     /// Runs one operation bounded by the timeout, with the store and the
@@ -129,12 +121,14 @@ impl<B: Backend> SqlStore<B> {
     pub async fn cleanup_turn(&self, interval: Duration) -> Result<Option<u64>> {
         let op = Operation::Cleanup;
         let inner = self.inner(op)?;
-        timed(
-            inner.settings.timeout,
-            schema::cleanup_turn(&inner.backend, &inner.settings, interval),
-        )
-        .await
-        .map_err(|e| e.context(B::NAME, op))
+        inner
+            .settings
+            .bounded(
+                "no answer",
+                schema::cleanup_turn(&inner.backend, &inner.settings, interval),
+            )
+            .await
+            .map_err(|e| e.context(B::NAME, op))
     }
 
     async fn run<'a, T, F>(&'a self, op: Operation, f: impl FnOnce(&'a Inner<B>) -> F) -> Result<T>
@@ -142,7 +136,9 @@ impl<B: Backend> SqlStore<B> {
         F: Future<Output = Result<T>> + 'a,
     {
         let inner = self.inner(op)?;
-        timed(inner.settings.timeout, f(inner))
+        inner
+            .settings
+            .bounded("no answer", f(inner))
             .await
             .map_err(|e| e.context(B::NAME, op))
     }
@@ -195,18 +191,17 @@ impl<B: Backend> Inner<B> {
                 (r, d.update_if_match(&[r]))
             }
         };
-        let keys = [(r.key, Some(r.etag))];
-        let changed = if stmt.count_unreliable {
-            // The etag is read back in the same transaction, so a writer
-            // coming after cannot hide this write's success.
-            let mut conn = self.backend.begin().await?;
-            let changed = apply::changed(d, &mut conn, stmt, &keys).await?;
-            conn.commit().await?;
-            !changed.is_empty()
+        // Where the row count cannot tell, the etag is read back in the
+        // same transaction, so a writer coming after cannot hide this
+        // write's success. (Commit is a no-op outside a transaction.)
+        let mut conn = if stmt.count_unreliable {
+            self.backend.begin().await?
         } else {
-            let mut conn = self.backend.write().await?;
-            !apply::changed(d, &mut conn, stmt, &keys).await?.is_empty()
+            self.backend.write().await?
         };
+        let keys = [(r.key, Some(r.etag))];
+        let changed = !apply::changed(d, &mut conn, stmt, &keys).await?.is_empty();
+        conn.commit().await?;
         match (changed, &w.condition) {
             (true, _) => Ok(Some(etag::format(r.etag))),
             (false, Condition::IfAbsent) => Err(Error::etag_mismatch(
@@ -259,7 +254,7 @@ impl<B: Backend> Inner<B> {
         }
         let mut attempt = 1;
         loop {
-            match self.apply_once(ops.clone(), all_or_nothing).await {
+            match self.apply_once(&ops, all_or_nothing).await {
                 // A deadlock or serialization failure rolled the whole
                 // transaction back on the server, so running it again is
                 // safe; within the operation's timeout.
@@ -276,7 +271,7 @@ impl<B: Backend> Inner<B> {
 
     async fn apply_once(
         &self,
-        ops: Vec<(usize, Op)>,
+        ops: &[(usize, Op)],
         all_or_nothing: bool,
     ) -> Result<Vec<(usize, Outcome)>> {
         let mut conn = self.backend.begin().await?;
@@ -368,7 +363,8 @@ impl<B: Backend> Store for SqlStore<B> {
         let (backend, settings) = B::connect(properties)
             .await
             .map_err(|e| e.context(B::NAME, op))?;
-        timed(settings.timeout, schema::migrate(&backend, &settings))
+        settings
+            .bounded("no answer", schema::migrate(&backend, &settings))
             .await
             .map_err(|e| e.context(B::NAME, op))?;
         let interval = settings.cleanup_interval;
