@@ -76,9 +76,6 @@ impl PgDialect {
             "SELECT k, v, ct, e, {NOW} + ttl * 1000, j::jsonb FROM {UNNEST_ROWS}) AS u(k, v, ct, e, ttl, j)"
         );
         let only_expired = format!(" WHERE {expired}");
-        let set = format!(
-            "value = $1, content_type = $2, etag = $3, expires_at = {NOW} + $4 * 1000, value_json = $5::jsonb"
-        );
         let schemas = [table, metadata_table]
             .iter()
             .filter_map(|n| n.split_once('.').map(|(s, _)| quote(s)))
@@ -95,7 +92,8 @@ impl PgDialect {
             insert1: upsert(&one_row, &only_expired, ""),
             insert_many: upsert(&many_rows, &only_expired, " RETURNING \"key\""),
             update1: arc(format!(
-                "UPDATE {t} SET {set} WHERE \"key\" = $6 AND etag = $7 AND {live}"
+                "UPDATE {t} SET value = $2, content_type = $3, etag = $4, expires_at = {NOW} + $5 * 1000, \
+                 value_json = $6::jsonb WHERE \"key\" = $1 AND etag = $7 AND {live}"
             )),
             update_many: arc(format!(
                 "UPDATE {t} SET value = u.v, content_type = u.ct, etag = u.e, expires_at = {NOW} + u.ttl * 1000, \
@@ -170,9 +168,6 @@ impl PgDialect {
             push_row(&mut p, r);
             p.push(Param::OptText(json_text(r.value)));
             if expected {
-                // The single-row update takes the row's columns first.
-                let key = p.remove(0);
-                p.push(key);
                 p.push(Param::I64(r.expected));
             }
             return p;
