@@ -267,6 +267,15 @@ pub fn repeat(n: usize, item: &str) -> String {
     vec![item; n].join(", ")
 }
 
+/// A statement on keys: the prepared single-key form `one` for one key, or
+/// the text `many(n)` built for `n` keys; the keys are the parameters.
+pub fn on_keys(keys: &[&str], one: &Arc<str>, many: impl FnOnce(usize) -> String) -> Stmt {
+    match keys.len() {
+        1 => Stmt::fixed(one, key_params(keys)),
+        n => Stmt::built(many(n), key_params(keys)),
+    }
+}
+
 /// `{head} WHERE {key} IN (?, ...)` for `n` keys, with `?` placeholders.
 pub fn where_in(head: &str, key: &str, n: usize) -> String {
     format!("{head} WHERE {key} IN ({})", repeat(n, "?"))

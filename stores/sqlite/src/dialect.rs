@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use statestore_core::like::LikePattern;
 use statestore_sql::dialect::{
-    key_etag_params, key_params, push_row, range_params, repeat, where_in,
+    key_etag_params, key_params, on_keys, push_row, range_params, repeat, where_in,
 };
 use statestore_sql::{Bookkeeping, Dialect, KeyEtag, Param, Stmt, WriteRow};
 
@@ -125,17 +125,12 @@ impl SqliteDialect {
         Self::row_params(rows, false)
     }
 
+    /// Live rows of `keys` selected by `select`; one key uses `fixed`.
     fn in_list(&self, select: &str, keys: &[&str], fixed: &Arc<str>) -> Stmt {
-        if keys.len() == 1 {
-            return Stmt::fixed(fixed, key_params(keys));
-        }
-        let head = format!("{select} FROM {}", self.table);
-        let sql = format!(
-            "{} AND {}",
-            where_in(&head, "\"key\"", keys.len()),
-            self.live
-        );
-        Stmt::built(sql, key_params(keys))
+        on_keys(keys, fixed, |n| {
+            let head = format!("{select} FROM {}", self.table);
+            format!("{} AND {}", where_in(&head, "\"key\"", n), self.live)
+        })
     }
 }
 
@@ -197,11 +192,9 @@ impl Dialect for SqliteDialect {
     }
 
     fn delete(&self, keys: &[&str]) -> Stmt {
-        if keys.len() == 1 {
-            return Stmt::fixed(&self.delete1, key_params(keys));
-        }
-        let head = format!("DELETE FROM {}", self.table);
-        Stmt::built(where_in(&head, "\"key\"", keys.len()), key_params(keys))
+        on_keys(keys, &self.delete1, |n| {
+            where_in(&format!("DELETE FROM {}", self.table), "\"key\"", n)
+        })
     }
 
     fn delete_if_match(&self, rows: &[KeyEtag<'_>]) -> Stmt {
