@@ -293,19 +293,27 @@ pub const MAX_CONTENT_TYPE_LEN: usize = 255;
 /// before anything is sent so that one bad item of a bulk call fails alone:
 /// a content type fits its column and holds no NUL (text columns refuse
 /// it).
-fn column_limits(w: check::Write) -> Result<check::Write> {
-    if let Some(ct) = &w.content_type {
-        if ct.len() > MAX_CONTENT_TYPE_LEN {
-            return Err(Error::invalid(format!(
-                "contentType is {} bytes; at most {MAX_CONTENT_TYPE_LEN}",
-                ct.len()
-            ))
-            .with_key(w.key.clone()));
-        }
-        if ct.contains('\0') {
-            return Err(Error::invalid("contentType holds a NUL character").with_key(w.key.clone()));
-        }
-    }
+fn column_limits(w: &check::Write) -> Result<()> {
+    let Some(ct) = &w.content_type else {
+        return Ok(());
+    };
+    let why = if ct.len() > MAX_CONTENT_TYPE_LEN {
+        format!(
+            "contentType is {} bytes; at most {MAX_CONTENT_TYPE_LEN}",
+            ct.len()
+        )
+    } else if ct.contains('\0') {
+        "contentType holds a NUL character".to_owned()
+    } else {
+        return Ok(());
+    };
+    Err(Error::invalid(why).with_key(w.key.clone()))
+}
+
+/// A checked write that also fits the SQL columns.
+fn sql_write(req: SetRequest, limits: &Limits) -> Result<check::Write> {
+    let w = check::write(req, limits)?;
+    column_limits(&w)?;
     Ok(w)
 }
 
@@ -395,7 +403,7 @@ impl<B: Backend> Store for SqlStore<B> {
     async fn set(&self, req: SetRequest) -> Result<Option<ETag>> {
         let key = req.key.clone();
         self.run(Operation::Set, |inner| async move {
-            let w = check::write(req, &inner.limits()).and_then(column_limits)?;
+            let w = sql_write(req, &inner.limits())?;
             inner.set(w).await.map_err(|e| e.with_key(key))
         })
         .await
@@ -445,11 +453,7 @@ impl<B: Backend> Store for SqlStore<B> {
             let Checked { keys, ops, refused } = check_all(
                 reqs,
                 |r| r.key.clone(),
-                |r| {
-                    check::write(r, &limits)
-                        .and_then(column_limits)
-                        .map(Op::Write)
-                },
+                |r| sql_write(r, &limits).map(Op::Write),
             );
             let mut outcomes = inner.apply_all(ops, false).await?;
             outcomes.extend(refused);
@@ -505,7 +509,7 @@ impl<B: Backend> Store for SqlStore<B> {
             let ops = check::transaction(req, &inner.limits())?;
             for (i, op) in ops.iter().enumerate() {
                 if let Op::Write(w) = op {
-                    column_limits(w.clone()).map_err(|e| e.in_transaction(i))?;
+                    column_limits(w).map_err(|e| e.in_transaction(i))?;
                 }
             }
             let outcomes = inner
