@@ -12,12 +12,16 @@
 //! * [`Registry`] and [`register_store!`], to create stores by type name;
 //! * [`Properties`], component metadata with typed, named errors, and
 //!   [`manifest`], Dapr component manifests;
-//! * [`MemoryStore`] (`state.in-memory`), the reference implementation.
+//! * [`MemoryStore`] (`state.in-memory`), the reference implementation;
+//! * [`runtime`], which loads manifests into stores by component name
+//!   (with [`secrets`] for `secretKeyRef` and [`prefix`] for `keyPrefix`),
+//!   and [`actor`], the actor state API on top of the actor state store.
 //!
 //! Most users depend on the `statestore` crate, which re-exports all of this
 //! and adds the backends.
 #![deny(missing_docs)]
 
+pub mod actor;
 pub mod baseline;
 pub mod capabilities;
 pub mod check;
@@ -26,21 +30,26 @@ pub mod ext;
 pub mod like;
 pub mod manifest;
 pub mod memory;
+pub mod prefix;
 pub mod properties;
 pub mod query;
 pub mod registry;
 pub mod request;
 pub mod response;
+pub mod runtime;
+pub mod secrets;
 pub mod store;
 pub mod types;
 
 #[doc(hidden)]
 pub use inventory;
 
+pub use actor::{ActorState, ActorStateStore};
 pub use capabilities::{Capabilities, Feature, Features, Limits};
 pub use error::{Error, ErrorKind, Operation, Result};
 pub use ext::{StoreExt, Versioned};
 pub use memory::MemoryStore;
+pub use prefix::{KeyPrefix, PrefixedStore};
 pub use properties::{Properties, Property};
 pub use query::{Filter, Query, QueryItem, QueryResponse};
 pub use registry::{Factory, Registration, Registry};
@@ -49,6 +58,8 @@ pub use request::{
     TransactRequest, TransactionOp,
 };
 pub use response::{Item, KeyResult, KeysPage};
+pub use runtime::{Runtime, RuntimeBuilder};
+pub use secrets::SecretStore;
 pub use store::Store;
 pub use types::{Concurrency, Consistency, ETag, Metadata, Ttl};
 

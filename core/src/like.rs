@@ -7,6 +7,18 @@
 
 use crate::error::{Error, Result};
 
+/// `text` as a pattern matching exactly itself (`%`, `_` and `\` escaped).
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 4);
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// One element of a parsed pattern.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LikeToken {

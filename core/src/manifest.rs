@@ -13,9 +13,13 @@
 //!       value: "data.db"
 //! ```
 //!
-//! A file may hold several documents separated by `---`; documents of
-//! another kind or `apiVersion`, and components of other building blocks,
-//! are skipped with a note, unchecked.
+//! A file may hold several documents separated by `---`, and
+//! [`Manifest::load`] also reads a folder (every `.yaml` / `.yml` file in
+//! it, in name order). Documents of another kind or `apiVersion`, and
+//! components of other building blocks, are skipped with a note, unchecked;
+//! secret stores (`secretstores.*`) are kept for the runtime, which resolves
+//! `secretKeyRef` values through the one a state component names in
+//! `auth.secretStore`.
 //!
 //! Values are strings. Unquoted numbers and booleans are spelled as YAML
 //! read them: `true`, `20`, `1.0`; numbers with leading zeros stay as
@@ -56,6 +60,8 @@ pub struct Component {
     pub init_timeout: Option<Duration>,
     /// `spec.ignoreErrors`.
     pub ignore_errors: bool,
+    /// `auth.secretStore`: the secret store its `secretKeyRef`s come from.
+    pub secret_store: Option<String>,
 }
 
 /// One `spec.metadata` entry.
@@ -81,23 +87,75 @@ pub enum EntryValue {
     },
 }
 
-/// What a file held.
+/// What a file or folder held.
 #[derive(Debug, Clone, Default)]
 pub struct Manifest {
     /// Every `state.*` component, in file order.
     pub components: Vec<Component>,
+    /// Every `secretstores.*` component, in file order.
+    pub secret_stores: Vec<Component>,
     /// Notes about documents that were skipped (other kinds, other
     /// building blocks).
     pub skipped: Vec<String>,
 }
 
 impl Manifest {
-    /// Reads a manifest file.
+    /// Reads a manifest file, or every `.yaml` / `.yml` file of a folder (not
+    /// its subfolders) in name order; other files are skipped with a note.
+    /// A component name used twice is an error naming both places.
     pub fn load(path: impl AsRef<Path>) -> Result<Manifest> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::config(format!("{}: cannot read: {e}", path.display())))?;
-        Manifest::parse(&text, &path.display().to_string())
+        let cannot =
+            |e: std::io::Error| Error::config(format!("{}: cannot read: {e}", path.display()));
+        if !path.is_dir() {
+            let text = std::fs::read_to_string(path).map_err(cannot)?;
+            let m = Manifest::parse(&text, &path.display().to_string())?;
+            m.check_names()?;
+            return Ok(m);
+        }
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(path).map_err(cannot)? {
+            files.push(entry.map_err(cannot)?.path());
+        }
+        files.sort();
+        let mut all = Manifest::default();
+        for file in files {
+            let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            let yaml = file
+                .extension()
+                .is_some_and(|x| x.eq_ignore_ascii_case("yaml") || x.eq_ignore_ascii_case("yml"));
+            if !yaml || file.is_dir() {
+                if !name.starts_with('.') {
+                    all.skipped.push(format!(
+                        "{}: not a .yaml or .yml file; skipped",
+                        file.display()
+                    ));
+                }
+                continue;
+            }
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| Error::config(format!("{}: cannot read: {e}", file.display())))?;
+            let m = Manifest::parse(&text, &file.display().to_string())?;
+            all.components.extend(m.components);
+            all.secret_stores.extend(m.secret_stores);
+            all.skipped.extend(m.skipped);
+        }
+        all.check_names()?;
+        Ok(all)
+    }
+
+    /// Component names are unique (Dapr refuses a second one too).
+    fn check_names(&self) -> Result<()> {
+        let all: Vec<&Component> = self.components.iter().chain(&self.secret_stores).collect();
+        for (i, c) in all.iter().enumerate() {
+            if let Some(first) = all[..i].iter().find(|x| x.name == c.name) {
+                return Err(Error::config(format!(
+                    "component {:?} is declared twice: in {} ({}) and in {} ({})",
+                    c.name, first.source, first.type_name, c.source, c.type_name
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Parses manifest text; `source` names it in errors.
@@ -149,7 +207,8 @@ impl Manifest {
                 .pointer("/spec/type")
                 .and_then(Value::as_str)
                 .unwrap_or("");
-            if !type_name.starts_with("state.") && !type_name.trim().is_empty() {
+            let secret_store = type_name.starts_with("secretstores.");
+            if !type_name.starts_with("state.") && !secret_store && !type_name.trim().is_empty() {
                 let name = doc
                     .pointer("/metadata/name")
                     .and_then(Value::as_str)
@@ -159,7 +218,12 @@ impl Manifest {
                 ));
                 continue;
             }
-            manifest.components.push(component(&doc, at)?);
+            let c = component(&doc, at)?;
+            if secret_store {
+                manifest.secret_stores.push(c);
+            } else {
+                manifest.components.push(c);
+            }
         }
         Ok(manifest)
     }
@@ -187,7 +251,7 @@ impl Component {
         self.properties_with(|entry, _, _| {
             Err(self.error(
                 &entry.name,
-                "secretKeyRef values need a secret store, which this command does not have",
+                "a secretKeyRef needs a secret store: load the manifest with the runtime (statestore::runtime), which resolves it through auth.secretStore",
             ))
         })
     }
@@ -200,11 +264,12 @@ impl Component {
     ) -> Result<Properties> {
         let mut props = Properties::new();
         for entry in &self.metadata {
-            let value = match &entry.value {
-                EntryValue::Plain(v) => v.clone(),
-                EntryValue::Secret { name, key } => secret(entry, name, key)?,
-            };
-            props.insert(entry.name.clone(), value);
+            match &entry.value {
+                EntryValue::Plain(v) => props.insert(entry.name.clone(), v.clone()),
+                EntryValue::Secret { name, key } => {
+                    props.insert_secret(entry.name.clone(), secret(entry, name, key)?)
+                }
+            }
         }
         Ok(props)
     }
@@ -338,6 +403,21 @@ fn component(doc: &Value, at: Place<'_>) -> Result<Component> {
     };
     let namespace = text(meta, "namespace", "metadata.namespace", at)?;
     let version = text(spec, "version", "spec.version", at)?.filter(|v| !v.is_empty());
+    let secret_store = match doc.get("auth") {
+        None | Some(Value::Null) => None,
+        Some(auth @ Value::Object(_)) => {
+            text(auth, "secretStore", "auth.secretStore", at)?.filter(|s| !s.trim().is_empty())
+        }
+        Some(other) => {
+            return Err(at.error(
+                "auth",
+                format!(
+                    "expected a mapping with secretStore, got {}",
+                    kind_of(other)
+                ),
+            ));
+        }
+    };
     let source = at.source.to_string();
     Ok(Component {
         source,
@@ -348,6 +428,7 @@ fn component(doc: &Value, at: Place<'_>) -> Result<Component> {
         metadata,
         init_timeout,
         ignore_errors,
+        secret_store,
     })
 }
 

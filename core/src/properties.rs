@@ -108,6 +108,9 @@ pub fn looks_secret(name: &str) -> bool {
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Properties {
     entries: Vec<(String, String)>,
+    /// Lower-cased names whose values came from a secret store: redacted
+    /// like secret-looking names, whatever they are called.
+    secrets: Vec<String>,
 }
 
 impl Properties {
@@ -126,6 +129,7 @@ impl Properties {
     pub fn insert(&mut self, name: impl Into<String>, value: impl Into<String>) {
         let name = name.into();
         let value = value.into();
+        self.secrets.retain(|n| !n.eq_ignore_ascii_case(&name));
         match self
             .entries
             .iter_mut()
@@ -134,6 +138,29 @@ impl Properties {
             Some(entry) => *entry = (name, value),
             None => self.entries.push((name, value)),
         }
+    }
+
+    /// Adds a property whose value is a secret (e.g. resolved from a
+    /// `secretKeyRef`): `Debug` and the typed readers never show it.
+    pub fn insert_secret(&mut self, name: impl Into<String>, value: impl Into<String>) {
+        let name = name.into();
+        self.insert(name.clone(), value);
+        self.secrets.push(name.to_ascii_lowercase());
+    }
+
+    /// Whether the value of `name` must not be shown: its name looks
+    /// secret, or it was added with [`Properties::insert_secret`].
+    pub fn is_secret(&self, name: &str) -> bool {
+        looks_secret(name) || self.secrets.iter().any(|n| n.eq_ignore_ascii_case(name))
+    }
+
+    /// The non-empty values that must not be shown, for scrubbing messages
+    /// built from them.
+    pub fn secret_values(&self) -> impl Iterator<Item = &str> {
+        self.entries
+            .iter()
+            .filter(|(n, v)| !v.is_empty() && self.is_secret(n))
+            .map(|(_, v)| v.as_str())
     }
 
     /// Removes a property, returning its value.
@@ -219,7 +246,7 @@ impl fmt::Debug for Properties {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut m = f.debug_map();
         for (n, v) in &self.entries {
-            if looks_secret(n) {
+            if self.is_secret(n) {
                 m.entry(n, &"***");
             } else {
                 m.entry(n, v);
@@ -254,8 +281,26 @@ impl<'a> Reader<'a> {
             .context(self.store, crate::Operation::Init)
     }
 
+    /// Whether the value of `p` must not be echoed: declared secret, or
+    /// given from a secret store under any of its names.
+    fn hidden(&self, p: &Property) -> bool {
+        p.secret
+            || std::iter::once(p.name)
+                .chain(p.aliases.iter().copied())
+                .any(|n| self.props.get(n).is_some() && self.props.is_secret(n))
+    }
+
+    /// The value quoted for a message, or `the value` when it is secret.
+    fn shown(&self, p: &Property, value: &str) -> String {
+        if self.hidden(p) {
+            "the value".to_owned()
+        } else {
+            format!("{value:?}")
+        }
+    }
+
     fn bad_value(&self, p: &Property, value: &str, expected: &str) -> Error {
-        if p.secret {
+        if self.hidden(p) {
             self.error(p, format!("invalid value: expected {expected}"))
         } else {
             self.error(p, format!("invalid value {value:?}: expected {expected}"))
@@ -312,7 +357,7 @@ impl<'a> Reader<'a> {
             return Ok(None);
         };
         match parse_duration(&v) {
-            Ok((true, _)) => Err(self.error(p, format!("{v:?} is negative"))),
+            Ok((true, _)) => Err(self.error(p, format!("{} is negative", self.shown(p, &v)))),
             Ok((false, d)) => self.at_most(p, &v, d).map(Some),
             Err(why) => Err(self.bad_value(p, &v, &why)),
         }
@@ -336,7 +381,10 @@ impl<'a> Reader<'a> {
         if d > MAX_DURATION {
             return Err(self.error(
                 p,
-                format!("{v:?} is longer than the longest accepted duration, 10 years"),
+                format!(
+                    "{} is longer than the longest accepted duration, 10 years",
+                    self.shown(p, v)
+                ),
             ));
         }
         Ok(d)

@@ -1,0 +1,557 @@
+//! The components runtime: loads Dapr component manifests (a file or a
+//! folder), resolves secrets and placeholders, initialises every state
+//! store, and hands them out by component name behind their `keyPrefix`,
+//! with the one flagged `actorStateStore` serving actor state.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> statestore_core::Result<()> {
+//! use statestore_core::{Registry, StoreExt};
+//! use statestore_core::runtime::Runtime;
+//! # let dir = std::env::temp_dir().join(format!("rt-doc-{}", std::process::id()));
+//! # std::fs::create_dir_all(&dir).unwrap();
+//! # let path = dir.join("components.yaml");
+//! std::fs::write(&path, r#"
+//! apiVersion: dapr.io/v1alpha1
+//! kind: Component
+//! metadata: {name: statestore}
+//! spec:
+//!   type: state.in-memory
+//!   version: v1
+//!   metadata:
+//!   - {name: actorStateStore, value: "true"}
+//! "#).unwrap();
+//!
+//! let runtime = Runtime::builder(Registry::from_inventory()?, "bank").load(&path).await?;
+//! runtime.store("statestore")?.put("greeting", "hi").await?; // stored as bank||greeting
+//! let mut alice = runtime.actors()?.actor("Account", "alice")?;
+//! alice.set("balance", "10")?;
+//! alice.commit().await?;
+//! runtime.close().await?;
+//! # std::fs::remove_dir_all(&dir).unwrap();
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Loading follows Dapr: `spec.initTimeout` bounds each init (default
+//! [`DEFAULT_INIT_TIMEOUT`]); a component with `spec.ignoreErrors: true` that
+//! fails to load is left out with a note instead of failing the whole load.
+//! Every error names the file, the component and the field, and no secret
+//! value appears in an error, a note or a log line.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::actor::{self, ActorStateStore};
+use crate::capabilities::Capabilities;
+use crate::error::{Error, ErrorKind, Result};
+use crate::manifest::{Component, EntryValue, Manifest};
+use crate::prefix::{KEY_PREFIX, KeyPrefix, PrefixedStore};
+use crate::properties::{BUILTIN_PROPERTIES, Properties};
+use crate::registry::Registry;
+use crate::secrets::{self, EnvSecretStore, FileSecretStore, SecretStore};
+use crate::store::Store;
+
+/// The `initTimeout` of components that set none (Dapr's default).
+pub const DEFAULT_INIT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The name of the property flagging the actor state store.
+pub const ACTOR_STATE_STORE: &str = "actorStateStore";
+
+/// Sets up a [`Runtime`].
+pub struct RuntimeBuilder {
+    registry: Registry,
+    app_id: String,
+    namespace: Option<String>,
+    secret_stores: BTreeMap<String, Arc<dyn SecretStore>>,
+    init_timeout: Duration,
+}
+
+/// One loaded state store.
+struct Loaded {
+    name: String,
+    type_name: &'static str,
+    version: &'static str,
+    source: String,
+    prefix: Option<String>,
+    raw: Arc<dyn Store>,
+    view: Arc<dyn Store>,
+}
+
+/// Initialised state stores by component name. Close it with
+/// [`Runtime::close`] on shutdown.
+pub struct Runtime {
+    app_id: String,
+    stores: Vec<Loaded>,
+    actors: Option<ActorStateStore>,
+    notes: Vec<String>,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("app_id", &self.app_id)
+            .field("stores", &self.names().collect::<Vec<_>>())
+            .field("notes", &self.notes)
+            .finish()
+    }
+}
+
+impl Runtime {
+    /// A builder for app `app_id` creating stores from `registry`.
+    pub fn builder(registry: Registry, app_id: impl Into<String>) -> RuntimeBuilder {
+        RuntimeBuilder {
+            registry,
+            app_id: app_id.into(),
+            namespace: std::env::var("NAMESPACE").ok().filter(|n| !n.is_empty()),
+            secret_stores: BTreeMap::new(),
+            init_timeout: DEFAULT_INIT_TIMEOUT,
+        }
+    }
+
+    /// The app id.
+    pub fn app_id(&self) -> &str {
+        &self.app_id
+    }
+
+    /// The store of a component, behind its key prefix. An unknown name is
+    /// an error listing the loaded ones.
+    pub fn store(&self, name: &str) -> Result<Arc<dyn Store>> {
+        self.find(name).map(|l| l.view.clone())
+    }
+
+    /// The store of a component without its key prefix (keys as stored).
+    pub fn raw_store(&self, name: &str) -> Result<Arc<dyn Store>> {
+        self.find(name).map(|l| l.raw.clone())
+    }
+
+    /// The resolved key prefix of a component (`None` for `keyPrefix: none`).
+    pub fn key_prefix(&self, name: &str) -> Result<Option<&str>> {
+        self.find(name).map(|l| l.prefix.as_deref())
+    }
+
+    /// The type (e.g. `state.sqlite`) and version of a component's store.
+    pub fn store_type(&self, name: &str) -> Result<(&'static str, &'static str)> {
+        self.find(name).map(|l| (l.type_name, l.version))
+    }
+
+    /// The capabilities of a component's store.
+    pub fn capabilities(&self, name: &str) -> Result<Capabilities> {
+        self.find(name).map(|l| l.raw.capabilities())
+    }
+
+    /// The names of the loaded state stores, in load order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.stores.iter().map(|l| l.name.as_str())
+    }
+
+    /// The actor state store: the component flagged `actorStateStore`.
+    pub fn actors(&self) -> Result<&ActorStateStore> {
+        self.actors.as_ref().ok_or_else(|| {
+            Error::config(format!(
+                "no actor state store: no loaded component sets {ACTOR_STATE_STORE}: \"true\""
+            ))
+        })
+    }
+
+    /// What loading left out or ignored: skipped documents and files,
+    /// unknown properties, components whose errors were ignored.
+    pub fn notes(&self) -> &[String] {
+        &self.notes
+    }
+
+    /// Closes every store; the first error is returned after all were tried.
+    pub async fn close(&self) -> Result<()> {
+        let mut first = None;
+        for l in &self.stores {
+            if let Err(e) = l.raw.close().await {
+                first.get_or_insert(Error::new(
+                    e.kind(),
+                    format!("{}: component {:?}: close: {e}", l.source, l.name),
+                ));
+            }
+        }
+        first.map_or(Ok(()), Err)
+    }
+
+    fn find(&self, name: &str) -> Result<&Loaded> {
+        self.stores.iter().find(|l| l.name == name).ok_or_else(|| {
+            let names: Vec<&str> = self.names().collect();
+            Error::config(format!(
+                "no state store component named {name:?}; loaded: {}",
+                if names.is_empty() {
+                    "none".to_owned()
+                } else {
+                    names.join(", ")
+                }
+            ))
+        })
+    }
+}
+
+/// A state component ready to initialise.
+struct Prepared {
+    component: Component,
+    type_name: &'static str,
+    version: &'static str,
+    factory: crate::registry::Factory,
+    properties: Properties,
+    prefix: Option<String>,
+    actor: bool,
+}
+
+impl RuntimeBuilder {
+    /// The namespace for `{namespace}` and `keyPrefix: namespace` (default:
+    /// the `NAMESPACE` environment variable, as in Dapr).
+    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.namespace = Some(namespace.into()).filter(|n| !n.is_empty());
+        self
+    }
+
+    /// Adds a secret store that `auth.secretStore` can name, beside the
+    /// ones declared in the manifests.
+    pub fn secret_store(mut self, name: impl Into<String>, store: Arc<dyn SecretStore>) -> Self {
+        self.secret_stores.insert(name.into(), store);
+        self
+    }
+
+    /// The init timeout of components without `spec.initTimeout`.
+    pub fn init_timeout(mut self, timeout: Duration) -> Self {
+        self.init_timeout = timeout;
+        self
+    }
+
+    /// Loads the components of a manifest file or folder.
+    pub async fn load(self, path: impl AsRef<std::path::Path>) -> Result<Runtime> {
+        let manifest = Manifest::load(path)?;
+        self.start(manifest).await
+    }
+
+    /// Loads the components of a parsed manifest.
+    pub async fn start(mut self, manifest: Manifest) -> Result<Runtime> {
+        if self.app_id.is_empty() || self.app_id.contains(crate::check::SEPARATOR) {
+            return Err(Error::config(format!(
+                "the app id {:?} must be non-empty and hold no \"||\"",
+                self.app_id
+            )));
+        }
+        let mut notes = manifest.skipped.clone();
+        for c in &manifest.secret_stores {
+            if let Some(store) = secret_store(c, &mut notes)? {
+                self.secret_stores.entry(c.name.clone()).or_insert(store);
+            }
+        }
+
+        // Everything that needs no server is checked first, so a mistake in
+        // the last file does not leave connections behind.
+        let mut prepared = Vec::new();
+        for c in manifest.components {
+            match self.prepare(&c, &manifest.secret_stores).await {
+                Ok(p) => prepared.push(p),
+                Err(e) if c.ignore_errors => notes.push(ignored(&c, &e)),
+                Err(e) => return Err(e),
+            }
+        }
+        let flagged: Vec<&Prepared> = prepared.iter().filter(|p| p.actor).collect();
+        if let [a, b, ..] = flagged[..] {
+            return Err(Error::config(format!(
+                "two components set {ACTOR_STATE_STORE}: \"true\": {:?} ({}) and {:?} ({}); exactly one may",
+                a.component.name, a.component.source, b.component.name, b.component.source
+            )));
+        }
+
+        let mut runtime = Runtime {
+            app_id: self.app_id.clone(),
+            stores: Vec::new(),
+            actors: None,
+            notes,
+        };
+        for p in prepared {
+            match self.init(&p).await {
+                Ok(loaded) => {
+                    if p.actor {
+                        runtime.actors =
+                            Some(ActorStateStore::new(loaded.raw.clone(), &self.app_id)?);
+                    }
+                    runtime.stores.push(loaded);
+                }
+                Err(e) if p.component.ignore_errors => {
+                    runtime.notes.push(ignored(&p.component, &e))
+                }
+                Err(e) => {
+                    let _ = runtime.close().await;
+                    return Err(e);
+                }
+            }
+        }
+        for n in &runtime.notes {
+            tracing::warn!("{n}");
+        }
+        Ok(runtime)
+    }
+
+    async fn prepare(&self, c: &Component, declared: &[Component]) -> Result<Prepared> {
+        let (reg, version) = self
+            .registry
+            .resolve(&c.type_name, c.version.as_deref())
+            .map_err(|e| c.error("spec.type", e.message()))?;
+        let mut secrets = BTreeMap::new();
+        for entry in &c.metadata {
+            if let EntryValue::Secret { name, key } = &entry.value {
+                let value = self.secret(c, declared, &entry.name, name, key).await?;
+                secrets.insert(entry.name.clone(), value);
+            }
+        }
+        let mut properties = c.properties_with(|entry, _, _| Ok(secrets[&entry.name].clone()))?;
+        // Placeholders in written values only: a secret is taken as it is.
+        let plain: Vec<(String, String)> = c
+            .metadata
+            .iter()
+            .filter_map(|e| match &e.value {
+                EntryValue::Plain(v) if v.contains('{') => Some((e.name.clone(), v.clone())),
+                _ => None,
+            })
+            .collect();
+        for (name, value) in plain {
+            let value = self
+                .placeholders(&value)
+                .map_err(|m| c.error(&field(&name), m))?;
+            properties.insert(name, value);
+        }
+
+        let reader = properties.reader(reg.name);
+        let prefix_text = properties.get(KEY_PREFIX).unwrap_or("").to_owned();
+        let strategy =
+            KeyPrefix::parse(&prefix_text).map_err(|e| c.error(&field(KEY_PREFIX), e.message()))?;
+        let prefix = strategy.resolve(&self.app_id, &c.name, self.namespace.as_deref());
+        let actor = reader
+            .bool(&BUILTIN_PROPERTIES[1])
+            .map_err(|_| c.error(&field(ACTOR_STATE_STORE), "expected true or false"))?;
+        if actor {
+            let lacks: crate::Features = actor::NEEDS
+                .iter()
+                .filter(|f| !reg.features.contains(*f))
+                .collect();
+            if !lacks.is_empty() {
+                return Err(c.error(
+                    &field(ACTOR_STATE_STORE),
+                    format!("{} cannot hold actor state: it lacks {lacks} (an actor state store needs ETAG and TRANSACTIONAL)", reg.name),
+                ));
+            }
+        }
+        Ok(Prepared {
+            component: c.clone(),
+            type_name: reg.name,
+            version,
+            factory: reg.factory,
+            properties,
+            prefix,
+            actor,
+        })
+    }
+
+    async fn secret(
+        &self,
+        c: &Component,
+        declared: &[Component],
+        entry: &str,
+        name: &str,
+        key: &str,
+    ) -> Result<String> {
+        let at = format!("{}.secretKeyRef", field(entry));
+        let Some(store_name) = &c.secret_store else {
+            return Err(c.error(
+                &at,
+                "needs a secret store: name one in auth.secretStore (e.g. a secretstores.local.env component)",
+            ));
+        };
+        let Some(store) = self.secret_stores.get(store_name) else {
+            let why = match declared.iter().find(|d| &d.name == store_name) {
+                Some(d) => format!(
+                    "secret store {store_name:?} ({}, {}) is of a type this runtime lacks; built in: {}, {}; add others with RuntimeBuilder::secret_store",
+                    d.type_name,
+                    d.source,
+                    secrets::ENV,
+                    secrets::FILE
+                ),
+                None => format!(
+                    "auth.secretStore names {store_name:?}, which is not declared (declare a component of type {} or {})",
+                    secrets::ENV,
+                    secrets::FILE
+                ),
+            };
+            return Err(c.error(&at, why));
+        };
+        match store.get(name, key).await {
+            Ok(Some(v)) => Ok(v),
+            Ok(None) => Err(c.error(
+                &at,
+                format!("secret {name:?} key {key:?} not found in secret store {store_name:?}"),
+            )),
+            Err(e) => Err(c.error(&at, format!("secret store {store_name:?}: {}", e.message()))),
+        }
+    }
+
+    fn placeholders(&self, value: &str) -> std::result::Result<String, String> {
+        let mut out = value.to_owned();
+        if out.contains("{appID}") {
+            out = out.replace("{appID}", &self.app_id);
+        }
+        if out.contains("{namespace}") {
+            let ns = self.namespace.as_deref().ok_or(
+                "{namespace} needs a namespace: set NAMESPACE or RuntimeBuilder::namespace",
+            )?;
+            out = out.replace("{namespace}", ns);
+        }
+        while out.contains("{uuid}") {
+            out = out.replacen("{uuid}", &uuid(), 1);
+        }
+        Ok(out)
+    }
+
+    async fn init(&self, p: &Prepared) -> Result<Loaded> {
+        let c = &p.component;
+        let registration = self.registry.find(p.type_name).expect("resolved before");
+        for unknown in p.properties.unknown(registration.properties) {
+            tracing::warn!(
+                "{}: component {:?}: {} has no property {unknown:?}; it is ignored",
+                c.source,
+                c.name,
+                p.type_name
+            );
+        }
+        let limit = c.init_timeout.unwrap_or(self.init_timeout);
+        let mut store = (p.factory)(p.version);
+        let result = tokio::time::timeout(limit, store.init(&p.properties)).await;
+        let scrub = |e: &Error| -> Error {
+            let mut text = e.to_string();
+            for v in p.properties.secret_values() {
+                text = text.replace(v, "***");
+            }
+            Error::new(
+                e.kind(),
+                format!("{}: component {:?}: {text}", c.source, c.name),
+            )
+        };
+        match result {
+            Err(_) => {
+                let _ = store.close().await;
+                return Err(Error::new(
+                    ErrorKind::Timeout,
+                    format!(
+                        "{}: component {:?}: spec.initTimeout: {} did not finish init within {limit:?}",
+                        c.source, c.name, p.type_name
+                    ),
+                ));
+            }
+            Ok(Err(e)) => return Err(scrub(&e)),
+            Ok(Ok(())) => {}
+        }
+        let raw: Arc<dyn Store> = Arc::from(store);
+        if p.actor {
+            let lacks = actor::missing(&*raw);
+            if !lacks.is_empty() {
+                let _ = raw.close().await;
+                return Err(c.error(
+                    &field(ACTOR_STATE_STORE),
+                    format!("this {} deployment cannot hold actor state: it lacks {lacks} (an actor state store needs ETAG and TRANSACTIONAL)", p.type_name),
+                ));
+            }
+        }
+        let view: Arc<dyn Store> = Arc::new(PrefixedStore::new(
+            raw.clone(),
+            p.type_name,
+            p.prefix.clone(),
+        ));
+        Ok(Loaded {
+            name: c.name.clone(),
+            type_name: p.type_name,
+            version: p.version,
+            source: c.source.clone(),
+            prefix: p.prefix.clone(),
+            raw,
+            view,
+        })
+    }
+}
+
+/// `spec.metadata (name)`, as errors name a property.
+fn field(name: &str) -> String {
+    format!("spec.metadata ({name})")
+}
+
+fn ignored(c: &Component, e: &Error) -> String {
+    format!(
+        "{}: component {:?} left out (spec.ignoreErrors is true): {e}",
+        c.source, c.name
+    )
+}
+
+/// Builds a declared secret store; `None` (with a note) for types not
+/// built in, which only fail when a component uses them.
+fn secret_store(c: &Component, notes: &mut Vec<String>) -> Result<Option<Arc<dyn SecretStore>>> {
+    if c.metadata
+        .iter()
+        .any(|e| matches!(e.value, EntryValue::Secret { .. }))
+    {
+        return Err(c.error(
+            "spec.metadata",
+            "a secret store's own metadata cannot use secretKeyRef",
+        ));
+    }
+    let props = c.properties()?;
+    let made: Result<Arc<dyn SecretStore>> = if c.type_name.eq_ignore_ascii_case(secrets::ENV) {
+        EnvSecretStore::from_properties(&props).map(|s| Arc::new(s) as _)
+    } else if c.type_name.eq_ignore_ascii_case(secrets::FILE) {
+        FileSecretStore::from_properties(&props).map(|s| Arc::new(s) as _)
+    } else {
+        notes.push(format!(
+            "{}: component {:?}: secret store type {} is not built in ({}, {} are); skipped",
+            c.source,
+            c.name,
+            c.type_name,
+            secrets::ENV,
+            secrets::FILE
+        ));
+        return Ok(None);
+    };
+    match made {
+        Ok(s) => Ok(Some(s)),
+        Err(e) if c.ignore_errors => {
+            notes.push(ignored(c, &e));
+            Ok(None)
+        }
+        Err(e) => Err(c.error("spec.metadata", e.message())),
+    }
+}
+
+/// A random (version 4) UUID.
+fn uuid() -> String {
+    let mut b: [u8; 16] = std::array::from_fn(|_| fastrand::u8(..));
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uuids_are_v4() {
+        let (a, b) = (uuid(), uuid());
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 36);
+        assert_eq!(&a[14..15], "4");
+        assert!(matches!(&a[19..20], "8" | "9" | "a" | "b"), "{a}");
+    }
+}

@@ -1,0 +1,374 @@
+//! Secret stores: where `secretKeyRef` values of component manifests come
+//! from (contract §9). A state component names its secret store in
+//! `auth.secretStore`; the runtime ([`crate::runtime`]) asks that store for
+//! the secret's `name` and `key`.
+//!
+//! Two stores are built in, declared as components like Dapr's local ones:
+//!
+//! * `secretstores.local.env` ([`EnvSecretStore`]): the environment
+//!   variable named by the secret (after an optional `prefix`);
+//! * `secretstores.local.file` ([`FileSecretStore`]): a JSON or YAML file
+//!   (`secretsFile`), nested names joined by `nestedSeparator` (`:`), or, with
+//!   `multiValued: true`, one secret per top-level name with several keys.
+//!
+//! Implement [`SecretStore`] for anything else and hand it to
+//! [`crate::runtime::RuntimeBuilder::secret_store`]. Secret values never go
+//! into errors, logs or `Debug` output.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::properties::{Properties, Property};
+
+/// Type name of the environment-variable secret store.
+pub const ENV: &str = "secretstores.local.env";
+/// Type name of the file secret store.
+pub const FILE: &str = "secretstores.local.file";
+
+/// A source of secrets.
+#[async_trait]
+pub trait SecretStore: Send + Sync + 'static {
+    /// The value of `key` in the secret `name`; `Ok(None)` when there is no
+    /// such secret or key.
+    async fn get(&self, name: &str, key: &str) -> Result<Option<String>>;
+}
+
+/// Properties of [`EnvSecretStore`].
+pub const ENV_PROPERTIES: &[Property] = &[Property::new(
+    "prefix",
+    "Only variables starting with this text are secrets; a secret's name is the variable's name without it.",
+)];
+
+/// Secrets from environment variables: secret `name` is variable
+/// `<prefix>name`, and its only key is its name (a `secretKeyRef` without
+/// `key` asks for it).
+#[derive(Debug, Clone, Default)]
+pub struct EnvSecretStore {
+    prefix: String,
+}
+
+impl EnvSecretStore {
+    /// Every variable is a secret.
+    pub fn new() -> Self {
+        EnvSecretStore::default()
+    }
+
+    /// From a component's properties (`prefix`).
+    pub fn from_properties(p: &Properties) -> Result<Self> {
+        let prefix = p
+            .reader(ENV)
+            .string(&ENV_PROPERTIES[0])?
+            .unwrap_or_default();
+        Ok(EnvSecretStore { prefix })
+    }
+}
+
+#[async_trait]
+impl SecretStore for EnvSecretStore {
+    async fn get(&self, name: &str, key: &str) -> Result<Option<String>> {
+        if key != name {
+            return Err(Error::config(format!(
+                "{ENV} holds one value per secret: secretKeyRef.key must be the secret's name ({name:?}) or be left out, not {key:?}"
+            )));
+        }
+        Ok(std::env::var(format!("{}{name}", self.prefix)).ok())
+    }
+}
+
+/// Properties of [`FileSecretStore`].
+pub const FILE_PROPERTIES: &[Property] = &[
+    Property::new(
+        "secretsFile",
+        "The JSON or YAML file of secrets; a relative path is resolved from the current directory, as Dapr does.",
+    )
+    .required(),
+    Property::new(
+        "nestedSeparator",
+        "Joins the names of nested entries into one secret name (`redis:password`).",
+    )
+    .with_default(":"),
+    Property::new(
+        "multiValued",
+        "Each top-level entry is one secret whose nested entries are its keys.",
+    )
+    .with_default("false"),
+];
+
+/// Secrets from a JSON or YAML file, read once when the store is made.
+///
+/// ```json
+/// {"redis": {"password": "s3cret"}, "pg": "host=... password=..."}
+/// ```
+///
+/// By default nested names are joined (`redis:password`, `pg`) and each
+/// secret's only key is its name. With `multiValued: true`, `redis` is a
+/// secret with the key `password`, and `pg` a secret with the key `pg`.
+#[derive(Clone)]
+pub struct FileSecretStore {
+    path: PathBuf,
+    secrets: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+impl fmt::Debug for FileSecretStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FileSecretStore")
+            .field("path", &self.path)
+            .field("secrets", &self.secrets.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl FileSecretStore {
+    /// From a component's properties (`secretsFile`, `nestedSeparator`,
+    /// `multiValued`).
+    pub fn from_properties(p: &Properties) -> Result<Self> {
+        let r = p.reader(FILE);
+        let path = PathBuf::from(r.require(&FILE_PROPERTIES[0])?);
+        let separator = r.string(&FILE_PROPERTIES[1])?.unwrap_or_default();
+        let multi = r.bool(&FILE_PROPERTIES[2])?;
+        let shown = match std::env::current_dir() {
+            Ok(cwd) if path.is_relative() => {
+                format!("{} (from {})", path.display(), cwd.display())
+            }
+            _ => path.display().to_string(),
+        };
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            Error::config(format!("property secretsFile: cannot read {shown}: {e}"))
+        })?;
+        // JSON is YAML; the YAML reader says only where an error is, never
+        // what the text there was.
+        let doc: Value = if path.extension().is_some_and(|x| x == "json") {
+            serde_json::from_str(&text).map_err(|e| {
+                Error::config(format!(
+                    "property secretsFile: {shown} is not valid JSON at line {}, column {}",
+                    e.line(),
+                    e.column()
+                ))
+            })?
+        } else {
+            let mut options = serde_saphyr::Options::default();
+            options.with_snippet = false;
+            options.strict_booleans = true;
+            options.leading_zero_numbers_as_strings = true;
+            serde_saphyr::from_str_with_options(&text, options).map_err(|e| {
+                Error::config(match e.location() {
+                    Some(l) => format!(
+                        "property secretsFile: {shown} is not valid YAML at line {}, column {}",
+                        l.line(),
+                        l.column()
+                    ),
+                    None => format!("property secretsFile: {shown} is not valid YAML"),
+                })
+            })?
+        };
+        let Value::Object(top) = doc else {
+            return Err(Error::config(format!(
+                "property secretsFile: {shown} must hold a mapping of secret names"
+            )));
+        };
+        let mut secrets = BTreeMap::new();
+        for (name, value) in top {
+            if multi && value.is_object() {
+                let mut keys = BTreeMap::new();
+                flatten(&name, &value, &separator, &mut keys, false);
+                secrets.insert(name, keys);
+            } else {
+                let mut flat = BTreeMap::new();
+                flatten(&name, &value, &separator, &mut flat, true);
+                for (n, v) in flat {
+                    secrets.insert(n.clone(), BTreeMap::from([(n, v)]));
+                }
+            }
+        }
+        Ok(FileSecretStore { path, secrets })
+    }
+}
+
+/// Leaves of `v` as `name<sep>child...` (with `keep_root`) or `child...`.
+fn flatten(name: &str, v: &Value, sep: &str, out: &mut BTreeMap<String, String>, keep_root: bool) {
+    let join = |child: &str| {
+        if keep_root {
+            format!("{name}{sep}{child}")
+        } else {
+            child.to_owned()
+        }
+    };
+    match v {
+        Value::Object(m) => {
+            for (k, child) in m {
+                flatten(&join(k), child, sep, out, true);
+            }
+        }
+        Value::Array(items) => {
+            for (i, child) in items.iter().enumerate() {
+                flatten(&join(&i.to_string()), child, sep, out, true);
+            }
+        }
+        Value::String(s) => {
+            out.insert(name.to_owned(), s.clone());
+        }
+        Value::Null => {
+            out.insert(name.to_owned(), String::new());
+        }
+        other => {
+            out.insert(name.to_owned(), other.to_string());
+        }
+    }
+}
+
+#[async_trait]
+impl SecretStore for FileSecretStore {
+    async fn get(&self, name: &str, key: &str) -> Result<Option<String>> {
+        Ok(self.secrets.get(name).and_then(|s| s.get(key)).cloned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(name: &str, text: &str) -> (tempdir::Dir, Properties) {
+        let dir = tempdir::Dir::new();
+        let path = dir.0.join(name);
+        std::fs::write(&path, text).unwrap();
+        let p = Properties::new().with("secretsFile", path.display().to_string());
+        (dir, p)
+    }
+
+    /// A folder removed on drop (core has no tempfile dependency).
+    mod tempdir {
+        pub struct Dir(pub std::path::PathBuf);
+        impl Dir {
+            pub fn new() -> Self {
+                let p = std::env::temp_dir().join(format!(
+                    "statestore-secrets-{}-{}",
+                    std::process::id(),
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .unwrap()
+                        .as_nanos()
+                ));
+                std::fs::create_dir_all(&p).unwrap();
+                Dir(p)
+            }
+        }
+        impl Drop for Dir {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn file_store_flattens_or_keeps_keys() {
+        let text = r#"{"redis": {"password": "s3", "tls": {"ca": "x"}}, "pg": "conn", "n": 7, "l": ["a"]}"#;
+        let (_d, p) = file("s.json", text);
+        let s = FileSecretStore::from_properties(&p).unwrap();
+        assert_eq!(
+            s.get("redis:password", "redis:password")
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("s3")
+        );
+        assert_eq!(
+            s.get("redis:tls:ca", "redis:tls:ca")
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("x")
+        );
+        assert_eq!(s.get("pg", "pg").await.unwrap().as_deref(), Some("conn"));
+        assert_eq!(s.get("n", "n").await.unwrap().as_deref(), Some("7"));
+        assert_eq!(s.get("l:0", "l:0").await.unwrap().as_deref(), Some("a"));
+        assert_eq!(s.get("redis", "password").await.unwrap(), None);
+        assert!(!format!("{s:?}").contains("s3"));
+
+        let (_d, p) = file(
+            "s.yaml",
+            "redis:\n  password: s3\n  tls: {ca: x}\npg: conn\n",
+        );
+        let p = p.with("multiValued", "true").with("nestedSeparator", ".");
+        let s = FileSecretStore::from_properties(&p).unwrap();
+        assert_eq!(
+            s.get("redis", "password").await.unwrap().as_deref(),
+            Some("s3")
+        );
+        assert_eq!(
+            s.get("redis", "tls.ca").await.unwrap().as_deref(),
+            Some("x")
+        );
+        assert_eq!(s.get("pg", "pg").await.unwrap().as_deref(), Some("conn"));
+    }
+
+    #[test]
+    fn file_errors_say_where_not_what() {
+        let (_d, p) = file("s.json", "{\"password\": \"hunter2\" oops}");
+        let e = FileSecretStore::from_properties(&p)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("not valid JSON at line 1") && !e.contains("hunter2"),
+            "{e}"
+        );
+        let (_d, p) = file("s.yaml", "password: hunter2: oops\n");
+        let e = FileSecretStore::from_properties(&p)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("not valid YAML") && !e.contains("hunter2"),
+            "{e}"
+        );
+        let (_d, p) = file("s.yaml", "- a\n- b\n");
+        let e = FileSecretStore::from_properties(&p)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("mapping of secret names"), "{e}");
+        let p = Properties::new().with("secretsFile", "/nonexistent/s.json");
+        let e = FileSecretStore::from_properties(&p)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("secretsFile: cannot read /nonexistent/s.json"),
+            "{e}"
+        );
+        let e = FileSecretStore::from_properties(&Properties::new())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("secretsFile: is required"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn env_store_reads_variables() {
+        // SAFETY: the only test of this crate touching these variables.
+        unsafe { std::env::set_var("STATESTORE_TEST_SECRET_A", "v1") };
+        let s = EnvSecretStore::new();
+        let got = s
+            .get("STATESTORE_TEST_SECRET_A", "STATESTORE_TEST_SECRET_A")
+            .await;
+        assert_eq!(got.unwrap().as_deref(), Some("v1"));
+        assert_eq!(
+            s.get("STATESTORE_TEST_SECRET_NONE", "STATESTORE_TEST_SECRET_NONE")
+                .await
+                .unwrap(),
+            None
+        );
+        let e = s
+            .get("STATESTORE_TEST_SECRET_A", "other")
+            .await
+            .unwrap_err();
+        assert!(e.message().contains("secretKeyRef.key"), "{e}");
+        let s =
+            EnvSecretStore::from_properties(&Properties::new().with("prefix", "STATESTORE_TEST_"))
+                .unwrap();
+        assert_eq!(
+            s.get("SECRET_A", "SECRET_A").await.unwrap().as_deref(),
+            Some("v1")
+        );
+    }
+}
