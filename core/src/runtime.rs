@@ -190,6 +190,9 @@ impl Runtime {
     }
 }
 
+/// Secret stores by component name.
+type Vault = BTreeMap<String, Arc<dyn SecretStore>>;
+
 /// A state component ready to initialise.
 struct Prepared {
     component: Component,
@@ -229,7 +232,7 @@ impl RuntimeBuilder {
     }
 
     /// Loads the components of a parsed manifest.
-    pub async fn start(mut self, manifest: Manifest) -> Result<Runtime> {
+    pub async fn start(self, manifest: Manifest) -> Result<Runtime> {
         if self.app_id.is_empty() || self.app_id.contains(crate::check::SEPARATOR) {
             return Err(Error::config(format!(
                 "the app id {:?} must be non-empty and hold no \"||\"",
@@ -237,19 +240,15 @@ impl RuntimeBuilder {
             )));
         }
         let mut notes = manifest.skipped.clone();
-        for c in &manifest.secret_stores {
-            if let Some(store) = secret_store(c, &mut notes)? {
-                self.secret_stores.entry(c.name.clone()).or_insert(store);
-            }
-        }
+        let vault = self.secret_stores(&manifest, &mut notes)?;
 
         // Everything that needs no server is checked first, so a mistake in
         // the last file does not leave connections behind.
         let mut prepared = Vec::new();
-        for c in manifest.components {
-            match self.prepare(&c, &manifest.secret_stores).await {
+        for c in &manifest.components {
+            match self.prepare(c, &manifest, &vault).await {
                 Ok(p) => prepared.push(p),
-                Err(e) if c.ignore_errors => notes.push(ignored(&c, &e)),
+                Err(e) if c.ignore_errors => notes.push(ignored(c, &e)),
                 Err(e) => return Err(e),
             }
         }
@@ -291,15 +290,39 @@ impl RuntimeBuilder {
         Ok(runtime)
     }
 
-    async fn prepare(&self, c: &Component, declared: &[Component]) -> Result<Prepared> {
-        let (reg, version) = self
-            .registry
-            .resolve(&c.type_name, c.version.as_deref())
-            .map_err(|e| c.error("spec.type", e.message()))?;
+    /// The init properties of one state component of `manifest`, as
+    /// [`RuntimeBuilder::load`] would give them: `secretKeyRef`s resolved
+    /// through the secret stores of the manifest and of this builder
+    /// (marked secret), placeholders substituted. For tools that open one
+    /// component without a runtime, such as `statestore conformance`.
+    pub async fn properties_of(&self, manifest: &Manifest, c: &Component) -> Result<Properties> {
+        let vault = self.secret_stores(manifest, &mut Vec::new())?;
+        self.properties(c, manifest, &vault).await
+    }
+
+    /// The builder's secret stores and those the manifest declares.
+    fn secret_stores(&self, manifest: &Manifest, notes: &mut Vec<String>) -> Result<Vault> {
+        let mut vault = self.secret_stores.clone();
+        for c in &manifest.secret_stores {
+            if let Some(store) = secret_store(c, notes)? {
+                vault.entry(c.name.clone()).or_insert(store);
+            }
+        }
+        Ok(vault)
+    }
+
+    async fn properties(
+        &self,
+        c: &Component,
+        manifest: &Manifest,
+        vault: &Vault,
+    ) -> Result<Properties> {
         let mut secrets = BTreeMap::new();
         for entry in &c.metadata {
             if let EntryValue::Secret { name, key } = &entry.value {
-                let value = self.secret(c, declared, &entry.name, name, key).await?;
+                let value = self
+                    .secret(c, &manifest.secret_stores, vault, &entry.name, name, key)
+                    .await?;
                 secrets.insert(entry.name.clone(), value);
             }
         }
@@ -319,7 +342,15 @@ impl RuntimeBuilder {
                 .map_err(|m| c.error(&field(&name), m))?;
             properties.insert(name, value);
         }
+        Ok(properties)
+    }
 
+    async fn prepare(&self, c: &Component, manifest: &Manifest, vault: &Vault) -> Result<Prepared> {
+        let (reg, version) = self
+            .registry
+            .resolve(&c.type_name, c.version.as_deref())
+            .map_err(|e| c.error("spec.type", e.message()))?;
+        let properties = self.properties(c, manifest, vault).await?;
         let reader = properties.reader(reg.name);
         let prefix_text = properties.get(KEY_PREFIX).unwrap_or("").to_owned();
         let strategy =
@@ -355,6 +386,7 @@ impl RuntimeBuilder {
         &self,
         c: &Component,
         declared: &[Component],
+        vault: &Vault,
         entry: &str,
         name: &str,
         key: &str,
@@ -366,7 +398,7 @@ impl RuntimeBuilder {
                 "needs a secret store: name one in auth.secretStore (e.g. a secretstores.local.env component)",
             ));
         };
-        let Some(store) = self.secret_stores.get(store_name) else {
+        let Some(store) = vault.get(store_name) else {
             let why = match declared.iter().find(|d| &d.name == store_name) {
                 Some(d) => format!(
                     "secret store {store_name:?} ({}, {}) is of a type this runtime lacks; built in: {}, {}; add others with RuntimeBuilder::secret_store",
