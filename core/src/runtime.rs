@@ -70,6 +70,8 @@ pub struct RuntimeBuilder {
 
 /// One loaded state store.
 struct Loaded {
+    /// Notes about properties the type does not know.
+    unknown: Vec<String>,
     name: String,
     type_name: &'static str,
     version: &'static str,
@@ -268,7 +270,8 @@ impl RuntimeBuilder {
         };
         for p in prepared {
             match self.init(&p).await {
-                Ok(loaded) => {
+                Ok(mut loaded) => {
+                    runtime.notes.append(&mut loaded.unknown);
                     if p.actor {
                         runtime.actors =
                             Some(ActorStateStore::new(loaded.raw.clone(), &self.app_id)?);
@@ -445,14 +448,17 @@ impl RuntimeBuilder {
     async fn init(&self, p: &Prepared) -> Result<Loaded> {
         let c = &p.component;
         let registration = self.registry.find(p.type_name).expect("resolved before");
-        for unknown in p.properties.unknown(registration.properties) {
-            tracing::warn!(
-                "{}: component {:?}: {} has no property {unknown:?}; it is ignored",
-                c.source,
-                c.name,
-                p.type_name
-            );
-        }
+        let unknown: Vec<String> = p
+            .properties
+            .unknown(registration.properties)
+            .into_iter()
+            .map(|u| {
+                format!(
+                    "{}: component {:?}: {} has no property {u:?}; it is ignored",
+                    c.source, c.name, p.type_name
+                )
+            })
+            .collect();
         let limit = c.init_timeout.unwrap_or(self.init_timeout);
         let mut store = (p.factory)(p.version);
         let result = tokio::time::timeout(limit, store.init(&p.properties)).await;
@@ -497,6 +503,7 @@ impl RuntimeBuilder {
             p.prefix.clone(),
         ));
         Ok(Loaded {
+            unknown,
             name: c.name.clone(),
             type_name: p.type_name,
             version: p.version,

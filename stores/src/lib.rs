@@ -109,6 +109,26 @@ pub async fn baseline(name: &str, properties: &Properties) -> Option<Result<Box<
     }
 }
 
+/// A [`RuntimeBuilder`] for app `app_id` over [`registry()`]: load a
+/// manifest file or folder with it.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> statestore::Result<()> {
+/// # let path = std::env::temp_dir().join(format!("facade-doc-{}.yaml", std::process::id()));
+/// # std::fs::write(&path, "kind: Component\napiVersion: dapr.io/v1alpha1\nmetadata: {name: cache}\nspec: {type: state.in-memory, version: v1}\n").unwrap();
+/// use statestore::StoreExt;
+/// let runtime = statestore::runtime("bank")?.load(&path).await?;
+/// runtime.store("cache")?.put("k", "v").await?; // stored as bank||k
+/// runtime.close().await?;
+/// # std::fs::remove_file(&path).unwrap();
+/// # Ok(())
+/// # }
+/// ```
+pub fn runtime(app_id: impl Into<String>) -> Result<RuntimeBuilder> {
+    Ok(Runtime::builder(registry()?, app_id))
+}
+
 /// A registry holding every store type compiled into this build (and any
 /// linked crate that registers itself); add your own with
 /// [`Registry::register`].
