@@ -316,6 +316,14 @@ impl ActorState {
         }
     }
 
+    /// Forgets what the turn read of one key (not its staged change), so
+    /// the next read of it goes to the store.
+    pub fn forget(&mut self, key: &str) {
+        if let Some(slot) = self.slots.get_mut(key) {
+            slot.known = None;
+        }
+    }
+
     /// Forgets the cache and the staged changes, so the next reads go to
     /// the store.
     pub fn reset(&mut self) {
@@ -325,9 +333,13 @@ impl ActorState {
 
     /// Writes the staged changes as one transaction with `partitionKey`,
     /// each conditional on what the turn read of its key. Nothing staged:
-    /// nothing sent. On any error nothing is applied and the cache is
-    /// dropped; an [`ErrorKind::ETagMismatch`] means another writer changed a
-    /// key this turn read: run the turn again.
+    /// nothing sent. On any error the staged changes and the cache are
+    /// dropped. An [`ErrorKind::ETagMismatch`] means another writer changed a
+    /// key this turn read and nothing was applied: run the turn again. After
+    /// [`ErrorKind::Timeout`] or [`ErrorKind::Unavailable`] the outcome is
+    /// unknown (the commit may have landed before the answer was lost):
+    /// rerun only a turn whose reads would notice, which an etag-checked
+    /// turn does, since its own earlier write changed the etags it read.
     pub async fn commit(&mut self) -> Result<()> {
         if self.staged.is_empty() {
             return Ok(());
@@ -391,19 +403,20 @@ impl ActorState {
             }
             Err(e) => {
                 self.reset();
-                let what = if e.kind() == ErrorKind::ETagMismatch {
-                    "another writer changed a key this turn read"
-                } else {
-                    "the transaction failed"
+                let what = match e.kind() {
+                    ErrorKind::ETagMismatch => {
+                        "aborted, nothing was applied: another writer changed a key this turn read"
+                    }
+                    ErrorKind::Timeout | ErrorKind::Unavailable => {
+                        "outcome unknown: the store did not confirm the commit"
+                    }
+                    _ => "aborted, nothing was applied",
                 };
                 let store = e.store().map(str::to_owned);
                 let key = e.key().map(|k| self.user_key(k));
                 let mut out = Error::new(
                     e.kind(),
-                    format!(
-                        "actor turn of {} aborted, nothing was applied: {what}",
-                        self.partition
-                    ),
+                    format!("actor turn of {}: {what}", self.partition),
                 )
                 .with_retryable(e.is_retryable() || e.kind() == ErrorKind::ETagMismatch)
                 .with_source(e);

@@ -87,6 +87,7 @@ pub struct Runtime {
     app_id: String,
     stores: Vec<Loaded>,
     actors: Option<ActorStateStore>,
+    actor_name: Option<String>,
     notes: Vec<String>,
 }
 
@@ -146,6 +147,11 @@ impl Runtime {
     /// The names of the loaded state stores, in load order.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.stores.iter().map(|l| l.name.as_str())
+    }
+
+    /// The name of the component serving actor state, if any.
+    pub fn actor_store_name(&self) -> Option<&str> {
+        self.actor_name.as_deref()
     }
 
     /// The actor state store: the component flagged `actorStateStore`.
@@ -250,7 +256,7 @@ impl RuntimeBuilder {
         for c in &manifest.components {
             match self.prepare(c, &manifest, &vault).await {
                 Ok(p) => prepared.push(p),
-                Err(e) if c.ignore_errors => notes.push(ignored(c, &e)),
+                Err(e) if c.ignore_errors => notes.push(ignored(&e)),
                 Err(e) => return Err(e),
             }
         }
@@ -266,6 +272,7 @@ impl RuntimeBuilder {
             app_id: self.app_id.clone(),
             stores: Vec::new(),
             actors: None,
+            actor_name: None,
             notes,
         };
         for p in prepared {
@@ -275,12 +282,11 @@ impl RuntimeBuilder {
                     if p.actor {
                         runtime.actors =
                             Some(ActorStateStore::new(loaded.raw.clone(), &self.app_id)?);
+                        runtime.actor_name = Some(loaded.name.clone());
                     }
                     runtime.stores.push(loaded);
                 }
-                Err(e) if p.component.ignore_errors => {
-                    runtime.notes.push(ignored(&p.component, &e))
-                }
+                Err(e) if p.component.ignore_errors => runtime.notes.push(ignored(&e)),
                 Err(e) => {
                     let _ = runtime.close().await;
                     return Err(e);
@@ -464,8 +470,18 @@ impl RuntimeBuilder {
         let result = tokio::time::timeout(limit, store.init(&p.properties)).await;
         let scrub = |e: &Error| -> Error {
             let mut text = e.to_string();
-            for v in p.properties.secret_values() {
-                text = text.replace(v, "***");
+            // Values from secret stores, with secret-looking names, or
+            // declared secret by the store.
+            let declared = registration
+                .properties
+                .iter()
+                .filter(|d| d.secret)
+                .flat_map(|d| std::iter::once(d.name).chain(d.aliases.iter().copied()))
+                .filter_map(|n| p.properties.get(n));
+            for v in p.properties.secret_values().chain(declared) {
+                if !v.is_empty() {
+                    text = text.replace(v, "***");
+                }
             }
             Error::new(
                 e.kind(),
@@ -520,11 +536,10 @@ fn field(name: &str) -> String {
     format!("spec.metadata ({name})")
 }
 
-fn ignored(c: &Component, e: &Error) -> String {
-    format!(
-        "{}: component {:?} left out (spec.ignoreErrors is true): {e}",
-        c.source, c.name
-    )
+/// The note of a component left out. Its errors already name the file
+/// and the component.
+fn ignored(e: &Error) -> String {
+    format!("{e} (left out: spec.ignoreErrors is true)")
 }
 
 /// Builds a declared secret store; `None` (with a note) for types not
@@ -558,7 +573,7 @@ fn secret_store(c: &Component, notes: &mut Vec<String>) -> Result<Option<Arc<dyn
     match made {
         Ok(s) => Ok(Some(s)),
         Err(e) if c.ignore_errors => {
-            notes.push(ignored(c, &e));
+            notes.push(ignored(&e));
             Ok(None)
         }
         Err(e) => Err(c.error("spec.metadata", e.message())),
