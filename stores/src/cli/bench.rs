@@ -358,7 +358,7 @@ pub async fn run(registry: &Registry, args: BenchArgs) -> Result<std::process::E
             )));
         }
     }
-    let chosen = args.store.choose(registry)?;
+    let chosen = args.store.choose(registry).await?;
     let store = chosen.open().await?;
     let caps = store.capabilities();
     let raw: Option<Arc<dyn Baseline>> = if args.no_raw {

@@ -77,7 +77,7 @@ pub struct ConformanceArgs {
 }
 
 pub async fn run(registry: &Registry, args: ConformanceArgs) -> statestore::Result<ExitCode> {
-    let chosen = args.store.choose(registry)?;
+    let chosen = args.store.choose(registry).await?;
     let mut settings = Settings::from_env().map_err(statestore::Error::config)?;
     let s = &mut settings;
     s.model_sequences = args.sequences.unwrap_or(s.model_sequences);

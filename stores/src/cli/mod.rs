@@ -3,12 +3,13 @@
 use std::process::ExitCode;
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use statestore::manifest::Manifest;
-use statestore::{Properties, Registration, Registry, Store};
+use statestore::manifest::{Component, Manifest};
+use statestore::runtime::Runtime;
+use statestore::{Error, Properties, Registration, Registry, Store};
 
 mod bench;
 mod conformance;
@@ -110,6 +111,10 @@ pub struct StoreArgs {
     /// Component metadata, repeatable: --meta connectionString=./data.db
     #[arg(long = "meta", value_name = "NAME=VALUE")]
     pub meta: Vec<String>,
+    /// The app id of a --component manifest: the value of {appID} in its
+    /// metadata, as Dapr's app id is.
+    #[arg(long, value_name = "ID", default_value = "statestore")]
+    pub app_id: String,
 }
 
 /// A store type resolved from the command line, not yet initialised.
@@ -126,15 +131,89 @@ pub struct Chosen {
     pub init_timeout: Option<Duration>,
 }
 
+/// Secret values of the component in use, longest first: masked in every
+/// message this program prints itself.
+static SECRETS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Remembers the secret values of `properties` (see [`scrub`]).
+fn remember_secrets(properties: &Properties) {
+    let mut secrets = SECRETS.lock().unwrap_or_else(|p| p.into_inner());
+    secrets.extend(properties.secret_values().map(str::to_owned));
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    secrets.dedup();
+}
+
+/// `text` with every secret value of the component in use (from a
+/// `secretKeyRef`, or of a secret-looking property such as a password)
+/// replaced by `***`, for messages that may quote one.
+pub fn scrub(text: &str) -> String {
+    let secrets = SECRETS.lock().unwrap_or_else(|p| p.into_inner());
+    let mut out = text.to_owned();
+    for s in secrets.iter() {
+        out = out.replace(s.as_str(), "***");
+    }
+    out
+}
+
+/// A result whose error may quote a secret value.
+pub trait Scrub {
+    /// The result with secret values masked in its error ([`scrub`]).
+    fn scrubbed(self) -> Self;
+}
+
+impl<T> Scrub for std::result::Result<T, String> {
+    fn scrubbed(self) -> Self {
+        self.map_err(|e| scrub(&e))
+    }
+}
+
+impl<T> Scrub for statestore::Result<T> {
+    fn scrubbed(self) -> Self {
+        self.map_err(|e| {
+            // The cause goes into the message, scrubbed with it.
+            let message = match std::error::Error::source(&e) {
+                Some(cause) => format!("{}: {cause}", e.message()),
+                None => e.message().to_owned(),
+            };
+            let mut out = rebuilt(&e, scrub(&message));
+            if let Some(key) = e.key() {
+                out = out.with_key(scrub(key));
+            }
+            out
+        })
+    }
+}
+
+/// An error of the same kind, store, operation and key as `e`, retryable
+/// as it is, with another message and no cause.
+fn rebuilt(e: &Error, message: String) -> Error {
+    let mut out = Error::new(e.kind(), message).with_retryable(e.is_retryable());
+    if let (Some(store), Some(op)) = (e.store(), e.operation()) {
+        out = out.context(store.to_owned(), op);
+    }
+    if let Some(key) = e.key() {
+        out = out.with_key(key.to_owned());
+    }
+    out
+}
+
 impl StoreArgs {
     /// Resolves the type, version and metadata, and warns (on stderr) about
-    /// properties the type does not know.
-    pub fn choose(&self, registry: &Registry) -> statestore::Result<Chosen> {
+    /// properties the type does not know. A manifest's `secretKeyRef`s are
+    /// resolved through its `auth.secretStore` (a `secretstores.local.env`
+    /// or `secretstores.local.file` component of the same file or folder)
+    /// and its placeholders (`{appID}` is `--app-id`) substituted, as the
+    /// components runtime does; what the manifest skipped is noted on stderr.
+    pub async fn choose(&self, registry: &Registry) -> statestore::Result<Chosen> {
         let (type_name, version, properties, label, init_timeout) = match &self.component {
             Some(path) => {
-                let c = Manifest::load(path)?.single(&path.display().to_string())?;
+                let manifest = Manifest::load(path)?;
+                for note in &manifest.skipped {
+                    eprintln!("note: {note}");
+                }
+                let c = manifest.clone().single(&path.display().to_string())?;
                 let label = format!("component {:?} ({})", c.name, path.display());
-                let props = c.properties()?;
+                let props = self.resolve(registry, &manifest, &c).await?;
                 (c.type_name, c.version, props, label, c.init_timeout)
             }
             None => {
@@ -147,6 +226,7 @@ impl StoreArgs {
                 (name.clone(), self.type_version.clone(), props, name, None)
             }
         };
+        remember_secrets(&properties);
         let (registration, version) = registry.resolve(&type_name, version.as_deref())?;
         for unknown in properties.unknown(registration.properties) {
             eprintln!(
@@ -163,9 +243,28 @@ impl StoreArgs {
         })
     }
 
+    /// The properties of one component of `manifest`, as the components
+    /// runtime of app `--app-id` would give them (secrets marked secret).
+    async fn resolve(
+        &self,
+        registry: &Registry,
+        manifest: &Manifest,
+        c: &Component,
+    ) -> statestore::Result<Properties> {
+        if self.app_id.is_empty() || self.app_id.contains(statestore::check::SEPARATOR) {
+            return Err(Error::config(format!(
+                "--app-id {:?} must be non-empty and hold no \"||\"",
+                self.app_id
+            )));
+        }
+        Runtime::builder(registry.clone(), &self.app_id)
+            .properties_of(manifest, c)
+            .await
+    }
+
     /// Opens the store through the registry.
     pub async fn open(&self, registry: &Registry) -> statestore::Result<Arc<dyn Store>> {
-        self.choose(registry)?.open().await
+        self.choose(registry).await?.open().await
     }
 }
 
@@ -179,29 +278,45 @@ impl Chosen {
     }
 
     /// Creates and initialises the store, within `initTimeout` if the
-    /// manifest sets one.
+    /// manifest sets one. An init error names the component and never
+    /// quotes a secret value.
     pub async fn open(&self) -> statestore::Result<Arc<dyn Store>> {
         let mut store = (self.registration.factory)(self.version);
-        self.within_init_timeout(store.init(&self.properties))
-            .await
-            .map_err(|e| statestore::Error::timeout(format!("{e} ({})", self.label)))??;
-        Ok(Arc::from(store))
+        match self.within_init_timeout(store.init(&self.properties)).await {
+            Ok(Ok(())) => Ok(Arc::from(store)),
+            Ok(Err(e)) => Err(self.labelled(e)),
+            Err(e) => Err(Error::timeout(format!("{e} ({})", self.label))),
+        }
+    }
+
+    /// An init error with the label after its message, unless the label is
+    /// only the type name the error starts with already.
+    fn labelled(&self, e: Error) -> Error {
+        if self.label == self.registration.name {
+            return e;
+        }
+        let message = format!("{} ({})", e.message(), self.label);
+        rebuilt(&e, message)
     }
 
     /// Runs `init` (whatever initialises the store) within the manifest's
     /// `initTimeout`, if it sets one; the error says it did not finish.
-    pub async fn within_init_timeout<T>(
+    /// Secret values are masked in its error ([`scrub`]).
+    pub async fn within_init_timeout<T: Scrub>(
         &self,
         init: impl std::future::Future<Output = T>,
     ) -> Result<T, String> {
         match self.init_timeout {
-            Some(limit) => tokio::time::timeout(limit, init).await.map_err(|_| {
-                format!(
-                    "{}: init did not finish within the initTimeout of {limit:?}",
-                    self.registration.name
-                )
-            }),
-            None => Ok(init.await),
+            Some(limit) => tokio::time::timeout(limit, init)
+                .await
+                .map(Scrub::scrubbed)
+                .map_err(|_| {
+                    format!(
+                        "{}: init did not finish within the initTimeout of {limit:?}",
+                        self.registration.name
+                    )
+                }),
+            None => Ok(init.await.scrubbed()),
         }
     }
 }
@@ -245,7 +360,7 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", scrub(&e.to_string()));
             ExitCode::from(2)
         }
     }
