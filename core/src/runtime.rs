@@ -478,11 +478,16 @@ impl RuntimeBuilder {
                 .filter(|d| d.secret)
                 .flat_map(|d| std::iter::once(d.name).chain(d.aliases.iter().copied()))
                 .filter_map(|n| p.properties.get(n));
-            for v in p.properties.secret_values().chain(declared) {
-                if !v.is_empty() {
-                    text = text.replace(v, "***");
-                }
+            let secrets: Vec<&str> = p
+                .properties
+                .secret_values()
+                .chain(declared)
+                .filter(|v| !v.is_empty())
+                .collect();
+            for v in &secrets {
+                text = text.replace(v, "***");
             }
+            let text = scrub_quoted(&text, &secrets);
             Error::new(
                 e.kind(),
                 format!("{}: component {:?}: {text}", c.source, c.name),
@@ -580,6 +585,48 @@ fn secret_store(c: &Component, notes: &mut Vec<String>) -> Result<Option<Arc<dyn
     }
 }
 
+/// `text` with every quoted piece (`"..."`, as `{:?}` prints) that is part
+/// of a secret value replaced by `***`: stores quote the part of a value
+/// they refuse (`mode="..."`, `_pragma="key(..."`), which replacing whole
+/// values misses. Pieces shorter than 3 characters are kept.
+fn scrub_quoted(text: &str, secrets: &[&str]) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c != '"' {
+            continue;
+        }
+        // A quoted piece: as printed (escapes kept) and as meant.
+        let (mut printed, mut meant, mut closed) = (String::new(), String::new(), false);
+        while let Some(c) = chars.next() {
+            match c {
+                '"' => {
+                    closed = true;
+                    break;
+                }
+                '\\' => {
+                    printed.push(c);
+                    if let Some(n) = chars.next() {
+                        printed.push(n);
+                        meant.push(n);
+                    }
+                }
+                c => {
+                    printed.push(c);
+                    meant.push(c);
+                }
+            }
+        }
+        let secret = meant.chars().count() >= 3 && secrets.iter().any(|s| s.contains(&meant));
+        out.push_str(if secret { "***" } else { &printed });
+        if closed {
+            out.push('"');
+        }
+    }
+    out
+}
+
 /// A random (version 4) UUID.
 fn uuid() -> String {
     let mut b: [u8; 16] = std::array::from_fn(|_| fastrand::u8(..));
@@ -599,6 +646,16 @@ fn uuid() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quoted_pieces_of_secrets_are_scrubbed() {
+        let secrets = ["file:db?_pragma=key(S3cr3t", "a\"b\"c"];
+        let text = r#"at "s": _pragma="key(S3cr3t": expected name(value); "db" "a\"b" "S3cr"#;
+        assert_eq!(
+            scrub_quoted(text, &secrets),
+            r#"at "s": _pragma="***": expected name(value); "db" "***" "***"#
+        );
+    }
 
     #[test]
     fn uuids_are_v4() {
