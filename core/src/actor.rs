@@ -414,12 +414,17 @@ impl ActorState {
                 };
                 let store = e.store().map(str::to_owned);
                 let key = e.key().map(|k| self.user_key(k));
+                // The store's message (and its cause) goes into this one:
+                // as a source it would repeat the store, operation and kind.
+                let cause = match std::error::Error::source(&e) {
+                    Some(c) => format!("{}: {c}", e.message()),
+                    None => e.message().to_owned(),
+                };
                 let mut out = Error::new(
                     e.kind(),
-                    format!("actor turn of {}: {what}", self.partition),
+                    format!("actor turn of {}: {what}: {cause}", self.partition),
                 )
-                .with_retryable(e.is_retryable() || e.kind() == ErrorKind::ETagMismatch)
-                .with_source(e);
+                .with_retryable(e.is_retryable() || e.kind() == ErrorKind::ETagMismatch);
                 if let Some(k) = key {
                     out = out.with_key(k);
                 }

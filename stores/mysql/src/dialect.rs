@@ -179,6 +179,18 @@ impl Dialect for MySqlDialect {
         self.in_list(&select, keys, &self.get1)
     }
 
+    /// InnoDB locks index records as the scan meets them: in key order.
+    fn lock(&self, keys: &[&str]) -> Option<Stmt> {
+        let head = format!("SELECT {KEY} FROM {}", self.table);
+        Some(Stmt::built(
+            format!(
+                "{} ORDER BY `key` FOR UPDATE",
+                where_in(&head, "`key`", keys.len())
+            ),
+            key_params(keys),
+        ))
+    }
+
     fn upsert(&self, rows: &[WriteRow<'_>]) -> Stmt {
         match rows.len() {
             1 => Stmt::fixed(&self.upsert1, self.write_params(rows)),

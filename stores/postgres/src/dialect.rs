@@ -37,6 +37,7 @@ pub struct PgDialect {
     schemas: Vec<String>,
     get1: Arc<str>,
     get_many: Arc<str>,
+    lock_many: Arc<str>,
     upsert1: Arc<str>,
     upsert_many: Arc<str>,
     insert1: Arc<str>,
@@ -86,6 +87,10 @@ impl PgDialect {
             )),
             get_many: arc(format!(
                 "SELECT {COLS} FROM {t} WHERE \"key\" = ANY($1::text[]) AND {live}"
+            )),
+            // Rows are locked as the sort hands them out: in key order.
+            lock_many: arc(format!(
+                "SELECT \"key\" FROM {t} WHERE \"key\" = ANY($1::text[]) ORDER BY \"key\" FOR UPDATE"
             )),
             upsert1: upsert(&one_row, "", ""),
             upsert_many: upsert(&many_rows, "", ""),
@@ -214,6 +219,15 @@ impl Dialect for PgDialect {
             &Self::pick(keys.len(), &self.get1, &self.get_many),
             Self::keys(keys),
         )
+    }
+
+    fn lock(&self, keys: &[&str]) -> Option<Stmt> {
+        Some(Stmt::fixed(
+            &self.lock_many,
+            vec![Param::TextArray(
+                keys.iter().map(|k| (*k).to_owned()).collect(),
+            )],
+        ))
     }
 
     fn upsert(&self, rows: &[WriteRow<'_>]) -> Stmt {

@@ -23,6 +23,9 @@ pub type Outcome = Result<Option<ETag>>;
 const STALE: &str = "the etag is not the current one, or the key does not exist";
 const EXISTS: &str = "first-write without etag: the key already exists";
 
+/// Up to this many distinct keys, operations go one statement each.
+const ONE_BY_ONE: usize = 16;
+
 /// Splits indexed operations into rounds of distinct keys.
 pub fn rounds<T>(ops: Vec<(usize, T)>, key: impl Fn(&T) -> &str) -> Vec<Vec<(usize, T)>> {
     let mut seen: HashMap<String, usize> = HashMap::new();
@@ -51,13 +54,35 @@ pub async fn apply<D: Dialect, C: Conn>(
     ops: &[(usize, Op)],
 ) -> Result<Vec<(usize, Outcome)>> {
     let mut out = Vec::with_capacity(ops.len());
+    let mut keys: Vec<&str> = ops.iter().map(|(_, op)| op.key()).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    // Locks must be taken in one order (key order) by every transaction,
+    // or two writing the same keys deadlock. Statements go out by kind
+    // (upserts, then conditional updates, ...), so a few keys (an actor's
+    // turn) go one statement each, in key order; many keys lock the rows
+    // that exist up front, in key order, and leave only keys created
+    // meanwhile to chance (a deadlock there is retried).
+    let one_by_one = keys.len() <= ONE_BY_ONE;
+    if !one_by_one {
+        for chunk in keys.chunks(d.max_rows().max(1)) {
+            if let Some(stmt) = d.lock(chunk) {
+                conn.texts(stmt).await?;
+            }
+        }
+    }
     let ops = ops.iter().map(|(i, op)| (*i, op)).collect();
     for mut round in rounds(ops, |op: &&Op| op.key()) {
-        // Rows in key order: concurrent transactions then lock shared keys
-        // in the same order instead of deadlocking. A round's keys are
-        // distinct and independent, and outcomes are sorted back by index.
+        // A round's keys are distinct and independent, and outcomes are
+        // sorted back by index.
         round.sort_unstable_by(|a, b| a.1.key().cmp(b.1.key()));
-        apply_round(d, conn, &round, &mut out).await?;
+        if one_by_one {
+            for op in round.chunks(1) {
+                apply_round(d, conn, op, &mut out).await?;
+            }
+        } else {
+            apply_round(d, conn, &round, &mut out).await?;
+        }
     }
     out.sort_by_key(|(i, _)| *i);
     Ok(out)

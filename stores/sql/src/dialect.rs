@@ -347,6 +347,17 @@ pub trait Dialect: Send + Sync + 'static {
     /// connection.
     fn get(&self, keys: &[&str]) -> Stmt;
 
+    /// Locks the rows of these keys (distinct, sorted, at least two) that
+    /// exist, in key order, for the rest of the transaction; `None` when the
+    /// database needs no row locks (SQLite has one writer). A transaction's
+    /// statements go out by kind (upserts, then conditional updates, ...),
+    /// so two transactions writing the same keys with different kinds would
+    /// otherwise take their locks in different orders and deadlock.
+    fn lock(&self, keys: &[&str]) -> Option<Stmt> {
+        let _ = keys;
+        None
+    }
+
     /// Unconditional upserts; every row is applied.
     fn upsert(&self, rows: &[WriteRow<'_>]) -> Stmt;
 
