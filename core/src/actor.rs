@@ -209,7 +209,7 @@ impl ActorState {
             return Ok(v);
         }
         let req = self.request(key)?;
-        let item = self.store.get(req).await?;
+        let item = self.store.get(req).await.map_err(|e| e.with_key(key))?;
         self.remember(key, item);
         Ok(self.seen(key).flatten())
     }
@@ -349,6 +349,11 @@ impl ActorState {
             let slot = &self.slots[k];
             let key = self.stored_key(k)?;
             let (etag, first_write) = match &slot.known {
+                // Expired since it was read: the store has it as absent.
+                Some(Known::Present {
+                    expires_at: Some(t),
+                    ..
+                }) if *t <= SystemTime::now() => (None, true),
                 Some(Known::Present { etag, .. }) => (etag.clone(), false),
                 Some(Known::Absent) => (None, true),
                 None => (None, false),
@@ -378,6 +383,7 @@ impl ActorState {
             ops.push(op);
         }
         let req = TransactRequest::new(ops).metadata(PARTITION_KEY, &self.partition);
+        let sent = SystemTime::now();
         match self.store.transact(req).await {
             Ok(etags) => {
                 let staged = std::mem::take(&mut self.staged);
@@ -387,15 +393,14 @@ impl ActorState {
                 {
                     let slot = self.slots.get_mut(&k).expect("staged keys have a slot");
                     slot.known = match slot.staged.take() {
-                        Some(Staged::Set {
-                            value, ttl: None, ..
-                        }) => Some(Known::Present {
+                        // An expiring value is remembered with its expiry,
+                        // counted from before the commit: early, never late,
+                        // so an expired value is read again, not served.
+                        Some(Staged::Set { value, ttl, .. }) => Some(Known::Present {
                             value,
                             etag,
-                            expires_at: None,
+                            expires_at: ttl.and_then(Ttl::duration).map(|d| sent + d),
                         }),
-                        // An expiring value is read again rather than cached.
-                        Some(Staged::Set { .. }) => None,
                         _ => Some(Known::Absent),
                     };
                 }
@@ -573,6 +578,25 @@ mod tests {
             third.commit().await.unwrap_err().kind(),
             ErrorKind::ETagMismatch
         );
+    }
+
+    #[tokio::test]
+    async fn an_expired_cached_value_is_written_as_absent() {
+        let actors = actors().await;
+        let mut a = actors.actor("Session", "s1").unwrap();
+        a.set_with_ttl("token", "t1", Ttl::Seconds(1)).unwrap();
+        a.commit().await.unwrap();
+        assert_eq!(a.get("token").await.unwrap().as_deref(), Some(&b"t1"[..]));
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        // A blind write: the cached etag is past its expiry, so first-write.
+        a.set("token", "t2").unwrap();
+        a.commit().await.unwrap();
+        let raw = actors
+            .store()
+            .get_item("bank||Session||s1||token")
+            .await
+            .unwrap();
+        assert_eq!(&raw.unwrap().value[..], b"t2");
     }
 
     #[tokio::test]

@@ -41,8 +41,9 @@ use crate::properties::{Properties, looks_secret, parse_duration};
 pub const API_VERSION: &str = "dapr.io/v1alpha1";
 
 /// One `kind: Component` document.
-/// `Debug` shows no secret: [`Entry`] hides values whose names look secret.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `Debug` shows no secret: [`Entry`] hides values whose names look secret,
+/// and a secret store's values are all hidden.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Component {
     /// Where it was read from (a path, or a name given by the caller).
     pub source: String,
@@ -62,6 +63,35 @@ pub struct Component {
     pub ignore_errors: bool,
     /// `auth.secretStore`: the secret store its `secretKeyRef`s come from.
     pub secret_store: Option<String>,
+}
+
+impl fmt::Debug for Component {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // A secret store's metadata is its credentials, whatever the names.
+        let hide_all = self
+            .type_name
+            .to_ascii_lowercase()
+            .starts_with("secretstores.");
+        let metadata: Vec<String> = self
+            .metadata
+            .iter()
+            .map(|e| match &e.value {
+                EntryValue::Plain(_) if hide_all => format!("{}: <redacted>", e.name),
+                _ => format!("{e:?}"),
+            })
+            .collect();
+        f.debug_struct("Component")
+            .field("source", &self.source)
+            .field("name", &self.name)
+            .field("namespace", &self.namespace)
+            .field("type_name", &self.type_name)
+            .field("version", &self.version)
+            .field("metadata", &metadata)
+            .field("init_timeout", &self.init_timeout)
+            .field("ignore_errors", &self.ignore_errors)
+            .field("secret_store", &self.secret_store)
+            .finish()
+    }
 }
 
 /// One `spec.metadata` entry.
@@ -108,7 +138,7 @@ impl Manifest {
         let cannot =
             |e: std::io::Error| Error::config(format!("{}: cannot read: {e}", path.display()));
         if !path.is_dir() {
-            let text = std::fs::read_to_string(path).map_err(cannot)?;
+            let text = read_small(path, MAX_MANIFEST_BYTES)?;
             let m = Manifest::parse(&text, &path.display().to_string())?;
             m.check_names()?;
             return Ok(m);
@@ -121,20 +151,24 @@ impl Manifest {
         let mut all = Manifest::default();
         for file in files {
             let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            // Hidden files (editor backups and locks) are not components.
+            if name.starts_with('.') {
+                continue;
+            }
             let yaml = file
                 .extension()
                 .is_some_and(|x| x.eq_ignore_ascii_case("yaml") || x.eq_ignore_ascii_case("yml"));
             if !yaml || file.is_dir() {
-                if !name.starts_with('.') {
-                    all.skipped.push(format!(
-                        "{}: not a .yaml or .yml file; skipped",
-                        file.display()
-                    ));
-                }
+                let what = if file.is_dir() {
+                    "a folder (folders are not searched)"
+                } else {
+                    "not a .yaml or .yml file"
+                };
+                all.skipped
+                    .push(format!("{}: {what}; skipped", file.display()));
                 continue;
             }
-            let text = std::fs::read_to_string(&file)
-                .map_err(|e| Error::config(format!("{}: cannot read: {e}", file.display())))?;
+            let text = read_small(&file, MAX_MANIFEST_BYTES)?;
             let m = Manifest::parse(&text, &file.display().to_string())?;
             all.components.extend(m.components);
             all.secret_stores.extend(m.secret_stores);
@@ -306,6 +340,31 @@ impl Place<'_> {
             )),
         }
     }
+}
+
+/// The largest manifest file read, 16 MiB.
+pub const MAX_MANIFEST_BYTES: u64 = 16 << 20;
+
+/// Reads a regular file of at most `max` bytes as UTF-8 (a FIFO or a
+/// device would block or never end). Errors name the path.
+pub fn read_small(path: &Path, max: u64) -> Result<String> {
+    use std::io::Read as _;
+    let cannot = |why: String| Error::config(format!("{}: cannot read: {why}", path.display()));
+    let meta = std::fs::metadata(path).map_err(|e| cannot(e.to_string()))?;
+    if !meta.is_file() {
+        return Err(cannot("not a regular file".into()));
+    }
+    if meta.len() > max {
+        return Err(cannot(format!(
+            "{} bytes, more than the {max} read",
+            meta.len()
+        )));
+    }
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(max + 1).read_to_string(&mut text))
+        .map_err(|e| cannot(e.to_string()))?;
+    Ok(text)
 }
 
 /// What kind of YAML value `v` is, for messages that must not quote it.

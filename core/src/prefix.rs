@@ -52,12 +52,13 @@ pub enum KeyPrefix {
 }
 
 impl KeyPrefix {
-    /// Reads a `keyPrefix` value: the strategy words in any case, anything
-    /// else a custom prefix, which must not contain `||`. Blank is the
-    /// default.
+    /// Reads a `keyPrefix` value as Dapr does: lower-cased, so a custom
+    /// `MyShared` is the prefix `myshared` (where Dapr put that data);
+    /// anything but the strategy words is a custom prefix, which must not
+    /// contain `||`. Blank is the default.
     pub fn parse(text: &str) -> Result<KeyPrefix> {
-        let t = text.trim();
-        Ok(match t.to_ascii_lowercase().as_str() {
+        let t = text.to_lowercase();
+        Ok(match t.trim() {
             "" | "appid" => KeyPrefix::AppId,
             "name" => KeyPrefix::Name,
             "namespace" => KeyPrefix::Namespace,
@@ -67,7 +68,7 @@ impl KeyPrefix {
                     "the custom prefix {t:?} must not contain {SEPARATOR:?} or NUL"
                 )));
             }
-            _ => KeyPrefix::Custom(t.to_owned()),
+            _ => KeyPrefix::Custom(t),
         })
     }
 
@@ -134,6 +135,9 @@ impl PrefixedStore {
 
     /// The stored form of a user key.
     pub fn stored_key(&self, key: &str) -> Result<String> {
+        if key.is_empty() {
+            return Err(Error::invalid("the key is empty"));
+        }
         if key.contains(SEPARATOR) {
             return Err(Error::invalid(format!(
                 "keys must not contain {SEPARATOR:?}: it separates the key prefix (keyPrefix) from the key"
@@ -241,8 +245,18 @@ impl Store for PrefixedStore {
         )
     }
 
+    /// The store's, less what the prefix takes: the longest key is shorter
+    /// by the prefix, and with a prefix there is no query (see
+    /// [`PrefixedStore::query`]).
     fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
+        let mut c = self.inner.capabilities();
+        if let Some(max) = c.limits.max_key_len.as_mut() {
+            *max = max.saturating_sub(self.prefix.len());
+        }
+        if !self.prefix.is_empty() {
+            c.features = c.features.without(crate::Feature::QueryApi);
+        }
+        c
     }
 
     async fn get(&self, mut req: GetRequest) -> Result<Option<Item>> {
@@ -330,7 +344,10 @@ impl Store for PrefixedStore {
             ))
             .context(self.name(), op));
         }
-        req.prefix = format!("{}{}", self.prefix, req.prefix);
+        // The caller's prefix is completed first: `|` means `|||`, not a
+        // sibling of the view's own `app||`.
+        let own = crate::check::prefix(&req.prefix).map_err(|e| e.context(self.name(), op))?;
+        req.prefix = format!("{}{own}", self.prefix);
         self.inner
             .delete_with_prefix(req)
             .await
@@ -360,22 +377,22 @@ impl Store for PrefixedStore {
         })
     }
 
-    /// Results outside the prefix are left out (a page may then hold fewer
-    /// than its limit); the others come back without it.
+    /// Passed through without a prefix (`keyPrefix: none`); refused with
+    /// one: a query runs over the whole table, so its pages and tokens
+    /// would carry other apps' keys and values.
     async fn query(&self, req: QueryRequest) -> Result<QueryResponse> {
         let op = Operation::Query;
-        let mut resp = self
-            .inner
+        if !self.prefix.is_empty() {
+            return Err(Error::new(
+                crate::ErrorKind::NotSupported,
+                "query through a key prefix would see every app's keys; use keyPrefix: none for a store you query",
+            )
+            .context(self.name(), op));
+        }
+        self.inner
             .query(req)
             .await
-            .map_err(|e| self.fix_error(e, op))?;
-        if !self.prefix.is_empty() {
-            resp.results.retain(|r| r.key.starts_with(&self.prefix));
-            for r in &mut resp.results {
-                r.key = self.user_key(std::mem::take(&mut r.key));
-            }
-        }
-        Ok(resp)
+            .map_err(|e| self.fix_error(e, op))
     }
 }
 
@@ -483,6 +500,33 @@ mod tests {
             .unwrap();
         assert!(raw.get_item("app||k").await.unwrap().is_none());
         assert!(raw.get_item("app2||k").await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn review_findings_stay_fixed() {
+        let (raw, v) = view(Some("app")).await;
+        // The empty key is not `app||`.
+        assert_eq!(
+            v.put("", "1").await.unwrap_err().kind(),
+            ErrorKind::InvalidRequest
+        );
+        // `|` is the caller's `|||`, not a sibling of `app||`.
+        v.put("|x", "1").await.unwrap();
+        let n = v
+            .delete_with_prefix(DeleteWithPrefixRequest::new("|"))
+            .await
+            .unwrap();
+        assert_eq!(n, 0);
+        assert!(raw.get_item("app|||x").await.unwrap().is_some());
+        // Query would see other apps' rows: refused, and not advertised.
+        let e = v.query(QueryRequest::default()).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotSupported);
+        assert!(!v.capabilities().has(crate::Feature::QueryApi));
+        // Dapr lower-cases the custom prefix.
+        let p = KeyPrefix::parse("MyShared")
+            .unwrap()
+            .resolve("a", "c", None);
+        assert_eq!(p.as_deref(), Some("myshared"));
     }
 
     #[tokio::test]

@@ -98,9 +98,16 @@ pub fn looks_secret(name: &str) -> bool {
         "accesskey",
         "masterkey",
         "privatekey",
+        "accountkey",
+        "certificate",
         "sas",
     ];
-    let lower = name.to_ascii_lowercase();
+    // `private_key`, `account-key`: separators do not hide a word.
+    let lower: String = name
+        .chars()
+        .filter(|c| !matches!(c, '_' | '-' | '.'))
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
     WORDS.iter().any(|w| lower.contains(w))
 }
 

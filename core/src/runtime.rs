@@ -241,11 +241,29 @@ impl RuntimeBuilder {
 
     /// Loads the components of a parsed manifest.
     pub async fn start(self, manifest: Manifest) -> Result<Runtime> {
-        if self.app_id.is_empty() || self.app_id.contains(crate::check::SEPARATOR) {
+        if self.app_id.is_empty()
+            || self.app_id.contains(crate::check::SEPARATOR)
+            || self.app_id.contains('\0')
+        {
             return Err(Error::config(format!(
-                "the app id {:?} must be non-empty and hold no \"||\"",
+                "the app id {:?} must be non-empty and hold neither \"||\" nor NUL",
                 self.app_id
             )));
+        }
+        // Two flagged components are an error even when one of them would
+        // be left out later: the manifests say two, and that is refused.
+        let flagged: Vec<&Component> = manifest
+            .components
+            .iter()
+            .filter(|c| {
+                c.metadata.iter().any(|e| {
+                    e.name.eq_ignore_ascii_case(ACTOR_STATE_STORE)
+                        && matches!(&e.value, EntryValue::Plain(v) if v.trim().eq_ignore_ascii_case("true"))
+                })
+            })
+            .collect();
+        if let [a, b, ..] = flagged[..] {
+            return Err(two_actor_stores(&a.name, &a.source, &b.name, &b.source));
         }
         let mut notes = manifest.skipped.clone();
         let vault = self.secret_stores(&manifest, &mut notes)?;
@@ -262,10 +280,8 @@ impl RuntimeBuilder {
         }
         let flagged: Vec<&Prepared> = prepared.iter().filter(|p| p.actor).collect();
         if let [a, b, ..] = flagged[..] {
-            return Err(Error::config(format!(
-                "two components set {ACTOR_STATE_STORE}: \"true\": {:?} ({}) and {:?} ({}); exactly one may",
-                a.component.name, a.component.source, b.component.name, b.component.source
-            )));
+            let (a, b) = (&a.component, &b.component);
+            return Err(two_actor_stores(&a.name, &a.source, &b.name, &b.source));
         }
 
         let mut runtime = Runtime {
@@ -279,12 +295,21 @@ impl RuntimeBuilder {
             match self.init(&p).await {
                 Ok(mut loaded) => {
                     runtime.notes.append(&mut loaded.unknown);
-                    if p.actor {
-                        runtime.actors =
-                            Some(ActorStateStore::new(loaded.raw.clone(), &self.app_id)?);
-                        runtime.actor_name = Some(loaded.name.clone());
-                    }
+                    let actors = p
+                        .actor
+                        .then(|| ActorStateStore::new(loaded.raw.clone(), &self.app_id));
                     runtime.stores.push(loaded);
+                    match actors {
+                        Some(Ok(a)) => {
+                            runtime.actors = Some(a);
+                            runtime.actor_name = Some(p.component.name.clone());
+                        }
+                        Some(Err(e)) => {
+                            let _ = runtime.close().await;
+                            return Err(p.component.error(&field(ACTOR_STATE_STORE), e.message()));
+                        }
+                        None => {}
+                    }
                 }
                 Err(e) if p.component.ignore_errors => runtime.notes.push(ignored(&e)),
                 Err(e) => {
@@ -362,8 +387,16 @@ impl RuntimeBuilder {
         let properties = self.properties(c, manifest, vault).await?;
         let reader = properties.reader(reg.name);
         let prefix_text = properties.get(KEY_PREFIX).unwrap_or("").to_owned();
-        let strategy =
-            KeyPrefix::parse(&prefix_text).map_err(|e| c.error(&field(KEY_PREFIX), e.message()))?;
+        let strategy = KeyPrefix::parse(&prefix_text).map_err(|e| {
+            if properties.is_secret(KEY_PREFIX) {
+                c.error(
+                    &field(KEY_PREFIX),
+                    "the custom prefix must not contain \"||\" or NUL",
+                )
+            } else {
+                c.error(&field(KEY_PREFIX), e.message())
+            }
+        })?;
         let prefix = strategy.resolve(&self.app_id, &c.name, self.namespace.as_deref());
         let actor = reader
             .bool(&BUILTIN_PROPERTIES[1])
@@ -408,7 +441,14 @@ impl RuntimeBuilder {
             ));
         };
         let Some(store) = vault.get(store_name) else {
+            let built_in = |t: &str| {
+                t.eq_ignore_ascii_case(secrets::ENV) || t.eq_ignore_ascii_case(secrets::FILE)
+            };
             let why = match declared.iter().find(|d| &d.name == store_name) {
+                Some(d) if built_in(&d.type_name) => format!(
+                    "secret store {store_name:?} ({}, {}) failed to load and was left out (spec.ignoreErrors); the runtime's notes say why",
+                    d.type_name, d.source
+                ),
                 Some(d) => format!(
                     "secret store {store_name:?} ({}, {}) is of a type this runtime lacks; built in: {}, {}; add others with RuntimeBuilder::secret_store",
                     d.type_name,
@@ -484,10 +524,10 @@ impl RuntimeBuilder {
                 .chain(declared)
                 .filter(|v| !v.is_empty())
                 .collect();
-            for v in &secrets {
-                text = text.replace(v, "***");
-            }
-            let text = scrub_quoted(&text, &secrets);
+            // Quoted pieces first, then every occurrence of every value,
+            // found on the same text: masking a short secret first would
+            // hide a longer one containing it from the later passes.
+            text = mask(&scrub_quoted(&text, &secrets), &secrets);
             Error::new(
                 e.kind(),
                 format!("{}: component {:?}: {text}", c.source, c.name),
@@ -504,7 +544,10 @@ impl RuntimeBuilder {
                     ),
                 ));
             }
-            Ok(Err(e)) => return Err(scrub(&e)),
+            Ok(Err(e)) => {
+                let _ = store.close().await;
+                return Err(scrub(&e));
+            }
             Ok(Ok(())) => {}
         }
         let raw: Arc<dyn Store> = Arc::from(store);
@@ -536,6 +579,12 @@ impl RuntimeBuilder {
     }
 }
 
+fn two_actor_stores(a: &str, a_file: &str, b: &str, b_file: &str) -> Error {
+    Error::config(format!(
+        "two components set {ACTOR_STATE_STORE}: \"true\": {a:?} ({a_file}) and {b:?} ({b_file}); exactly one may"
+    ))
+}
+
 /// `spec.metadata (name)`, as errors name a property.
 fn field(name: &str) -> String {
     format!("spec.metadata ({name})")
@@ -550,20 +599,10 @@ fn ignored(e: &Error) -> String {
 /// Builds a declared secret store; `None` (with a note) for types not
 /// built in, which only fail when a component uses them.
 fn secret_store(c: &Component, notes: &mut Vec<String>) -> Result<Option<Arc<dyn SecretStore>>> {
-    if c.metadata
-        .iter()
-        .any(|e| matches!(e.value, EntryValue::Secret { .. }))
-    {
-        return Err(c.error(
-            "spec.metadata",
-            "a secret store's own metadata cannot use secretKeyRef",
-        ));
-    }
-    let props = c.properties()?;
-    let made: Result<Arc<dyn SecretStore>> = if c.type_name.eq_ignore_ascii_case(secrets::ENV) {
-        EnvSecretStore::from_properties(&props).map(|s| Arc::new(s) as _)
+    let known = if c.type_name.eq_ignore_ascii_case(secrets::ENV) {
+        secrets::ENV_PROPERTIES
     } else if c.type_name.eq_ignore_ascii_case(secrets::FILE) {
-        FileSecretStore::from_properties(&props).map(|s| Arc::new(s) as _)
+        secrets::FILE_PROPERTIES
     } else {
         notes.push(format!(
             "{}: component {:?}: secret store type {} is not built in ({}, {} are); skipped",
@@ -575,13 +614,39 @@ fn secret_store(c: &Component, notes: &mut Vec<String>) -> Result<Option<Arc<dyn
         ));
         return Ok(None);
     };
+    let made = if c
+        .metadata
+        .iter()
+        .any(|e| matches!(e.value, EntryValue::Secret { .. }))
+    {
+        Err(c.error(
+            "spec.metadata",
+            "a secret store's own metadata cannot use secretKeyRef",
+        ))
+    } else {
+        c.properties()
+    };
+    let made = made.and_then(|props| {
+        for u in props.unknown(known) {
+            notes.push(format!(
+                "{}: component {:?}: {} has no property {u:?}; it is ignored",
+                c.source, c.name, c.type_name
+            ));
+        }
+        if known == secrets::ENV_PROPERTIES {
+            EnvSecretStore::from_properties(&props).map(|s| Arc::new(s) as Arc<dyn SecretStore>)
+        } else {
+            FileSecretStore::from_properties(&props).map(|s| Arc::new(s) as Arc<dyn SecretStore>)
+        }
+        .map_err(|e| c.error("spec.metadata", e.message()))
+    });
     match made {
         Ok(s) => Ok(Some(s)),
         Err(e) if c.ignore_errors => {
             notes.push(ignored(&e));
             Ok(None)
         }
-        Err(e) => Err(c.error("spec.metadata", e.message())),
+        Err(e) => Err(e),
     }
 }
 
@@ -627,6 +692,33 @@ fn scrub_quoted(text: &str, secrets: &[&str]) -> String {
     out
 }
 
+/// `text` with every occurrence of every secret replaced by `***`; the
+/// occurrences are found first and overlapping ones merged.
+fn mask(text: &str, secrets: &[&str]) -> String {
+    let mut ranges: Vec<(usize, usize)> = secrets
+        .iter()
+        .filter(|s| !s.is_empty())
+        .flat_map(|s| text.match_indices(s).map(|(i, m)| (i, i + m.len())))
+        .collect();
+    ranges.sort_unstable();
+    let mut merged: Vec<(usize, usize)> = Vec::new();
+    for (start, end) in ranges {
+        match merged.last_mut() {
+            Some(last) if start <= last.1 => last.1 = last.1.max(end),
+            _ => merged.push((start, end)),
+        }
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    for (start, end) in merged {
+        out.push_str(&text[at..start]);
+        out.push_str("***");
+        at = end;
+    }
+    out.push_str(&text[at..]);
+    out
+}
+
 /// A random (version 4) UUID.
 fn uuid() -> String {
     let mut b: [u8; 16] = std::array::from_fn(|_| fastrand::u8(..));
@@ -655,6 +747,15 @@ mod tests {
             scrub_quoted(text, &secrets),
             r#"at "s": _pragma="***": expected name(value); "db" "***" "***"#
         );
+    }
+
+    #[test]
+    fn masking_finds_every_secret_before_replacing() {
+        let text = "host=db user=admin password=Hunter2Secret; admin";
+        let out = mask(text, &["admin", "password=Hunter2Secret", "Hunter2"]);
+        assert_eq!(out, "host=db user=*** ***; ***");
+        assert_eq!(mask("abcabc", &["bca", "ab"]), "***c");
+        assert_eq!(mask("plain", &[]), "plain");
     }
 
     #[test]

@@ -80,6 +80,9 @@ impl SecretStore for EnvSecretStore {
     }
 }
 
+/// The largest secrets file read, 1 MiB.
+pub const MAX_SECRETS_BYTES: u64 = 1 << 20;
+
 /// Properties of [`FileSecretStore`].
 pub const FILE_PROPERTIES: &[Property] = &[
     Property::new(
@@ -137,8 +140,9 @@ impl FileSecretStore {
             }
             _ => path.display().to_string(),
         };
-        let text = std::fs::read_to_string(&path).map_err(|e| {
-            Error::config(format!("property secretsFile: cannot read {shown}: {e}"))
+        let text = crate::manifest::read_small(&path, MAX_SECRETS_BYTES).map_err(|e| {
+            let why = e.message().rsplit("cannot read: ").next().unwrap_or("");
+            Error::config(format!("property secretsFile: cannot read {shown}: {why}"))
         })?;
         // JSON is YAML; the YAML reader says only where an error is, never
         // what the text there was.

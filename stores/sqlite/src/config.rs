@@ -137,10 +137,11 @@ pub fn parse_connection_string(
                     .filter(|(p, _)| {
                         !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
                     })
-                    .ok_or_else(|| format!("_pragma={value:?}: expected name(value)"))?;
+                    // Pragma values can be keys (`key(...)`): never quoted.
+                    .ok_or_else(|| "a _pragma parameter: expected name(value)".to_owned())?;
                 if arg.contains([';', '\'', '"']) {
                     return Err(format!(
-                        "_pragma={value:?}: the value may not hold quotes or ';'"
+                        "_pragma={pragma}(...): the value may not hold quotes or ';'"
                     ));
                 }
                 pragmas.push((pragma.to_ascii_lowercase(), arg.to_owned()));
