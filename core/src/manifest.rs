@@ -198,23 +198,8 @@ impl Manifest {
         // with leading zeros kept as written (a password `0123` stays
         // `0123`; Dapr's Go parser would read it as octal 83, so quote
         // such values for both).
-        let mut options = serde_saphyr::Options::default();
-        options.strict_booleans = true;
-        options.leading_zero_numbers_as_strings = true;
-        // The parser's message can quote the input around the error, which
-        // may hold a secret: say only where the error is.
-        options.with_snippet = false;
-        let docs: Vec<Value> =
-            serde_saphyr::from_multiple_with_options(text, options).map_err(|e| {
-                Error::config(match e.location() {
-                    Some(l) => format!(
-                        "{source}: not valid YAML at line {}, column {}",
-                        l.line(),
-                        l.column()
-                    ),
-                    None => format!("{source}: not valid YAML"),
-                })
-            })?;
+        let docs: Vec<Value> = serde_saphyr::from_multiple_with_options(text, yaml_options())
+            .map_err(|e| yaml_error(&e, &format!("{source}: not valid YAML")))?;
         let mut manifest = Manifest::default();
         for (i, doc) in docs.into_iter().enumerate() {
             let at = Place {
@@ -340,6 +325,24 @@ impl Place<'_> {
             )),
         }
     }
+}
+
+/// How manifests and secrets files are read: YAML 1.2 booleans, leading
+/// zeros kept, and no snippet of the input in errors (it may hold a secret).
+pub(crate) fn yaml_options() -> serde_saphyr::Options {
+    let mut options = serde_saphyr::Options::default();
+    options.strict_booleans = true;
+    options.leading_zero_numbers_as_strings = true;
+    options.with_snippet = false;
+    options
+}
+
+/// A YAML error saying only where it is: `{what} at line L, column C`.
+pub(crate) fn yaml_error(e: &serde_saphyr::Error, what: &str) -> Error {
+    Error::config(match e.location() {
+        Some(l) => format!("{what} at line {}, column {}", l.line(), l.column()),
+        None => what.to_owned(),
+    })
 }
 
 /// The largest manifest file read, 16 MiB.

@@ -155,20 +155,14 @@ impl FileSecretStore {
                 ))
             })?
         } else {
-            let mut options = serde_saphyr::Options::default();
-            options.with_snippet = false;
-            options.strict_booleans = true;
-            options.leading_zero_numbers_as_strings = true;
-            serde_saphyr::from_str_with_options(&text, options).map_err(|e| {
-                Error::config(match e.location() {
-                    Some(l) => format!(
-                        "property secretsFile: {shown} is not valid YAML at line {}, column {}",
-                        l.line(),
-                        l.column()
-                    ),
-                    None => format!("property secretsFile: {shown} is not valid YAML"),
-                })
-            })?
+            serde_saphyr::from_str_with_options(&text, crate::manifest::yaml_options()).map_err(
+                |e| {
+                    crate::manifest::yaml_error(
+                        &e,
+                        &format!("property secretsFile: {shown} is not valid YAML"),
+                    )
+                },
+            )?
         };
         let Value::Object(top) = doc else {
             return Err(Error::config(format!(
