@@ -41,8 +41,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::capabilities::{Feature, Features};
-use crate::check::{PARTITION_KEY, SEPARATOR};
-use crate::error::{Error, ErrorKind, Operation, Result};
+use crate::check::{PARTITION_KEY, SEPARATOR, key_part};
+use crate::error::{Error, ErrorKind, Result};
 use crate::request::{
     DeleteRequest, DeleteWithPrefixRequest, GetRequest, SetRequest, TransactRequest,
 };
@@ -52,10 +52,14 @@ use crate::types::{ETag, Ttl};
 /// What a store needs to hold actor state.
 pub const NEEDS: Features = Features::of(Feature::ETag).with(Feature::Transactional);
 
+/// Of [`NEEDS`], what `have` lacks.
+pub fn lacking(have: Features) -> Features {
+    NEEDS.iter().filter(|f| !have.contains(*f)).collect()
+}
+
 /// The capabilities `store` lacks to hold actor state ([`NEEDS`]).
 pub fn missing(store: &dyn Store) -> Features {
-    let have = store.capabilities().features;
-    NEEDS.iter().filter(|f| !have.contains(*f)).collect()
+    lacking(store.capabilities().features)
 }
 
 /// A store serving actor state, for one app id.
@@ -78,7 +82,7 @@ impl ActorStateStore {
     /// offer `ETAG` and `TRANSACTIONAL` (the error names what it lacks).
     pub fn new(store: Arc<dyn Store>, app_id: impl Into<String>) -> Result<Self> {
         let app_id = app_id.into();
-        part("app id", &app_id)?;
+        key_part("app id", &app_id)?;
         let lacks = missing(&*store);
         if !lacks.is_empty() {
             return Err(Error::config(format!(
@@ -100,8 +104,8 @@ impl ActorStateStore {
 
     /// The state of one actor, with an empty cache and no staged change.
     pub fn actor(&self, actor_type: &str, actor_id: &str) -> Result<ActorState> {
-        part("actor type", actor_type)?;
-        part("actor id", actor_id)?;
+        key_part("actor type", actor_type)?;
+        key_part("actor id", actor_id)?;
         Ok(ActorState {
             store: self.store.clone(),
             partition: format!(
@@ -121,17 +125,6 @@ impl ActorStateStore {
         req.metadata.insert(PARTITION_KEY.into(), partition);
         self.store.delete_with_prefix(req).await
     }
-}
-
-/// A key part: non-empty, without `||` (it would move the key to another
-/// actor) or NUL.
-fn part(what: &str, text: &str) -> Result<()> {
-    if text.is_empty() || text.contains(SEPARATOR) || text.contains('\0') {
-        return Err(Error::invalid(format!(
-            "the {what} {text:?} must be non-empty and hold neither {SEPARATOR:?} nor NUL"
-        )));
-    }
-    Ok(())
 }
 
 /// What the turn knows of a key's stored state.
@@ -195,7 +188,7 @@ impl ActorState {
 
     /// The stored key of a state key.
     pub fn stored_key(&self, key: &str) -> Result<String> {
-        part("state key", key).map_err(|e| e.with_key(key))?;
+        key_part("state key", key).map_err(|e| e.with_key(key))?;
         Ok(format!("{}{SEPARATOR}{key}", self.partition))
     }
 
@@ -417,24 +410,15 @@ impl ActorState {
                     }
                     _ => "aborted, nothing was applied",
                 };
-                let store = e.store().map(str::to_owned);
+                let retryable = e.is_retryable() || e.kind() == ErrorKind::ETagMismatch;
                 let key = e.key().map(|k| self.user_key(k));
-                // The store's message (and its cause) goes into this one:
-                // as a source it would repeat the store, operation and kind.
-                let cause = match std::error::Error::source(&e) {
-                    Some(c) => format!("{}: {c}", e.message()),
-                    None => e.message().to_owned(),
-                };
-                let mut out = Error::new(
-                    e.kind(),
-                    format!("actor turn of {}: {what}: {cause}", self.partition),
-                )
-                .with_retryable(e.is_retryable() || e.kind() == ErrorKind::ETagMismatch);
+                // The store's words go into this message, so the store,
+                // operation and kind are said once.
+                let mut out = e
+                    .map_message(|m| format!("actor turn of {}: {what}: {m}", self.partition))
+                    .with_retryable(retryable);
                 if let Some(k) = key {
                     out = out.with_key(k);
-                }
-                if let Some(s) = store {
-                    out = out.context(s, Operation::Transact);
                 }
                 Err(out)
             }

@@ -251,6 +251,18 @@ pub fn transaction(req: TransactRequest, limits: &Limits) -> Result<Vec<Op>> {
         .collect()
 }
 
+/// Checks one part of a composite key (an app id, actor type, actor id or
+/// state key): non-empty, without `||` (it would move the key elsewhere)
+/// or NUL. `what` names the part in the error.
+pub fn key_part(what: &str, text: &str) -> Result<()> {
+    if text.is_empty() || text.contains(SEPARATOR) || text.contains('\0') {
+        return Err(Error::invalid(format!(
+            "the {what} {text:?} must be non-empty and hold neither {SEPARATOR:?} nor NUL"
+        )));
+    }
+    Ok(())
+}
+
 /// Checks a delete-with-prefix prefix and returns it ending in `||`.
 pub fn prefix(prefix: &str) -> Result<String> {
     no_nul("prefix", prefix)?;

@@ -237,6 +237,24 @@ impl Error {
         self
     }
 
+    /// The same error with another message, made by `f` from the current
+    /// one with the source's text folded in; the source is dropped. Kind,
+    /// store, operation, key, retryability and bulk failures stay. For
+    /// wrappers that add words (`actor turn of ...: {message}`) or take
+    /// some out (masking secrets) without repeating the store and kind.
+    pub fn map_message(mut self, f: impl FnOnce(String) -> String) -> Self {
+        let mut message = std::mem::take(&mut self.0.message).into_owned();
+        if let Some(source) = self.0.source.take() {
+            message = if message.is_empty() {
+                source.to_string()
+            } else {
+                format!("{message}: {source}")
+            };
+        }
+        self.0.message = f(message).into();
+        self
+    }
+
     /// Fills in the store and operation where they are not set yet.
     pub fn context(mut self, store: impl Into<Cow<'static, str>>, operation: Operation) -> Self {
         if self.0.store.is_none() {

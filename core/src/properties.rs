@@ -170,6 +170,19 @@ impl Properties {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The non-empty values that must not be shown, given the properties a
+    /// store declares: [`Properties::secret_values`] and the values of
+    /// properties declared secret, under any of their names.
+    pub fn hidden_values<'a>(&'a self, declared: &[Property]) -> Vec<&'a str> {
+        let declared = declared
+            .iter()
+            .filter(|d| d.secret)
+            .flat_map(|d| std::iter::once(d.name).chain(d.aliases.iter().copied()))
+            .filter_map(|n| self.get(n))
+            .filter(|v| !v.is_empty());
+        self.secret_values().chain(declared).collect()
+    }
+
     /// Removes a property, returning its value.
     pub fn remove(&mut self, name: &str) -> Option<String> {
         let i = self

@@ -49,7 +49,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::{Component, EntryValue, Manifest};
 use crate::prefix::{KEY_PREFIX, KeyPrefix, PrefixedStore};
 use crate::properties::{BUILTIN_PROPERTIES, Properties};
-use crate::registry::Registry;
+use crate::registry::{Registration, Registry};
 use crate::secrets::{self, EnvSecretStore, FileSecretStore, SecretStore};
 use crate::store::Store;
 
@@ -70,8 +70,6 @@ pub struct RuntimeBuilder {
 
 /// One loaded state store.
 struct Loaded {
-    /// Notes about properties the type does not know.
-    unknown: Vec<String>,
     name: String,
     type_name: &'static str,
     version: &'static str,
@@ -86,8 +84,8 @@ struct Loaded {
 pub struct Runtime {
     app_id: String,
     stores: Vec<Loaded>,
-    actors: Option<ActorStateStore>,
-    actor_name: Option<String>,
+    /// The actor state store and its component's name.
+    actors: Option<(String, ActorStateStore)>,
     notes: Vec<String>,
 }
 
@@ -151,12 +149,12 @@ impl Runtime {
 
     /// The name of the component serving actor state, if any.
     pub fn actor_store_name(&self) -> Option<&str> {
-        self.actor_name.as_deref()
+        self.actors.as_ref().map(|(name, _)| name.as_str())
     }
 
     /// The actor state store: the component flagged `actorStateStore`.
     pub fn actors(&self) -> Result<&ActorStateStore> {
-        self.actors.as_ref().ok_or_else(|| {
+        self.actors.as_ref().map(|(_, a)| a).ok_or_else(|| {
             Error::config(format!(
                 "no actor state store: no loaded component sets {ACTOR_STATE_STORE}: \"true\""
             ))
@@ -204,9 +202,8 @@ type Vault = BTreeMap<String, Arc<dyn SecretStore>>;
 /// A state component ready to initialise.
 struct Prepared {
     component: Component,
-    type_name: &'static str,
+    registration: Registration,
     version: &'static str,
-    factory: crate::registry::Factory,
     properties: Properties,
     prefix: Option<String>,
     actor: bool,
@@ -241,15 +238,7 @@ impl RuntimeBuilder {
 
     /// Loads the components of a parsed manifest.
     pub async fn start(self, manifest: Manifest) -> Result<Runtime> {
-        if self.app_id.is_empty()
-            || self.app_id.contains(crate::check::SEPARATOR)
-            || self.app_id.contains('\0')
-        {
-            return Err(Error::config(format!(
-                "the app id {:?} must be non-empty and hold neither \"||\" nor NUL",
-                self.app_id
-            )));
-        }
+        self.check_app_id()?;
         // Two flagged components are an error even when one of them would
         // be left out later: the manifests say two, and that is refused.
         let flagged: Vec<&Component> = manifest
@@ -288,28 +277,15 @@ impl RuntimeBuilder {
             app_id: self.app_id.clone(),
             stores: Vec::new(),
             actors: None,
-            actor_name: None,
             notes,
         };
         for p in prepared {
-            match self.init(&p).await {
-                Ok(mut loaded) => {
-                    runtime.notes.append(&mut loaded.unknown);
-                    let actors = p
-                        .actor
-                        .then(|| ActorStateStore::new(loaded.raw.clone(), &self.app_id));
-                    runtime.stores.push(loaded);
-                    match actors {
-                        Some(Ok(a)) => {
-                            runtime.actors = Some(a);
-                            runtime.actor_name = Some(p.component.name.clone());
-                        }
-                        Some(Err(e)) => {
-                            let _ = runtime.close().await;
-                            return Err(p.component.error(&field(ACTOR_STATE_STORE), e.message()));
-                        }
-                        None => {}
+            match self.init(&p, &mut runtime.notes).await {
+                Ok((loaded, actors)) => {
+                    if let Some(a) = actors {
+                        runtime.actors = Some((loaded.name.clone(), a));
                     }
+                    runtime.stores.push(loaded);
                 }
                 Err(e) if p.component.ignore_errors => runtime.notes.push(ignored(&e)),
                 Err(e) => {
@@ -330,8 +306,15 @@ impl RuntimeBuilder {
     /// (marked secret), placeholders substituted. For tools that open one
     /// component without a runtime, such as `statestore conformance`.
     pub async fn properties_of(&self, manifest: &Manifest, c: &Component) -> Result<Properties> {
+        self.check_app_id()?;
         let vault = self.secret_stores(manifest, &mut Vec::new())?;
         self.properties(c, manifest, &vault).await
+    }
+
+    /// The app id is a key part (actor keys start with it).
+    fn check_app_id(&self) -> Result<()> {
+        crate::check::key_part("app id", &self.app_id)
+            .map_err(|e| Error::config(e.message().to_owned()))
     }
 
     /// The builder's secret stores and those the manifest declares.
@@ -402,10 +385,7 @@ impl RuntimeBuilder {
             .bool(&BUILTIN_PROPERTIES[1])
             .map_err(|_| c.error(&field(ACTOR_STATE_STORE), "expected true or false"))?;
         if actor {
-            let lacks: crate::Features = actor::NEEDS
-                .iter()
-                .filter(|f| !reg.features.contains(*f))
-                .collect();
+            let lacks = actor::lacking(reg.features);
             if !lacks.is_empty() {
                 return Err(c.error(
                     &field(ACTOR_STATE_STORE),
@@ -415,9 +395,8 @@ impl RuntimeBuilder {
         }
         Ok(Prepared {
             component: c.clone(),
-            type_name: reg.name,
+            registration: *reg,
             version,
-            factory: reg.factory,
             properties,
             prefix,
             actor,
@@ -491,43 +470,27 @@ impl RuntimeBuilder {
         Ok(out)
     }
 
-    async fn init(&self, p: &Prepared) -> Result<Loaded> {
+    /// Initialises one store (notes about properties its type does not
+    /// know go to `notes`), with the actor state store on it when flagged.
+    async fn init(
+        &self,
+        p: &Prepared,
+        notes: &mut Vec<String>,
+    ) -> Result<(Loaded, Option<ActorStateStore>)> {
         let c = &p.component;
-        let registration = self.registry.find(p.type_name).expect("resolved before");
-        let unknown: Vec<String> = p
-            .properties
-            .unknown(registration.properties)
-            .into_iter()
-            .map(|u| {
-                format!(
-                    "{}: component {:?}: {} has no property {u:?}; it is ignored",
-                    c.source, c.name, p.type_name
-                )
-            })
-            .collect();
+        let reg = &p.registration;
+        for u in p.properties.unknown(reg.properties) {
+            notes.push(format!(
+                "{}: component {:?}: {} has no property {u:?}; it is ignored",
+                c.source, c.name, reg.name
+            ));
+        }
         let limit = c.init_timeout.unwrap_or(self.init_timeout);
-        let mut store = (p.factory)(p.version);
+        let mut store = (reg.factory)(p.version);
         let result = tokio::time::timeout(limit, store.init(&p.properties)).await;
         let scrub = |e: &Error| -> Error {
-            let mut text = e.to_string();
-            // Values from secret stores, with secret-looking names, or
-            // declared secret by the store.
-            let declared = registration
-                .properties
-                .iter()
-                .filter(|d| d.secret)
-                .flat_map(|d| std::iter::once(d.name).chain(d.aliases.iter().copied()))
-                .filter_map(|n| p.properties.get(n));
-            let secrets: Vec<&str> = p
-                .properties
-                .secret_values()
-                .chain(declared)
-                .filter(|v| !v.is_empty())
-                .collect();
-            // Quoted pieces first, then every occurrence of every value,
-            // found on the same text: masking a short secret first would
-            // hide a longer one containing it from the later passes.
-            text = mask(&scrub_quoted(&text, &secrets), &secrets);
+            let hidden = p.properties.hidden_values(reg.properties);
+            let text = secrets::redact(&e.to_string(), &hidden);
             Error::new(
                 e.kind(),
                 format!("{}: component {:?}: {text}", c.source, c.name),
@@ -540,7 +503,7 @@ impl RuntimeBuilder {
                     ErrorKind::Timeout,
                     format!(
                         "{}: component {:?}: spec.initTimeout: {} did not finish init within {limit:?}",
-                        c.source, c.name, p.type_name
+                        c.source, c.name, reg.name
                     ),
                 ));
             }
@@ -551,31 +514,36 @@ impl RuntimeBuilder {
             Ok(Ok(())) => {}
         }
         let raw: Arc<dyn Store> = Arc::from(store);
-        if p.actor {
-            let lacks = actor::missing(&*raw);
-            if !lacks.is_empty() {
-                let _ = raw.close().await;
-                return Err(c.error(
-                    &field(ACTOR_STATE_STORE),
-                    format!("this {} deployment cannot hold actor state: it lacks {lacks} (an actor state store needs ETAG and TRANSACTIONAL)", p.type_name),
-                ));
+        let actors = if p.actor {
+            match ActorStateStore::new(raw.clone(), &self.app_id) {
+                Ok(a) => Some(a),
+                Err(e) => {
+                    let _ = raw.close().await;
+                    return Err(c.error(
+                        &field(ACTOR_STATE_STORE),
+                        format!(
+                            "this {} deployment cannot hold actor state: {}",
+                            reg.name,
+                            e.message()
+                        ),
+                    ));
+                }
             }
-        }
-        let view: Arc<dyn Store> = Arc::new(PrefixedStore::new(
-            raw.clone(),
-            p.type_name,
-            p.prefix.clone(),
-        ));
-        Ok(Loaded {
-            unknown,
+        } else {
+            None
+        };
+        let view: Arc<dyn Store> =
+            Arc::new(PrefixedStore::new(raw.clone(), reg.name, p.prefix.clone()));
+        let loaded = Loaded {
             name: c.name.clone(),
-            type_name: p.type_name,
+            type_name: reg.name,
             version: p.version,
             source: c.source.clone(),
             prefix: p.prefix.clone(),
             raw,
             view,
-        })
+        };
+        Ok((loaded, actors))
     }
 }
 
@@ -650,75 +618,6 @@ fn secret_store(c: &Component, notes: &mut Vec<String>) -> Result<Option<Arc<dyn
     }
 }
 
-/// `text` with every quoted piece (`"..."`, as `{:?}` prints) that is part
-/// of a secret value replaced by `***`: stores quote the part of a value
-/// they refuse (`mode="..."`, `_pragma="key(..."`), which replacing whole
-/// values misses. Pieces shorter than 3 characters are kept.
-fn scrub_quoted(text: &str, secrets: &[&str]) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        out.push(c);
-        if c != '"' {
-            continue;
-        }
-        // A quoted piece: as printed (escapes kept) and as meant.
-        let (mut printed, mut meant, mut closed) = (String::new(), String::new(), false);
-        while let Some(c) = chars.next() {
-            match c {
-                '"' => {
-                    closed = true;
-                    break;
-                }
-                '\\' => {
-                    printed.push(c);
-                    if let Some(n) = chars.next() {
-                        printed.push(n);
-                        meant.push(n);
-                    }
-                }
-                c => {
-                    printed.push(c);
-                    meant.push(c);
-                }
-            }
-        }
-        let secret = meant.chars().count() >= 3 && secrets.iter().any(|s| s.contains(&meant));
-        out.push_str(if secret { "***" } else { &printed });
-        if closed {
-            out.push('"');
-        }
-    }
-    out
-}
-
-/// `text` with every occurrence of every secret replaced by `***`; the
-/// occurrences are found first and overlapping ones merged.
-fn mask(text: &str, secrets: &[&str]) -> String {
-    let mut ranges: Vec<(usize, usize)> = secrets
-        .iter()
-        .filter(|s| !s.is_empty())
-        .flat_map(|s| text.match_indices(s).map(|(i, m)| (i, i + m.len())))
-        .collect();
-    ranges.sort_unstable();
-    let mut merged: Vec<(usize, usize)> = Vec::new();
-    for (start, end) in ranges {
-        match merged.last_mut() {
-            Some(last) if start <= last.1 => last.1 = last.1.max(end),
-            _ => merged.push((start, end)),
-        }
-    }
-    let mut out = String::with_capacity(text.len());
-    let mut at = 0;
-    for (start, end) in merged {
-        out.push_str(&text[at..start]);
-        out.push_str("***");
-        at = end;
-    }
-    out.push_str(&text[at..]);
-    out
-}
-
 /// A random (version 4) UUID.
 fn uuid() -> String {
     let mut b: [u8; 16] = std::array::from_fn(|_| fastrand::u8(..));
@@ -738,25 +637,6 @@ fn uuid() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn quoted_pieces_of_secrets_are_scrubbed() {
-        let secrets = ["file:db?_pragma=key(S3cr3t", "a\"b\"c"];
-        let text = r#"at "s": _pragma="key(S3cr3t": expected name(value); "db" "a\"b" "S3cr"#;
-        assert_eq!(
-            scrub_quoted(text, &secrets),
-            r#"at "s": _pragma="***": expected name(value); "db" "***" "***"#
-        );
-    }
-
-    #[test]
-    fn masking_finds_every_secret_before_replacing() {
-        let text = "host=db user=admin password=Hunter2Secret; admin";
-        let out = mask(text, &["admin", "password=Hunter2Secret", "Hunter2"]);
-        assert_eq!(out, "host=db user=*** ***; ***");
-        assert_eq!(mask("abcabc", &["bca", "ab"]), "***c");
-        assert_eq!(mask("plain", &[]), "plain");
-    }
 
     #[test]
     fn uuids_are_v4() {

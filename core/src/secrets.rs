@@ -226,9 +226,108 @@ impl SecretStore for FileSecretStore {
     }
 }
 
+/// `text` with every secret in it replaced by `***`: every occurrence of
+/// each value, and every quoted piece (as `{:?}` prints) of three or more
+/// characters that is part of one. For messages built by code that does
+/// not know which values are secret (a store's init error, a command's
+/// last line).
+pub fn redact(text: &str, secrets: &[&str]) -> String {
+    // Quoted pieces first, then whole values found on the same text:
+    // masking a short secret first would hide a longer one containing it.
+    mask(&scrub_quoted(text, secrets), secrets)
+}
+
+/// `text` with every quoted piece (`"..."`, as `{:?}` prints) that is part
+/// of a secret value replaced by `***`: stores quote the part of a value
+/// they refuse (`mode="..."`, `_pragma="key(..."`), which replacing whole
+/// values misses. Pieces shorter than 3 characters are kept.
+fn scrub_quoted(text: &str, secrets: &[&str]) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c != '"' {
+            continue;
+        }
+        // A quoted piece: as printed (escapes kept) and as meant.
+        let (mut printed, mut meant, mut closed) = (String::new(), String::new(), false);
+        while let Some(c) = chars.next() {
+            match c {
+                '"' => {
+                    closed = true;
+                    break;
+                }
+                '\\' => {
+                    printed.push(c);
+                    if let Some(n) = chars.next() {
+                        printed.push(n);
+                        meant.push(n);
+                    }
+                }
+                c => {
+                    printed.push(c);
+                    meant.push(c);
+                }
+            }
+        }
+        let secret = meant.chars().count() >= 3 && secrets.iter().any(|s| s.contains(&meant));
+        out.push_str(if secret { "***" } else { &printed });
+        if closed {
+            out.push('"');
+        }
+    }
+    out
+}
+
+/// `text` with every occurrence of every secret replaced by `***`; the
+/// occurrences are found first and overlapping ones merged.
+fn mask(text: &str, secrets: &[&str]) -> String {
+    let mut ranges: Vec<(usize, usize)> = secrets
+        .iter()
+        .filter(|s| !s.is_empty())
+        .flat_map(|s| text.match_indices(s).map(|(i, m)| (i, i + m.len())))
+        .collect();
+    ranges.sort_unstable();
+    let mut merged: Vec<(usize, usize)> = Vec::new();
+    for (start, end) in ranges {
+        match merged.last_mut() {
+            Some(last) if start <= last.1 => last.1 = last.1.max(end),
+            _ => merged.push((start, end)),
+        }
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    for (start, end) in merged {
+        out.push_str(&text[at..start]);
+        out.push_str("***");
+        at = end;
+    }
+    out.push_str(&text[at..]);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quoted_pieces_of_secrets_are_scrubbed() {
+        let secrets = ["file:db?_pragma=key(S3cr3t", "a\"b\"c"];
+        let text = r#"at "s": _pragma="key(S3cr3t": expected name(value); "db" "a\"b" "S3cr"#;
+        assert_eq!(
+            scrub_quoted(text, &secrets),
+            r#"at "s": _pragma="***": expected name(value); "db" "***" "***"#
+        );
+    }
+
+    #[test]
+    fn masking_finds_every_secret_before_replacing() {
+        let text = "host=db user=admin password=Hunter2Secret; admin";
+        let out = mask(text, &["admin", "password=Hunter2Secret", "Hunter2"]);
+        assert_eq!(out, "host=db user=*** ***; ***");
+        assert_eq!(mask("abcabc", &["bca", "ab"]), "***c");
+        assert_eq!(mask("plain", &[]), "plain");
+    }
 
     fn file(name: &str, text: &str) -> (tempdir::Dir, Properties) {
         let dir = tempdir::Dir::new();

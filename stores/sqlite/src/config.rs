@@ -106,7 +106,8 @@ impl Config {
     }
 }
 
-/// Parses a path, `:memory:` or a `file:` URI with parameters.
+/// Parses a path, `:memory:` or a `file:` URI with parameters. Errors
+/// quote parameter names, never values: a `_pragma=key(...)` is a key.
 pub fn parse_connection_string(
     text: &str,
 ) -> std::result::Result<(Location, Vec<(String, String)>), String> {
@@ -118,13 +119,14 @@ pub fn parse_connection_string(
     for param in query.split('&').filter(|p| !p.is_empty()) {
         let (name, value) = param
             .split_once('=')
-            .ok_or_else(|| format!("parameter {param:?} has no value"))?;
+            // The text is not quoted: the connection string may hold a key.
+            .ok_or_else(|| "a parameter without '=': expected name=value".to_owned())?;
         match name {
             "mode" => match value {
                 "memory" => memory = true,
                 "rw" | "rwc" => {}
                 "ro" => return Err("mode=ro: read-only databases cannot hold state".into()),
-                other => return Err(format!("mode={other:?}: expected rw, rwc or memory")),
+                _ => return Err("the mode parameter: expected rw, rwc or memory".into()),
             },
             // Writes always take the write lock up front (BEGIN IMMEDIATE), and
             // every connection of one store shares its database: both

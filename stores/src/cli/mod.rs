@@ -131,28 +131,29 @@ pub struct Chosen {
     pub init_timeout: Option<Duration>,
 }
 
-/// Secret values of the component in use, longest first: masked in every
-/// message this program prints itself.
+/// Secret values of the component in use: masked in every message this
+/// program prints itself.
 static SECRETS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
-/// Remembers the secret values of `properties` (see [`scrub`]).
-fn remember_secrets(properties: &Properties) {
+/// Remembers the values of `properties` that must not be shown, given the
+/// properties its type declares (see [`scrub`]).
+fn remember_secrets(properties: &Properties, declared: &[statestore::Property]) {
     let mut secrets = SECRETS.lock().unwrap_or_else(|p| p.into_inner());
-    secrets.extend(properties.secret_values().map(str::to_owned));
-    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-    secrets.dedup();
+    secrets.extend(
+        properties
+            .hidden_values(declared)
+            .into_iter()
+            .map(str::to_owned),
+    );
 }
 
 /// `text` with every secret value of the component in use (from a
-/// `secretKeyRef`, or of a secret-looking property such as a password)
-/// replaced by `***`, for messages that may quote one.
+/// `secretKeyRef`, of a secret-looking or secret-declared property) masked
+/// by [`statestore::secrets::redact`], for messages that may quote one.
 pub fn scrub(text: &str) -> String {
     let secrets = SECRETS.lock().unwrap_or_else(|p| p.into_inner());
-    let mut out = text.to_owned();
-    for s in secrets.iter() {
-        out = out.replace(s.as_str(), "***");
-    }
-    out
+    let refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    statestore::secrets::redact(text, &refs)
 }
 
 /// A result whose error may quote a secret value.
@@ -170,31 +171,15 @@ impl<T> Scrub for std::result::Result<T, String> {
 impl<T> Scrub for statestore::Result<T> {
     fn scrubbed(self) -> Self {
         self.map_err(|e| {
+            let key = e.key().map(scrub);
             // The cause goes into the message, scrubbed with it.
-            let message = match std::error::Error::source(&e) {
-                Some(cause) => format!("{}: {cause}", e.message()),
-                None => e.message().to_owned(),
-            };
-            let mut out = rebuilt(&e, scrub(&message));
-            if let Some(key) = e.key() {
-                out = out.with_key(scrub(key));
+            let out = e.map_message(|m| scrub(&m));
+            match key {
+                Some(k) => out.with_key(k),
+                None => out,
             }
-            out
         })
     }
-}
-
-/// An error of the same kind, store, operation and key as `e`, retryable
-/// as it is, with another message and no cause.
-fn rebuilt(e: &Error, message: String) -> Error {
-    let mut out = Error::new(e.kind(), message).with_retryable(e.is_retryable());
-    if let (Some(store), Some(op)) = (e.store(), e.operation()) {
-        out = out.context(store.to_owned(), op);
-    }
-    if let Some(key) = e.key() {
-        out = out.with_key(key.to_owned());
-    }
-    out
 }
 
 impl StoreArgs {
@@ -226,8 +211,8 @@ impl StoreArgs {
                 (name.clone(), self.type_version.clone(), props, name, None)
             }
         };
-        remember_secrets(&properties);
         let (registration, version) = registry.resolve(&type_name, version.as_deref())?;
+        remember_secrets(&properties, registration.properties);
         for unknown in properties.unknown(registration.properties) {
             eprintln!(
                 "warning: {label}: {} has no property {unknown:?}; it is ignored",
@@ -251,12 +236,8 @@ impl StoreArgs {
         manifest: &Manifest,
         c: &Component,
     ) -> statestore::Result<Properties> {
-        if self.app_id.is_empty() || self.app_id.contains(statestore::check::SEPARATOR) {
-            return Err(Error::config(format!(
-                "--app-id {:?} must be non-empty and hold no \"||\"",
-                self.app_id
-            )));
-        }
+        statestore::check::key_part("app id", &self.app_id)
+            .map_err(|e| Error::config(format!("--app-id: {}", e.message())))?;
         Runtime::builder(registry.clone(), &self.app_id)
             .properties_of(manifest, c)
             .await
@@ -295,8 +276,7 @@ impl Chosen {
         if self.label == self.registration.name {
             return e;
         }
-        let message = format!("{} ({})", e.message(), self.label);
-        rebuilt(&e, message)
+        e.map_message(|m| format!("{m} ({})", self.label))
     }
 
     /// Runs `init` (whatever initialises the store) within the manifest's
