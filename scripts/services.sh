@@ -100,7 +100,7 @@ start_mariadb() {
         wait_for "MariaDB 3306" 60 maria_ready
     fi
     mariadb --protocol=TCP -h 127.0.0.1 -u root -e 'CREATE DATABASE IF NOT EXISTS test' ||
-        fail "MariaDB 3306 answers but refuses root without password (see ../shared/reference/services.md)"
+        fail "MariaDB 3306 answers but refuses root without password: the tests connect as root with an empty password over TCP; allow that, or stop that server so this script starts its own"
 }
 
 # redis-server on a port, daemonised, without persistence.

@@ -48,7 +48,7 @@ pub fn skip(reason: impl Into<String>) -> Outcome {
 
 /// Expects success.
 pub fn ok<T>(r: statestore_core::Result<T>, what: impl Display) -> Result<T, Failure> {
-    r.map_err(|e| fail(format!("{what}: expected success, got error: {e}")))
+    r.map_err(|e| fail(format!("{what}: expected success, got error: {e:#}")))
 }
 
 /// Expects an error of `kind` that names the store and the operation.
@@ -62,11 +62,11 @@ pub fn fails<T: Debug>(
             "{what}: expected {kind:?}, got success: {v:?}"
         ))),
         Err(e) if e.kind() != kind => Err(fail(format!(
-            "{what}: expected {kind:?}, got {:?}: {e}",
+            "{what}: expected {kind:?}, got {:?}: {e:#}",
             e.kind()
         ))),
         Err(e) if e.store().is_none() || e.operation().is_none() => Err(fail(format!(
-            "{what}: the {kind:?} error does not name the store and the operation (contract §8): {e}"
+            "{what}: the {kind:?} error does not name the store and the operation (docs/contract.md, *Errors*): {e}"
         ))),
         Err(e) => Ok(e),
     }
@@ -78,7 +78,7 @@ pub fn applied<T>(r: statestore_core::Result<T>, what: impl Display) -> Result<b
     match r {
         Ok(_) => Ok(true),
         Err(e) if e.kind() == ErrorKind::ETagMismatch => Ok(false),
-        Err(e) => Err(fail(format!("{what}: {e}"))),
+        Err(e) => Err(fail(format!("{what}: {e:#}"))),
     }
 }
 

@@ -144,7 +144,7 @@ impl Suite {
         store
             .init(&target.properties)
             .await
-            .map_err(|e| format!("{name}: the store could not be initialised: {e}"))?;
+            .map_err(|e| format!("{name}: the store could not be initialised: {e:#}"))?;
         let store: Arc<dyn Store> = Arc::from(store);
         let declared = store.capabilities().features;
         let mut list: Vec<Case> = cases::all();

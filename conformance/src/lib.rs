@@ -33,6 +33,7 @@ pub mod cases;
 mod context;
 mod harness;
 mod model;
+mod recording;
 mod settings;
 
 pub use context::{
@@ -54,7 +55,7 @@ pub struct Quirks {
     /// so for in-process stores and SQLite's `:memory:`).
     pub shared_backend: bool,
     /// How the suite may stop and start the backend, for the restart case
-    /// (checklist 75 and 76); `None` skips it.
+    /// (docs/conformance.md, *Restarts*); `None` skips it.
     pub restart: Option<Restart>,
 }
 

@@ -1,7 +1,8 @@
-//! Model-based testing (checklist 74): seeded random sequences of operations
-//! run against the store under test and against the in-memory reference
-//! store, step by step; every result must agree. A failing sequence is
-//! shrunk and printed with the seed that reproduces it.
+//! Model-based testing (docs/conformance.md, *Model-based testing*): seeded
+//! random sequences of operations run against the store under test and
+//! against the in-memory reference store, step by step; every result must
+//! agree. A failing sequence is shrunk and printed with the seed that
+//! reproduces it.
 //!
 //! Etags differ between stores, so sequences name them symbolically ("the
 //! latest etag seen for key 2", "an older one") and each side resolves the
@@ -537,7 +538,7 @@ fn remove_entry(step: &mut Step, j: usize) {
     }
 }
 
-/// 74: random sequences agree with the in-memory reference store.
+/// Random sequences agree with the in-memory reference store.
 pub async fn random_sequences(cx: &Ctx) -> Outcome {
     let settings = &cx.target.settings;
     if settings.model_sequences == 0 || settings.model_steps == 0 {
@@ -598,7 +599,7 @@ pub async fn random_sequences(cx: &Ctx) -> Outcome {
         }
     };
     Err(fail(format!(
-        "diverged from the in-memory reference store (checklist 74); seed 0x{seed:x} \
+        "diverged from the in-memory reference store; seed 0x{seed:x} \
          (rerun with STATESTORE_SEED=0x{seed:x} STATESTORE_MODEL_SEQUENCES=1 \
          STATESTORE_MODEL_STEPS={steps}); {how}:\n{}at {}: expected {}, got {}",
         listing(&shown, d.step),

@@ -5,14 +5,14 @@
 /// The sizes of one run of the suite.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
-    /// Random sequences the model-based case runs (checklist 74).
+    /// Random sequences the model-based case runs (docs/conformance.md, *Model-based testing*).
     pub model_sequences: usize,
     /// Operations in each random sequence.
     pub model_steps: usize,
     /// Seed of the first sequence (sequence `i` uses `seed + i`); random
     /// when `None`. A failure prints the seed that reproduces it.
     pub seed: Option<u64>,
-    /// Concurrent tasks in each race (checklist 35, 39, 49, 73).
+    /// Concurrent tasks in each race (docs/conformance.md, *Races*).
     pub race_workers: usize,
     /// Successful writes each racing task must make.
     pub race_rounds: usize,

@@ -6,16 +6,33 @@
 //! the two sides never read each other's data.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::RwLock;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 
 use crate::error::{Error, Result};
+use crate::properties::Properties;
+
+/// What [`open`] returns: the baseline, once connected.
+pub type BaselineFuture = Pin<Box<dyn Future<Output = Result<Box<dyn Baseline>>> + Send>>;
+
+/// Opens a baseline of type `B`: the function a store's `Registration`
+/// names (`.baseline(baseline::open::<MyBaseline>)`) for `statestore bench`.
+pub fn open<B: Baseline + 'static>(properties: Properties) -> BaselineFuture {
+    Box::pin(async move { Ok(Box::new(B::open(&properties).await?) as Box<dyn Baseline>) })
+}
 
 /// One backend's workload through its raw driver.
 #[async_trait]
 pub trait Baseline: Send + Sync {
+    /// Connects with the properties the store itself takes, and sets up
+    /// whatever the baseline writes to (its own keys or table).
+    async fn open(properties: &Properties) -> Result<Self>
+    where
+        Self: Sized;
     /// The driver, for reports, e.g. `sqlx 0.9 (sqlite)`.
     fn driver(&self) -> String;
     /// Reads one key.
@@ -48,6 +65,10 @@ impl MapBaseline {
 
 #[async_trait]
 impl Baseline for MapBaseline {
+    async fn open(_properties: &Properties) -> Result<Self> {
+        Ok(MapBaseline::default())
+    }
+
     fn driver(&self) -> String {
         "std HashMap + RwLock".into()
     }

@@ -1,5 +1,6 @@
 //! The request rules every store applies the same way before it touches its
-//! backend (contract §2 to §5). Stores call these instead of re-implementing
+//! backend (docs/contract.md, *Keys and values* to *Bulk calls, transactions,
+//! prefixes*). Stores call these instead of re-implementing
 //! them, so the rules cannot drift between stores.
 //!
 //! * keys are non-empty and no longer than the store's `max_key_len`;
@@ -44,7 +45,8 @@ pub enum Condition {
 }
 
 impl Condition {
-    /// The contract's table (§3): an empty etag is no etag.
+    /// The table of docs/contract.md, *Etags and concurrency*: an empty
+    /// etag is no etag.
     pub fn new(etag: Option<ETag>, concurrency: Concurrency) -> Condition {
         match (etag.filter(|e| !e.is_empty()), concurrency) {
             (Some(etag), _) => Condition::IfMatch(etag),
@@ -292,6 +294,7 @@ pub fn keys_like(req: &KeysLikeRequest) -> Result<LikePattern> {
             "page size 0: give at least 1, or none for every key",
         ));
     }
+    no_nul("pattern", &req.pattern)?;
     LikePattern::parse(&req.pattern)
 }
 
@@ -417,7 +420,7 @@ mod tests {
             ErrorKind::InvalidRequest
         );
         assert!(prefix("p\0").is_err());
-        assert!(LikePattern::parse("a\0%").is_err());
+        assert!(keys_like(&KeysLikeRequest::new("a\0%")).is_err());
     }
 
     #[test]

@@ -1,9 +1,15 @@
-//! One error type for every store and every operation (contract §8).
+//! One error type for every store and every operation (docs/contract.md,
+//! *Errors*).
 //!
 //! An [`Error`] carries a coarse [`ErrorKind`] to act on, the store and the
 //! [`Operation`] it comes from, the key when there is one, a message, and the
 //! backend's own error as its `source`. It never carries value bytes or
 //! secrets: stores put neither into messages.
+//!
+//! `Display` follows the Rust convention: it shows this error, not its
+//! source, so a reporter that walks [`std::error::Error::source`] (anyhow,
+//! eyre, tracing) prints the cause once. The alternate form (`{:#}`) appends
+//! the whole chain of sources, for programs that print errors themselves.
 
 use std::borrow::Cow;
 use std::error::Error as StdError;
@@ -27,6 +33,10 @@ pub enum ErrorKind {
     InvalidRequest,
     /// Bad or missing component metadata.
     Config,
+    /// The backend refused the credentials (wrong password, unknown user)
+    /// or the user lacks a permission the operation needs: fix the secret or
+    /// the grants, not the request or the rest of the configuration.
+    PermissionDenied,
     /// The backend cannot be reached or the connection was lost. Retryable.
     Unavailable,
     /// The backend did not answer in time. Retryable.
@@ -46,6 +56,7 @@ impl ErrorKind {
             ErrorKind::NotSupported => "not supported",
             ErrorKind::InvalidRequest => "invalid request",
             ErrorKind::Config => "configuration error",
+            ErrorKind::PermissionDenied => "permission denied",
             ErrorKind::Unavailable => "backend unavailable",
             ErrorKind::Timeout => "timed out",
             ErrorKind::Backend => "backend error",
@@ -187,6 +198,11 @@ impl Error {
         Self::new(ErrorKind::Config, message)
     }
 
+    /// [`ErrorKind::PermissionDenied`].
+    pub fn permission_denied(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorKind::PermissionDenied, message)
+    }
+
     /// [`ErrorKind::Unavailable`].
     pub fn unavailable(message: impl Into<Cow<'static, str>>) -> Self {
         Self::new(ErrorKind::Unavailable, message)
@@ -245,10 +261,11 @@ impl Error {
     pub fn map_message(mut self, f: impl FnOnce(String) -> String) -> Self {
         let mut message = std::mem::take(&mut self.0.message).into_owned();
         if let Some(source) = self.0.source.take() {
+            let causes = chain(source.as_ref());
             message = if message.is_empty() {
-                source.to_string()
+                causes
             } else {
-                format!("{message}: {source}")
+                format!("{message}: {causes}")
             };
         }
         self.0.message = f(message).into();
@@ -335,8 +352,10 @@ impl fmt::Display for Error {
         if !e.message.is_empty() {
             write!(f, ": {}", e.message)?;
         }
-        if let Some(source) = &e.source {
-            write!(f, ": {source}")?;
+        if f.alternate()
+            && let Some(source) = &e.source
+        {
+            write!(f, ": {}", chain(source.as_ref()))?;
         }
         for (key, err) in e.failures.iter().take(5) {
             f.write_str("; ")?;
@@ -348,6 +367,23 @@ impl fmt::Display for Error {
         }
         Ok(())
     }
+}
+
+/// `error: its source: its source's source...`, each once. Some drivers
+/// print their source in their own text as well (sqlx's database errors,
+/// redis's I/O errors): a source whose text is already there is skipped.
+fn chain(error: &(dyn StdError + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut next = error.source();
+    while let Some(e) = next {
+        let more = e.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        next = e.source();
+    }
+    text
 }
 
 impl fmt::Debug for Error {
@@ -390,11 +426,74 @@ mod tests {
             .with_source(io)
             .context("state.sqlite", Operation::Get);
         assert_eq!(
-            e.to_string(),
+            format!("{e:#}"),
             "state.sqlite: get: key \"a||b\": backend unavailable: cannot connect: refused"
         );
         assert!(e.is_retryable());
         assert!(e.source().is_some());
+    }
+
+    /// An error that prints its source in its own text, as sqlx does.
+    #[derive(Debug)]
+    struct Echo(std::io::Error);
+
+    impl fmt::Display for Echo {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "failed: {}", self.0)
+        }
+    }
+
+    impl StdError for Echo {
+        fn source(&self) -> Option<&(dyn StdError + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn display_leaves_the_source_to_source() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let e = Error::unavailable("cannot connect")
+            .with_source(io)
+            .context("state.redis", Operation::Ping);
+        assert_eq!(
+            e.to_string(),
+            "state.redis: ping: backend unavailable: cannot connect"
+        );
+        assert_eq!(e.source().unwrap().to_string(), "refused");
+        // A driver that prints its source itself: the source is not repeated.
+        let io = std::io::Error::other("refused");
+        let echo = Error::unavailable("cannot connect").with_source(Echo(io));
+        assert_eq!(
+            format!("{echo:#}"),
+            "backend unavailable: cannot connect: failed: refused"
+        );
+        // Nested statestore errors: every cause once, in order.
+        let outer = Error::backend("outer").with_source(e);
+        assert_eq!(
+            format!("{outer:#}"),
+            "backend error: outer: state.redis: ping: backend unavailable: cannot connect: refused"
+        );
+    }
+
+    #[test]
+    fn map_message_keeps_everything_but_the_source() {
+        let io = std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            "password s3cret refused",
+        );
+        let e = Error::permission_denied("login failed")
+            .with_key("k")
+            .with_source(io)
+            .with_retryable(true)
+            .context("state.postgresql", Operation::Init)
+            .map_message(|m| m.replace("s3cret", "***"));
+        assert_eq!(e.kind(), ErrorKind::PermissionDenied);
+        assert_eq!(e.store(), Some("state.postgresql"));
+        assert_eq!(e.operation(), Some(Operation::Init));
+        assert_eq!(e.key(), Some("k"));
+        assert!(e.is_retryable());
+        assert!(e.source().is_none());
+        assert_eq!(e.message(), "login failed: password *** refused");
     }
 
     #[test]

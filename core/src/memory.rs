@@ -15,10 +15,10 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use bytes::Bytes;
 
+use crate::baseline::{self, MapBaseline};
 use crate::capabilities::{Capabilities, Features, Limits};
 use crate::check::{self, Condition, Op, Write};
 use crate::error::{Error, Operation, Result};
-use crate::like;
 use crate::properties::{Properties, Property};
 use crate::query::{self, QueryItem, QueryResponse};
 use crate::registry::Registration;
@@ -28,6 +28,7 @@ use crate::request::{
 };
 use crate::response::{Item, KeyResult, KeysPage, per_key};
 use crate::store::Store;
+use crate::token;
 use crate::types::ETag;
 
 /// The type name.
@@ -53,7 +54,8 @@ pub const FEATURES: Features = Features::ALL;
 pub const REGISTRATION: Registration = Registration::new(NAME, |_| Box::new(MemoryStore::new()))
     .features(FEATURES)
     .properties(PROPERTIES)
-    .summary("In-process map: the reference implementation of the contract; nothing is persisted.");
+    .summary("In-process map: the reference implementation of the contract; nothing is persisted.")
+    .baseline(baseline::open::<MapBaseline>);
 
 crate::register_store!(REGISTRATION);
 
@@ -118,7 +120,7 @@ fn parse_etag(etag: &ETag) -> Result<u64> {
     if !canonical {
         return Err(Error::etag_invalid(format!(
             "{:?} is not an etag of this store (decimal numbers)",
-            like::cut(s)
+            token::cut(s)
         )));
     }
     s.parse()
@@ -426,7 +428,7 @@ impl Store for MemoryStore {
         let op = Operation::KeysLike;
         let pattern = check::keys_like(&req).map_err(|e| e.context(NAME, op))?;
         let after = match &req.token {
-            Some(t) => Some(like::parse_page_token(t).map_err(|e| e.context(NAME, op))?),
+            Some(t) => Some(token::parse_page_token(t).map_err(|e| e.context(NAME, op))?),
             None => None,
         };
         let now = SystemTime::now();
@@ -443,7 +445,7 @@ impl Store for MemoryStore {
             .map(|(k, _)| k.clone())
             .take(limit.saturating_add(1))
             .collect();
-        Ok(like::page(keys, req.page_size))
+        Ok(token::page(keys, req.page_size))
     }
 
     async fn query(&self, req: QueryRequest) -> Result<QueryResponse> {

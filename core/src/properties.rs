@@ -1,5 +1,5 @@
 //! Component metadata: the `name = value` properties a store is initialised
-//! with, matched case-insensitively (contract §9), and typed readers whose
+//! with, matched case-insensitively (docs/components.md), and typed readers whose
 //! errors name the store and the property.
 
 use std::fmt;

@@ -359,7 +359,7 @@ pub fn page_token(values: &[Option<&Value>], key: &str) -> String {
         })
         .collect();
     let body = serde_json::json!({"v": values, "k": key}).to_string();
-    format!("q1{}", crate::like::hex(body.as_bytes()))
+    format!("q1{}", crate::token::hex(body.as_bytes()))
 }
 
 /// The sort values and key a [`page_token`] resumes after.
@@ -367,12 +367,12 @@ pub fn parse_page_token(token: &str, sort: &[Sort]) -> Result<(Vec<Option<Value>
     let bad = || {
         invalid(format!(
             "malformed page token {:?}",
-            crate::like::cut(token)
+            crate::token::cut(token)
         ))
     };
     let body = token
         .strip_prefix("q1")
-        .and_then(crate::like::unhex)
+        .and_then(crate::token::unhex)
         .ok_or_else(bad)?;
     let body: Value = serde_json::from_slice(&body).map_err(|_| bad())?;
     let key = body

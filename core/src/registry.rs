@@ -11,6 +11,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::baseline::BaselineFuture;
 use crate::capabilities::Features;
 use crate::error::{Error, Operation, Result};
 use crate::properties::{Properties, Property};
@@ -18,6 +19,11 @@ use crate::store::Store;
 
 /// Makes an empty, uninitialised store for a version of its type.
 pub type Factory = fn(version: &str) -> Box<dyn Store>;
+
+/// Opens a type's raw-driver [`Baseline`](crate::baseline::Baseline) from
+/// the same properties its stores take, for `statestore bench`; usually
+/// [`crate::baseline::open`].
+pub type BaselineFactory = fn(properties: Properties) -> BaselineFuture;
 
 /// One store type.
 #[derive(Clone, Copy)]
@@ -37,6 +43,9 @@ pub struct Registration {
     pub summary: &'static str,
     /// Makes an empty store.
     pub factory: Factory,
+    /// Opens the raw-driver baseline `statestore bench` compares the store
+    /// with; `None` when the type has none.
+    pub baseline: Option<BaselineFactory>,
 }
 
 impl Registration {
@@ -50,6 +59,7 @@ impl Registration {
             properties: &[],
             summary: "",
             factory,
+            baseline: None,
         }
     }
 
@@ -83,6 +93,12 @@ impl Registration {
         self
     }
 
+    /// Sets the raw-driver baseline.
+    pub const fn baseline(mut self, baseline: BaselineFactory) -> Self {
+        self.baseline = Some(baseline);
+        self
+    }
+
     /// The default version.
     pub fn default_version(&self) -> &'static str {
         self.versions.first().copied().unwrap_or("v1")
@@ -105,6 +121,7 @@ impl fmt::Debug for Registration {
             .field("aliases", &self.aliases)
             .field("versions", &self.versions)
             .field("features", &self.features)
+            .field("baseline", &self.baseline.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -261,86 +278,5 @@ impl Registry {
             .await
             .map_err(|e| e.context(reg.name, Operation::Init))?;
         Ok(Arc::from(store))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::memory::MemoryStore;
-
-    fn mem(_: &str) -> Box<dyn Store> {
-        Box::new(MemoryStore::new())
-    }
-
-    #[test]
-    fn versions_aliases_and_errors() {
-        let mut r = Registry::empty();
-        r.register(
-            Registration::new("state.b", mem)
-                .aliases(&["state.bee"])
-                .versions(&["v2", "v1"]),
-        )
-        .unwrap();
-        r.register(Registration::new("state.a", mem)).unwrap();
-        assert_eq!(
-            r.iter().map(|e| e.name).collect::<Vec<_>>(),
-            ["state.a", "state.b"]
-        );
-        assert_eq!(r.resolve("STATE.BEE", None).unwrap().1, "v2");
-        assert_eq!(r.resolve("state.b", Some("v1")).unwrap().1, "v1");
-        assert_eq!(r.resolve("state.b", Some("")).unwrap().1, "v2");
-
-        let e = r.resolve("state.c", None).unwrap_err();
-        assert_eq!(e.kind(), crate::ErrorKind::Config);
-        assert!(
-            e.message().contains("state.a, state.b (alias state.bee)"),
-            "{e}"
-        );
-        let e = r.resolve("state.b", Some("v9")).unwrap_err();
-        assert!(e.message().contains("v2, v1"), "{e}");
-    }
-
-    #[test]
-    fn a_name_cannot_be_registered_twice() {
-        let mut r = Registry::empty();
-        r.register(Registration::new("state.x", mem).aliases(&["state.y"]))
-            .unwrap();
-        assert!(r.register(Registration::new("state.x", mem)).is_err());
-        let e = r.register(Registration::new("state.y", mem)).unwrap_err();
-        assert!(e.message().contains("already taken by state.x"), "{e}");
-        assert!(
-            r.register(Registration::new("state.z", mem).aliases(&["STATE.X"]))
-                .is_err()
-        );
-        assert!(
-            r.register(Registration::new("state.v", mem).versions(&[]))
-                .is_err()
-        );
-    }
-
-    #[test]
-    fn inventory_has_the_in_memory_store() {
-        let r = Registry::from_inventory().unwrap();
-        assert!(r.find("state.in-memory").is_some());
-    }
-
-    #[tokio::test]
-    async fn open_initialises() {
-        let r = Registry::from_inventory().unwrap();
-        let s = r
-            .open(
-                "state.in-memory",
-                None,
-                &Properties::new().with("bogus", "1"),
-            )
-            .await
-            .unwrap();
-        s.ping().await.unwrap();
-        assert_eq!(
-            r.unknown_properties("state.in-memory", &Properties::new().with("bogus", "1"))
-                .unwrap(),
-            vec!["bogus".to_owned()]
-        );
     }
 }

@@ -48,7 +48,7 @@ impl GetRequest {
 /// Write one key.
 ///
 /// Dapr metadata `ttlInSeconds` and `contentType` are accepted as well as the
-/// typed fields; see [`crate::check`] for how the two are reconciled.
+/// typed fields; the `check` module reconciles the two.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct SetRequest {
     /// The key.
@@ -246,7 +246,8 @@ impl TransactRequest {
     }
 }
 
-/// Delete the direct children of a prefix (contract §5).
+/// Delete the direct children of a prefix (docs/contract.md, *Bulk calls, transactions,
+/// prefixes*).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DeleteWithPrefixRequest {
     /// The prefix; `||` is appended when missing.

@@ -13,7 +13,7 @@ use crate::request::{
 use crate::response::{Item, KeyResult, KeysPage};
 use crate::types::ETag;
 
-/// A state store (contract §1).
+/// A state store (docs/contract.md).
 ///
 /// Every method is required, the optional capabilities included: a store
 /// without transactions answers [`Store::transact`] with

@@ -139,7 +139,7 @@ impl FromStr for Consistency {
     }
 }
 
-/// Time to live of one write (contract §4).
+/// Time to live of one write (docs/contract.md, *TTL*).
 ///
 /// `None` in a request means "no ttl given": the write removes an earlier
 /// expiry (unless the store has a component-wide default ttl).

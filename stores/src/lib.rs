@@ -6,9 +6,12 @@
 //! native bulk calls, delete-with-prefix and keys-like paging, and one error
 //! type.
 //!
-//! This crate is the face users depend on: it re-exports
-//! [`statestore_core`] and enables backends by cargo feature (`sqlite`, on by
-//! default; `full` for all). The in-memory store is always there.
+//! This crate is the face users depend on: it re-exports the contract
+//! ([`statestore_core`]) and the Dapr components runtime
+//! ([`statestore_runtime`]), and enables backends by cargo feature
+//! (`sqlite`, on by default; `redis`, `postgres`, `mysql`; `full` for all).
+//! The in-memory store is always there. The `statestore` command line is the
+//! `statestore-cli` crate.
 //!
 //! ```
 //! use statestore::{Properties, SetRequest, StoreExt};
@@ -28,85 +31,58 @@
 #![deny(missing_docs)]
 
 pub use statestore_core::*;
+pub use statestore_runtime::*;
 
-use baseline::Baseline;
+/// Re-exports each backend crate as a module named after its feature, and
+/// keeps it linked: a crate whose items nobody names is left out by the
+/// linker, and its compile-time registration with it. One line per backend;
+/// in Cargo.toml each backend is an optional dependency named as its
+/// feature, so the feature and the crate share the name.
+macro_rules! backends {
+    ($($feature:literal => $krate:ident, $doc:literal;)*) => {
+        $(
+            #[doc = $doc]
+            #[cfg(feature = $feature)]
+            pub use ::$krate;
+        )*
 
-/// `state.sqlite`: the embedded, persistent default (feature `sqlite`).
-#[cfg(feature = "sqlite")]
-pub use statestore_sqlite as sqlite;
+        fn link_backends() {
+            $(
+                #[cfg(feature = $feature)]
+                $krate::link();
+            )*
+        }
 
-/// `state.redis`: Redis and Redis Cluster (feature `redis`).
-#[cfg(feature = "redis")]
-pub use statestore_redis as redis;
-
-/// `state.postgresql` (alias `state.postgres`): PostgreSQL (feature `postgres`).
-#[cfg(feature = "postgres")]
-pub use statestore_postgres as postgres;
-
-/// `state.mysql`: MySQL and MariaDB (feature `mysql`).
-#[cfg(feature = "mysql")]
-pub use statestore_mysql as mysql;
-
-/// The type names of every backend compiled into this build.
-pub fn enabled_types() -> Vec<&'static str> {
-    let mut types = vec![memory::NAME];
-    #[cfg(feature = "sqlite")]
-    types.push(statestore_sqlite::NAME);
-    #[cfg(feature = "redis")]
-    types.push(statestore_redis::NAME);
-    #[cfg(feature = "postgres")]
-    types.push(statestore_postgres::NAME);
-    #[cfg(feature = "mysql")]
-    types.push(statestore_mysql::NAME);
-    types
+        /// Each backend feature of this crate, with the store type its
+        /// crate registers when the feature is on (`None` when off). For the
+        /// test that every enabled backend reaches the registry.
+        #[doc(hidden)]
+        pub fn backend_features() -> Vec<(&'static str, Option<&'static str>)> {
+            vec![$(
+                ($feature, {
+                    #[cfg(feature = $feature)]
+                    let name = Some($krate::NAME);
+                    #[cfg(not(feature = $feature))]
+                    let name = None;
+                    name
+                }),
+            )*]
+        }
+    };
 }
 
-/// Keeps every enabled backend crate linked: a crate whose items nobody
-/// uses is left out by the linker, and its compile-time registration with it.
-fn link_backends() {
-    #[cfg(feature = "sqlite")]
-    statestore_sqlite::link();
-    #[cfg(feature = "redis")]
-    statestore_redis::link();
-    #[cfg(feature = "postgres")]
-    statestore_postgres::link();
-    #[cfg(feature = "mysql")]
-    statestore_mysql::link();
+backends! {
+    "sqlite" => sqlite, "`state.sqlite`: the embedded, persistent default (feature `sqlite`).";
+    "redis" => redis, "`state.redis`: Redis and Redis Cluster (feature `redis`).";
+    "postgres" => postgres, "`state.postgresql` (alias `state.postgres`): PostgreSQL (feature `postgres`).";
+    "mysql" => mysql, "`state.mysql`: MySQL and MariaDB (feature `mysql`).";
 }
 
-/// The raw-driver baseline of a store type, for `statestore bench`: the
-/// same workload written directly against the backend's driver. `None` when
-/// the type has none in this build.
-pub async fn baseline(name: &str, properties: &Properties) -> Option<Result<Box<dyn Baseline>>> {
-    let _ = properties;
-    match name {
-        memory::NAME => Some(Ok(Box::new(baseline::MapBaseline::default()))),
-        #[cfg(feature = "sqlite")]
-        statestore_sqlite::NAME => Some(
-            statestore_sqlite::SqliteBaseline::open(properties)
-                .await
-                .map(|b| Box::new(b) as Box<dyn Baseline>),
-        ),
-        #[cfg(feature = "redis")]
-        statestore_redis::NAME => Some(
-            statestore_redis::RedisBaseline::open(properties)
-                .await
-                .map(|b| Box::new(b) as Box<dyn Baseline>),
-        ),
-        #[cfg(feature = "postgres")]
-        statestore_postgres::NAME => Some(
-            statestore_postgres::PgBaseline::open(properties)
-                .await
-                .map(|b| Box::new(b) as Box<dyn Baseline>),
-        ),
-        #[cfg(feature = "mysql")]
-        statestore_mysql::NAME => Some(
-            statestore_mysql::MySqlBaseline::open(properties)
-                .await
-                .map(|b| Box::new(b) as Box<dyn Baseline>),
-        ),
-        _ => None,
-    }
+/// The type names of every store type registered in this build: the
+/// in-memory store, the enabled backends, and any linked crate that
+/// registers itself.
+pub fn enabled_types() -> Result<Vec<&'static str>> {
+    Ok(registry()?.iter().map(|r| r.name).collect())
 }
 
 /// A [`RuntimeBuilder`] for app `app_id` over [`registry()`]: load a

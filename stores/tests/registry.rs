@@ -4,16 +4,15 @@
 #[test]
 fn every_enabled_backend_is_registered() {
     let registry = statestore::registry().expect("no duplicate registrations");
-    let enabled = statestore::enabled_types();
+    let enabled = statestore::enabled_types().unwrap();
     assert!(enabled.contains(&"state.in-memory"));
-    #[cfg(feature = "sqlite")]
-    assert!(enabled.contains(&"state.sqlite"));
-    #[cfg(feature = "redis")]
-    assert!(enabled.contains(&"state.redis"));
-    #[cfg(feature = "postgres")]
-    assert!(enabled.contains(&"state.postgresql"));
-    #[cfg(feature = "mysql")]
-    assert!(enabled.contains(&"state.mysql"));
+    for (feature, name) in statestore::backend_features() {
+        let Some(name) = name else { continue };
+        assert!(
+            enabled.contains(&name),
+            "feature {feature} is on, but its type {name} is not registered"
+        );
+    }
     for name in enabled {
         let reg = registry
             .find(name)
@@ -44,7 +43,7 @@ fn unknown_types_list_every_registered_type() {
         .err()
         .expect("unknown type");
     assert_eq!(err.kind(), statestore::ErrorKind::Config);
-    for name in statestore::enabled_types() {
+    for name in statestore::enabled_types().unwrap() {
         assert!(err.to_string().contains(name), "{err} does not list {name}");
     }
 }
@@ -56,5 +55,37 @@ fn postgres_answers_to_its_alias() {
     assert_eq!(
         registry.find("state.postgres").map(|r| r.name),
         Some("state.postgresql")
+    );
+}
+
+/// Every backend of Cargo.toml (an optional dependency, which is its
+/// feature) has its line in `backends!` (so it is linked and re-exported),
+/// and `full` names it.
+#[test]
+fn every_backend_feature_has_its_line() {
+    let manifest = include_str!("../Cargo.toml");
+    let declared: Vec<&str> = manifest
+        .lines()
+        .filter(|l| l.contains("optional = true"))
+        .filter_map(|l| l.split_once(" = ").map(|(f, _)| f.trim()))
+        .collect();
+    let full = manifest
+        .lines()
+        .find(|l| l.starts_with("full = "))
+        .expect("a full feature");
+    for feature in &declared {
+        assert!(
+            full.contains(&format!("\"{feature}\"")),
+            "full lacks {feature}"
+        );
+    }
+    let listed: Vec<&str> = statestore::backend_features()
+        .into_iter()
+        .map(|(f, _)| f)
+        .collect();
+    assert!(!declared.is_empty());
+    assert_eq!(
+        declared, listed,
+        "features of stores/Cargo.toml vs backends! in stores/src/lib.rs"
     );
 }

@@ -506,7 +506,7 @@ async fn unknown_type_lists_registered_types() {
             "state.cassandra-typo",
         ],
     );
-    assert_has(&e, &statestore::enabled_types());
+    assert_has(&e, &statestore::enabled_types().unwrap());
 }
 
 /// 5. A missing required property is named.
@@ -574,6 +574,10 @@ async fn ignore_errors_leaves_a_broken_store_out() {
     let e = load_err(builder(registry(), APP), &dir).await;
     let retryable = matches!(e.kind(), ErrorKind::Unavailable | ErrorKind::Timeout);
     assert!(retryable, "{e}");
+    // Masking secrets in the message keeps what callers act on.
+    assert!(e.is_retryable(), "{e}");
+    assert_eq!(e.store(), Some("state.redis"), "{e}");
+    assert_eq!(e.operation(), Some(statestore::Operation::Init), "{e}");
     assert_has(
         &e.to_string(),
         &["stores.yaml", "\"sessions\"", "state.redis"],

@@ -1,10 +1,12 @@
-//! The actor store (checklist 69 to 73), driven through the actor state API
-//! (`statestore_core::actor`) as an actor runtime drives it: keys
+//! The actor store (docs/conformance.md, *The actor store*), driven through
+//! the actor state API (`statestore_runtime::actor`) as an actor runtime
+//! drives it: keys
 //! `app||type||id||key`, every call with `partitionKey = app||type||id`,
 //! one transaction per turn, each written key conditional on what the turn
 //! read.
 //!
-//! The API runs over a recording wrapper of the store under test, so a case
+//! The API runs over a recording wrapper of the store under test
+//! ([`Recorder`]), so a case
 //! checks both what the store answers and what it was asked (one
 //! transaction per turn, the partition key on every call). Reads and
 //! writes through the store itself, at the Dapr keys, check that the layout
@@ -23,22 +25,20 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 
 use futures::FutureExt;
-use statestore_core::actor::{ActorState, ActorStateStore};
 use statestore_core::check::{PARTITION_KEY, SEPARATOR};
 use statestore_core::{
-    Bytes, Capabilities, DeleteRequest, DeleteWithPrefixRequest, ETag, Error, ErrorKind, Feature,
-    GetRequest, Item, KeyResult, KeysLikeRequest, KeysPage, Metadata, Operation, Properties,
-    QueryRequest, QueryResponse, Result, SetRequest, Store, TransactRequest, TransactionOp,
-    async_trait,
+    Bytes, DeleteRequest, ErrorKind, Feature, GetRequest, Operation, Result, SetRequest, Store,
 };
 
 use crate::context::{Ctx, Failure, Outcome, applied, fail, fails, ok, show, until_applied};
 use crate::ensure;
+use crate::recording::{Recorder, bulk_get_call, entry, get_call, transact_call};
+use statestore_runtime::actor::{ActorState, ActorStateStore};
 
 /// The actor type of most actors here.
 const ACCOUNT: &str = "Account";
 
-/// 69: actor keys with `partitionKey` work for get, bulk_get and a turn's
+/// Actor keys with `partitionKey` work for get, bulk_get and a turn's
 /// transaction; the stored keys are exactly Dapr's, both ways; a turn reads
 /// its own staged writes, which the store does not see until the commit.
 pub async fn keys_and_partition_key(cx: &Ctx) -> Outcome {
@@ -160,7 +160,7 @@ async fn layout(env: &Actors) -> Outcome {
     .await
 }
 
-/// 70: a turn of several upserts and deletes commits as one transaction; a
+/// A turn of several upserts and deletes commits as one transaction; a
 /// turn whose read went stale (another activation of the same actor wrote
 /// in between) changes nothing, fails with `ETagMismatch`, and succeeds
 /// when run again.
@@ -315,7 +315,7 @@ async fn atomic(env: &Actors) -> Outcome {
     .await
 }
 
-/// 71: two actors' state stays separate (other id, an id that extends it,
+/// Two actors' state stays separate (other id, an id that extends it,
 /// another type with the same id); removing one actor's state removes
 /// exactly its keys and leaves the others untouched.
 pub async fn isolation_and_removal(cx: &Ctx) -> Outcome {
@@ -431,7 +431,7 @@ async fn isolation(cx: &Ctx, env: &Actors) -> Outcome {
     Ok(())
 }
 
-/// 72: opaque binary blobs (serialized messages) round-trip exactly
+/// Opaque binary blobs (serialized messages) round-trip exactly
 /// through a turn, and back through get, bulk_get and the store itself.
 pub async fn binary_blobs(cx: &Ctx) -> Outcome {
     let env = Actors::new(cx)?;
@@ -505,7 +505,7 @@ async fn blobs(env: &Actors) -> Outcome {
     Ok(())
 }
 
-/// 73: concurrent turns on different actors do not interfere; concurrent
+/// Concurrent turns on different actors do not interfere; concurrent
 /// turns on one actor (each task its own activation, a turn aborted by
 /// `ETagMismatch` run again) never lose an update.
 pub async fn concurrent_turns(cx: &Ctx) -> Outcome {
@@ -583,7 +583,7 @@ async fn turns(actor: ActorState, times: usize) -> Outcome {
 /// the Dapr keys, and the keys to delete when the case ends.
 struct Actors {
     store: Arc<dyn Store>,
-    spy: Arc<Spy>,
+    spy: Arc<Recorder>,
     /// Over the recording wrapper.
     api: ActorStateStore,
     /// Over the store itself, for the races.
@@ -601,10 +601,7 @@ impl Actors {
             .filter(|a| !a.is_empty())
             .ok_or_else(|| fail(format!("no app id in the key prefix {:?}", cx.prefix())))?
             .to_owned();
-        let spy = Arc::new(Spy {
-            inner: cx.store.clone(),
-            calls: Mutex::default(),
-        });
+        let spy = Arc::new(Recorder::new(cx.store.clone()));
         let what =
             format!("actor state store of app {app:?} (the store declares ETAG and TRANSACTIONAL)");
         let api = ok(ActorStateStore::new(spy.clone(), &app), &what)?;
@@ -674,8 +671,7 @@ impl Actors {
 
     /// What the API asked of the store since the last call, described.
     fn calls(&self) -> Vec<String> {
-        let calls = std::mem::take(&mut *self.spy.calls.lock().unwrap_or_else(|p| p.into_inner()));
-        calls.iter().map(describe).collect()
+        self.spy.take()
     }
 
     /// Forgets what the API asked so far.
@@ -723,149 +719,4 @@ impl Actors {
 
 fn shown(v: &Option<Bytes>) -> String {
     v.as_deref().map_or_else(|| "no value".to_owned(), show)
-}
-
-/// One key of a call and its partition key, as [`describe`] writes it.
-fn entry(key: &str, partition: Option<&str>) -> String {
-    match partition {
-        Some(p) => format!("{key:?} partitionKey={p:?}"),
-        None => format!("{key:?} without partitionKey"),
-    }
-}
-
-fn get_call(partition: &str, key: &str) -> String {
-    format!("get {}", entry(key, Some(partition)))
-}
-
-fn bulk_get_call(partition: &str, keys: &[String]) -> String {
-    let keys: Vec<String> = keys.iter().map(|k| entry(k, Some(partition))).collect();
-    format!("bulk_get [{}]", keys.join(", "))
-}
-
-fn transact_call(partition: &str, ops: &[(&str, String)]) -> String {
-    let ops: Vec<String> = ops
-        .iter()
-        .map(|(op, k)| format!("{op} {}", entry(k, Some(partition))))
-        .collect();
-    format!("transact partitionKey={partition:?} [{}]", ops.join(", "))
-}
-
-fn pk(metadata: &Metadata) -> Option<&str> {
-    metadata.get(PARTITION_KEY).map(String::as_str)
-}
-
-/// A call as the expectations above write it (keys and partition keys,
-/// never values).
-fn describe(call: &Call) -> String {
-    match call {
-        Call::Get(r) => format!("get {}", entry(&r.key, pk(&r.metadata))),
-        Call::BulkGet(rs) => {
-            let keys: Vec<String> = rs.iter().map(|r| entry(&r.key, pk(&r.metadata))).collect();
-            format!("bulk_get [{}]", keys.join(", "))
-        }
-        Call::Transact(t) => {
-            let ops: Vec<String> = t
-                .operations
-                .iter()
-                .map(|op| match op {
-                    TransactionOp::Set(r) => format!("set {}", entry(&r.key, pk(&r.metadata))),
-                    TransactionOp::Delete(r) => {
-                        format!("delete {}", entry(&r.key, pk(&r.metadata)))
-                    }
-                })
-                .collect();
-            let head = match pk(&t.metadata) {
-                Some(p) => format!("partitionKey={p:?}"),
-                None => "without partitionKey".to_owned(),
-            };
-            format!("transact {head} [{}]", ops.join(", "))
-        }
-        Call::DeleteWithPrefix(r) => {
-            format!("delete_with_prefix {}", entry(&r.prefix, pk(&r.metadata)))
-        }
-        Call::Other(op) => op.to_string(),
-    }
-}
-
-/// What the actor API asked of the store.
-enum Call {
-    Get(GetRequest),
-    BulkGet(Vec<GetRequest>),
-    Transact(TransactRequest),
-    DeleteWithPrefix(DeleteWithPrefixRequest),
-    Other(Operation),
-}
-
-/// The store under test, recording every call made through it.
-struct Spy {
-    inner: Arc<dyn Store>,
-    calls: Mutex<Vec<Call>>,
-}
-
-impl Spy {
-    fn record(&self, call: Call) {
-        self.calls
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(call);
-    }
-}
-
-#[async_trait]
-impl Store for Spy {
-    async fn init(&mut self, _properties: &Properties) -> Result<()> {
-        Err(Error::invalid(
-            "the suite's recording wrapper wraps a store that is already initialised",
-        ))
-    }
-    fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
-    }
-    async fn get(&self, req: GetRequest) -> Result<Option<Item>> {
-        self.record(Call::Get(req.clone()));
-        self.inner.get(req).await
-    }
-    async fn set(&self, req: SetRequest) -> Result<Option<ETag>> {
-        self.record(Call::Other(Operation::Set));
-        self.inner.set(req).await
-    }
-    async fn delete(&self, req: DeleteRequest) -> Result<()> {
-        self.record(Call::Other(Operation::Delete));
-        self.inner.delete(req).await
-    }
-    async fn bulk_get(&self, reqs: Vec<GetRequest>) -> Result<Vec<KeyResult<Option<Item>>>> {
-        self.record(Call::BulkGet(reqs.clone()));
-        self.inner.bulk_get(reqs).await
-    }
-    async fn bulk_set(&self, reqs: Vec<SetRequest>) -> Result<Vec<KeyResult<Option<ETag>>>> {
-        self.record(Call::Other(Operation::BulkSet));
-        self.inner.bulk_set(reqs).await
-    }
-    async fn bulk_delete(&self, reqs: Vec<DeleteRequest>) -> Result<Vec<KeyResult<()>>> {
-        self.record(Call::Other(Operation::BulkDelete));
-        self.inner.bulk_delete(reqs).await
-    }
-    async fn ping(&self) -> Result<()> {
-        self.inner.ping().await
-    }
-    async fn close(&self) -> Result<()> {
-        // The store is the suite's, shared by every case: never closed here.
-        Ok(())
-    }
-    async fn transact(&self, req: TransactRequest) -> Result<Vec<Option<ETag>>> {
-        self.record(Call::Transact(req.clone()));
-        self.inner.transact(req).await
-    }
-    async fn delete_with_prefix(&self, req: DeleteWithPrefixRequest) -> Result<u64> {
-        self.record(Call::DeleteWithPrefix(req.clone()));
-        self.inner.delete_with_prefix(req).await
-    }
-    async fn keys_like(&self, req: KeysLikeRequest) -> Result<KeysPage> {
-        self.record(Call::Other(Operation::KeysLike));
-        self.inner.keys_like(req).await
-    }
-    async fn query(&self, req: QueryRequest) -> Result<QueryResponse> {
-        self.record(Call::Other(Operation::Query));
-        self.inner.query(req).await
-    }
 }

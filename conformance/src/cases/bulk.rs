@@ -1,4 +1,4 @@
-//! Bulk calls (checklist 18 to 24).
+//! Bulk calls (docs/contract.md, *Bulk calls, transactions, prefixes*).
 
 use statestore_core::{DeleteRequest, ErrorKind, Feature, GetRequest, Item, KeyResult, SetRequest};
 
@@ -9,7 +9,7 @@ fn value_of(entry: &KeyResult<Option<Item>>) -> Result<Option<Vec<u8>>, Failure>
     match &entry.result {
         Ok(item) => Ok(item.as_ref().map(|i| i.value.to_vec())),
         Err(e) => Err(fail(format!(
-            "bulk_get entry {:?}: unexpected error {e}",
+            "bulk_get entry {:?}: unexpected error {e:#}",
             entry.key
         ))),
     }
@@ -60,13 +60,13 @@ async fn bulk_set(cx: &Ctx, pairs: &[(String, Vec<u8>)]) -> Outcome {
             r.key
         );
         if let Err(e) = &r.result {
-            return Err(fail(format!("bulk_set {k:?}: unexpected error {e}")));
+            return Err(fail(format!("bulk_set {k:?}: unexpected error {e:#}")));
         }
     }
     Ok(())
 }
 
-/// 18, 19: bulk_set of new keys; bulk_get answers in request order.
+/// Bulk_set of new keys; bulk_get answers in request order.
 pub async fn set_then_get_in_order(cx: &Ctx) -> Outcome {
     let pairs: Vec<(String, Vec<u8>)> = (0..50)
         .map(|i| (cx.key(&format!("k{i:02}")), format!("v{i}").into_bytes()))
@@ -88,7 +88,7 @@ pub async fn set_then_get_in_order(cx: &Ctx) -> Outcome {
     Ok(())
 }
 
-/// 20: missing keys come back as entries without value and without error.
+/// Missing keys come back as entries without value and without error.
 pub async fn get_missing_entries(cx: &Ctx) -> Outcome {
     let present = cx.key("present");
     let missing = cx.key("missing");
@@ -109,7 +109,7 @@ pub async fn get_missing_entries(cx: &Ctx) -> Outcome {
     Ok(())
 }
 
-/// 21: bulk_get of no keys returns no entries.
+/// Bulk_get of no keys returns no entries.
 pub async fn get_empty(cx: &Ctx) -> Outcome {
     let got = ok(cx.store.bulk_get(Vec::new()).await, "bulk_get of no keys")?;
     ensure!(
@@ -120,7 +120,7 @@ pub async fn get_empty(cx: &Ctx) -> Outcome {
     Ok(())
 }
 
-/// 22: bulk_delete removes every key.
+/// Bulk_delete removes every key.
 pub async fn delete_all(cx: &Ctx) -> Outcome {
     let pairs: Vec<(String, Vec<u8>)> = (0..20)
         .map(|i| (cx.key(&format!("d{i}")), vec![b'x']))
@@ -146,7 +146,7 @@ pub async fn delete_all(cx: &Ctx) -> Outcome {
     Ok(())
 }
 
-/// 23: a failed key is reported with its key and cause; the others stay applied.
+/// A failed key is reported with its key and cause; the others stay applied.
 pub async fn partial_failures(cx: &Ctx) -> Outcome {
     let (a, b) = (cx.key("a"), cx.key("b"));
     let reqs = vec![
@@ -217,7 +217,7 @@ pub async fn partial_failures(cx: &Ctx) -> Outcome {
     cx.read_none(&b, "deleted by bulk_delete").await
 }
 
-/// 24: bulk calls of 1,000 keys work (the store batches them; see its
+/// Bulk calls of 1,000 keys work (the store batches them; see its
 /// documented `max_bulk_batch`).
 pub async fn thousand_keys(cx: &Ctx) -> Outcome {
     let pairs: Vec<(String, Vec<u8>)> = (0..1000)

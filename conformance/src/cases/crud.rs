@@ -1,4 +1,4 @@
-//! CRUD and value fidelity (checklist 8 to 17, and contract §8).
+//! CRUD and value fidelity (docs/contract.md, *Operations*, *Keys and values* and *Errors*).
 
 use statestore_core::{
     Concurrency, Consistency, DeleteRequest, ErrorKind, GetRequest, Operation, SetRequest,
@@ -7,7 +7,7 @@ use statestore_core::{
 use crate::context::{Ctx, Outcome, fails, ok, show};
 use crate::ensure;
 
-/// 8: values of every common shape come back byte for byte.
+/// Values of every common shape come back byte for byte.
 pub async fn value_fidelity(cx: &Ctx) -> Outcome {
     let values: [(&str, &[u8]); 8] = [
         ("int", b"42"),
@@ -27,7 +27,7 @@ pub async fn value_fidelity(cx: &Ctx) -> Outcome {
     Ok(())
 }
 
-/// 9: binary values, and a 1 MiB value (or the store's maximum).
+/// Binary values, and a 1 MiB value (or the store's maximum).
 pub async fn binary_values(cx: &Ctx) -> Outcome {
     let all: Vec<u8> = (0..=255u8).collect();
     let big_len = cx
@@ -60,7 +60,7 @@ pub async fn binary_values(cx: &Ctx) -> Outcome {
     Ok(())
 }
 
-/// 10: the content type travels with the value (field or `contentType`
+/// The content type travels with the value (field or `contentType`
 /// metadata) and is absent when none was given.
 pub async fn content_type(cx: &Ctx) -> Outcome {
     let cases = [
@@ -99,13 +99,13 @@ pub async fn content_type(cx: &Ctx) -> Outcome {
     Ok(())
 }
 
-/// 11: a missing key reads as nothing, without error and without etag.
+/// A missing key reads as nothing, without error and without etag.
 pub async fn get_missing(cx: &Ctx) -> Outcome {
     cx.read_none(&cx.key("never-written"), "never written")
         .await
 }
 
-/// 12: delete removes an existing key.
+/// Delete removes an existing key.
 pub async fn delete_existing(cx: &Ctx) -> Outcome {
     let k = cx.key("doomed");
     cx.put(&k, "v").await?;
@@ -116,7 +116,7 @@ pub async fn delete_existing(cx: &Ctx) -> Outcome {
     cx.read_none(&k, "after delete").await
 }
 
-/// 13: deleting a missing key without etag succeeds.
+/// Deleting a missing key without etag succeeds.
 pub async fn delete_missing(cx: &Ctx) -> Outcome {
     let k = cx.key("absent");
     ok(
@@ -125,7 +125,7 @@ pub async fn delete_missing(cx: &Ctx) -> Outcome {
     )
 }
 
-/// 14: overwriting without etag replaces the value.
+/// Overwriting without etag replaces the value.
 pub async fn overwrite(cx: &Ctx) -> Outcome {
     let k = cx.key("k");
     cx.put(&k, "first").await?;
@@ -133,7 +133,7 @@ pub async fn overwrite(cx: &Ctx) -> Outcome {
     cx.read_eq(&k, b"second").await.map(drop)
 }
 
-/// 15: keys with quotes, wildcards, escapes, unicode, `||` and text that
+/// Keys with quotes, wildcards, escapes, unicode, `||` and text that
 /// looks like SQL or commands round-trip unchanged.
 pub async fn odd_keys(cx: &Ctx) -> Outcome {
     let names = [
@@ -180,7 +180,7 @@ pub async fn odd_keys(cx: &Ctx) -> Outcome {
     Ok(())
 }
 
-/// 16: an empty key, a key holding NUL, and one longer than the documented
+/// An empty key, a key holding NUL, and one longer than the documented
 /// maximum, are invalid requests.
 pub async fn key_limits(cx: &Ctx) -> Outcome {
     fails(
@@ -228,7 +228,7 @@ pub async fn key_limits(cx: &Ctx) -> Outcome {
     Ok(())
 }
 
-/// 17: unknown concurrency or consistency strings are refused; both
+/// Unknown concurrency or consistency strings are refused; both
 /// consistencies are accepted on every call.
 pub async fn unknown_option_strings(cx: &Ctx) -> Outcome {
     for bad in ["firstwrite", "FIRST_WRITE", "last"] {
@@ -264,7 +264,7 @@ pub async fn unknown_option_strings(cx: &Ctx) -> Outcome {
     )
 }
 
-/// Contract §8: errors name the store and the operation, and never hold the
+/// docs/contract.md, *Errors*: errors name the store and the operation, and never hold the
 /// value's bytes.
 pub async fn errors_name_store_and_operation(cx: &Ctx) -> Outcome {
     let secret = "value-bytes-that-must-not-leak";

@@ -1,4 +1,4 @@
-//! Etags (checklist 25 to 35).
+//! Etags (docs/contract.md, *Etags and concurrency*).
 
 use std::sync::Arc;
 
@@ -7,7 +7,7 @@ use statestore_core::{DeleteRequest, ETag, ErrorKind, GetRequest, SetRequest, St
 use crate::context::{Ctx, Outcome, applied, fail, fails, ok, until_applied};
 use crate::ensure;
 
-/// 25: get and bulk_get return a non-empty etag for existing keys.
+/// Get and bulk_get return a non-empty etag for existing keys.
 pub async fn present_on_reads(cx: &Ctx) -> Outcome {
     let k = cx.key("k");
     cx.put(&k, "v").await?;
@@ -25,7 +25,7 @@ pub async fn present_on_reads(cx: &Ctx) -> Outcome {
     cx.etag_of(etag, "bulk_get").map(drop)
 }
 
-/// 26: every successful write produces a new etag, even of equal bytes.
+/// Every successful write produces a new etag, even of equal bytes.
 pub async fn changes_on_every_write(cx: &Ctx) -> Outcome {
     let k = cx.key("k");
     let mut seen: Vec<ETag> = Vec::new();
@@ -53,7 +53,7 @@ pub async fn changes_on_every_write(cx: &Ctx) -> Outcome {
     Ok(())
 }
 
-/// 27: set returns the new etag, equal to what get returns.
+/// Set returns the new etag, equal to what get returns.
 pub async fn set_returns_current(cx: &Ctx) -> Outcome {
     let k = cx.key("k");
     let e1 = cx.etag_of(cx.put(&k, "v1").await?, "set")?;
@@ -74,7 +74,7 @@ pub async fn set_returns_current(cx: &Ctx) -> Outcome {
     Ok(())
 }
 
-/// 28: a wrong, well-formed etag is refused and changes nothing.
+/// A wrong, well-formed etag is refused and changes nothing.
 pub async fn stale_set_refused(cx: &Ctx) -> Outcome {
     let k = cx.key("k");
     let stale = cx.etag_of(cx.put(&k, "a").await?, "set")?;
@@ -94,7 +94,7 @@ pub async fn stale_set_refused(cx: &Ctx) -> Outcome {
     Ok(())
 }
 
-/// 29: a malformed etag is `ETagInvalid` (or `ETagMismatch` where the store
+/// A malformed etag is `ETagInvalid` (or `ETagMismatch` where the store
 /// says it cannot tell) and changes nothing.
 pub async fn malformed_refused(cx: &Ctx) -> Outcome {
     let k = cx.key("k");
@@ -119,7 +119,7 @@ pub async fn malformed_refused(cx: &Ctx) -> Outcome {
     cx.read_eq(&k, b"a").await.map(drop)
 }
 
-/// 30: a write with the current etag succeeds.
+/// A write with the current etag succeeds.
 pub async fn current_set_succeeds(cx: &Ctx) -> Outcome {
     let k = cx.key("k");
     let e = cx.etag_of(cx.put(&k, "a").await?, "set")?;
@@ -130,7 +130,7 @@ pub async fn current_set_succeeds(cx: &Ctx) -> Outcome {
     cx.read_eq(&k, b"b").await.map(drop)
 }
 
-/// 31: delete with a wrong etag is refused; with the current one it deletes.
+/// Delete with a wrong etag is refused; with the current one it deletes.
 pub async fn delete_with_etag(cx: &Ctx) -> Outcome {
     let k = cx.key("k");
     let stale = cx.etag_of(cx.put(&k, "a").await?, "set")?;
@@ -148,7 +148,7 @@ pub async fn delete_with_etag(cx: &Ctx) -> Outcome {
     cx.read_none(&k, "deleted with its current etag").await
 }
 
-/// 32: an etag on a missing key is a mismatch, for set and delete.
+/// An etag on a missing key is a mismatch, for set and delete.
 pub async fn missing_key_with_etag(cx: &Ctx) -> Outcome {
     let other = cx.key("other");
     let real = cx.etag_of(cx.put(&other, "x").await?, "set")?;
@@ -175,7 +175,7 @@ pub async fn missing_key_with_etag(cx: &Ctx) -> Outcome {
     cx.read_none(&k, "refused writes").await
 }
 
-/// 33: an empty etag behaves exactly like no etag.
+/// An empty etag behaves exactly like no etag.
 pub async fn empty_etag_is_none(cx: &Ctx) -> Outcome {
     let k = cx.key("k");
     cx.put(&k, "a").await?;
@@ -197,7 +197,7 @@ pub async fn empty_etag_is_none(cx: &Ctx) -> Outcome {
     .map(drop)
 }
 
-/// 34: in bulk calls one bad etag fails only that key.
+/// In bulk calls one bad etag fails only that key.
 pub async fn bulk_per_key(cx: &Ctx) -> Outcome {
     let keys: Vec<String> = (0..3).map(|i| cx.key(&format!("k{i}"))).collect();
     let mut etags = Vec::new();
@@ -252,7 +252,7 @@ pub async fn bulk_per_key(cx: &Ctx) -> Outcome {
     cx.read_eq(&keys[1], b"changed").await.map(drop)
 }
 
-/// 35: concurrent get-increment-set loops with etags lose no update.
+/// Concurrent get-increment-set loops with etags lose no update.
 pub async fn race_no_lost_update(cx: &Ctx) -> Outcome {
     let (workers, rounds) = cx.race_size();
     let k = cx.key("counter");

@@ -1,11 +1,11 @@
-//! First-write concurrency (checklist 36 to 39).
+//! First-write concurrency (docs/contract.md, *Etags and concurrency*).
 
 use statestore_core::{DeleteRequest, ErrorKind, Feature, SetRequest, TransactRequest};
 
 use crate::context::{Ctx, Outcome, fail, fails, ok};
 use crate::ensure;
 
-/// 36: first-write without etag on a missing key inserts it.
+/// First-write without etag on a missing key inserts it.
 pub async fn insert_missing(cx: &Ctx) -> Outcome {
     let k = cx.key("new");
     let e = ok(
@@ -22,7 +22,7 @@ pub async fn insert_missing(cx: &Ctx) -> Outcome {
     Ok(())
 }
 
-/// 37: first-write without etag (none or empty) on an existing key fails,
+/// First-write without etag (none or empty) on an existing key fails,
 /// however the key was created.
 pub async fn existing_refused(cx: &Ctx) -> Outcome {
     let by_set = cx.key("by-set");
@@ -75,7 +75,7 @@ pub async fn existing_refused(cx: &Ctx) -> Outcome {
     Ok(())
 }
 
-/// 38: first-write with the current etag succeeds and changes the etag;
+/// First-write with the current etag succeeds and changes the etag;
 /// again with the now stale etag it fails.
 pub async fn with_current_etag(cx: &Ctx) -> Outcome {
     let k = cx.key("k");
@@ -98,7 +98,7 @@ pub async fn with_current_etag(cx: &Ctx) -> Outcome {
     cx.read_eq(&k, b"b").await.map(drop)
 }
 
-/// 39: of many first-writes of one missing key, exactly one wins.
+/// Of many first-writes of one missing key, exactly one wins.
 pub async fn race_single_winner(cx: &Ctx) -> Outcome {
     let racers = cx.race_size().0.saturating_mul(2);
     let k = cx.key("contested");
@@ -119,7 +119,7 @@ pub async fn race_single_winner(cx: &Ctx) -> Outcome {
         {
             Ok(_) => winners.push(i),
             Err(e) if e.kind() == ErrorKind::ETagMismatch => {}
-            Err(e) => return Err(fail(format!("racer {i}: unexpected error {e}"))),
+            Err(e) => return Err(fail(format!("racer {i}: unexpected error {e:#}"))),
         }
     }
     ensure!(
@@ -131,8 +131,9 @@ pub async fn race_single_winner(cx: &Ctx) -> Outcome {
         .map(drop)
 }
 
-/// First-write delete without etag (contract §3, "delete follows the same
-/// table"): succeeds when the key is absent, fails when it exists.
+/// First-write delete without etag (docs/contract.md, *Etags and
+/// concurrency*: "delete follows the same table"): succeeds when the key is
+/// absent, fails when it exists.
 pub async fn delete_without_etag(cx: &Ctx) -> Outcome {
     let k = cx.key("k");
     ok(

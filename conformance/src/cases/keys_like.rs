@@ -1,4 +1,5 @@
-//! Keys-like (checklist 60 to 63; 64 is with the ttl cases).
+//! Keys-like (docs/contract.md, *Bulk calls, transactions, prefixes*; expired keys
+//! are with the ttl cases).
 
 use std::collections::BTreeSet;
 
@@ -8,7 +9,7 @@ use crate::cases::ttl::like_escape;
 use crate::context::{Ctx, Failure, Outcome, fails, ok};
 use crate::ensure;
 
-/// 60: an empty pattern is refused with its own error.
+/// An empty pattern is refused with its own error.
 pub async fn empty_pattern(cx: &Ctx) -> Outcome {
     let e = fails(
         cx.store.keys_like(KeysLikeRequest::new("")).await,
@@ -34,7 +35,7 @@ async fn list(cx: &Ctx, pattern: &str) -> Result<Vec<String>, Failure> {
     Ok(page.keys)
 }
 
-/// 61: `%`, `_` and backslash escapes work as SQL LIKE, case-sensitively.
+/// `%`, `_` and backslash escapes work as SQL LIKE, case-sensitively.
 pub async fn wildcards_and_escapes(cx: &Ctx) -> Outcome {
     let base = like_escape(&cx.key(""));
     let names = [
@@ -85,7 +86,7 @@ async fn page(
     )
 }
 
-/// 62: without page size every match comes back; with one, at most that many
+/// Without page size every match comes back; with one, at most that many
 /// and a token exactly when more remain; tokens yield every key once.
 pub async fn paging(cx: &Ctx) -> Outcome {
     const N: usize = 1100;
@@ -146,7 +147,7 @@ pub async fn paging(cx: &Ctx) -> Outcome {
     Ok(())
 }
 
-/// 63: tokens stay valid across concurrent inserts and deletes, never return
+/// Tokens stay valid across concurrent inserts and deletes, never return
 /// deleted keys, and list every key that stayed exactly once.
 pub async fn concurrent_changes(cx: &Ctx) -> Outcome {
     let keys: Vec<String> = (0..300).map(|i| cx.key(&format!("c{i:04}"))).collect();

@@ -1,4 +1,4 @@
-//! Lifecycle and metadata (checklist 1 to 7).
+//! Lifecycle and metadata (docs/contract.md, *Operations*).
 
 use std::time::Duration;
 
@@ -7,7 +7,7 @@ use statestore_core::{ErrorKind, GetRequest, Properties, SetRequest};
 use crate::context::{Ctx, Outcome, fail, fails, ok, skip};
 use crate::ensure;
 
-/// 1: init with the given (minimal) properties succeeds.
+/// Init with the given (minimal) properties succeeds.
 pub async fn init_minimal(cx: &Ctx) -> Outcome {
     let mut s = cx.fresh_instance();
     ok(
@@ -18,7 +18,7 @@ pub async fn init_minimal(cx: &Ctx) -> Outcome {
     ok(s.close().await, "close")
 }
 
-/// 1: with a required property missing, init fails with a `Config` error
+/// With a required property missing, init fails with a `Config` error
 /// naming it.
 pub async fn init_missing_required(cx: &Ctx) -> Outcome {
     let required: Vec<_> = cx
@@ -48,7 +48,7 @@ pub async fn init_missing_required(cx: &Ctx) -> Outcome {
     Ok(())
 }
 
-/// 2: built-in properties are accepted, names match in any case, and an
+/// Built-in properties are accepted, names match in any case, and an
 /// unknown property is reported but not fatal.
 pub async fn init_builtin_and_unknown(cx: &Ctx) -> Outcome {
     let mut props = Properties::new();
@@ -73,12 +73,12 @@ pub async fn init_builtin_and_unknown(cx: &Ctx) -> Outcome {
     Ok(())
 }
 
-/// 3: ping succeeds while the backend is reachable.
+/// Ping succeeds while the backend is reachable.
 pub async fn ping(cx: &Ctx) -> Outcome {
     ok(cx.store.ping().await, "ping")
 }
 
-/// 4: capabilities are stable and within what the type declares.
+/// Capabilities are stable and within what the type declares.
 pub async fn capabilities_stable(cx: &Ctx) -> Outcome {
     let a = cx.store.capabilities();
     let b = cx.store.capabilities();
@@ -95,7 +95,7 @@ pub async fn capabilities_stable(cx: &Ctx) -> Outcome {
     Ok(())
 }
 
-/// 6: close succeeds, is idempotent, and later calls fail without hanging.
+/// Close succeeds, is idempotent, and later calls fail without hanging.
 pub async fn close_idempotent(cx: &Ctx) -> Outcome {
     let mut s = cx.fresh_instance();
     ok(s.init(&cx.target.properties).await, "init")?;
@@ -114,7 +114,7 @@ pub async fn close_idempotent(cx: &Ctx) -> Outcome {
     Ok(())
 }
 
-/// 7: two instances initialised at once both succeed (and share data when
+/// Two instances initialised at once both succeed (and share data when
 /// the backend is shared).
 pub async fn concurrent_init(cx: &Ctx) -> Outcome {
     if !cx.target.quirks.shared_backend {

@@ -1,5 +1,6 @@
-//! The cases, one per rule of the contract; the numbers in the docs of each
-//! case are those of `conformance-checklist.md`.
+//! The cases, one per rule of the contract; the doc of each group names its
+//! section of docs/contract.md (or docs/conformance.md), and the doc of each
+//! case the rule it checks.
 
 use std::future::Future;
 use std::pin::Pin;

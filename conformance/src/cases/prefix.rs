@@ -1,11 +1,11 @@
-//! Delete with prefix (checklist 59).
+//! Delete with prefix (docs/contract.md, *Bulk calls, transactions, prefixes*).
 
 use statestore_core::{DeleteWithPrefixRequest, ErrorKind};
 
 use crate::context::{Ctx, Outcome, fails, ok};
 use crate::ensure;
 
-/// 59: deletes exactly the direct children, returns the count, appends
+/// Deletes exactly the direct children, returns the count, appends
 /// `||` when missing, and refuses `""` and `"||"`.
 pub async fn direct_children(cx: &Ctx) -> Outcome {
     let p = cx.key("actor");

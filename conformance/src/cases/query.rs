@@ -1,4 +1,4 @@
-//! The query API (checklist 65 to 68). Every document carries the case's key
+//! The query API (docs/contract.md, *Query*). Every document carries the case's key
 //! prefix in `suite`, and every filter is scoped to it, so keys of other
 //! cases and runs never match.
 
@@ -60,7 +60,7 @@ fn names(cx: &Ctx, r: &QueryResponse) -> Vec<String> {
         .collect()
 }
 
-/// 65: every comparison on top-level and nested paths.
+/// Every comparison on top-level and nested paths.
 pub async fn comparisons(cx: &Ctx) -> Outcome {
     let suite = seed(cx).await?;
     let cases = [
@@ -86,7 +86,7 @@ pub async fn comparisons(cx: &Ctx) -> Outcome {
     Ok(())
 }
 
-/// 66: AND / OR nest; malformed filters are refused.
+/// AND / OR nest; malformed filters are refused.
 pub async fn nesting(cx: &Ctx) -> Outcome {
     let suite = seed(cx).await?;
     let filter = json!({"OR": [
@@ -118,7 +118,7 @@ pub async fn nesting(cx: &Ctx) -> Outcome {
     Ok(())
 }
 
-/// 67: sort orders results; a limit caps them and its token resumes without
+/// Sort orders results; a limit caps them and its token resumes without
 /// duplicates or gaps.
 pub async fn sort_and_page(cx: &Ctx) -> Outcome {
     let suite = seed(cx).await?;
@@ -173,7 +173,7 @@ pub async fn sort_and_page(cx: &Ctx) -> Outcome {
     Ok(())
 }
 
-/// 68: results carry key, value and etag; non-JSON values never break a query.
+/// Results carry key, value and etag; non-JSON values never break a query.
 pub async fn results(cx: &Ctx) -> Outcome {
     let suite = seed(cx).await?;
     let r = run(cx, &suite, json!({"EQ": {"person.id": 1}}), json!({})).await?;

@@ -1,5 +1,5 @@
 //! Undeclared capabilities are refused with `NotSupported` naming the store
-//! and the operation (checklist 5).
+//! and the operation (docs/capabilities.md).
 
 use statestore_core::{
     DeleteWithPrefixRequest, ErrorKind, KeysLikeRequest, Query, QueryRequest, SetRequest,

@@ -1,4 +1,4 @@
-//! Resilience (checklist 75 and 76): the backend stops and starts under a
+//! Resilience (docs/conformance.md, *Restarts*): the backend stops and starts under a
 //! running store instance. Runs only when the store declares how, through
 //! [`Quirks::restart`](crate::Quirks), and alone: no other case runs while
 //! the backend is down.
@@ -14,7 +14,7 @@ use crate::{Hook, Restart, ensure, show};
 /// Acknowledged writes made before the restart.
 const WRITES: usize = 20;
 
-/// 75, 76: while the backend is down, calls fail with `Unavailable` or
+/// While the backend is down, calls fail with `Unavailable` or
 /// `Timeout` in bounded time and ping fails; after it is back, the same
 /// instance works again without a new init, and a durable backend still
 /// holds every acknowledged write.
@@ -81,7 +81,7 @@ async fn hook(hooks: &Restart, f: Hook, what: &str) -> Outcome {
     let limit = hooks.recover_within;
     match tokio::time::timeout(limit, f()).await {
         Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(fail(format!("the restart hook's {what} failed: {e}"))),
+        Ok(Err(e)) => Err(fail(format!("the restart hook's {what} failed: {e:#}"))),
         Err(_) => Err(fail(format!(
             "the restart hook's {what} did not return within {limit:?} (recover_within); \
              it was stopped"
@@ -141,7 +141,7 @@ async fn bounded<T>(
             Ok(())
         }
         Ok(Err(e)) => Err(fail(format!(
-            "{what} while the backend is down: expected Unavailable or Timeout, got {:?}: {e}",
+            "{what} while the backend is down: expected Unavailable or Timeout, got {:?}: {e:#}",
             e.kind()
         ))),
     }
@@ -154,7 +154,7 @@ async fn recover(cx: &Ctx, hooks: &Restart, key: &str) -> Result<Duration, crate
         let read = tokio::time::timeout(hooks.fail_within, cx.store.get(GetRequest::new(key)));
         let last = match read.await {
             Ok(Ok(_)) => return Ok(started.elapsed()),
-            Ok(Err(e)) => e.to_string(),
+            Ok(Err(e)) => format!("{e:#}"),
             Err(_) => format!("get {key:?} did not answer within {:?}", hooks.fail_within),
         };
         if started.elapsed() > hooks.recover_within {

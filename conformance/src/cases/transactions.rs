@@ -1,4 +1,4 @@
-//! Transactions (checklist 40 to 49).
+//! Transactions (docs/contract.md, *Bulk calls, transactions, prefixes*).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +18,7 @@ fn del(key: &str) -> TransactionOp {
     DeleteRequest::new(key).into()
 }
 
-/// 40: upserts and deletes of one transaction are all applied; the etags it
+/// Upserts and deletes of one transaction are all applied; the etags it
 /// returns are the new ones.
 pub async fn applies_all(cx: &Ctx) -> Outcome {
     let (a, b, d1, d2) = (cx.key("a"), cx.key("b"), cx.key("d1"), cx.key("d2"));
@@ -55,7 +55,7 @@ pub async fn applies_all(cx: &Ctx) -> Outcome {
     Ok(())
 }
 
-/// 41: operations apply in order.
+/// Operations apply in order.
 pub async fn in_order(cx: &Ctx) -> Outcome {
     let (k1, k2, k3) = (cx.key("k1"), cx.key("k2"), cx.key("k3"));
     cx.put(&k1, "x").await?;
@@ -75,7 +75,7 @@ pub async fn in_order(cx: &Ctx) -> Outcome {
     cx.read_eq(&k3, b"33").await.map(drop)
 }
 
-/// 42: a transaction of one delete of a missing key succeeds.
+/// A transaction of one delete of a missing key succeeds.
 pub async fn delete_missing(cx: &Ctx) -> Outcome {
     let k = cx.key("missing");
     ok(
@@ -97,7 +97,7 @@ async fn snapshot(cx: &Ctx, keys: &[&String]) -> Result<Vec<String>, Failure> {
     Ok(out)
 }
 
-/// 43: one etag mismatch or first-write conflict anywhere aborts the whole
+/// One etag mismatch or first-write conflict anywhere aborts the whole
 /// transaction: no value and no etag changes.
 pub async fn mismatch_aborts_all(cx: &Ctx) -> Outcome {
     let (a, b, c) = (cx.key("a"), cx.key("b"), cx.key("c"));
@@ -168,7 +168,7 @@ pub async fn reports_first_failure(cx: &Ctx) -> Outcome {
     cx.read_eq(&b, b"1").await.map(drop)
 }
 
-/// 44: etags and first-write are honoured on deletes as on upserts.
+/// Etags and first-write are honoured on deletes as on upserts.
 pub async fn conditions_on_deletes(cx: &Ctx) -> Outcome {
     let (a, b) = (cx.key("a"), cx.key("b"));
     let stale = cx.etag_of(cx.put(&a, "1").await?, "set")?;
@@ -196,7 +196,7 @@ pub async fn conditions_on_deletes(cx: &Ctx) -> Outcome {
     cx.read_eq(&b, b"x").await.map(drop)
 }
 
-/// 45: zero operations is a successful no-op.
+/// Zero operations is a successful no-op.
 pub async fn empty(cx: &Ctx) -> Outcome {
     let etags = ok(
         cx.store.transact(TransactRequest::default()).await,
@@ -206,7 +206,7 @@ pub async fn empty(cx: &Ctx) -> Outcome {
     Ok(())
 }
 
-/// 46: a transaction of exactly the maximum size succeeds; one larger is
+/// A transaction of exactly the maximum size succeeds; one larger is
 /// refused before anything is written.
 pub async fn max_size(cx: &Ctx) -> Outcome {
     let Some(max) = cx.caps().limits.max_transaction_ops else {
@@ -248,7 +248,7 @@ pub async fn max_size(cx: &Ctx) -> Outcome {
     Ok(())
 }
 
-/// 47: request metadata such as `partitionKey` is accepted.
+/// Request metadata such as `partitionKey` is accepted.
 pub async fn partition_key_metadata(cx: &Ctx) -> Outcome {
     let k = cx.key("p");
     let req = TransactRequest::new([set(&k, "v")]).metadata("partitionKey", cx.key("partition"));
@@ -259,7 +259,7 @@ pub async fn partition_key_metadata(cx: &Ctx) -> Outcome {
     cx.read_eq(&k, b"v").await.map(drop)
 }
 
-/// 48: a ttl set inside a transaction is honoured.
+/// A ttl set inside a transaction is honoured.
 pub async fn ttl(cx: &Ctx) -> Outcome {
     let (short, plain) = (cx.key("short"), cx.key("plain"));
     let ops: Vec<TransactionOp> = vec![
@@ -281,7 +281,7 @@ pub async fn ttl(cx: &Ctx) -> Outcome {
     cx.read_eq(&plain, b"v").await.map(drop)
 }
 
-/// 49: concurrent transactions moving one unit between two keys under
+/// Concurrent transactions moving one unit between two keys under
 /// etags keep the sum, and apply exactly the transfers that succeeded.
 pub async fn race_conserves_sum(cx: &Ctx) -> Outcome {
     let (workers, rounds) = cx.race_size();

@@ -1,4 +1,4 @@
-//! Time to live (checklist 50 to 57 and 64).
+//! Time to live (docs/contract.md, *TTL*).
 
 use std::time::{Duration, SystemTime};
 
@@ -14,7 +14,7 @@ async fn nap() {
     tokio::time::sleep(PAST_ONE_SECOND).await;
 }
 
-/// 50: ttls that are not integers, below -1 or above i32::MAX are refused.
+/// Ttls that are not integers, below -1 or above i32::MAX are refused.
 pub async fn invalid_refused(cx: &Ctx) -> Outcome {
     let k = cx.key("k");
     for bad in ["abc", "1.5", "-2", "2147483648", "1e3"] {
@@ -36,7 +36,7 @@ pub async fn invalid_refused(cx: &Ctx) -> Outcome {
     cx.read_none(&k, "every write was refused").await
 }
 
-/// 51: a key with ttl N is readable at once and gone from get and bulk_get
+/// A key with ttl N is readable at once and gone from get and bulk_get
 /// after N seconds (typed ttl and `ttlInSeconds` metadata alike).
 pub async fn expires(cx: &Ctx) -> Outcome {
     let (typed, meta) = (cx.key("typed"), cx.key("metadata"));
@@ -66,7 +66,7 @@ pub async fn expires(cx: &Ctx) -> Outcome {
     Ok(())
 }
 
-/// 52: get and bulk_get return the expiry time, close to write time + N.
+/// Get and bulk_get return the expiry time, close to write time + N.
 pub async fn expiry_time(cx: &Ctx) -> Outcome {
     let k = cx.key("k");
     let before = SystemTime::now();
@@ -111,7 +111,7 @@ fn humantime_like(s: &str) -> bool {
     s.len() >= 20 && s.as_bytes()[4] == b'-' && s.as_bytes()[10] == b'T'
 }
 
-/// 53: a key without ttl has no expiry time.
+/// A key without ttl has no expiry time.
 pub async fn no_ttl_no_expiry(cx: &Ctx) -> Outcome {
     let k = cx.key("k");
     cx.put(&k, "v").await?;
@@ -120,7 +120,7 @@ pub async fn no_ttl_no_expiry(cx: &Ctx) -> Outcome {
     Ok(())
 }
 
-/// 54: rewriting with ttl -1 removes the expiry.
+/// Rewriting with ttl -1 removes the expiry.
 pub async fn never_removes_expiry(cx: &Ctx) -> Outcome {
     let k = cx.key("k");
     cx.write(SetRequest::new(&k, "v1").ttl(Ttl::Seconds(1)))
@@ -133,7 +133,7 @@ pub async fn never_removes_expiry(cx: &Ctx) -> Outcome {
     cx.read_eq(&k, b"v2").await.map(drop)
 }
 
-/// 55: rewriting without ttl removes the expiry.
+/// Rewriting without ttl removes the expiry.
 pub async fn rewrite_without_ttl(cx: &Ctx) -> Outcome {
     let k = cx.key("k");
     cx.write(SetRequest::new(&k, "v1").ttl(Ttl::Seconds(1)))
@@ -145,7 +145,7 @@ pub async fn rewrite_without_ttl(cx: &Ctx) -> Outcome {
     cx.read_eq(&k, b"v2").await.map(drop)
 }
 
-/// 56: a new ttl replaces the old deadline, both longer and shorter.
+/// A new ttl replaces the old deadline, both longer and shorter.
 pub async fn new_ttl_replaces(cx: &Ctx) -> Outcome {
     let (longer, shorter) = (cx.key("longer"), cx.key("shorter"));
     cx.write(SetRequest::new(&longer, "v").ttl(Ttl::Seconds(1)))
@@ -162,7 +162,7 @@ pub async fn new_ttl_replaces(cx: &Ctx) -> Outcome {
         .await
 }
 
-/// 57: an expired key's old etag no longer matches, and the key does not
+/// An expired key's old etag no longer matches, and the key does not
 /// block a first-write insert.
 pub async fn expired_etag_and_first_write(cx: &Ctx) -> Outcome {
     let k = cx.key("k");
@@ -192,7 +192,7 @@ pub async fn expired_etag_and_first_write(cx: &Ctx) -> Outcome {
     .map(drop)
 }
 
-/// 64: expired keys are never listed by keys_like.
+/// Expired keys are never listed by keys_like.
 pub async fn keys_like_hides_expired(cx: &Ctx) -> Outcome {
     let (live, dying) = (cx.key("live"), cx.key("dying"));
     cx.put(&live, "v").await?;

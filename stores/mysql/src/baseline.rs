@@ -33,29 +33,6 @@ pub struct MySqlBaseline {
 }
 
 impl MySqlBaseline {
-    /// Creates the schema when missing (as the store does), opens the pool
-    /// and creates the baseline's own table.
-    pub async fn open(properties: &Properties) -> Result<Self> {
-        let config = Config::from_properties(properties)?;
-        prepare(&config).await?;
-        let pool = pool(&config).await?;
-        let table = format!("statestore_bench_raw_{:08x}", fastrand::u32(..));
-        let create = format!(
-            "CREATE TABLE `{table}` (`key` VARBINARY(2048) NOT NULL PRIMARY KEY, value LONGBLOB NOT NULL) ENGINE=InnoDB"
-        );
-        if let Err(e) = sqlx::query(AssertSqlSafe(create)).execute(&pool).await {
-            pool.close().await;
-            return Err(map::<MySqlDriver>(e));
-        }
-        Ok(MySqlBaseline {
-            pool,
-            get_sql: format!("SELECT value FROM `{table}` WHERE `key` = ?").into(),
-            set_sql: format!("INSERT INTO `{table}` (`key`, value) VALUES (?, ?){ON_DUPLICATE}")
-                .into(),
-            table,
-        })
-    }
-
     /// Multi-row upserts of `items`, [`CHUNK`] rows each, on `conn`: the
     /// distinct keys in byte order, each with its last value, so that
     /// writers lock rows in one order and cannot deadlock one another.
@@ -80,6 +57,29 @@ impl MySqlBaseline {
 
 #[async_trait]
 impl Baseline for MySqlBaseline {
+    /// Creates the schema when missing (as the store does), opens the pool
+    /// and creates the baseline's own table.
+    async fn open(properties: &Properties) -> Result<Self> {
+        let config = Config::from_properties(properties)?;
+        prepare(&config).await?;
+        let pool = pool(&config).await?;
+        let table = format!("statestore_bench_raw_{:08x}", fastrand::u32(..));
+        let create = format!(
+            "CREATE TABLE `{table}` (`key` VARBINARY(2048) NOT NULL PRIMARY KEY, value LONGBLOB NOT NULL) ENGINE=InnoDB"
+        );
+        if let Err(e) = sqlx::query(AssertSqlSafe(create)).execute(&pool).await {
+            pool.close().await;
+            return Err(map::<MySqlDriver>(e));
+        }
+        Ok(MySqlBaseline {
+            pool,
+            get_sql: format!("SELECT value FROM `{table}` WHERE `key` = ?").into(),
+            set_sql: format!("INSERT INTO `{table}` (`key`, value) VALUES (?, ?){ON_DUPLICATE}")
+                .into(),
+            table,
+        })
+    }
+
     fn driver(&self) -> String {
         "sqlx 0.9 (mysql)".into()
     }

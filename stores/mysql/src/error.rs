@@ -15,8 +15,8 @@ pub fn kind_of(number: u16) -> Error {
             Error::unavailable("the server is unreachable, shutting down or closed the connection")
         }
         1290 | 1836 => Error::unavailable("the server is read-only"),
-        1044 | 1045 | 1142 | 1143 | 1227 => {
-            Error::config("the server refused the user or a privilege the store needs")
+        1044 | 1045 | 1142 | 1143 | 1227 | 1698 => {
+            Error::permission_denied("the server refused the user or a privilege the store needs")
         }
         1049 => Error::config("the database does not exist"),
         1406 | 1366 | 1153 | 1118 | 3140 | 4038 => {
@@ -43,7 +43,10 @@ mod tests {
             (4031, ErrorKind::Unavailable, true),
             (1053, ErrorKind::Unavailable, true),
             (1290, ErrorKind::Unavailable, true),
-            (1045, ErrorKind::Config, false),
+            (1045, ErrorKind::PermissionDenied, false),
+            (1044, ErrorKind::PermissionDenied, false),
+            (1142, ErrorKind::PermissionDenied, false),
+            (1698, ErrorKind::PermissionDenied, false),
             (1049, ErrorKind::Config, false),
             (1406, ErrorKind::InvalidRequest, false),
             (1153, ErrorKind::InvalidRequest, false),

@@ -14,6 +14,7 @@ pub type MySqlStore = SqlStore<MySqlBackend>;
 pub const REGISTRATION: Registration = Registration::new(NAME, |_| Box::new(MySqlStore::new()))
     .features(FEATURES)
     .properties(PROPERTIES)
-    .summary("MySQL or MariaDB table; bulk calls are multi-row statements.");
+    .summary("MySQL or MariaDB table; bulk calls are multi-row statements.")
+    .baseline(statestore_core::baseline::open::<crate::baseline::MySqlBaseline>);
 
 register_store!(REGISTRATION);

@@ -100,3 +100,28 @@ async fn json_values_fit_max_allowed_packet() {
     assert_eq!(t.count("value_json IS NOT NULL").await, rows as i64);
     s.close().await.unwrap();
 }
+
+/// A user the server does not know (error 1045) and a user without
+/// privileges on the schema (1044) are `PermissionDenied`.
+#[tokio::test]
+async fn refused_users_are_permission_denied() {
+    let user = format!("statestore_reader_{}", std::process::id());
+    let create = format!("CREATE USER '{user}'@'%'");
+    let drop = format!("DROP USER IF EXISTS '{user}'@'%'");
+    let users = testing::Users {
+        unknown: dsn_as("statestore_nobody:hunter2"),
+        unprivileged: dsn_as(&user),
+        create: &[&create],
+        drop: &[&drop],
+    };
+    testing::refused_users_are_permission_denied(&common::mysql(), users).await;
+}
+
+/// The test server's DSN (as `common::mysql` reads it) with another user
+/// (and password): `<user>@tcp(host)/`.
+fn dsn_as(user: &str) -> String {
+    let dsn = std::env::var("STATESTORE_MYSQL_DSN")
+        .unwrap_or_else(|_| "root@tcp(127.0.0.1:3306)/".into());
+    let host = dsn.rsplit_once('@').map_or(dsn.as_str(), |(_, host)| host);
+    format!("{user}@{host}")
+}

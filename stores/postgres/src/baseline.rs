@@ -41,8 +41,19 @@ fn columns(items: &[(String, Bytes)]) -> (Vec<String>, Vec<Vec<u8>>) {
 }
 
 impl PgBaseline {
+    /// The multi-row upsert of `items`, one statement.
+    fn upsert(&self, items: &[(String, Bytes)]) -> Query<'static, Postgres, PgArguments> {
+        let (keys, values) = columns(items);
+        sqlx::query(AssertSqlSafe(self.bulk_set_sql.clone()))
+            .bind(keys)
+            .bind(values)
+    }
+}
+
+#[async_trait]
+impl Baseline for PgBaseline {
     /// Opens the pool and creates the baseline's own table.
-    pub async fn open(properties: &Properties) -> Result<Self> {
+    async fn open(properties: &Properties) -> Result<Self> {
         let config = Config::from_properties(properties)?;
         let pool = pool(&config).await?;
         let table = format!("statestore_bench_raw_{:08x}", fastrand::u32(..));
@@ -68,17 +79,6 @@ impl PgBaseline {
         })
     }
 
-    /// The multi-row upsert of `items`, one statement.
-    fn upsert(&self, items: &[(String, Bytes)]) -> Query<'static, Postgres, PgArguments> {
-        let (keys, values) = columns(items);
-        sqlx::query(AssertSqlSafe(self.bulk_set_sql.clone()))
-            .bind(keys)
-            .bind(values)
-    }
-}
-
-#[async_trait]
-impl Baseline for PgBaseline {
     fn driver(&self) -> String {
         "sqlx 0.9 (postgres)".into()
     }

@@ -20,9 +20,9 @@ pub fn kind_of(code: &str) -> Error {
         "22001" | "22021" | "54000" => {
             Error::invalid("the database refused the data (too long or invalid bytes)")
         }
-        "28000" | "28P01" => Error::config("the server refused the credentials"),
+        "28000" | "28P01" => Error::permission_denied("the server refused the credentials"),
         "3D000" => Error::config("the database does not exist"),
-        "42501" => Error::config("the user lacks a privilege the store needs"),
+        "42501" => Error::permission_denied("the user lacks a privilege the store needs"),
         "42P01" => Error::backend("the state table is missing (dropped after init?)"),
         c if c.starts_with("08") => Error::unavailable("the database connection failed"),
         c if c.starts_with("53") => {
@@ -52,7 +52,9 @@ mod tests {
             ("25006", ErrorKind::Unavailable, true),
             ("22021", ErrorKind::InvalidRequest, false),
             ("54000", ErrorKind::InvalidRequest, false),
-            ("28P01", ErrorKind::Config, false),
+            ("28P01", ErrorKind::PermissionDenied, false),
+            ("28000", ErrorKind::PermissionDenied, false),
+            ("42501", ErrorKind::PermissionDenied, false),
             ("3D000", ErrorKind::Config, false),
             ("42P01", ErrorKind::Backend, false),
             ("42601", ErrorKind::Backend, false),

@@ -15,6 +15,7 @@ pub const REGISTRATION: Registration = Registration::new(NAME, |_| Box::new(Post
     .aliases(&["state.postgres"])
     .features(FEATURES)
     .properties(PROPERTIES)
-    .summary("PostgreSQL table; bulk calls bind one array per column.");
+    .summary("PostgreSQL table; bulk calls bind one array per column.")
+    .baseline(statestore_core::baseline::open::<crate::baseline::PgBaseline>);
 
 register_store!(REGISTRATION);

@@ -17,3 +17,30 @@ async fn values_keep_their_bytes_and_json_is_queryable() {
     let pg = common::postgres();
     statestore_sql::testing::values_keep_their_bytes_and_json_is_queryable(&pg, first_of_a).await;
 }
+
+/// A role that does not exist (SQLSTATE 28000) and a role without the
+/// CREATE privilege on the schema (42501) are `PermissionDenied`.
+#[tokio::test]
+async fn refused_users_are_permission_denied() {
+    let pg = common::postgres();
+    let role = format!("statestore_reader_{}", std::process::id());
+    let create = format!("CREATE ROLE {role} LOGIN");
+    let drop = format!("DROP ROLE IF EXISTS {role}");
+    let users = statestore_sql::testing::Users {
+        unknown: url_as("statestore_nobody:hunter2"),
+        unprivileged: url_as(&role),
+        create: &[&create],
+        drop: &[&drop],
+    };
+    statestore_sql::testing::refused_users_are_permission_denied(&pg, users).await;
+}
+
+/// The test database's URL (as `common::postgres` reads it) with another
+/// user (and password): `postgres://<user>@host/db`.
+fn url_as(user: &str) -> String {
+    let url = std::env::var("STATESTORE_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let (scheme, rest) = url.split_once("://").expect("a URL");
+    let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    format!("{scheme}://{user}@{host}")
+}

@@ -19,8 +19,15 @@ pub struct RedisBaseline {
 }
 
 impl RedisBaseline {
+    fn key(&self, key: &str) -> String {
+        format!("{}{key}", self.prefix)
+    }
+}
+
+#[async_trait]
+impl Baseline for RedisBaseline {
     /// Connects like the store does.
-    pub async fn open(properties: &Properties) -> Result<Self> {
+    async fn open(properties: &Properties) -> Result<Self> {
         let config = Config::from_properties(properties)?;
         let conn = driver::connect(&config).await?.conn();
         let prefix = match config.mode {
@@ -31,13 +38,6 @@ impl RedisBaseline {
         Ok(RedisBaseline { conn, prefix })
     }
 
-    fn key(&self, key: &str) -> String {
-        format!("{}{key}", self.prefix)
-    }
-}
-
-#[async_trait]
-impl Baseline for RedisBaseline {
     fn driver(&self) -> String {
         "redis 1.8 (GET/SET/MGET, pipelined SET, MULTI/EXEC)".into()
     }

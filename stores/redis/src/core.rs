@@ -317,7 +317,7 @@ impl Core {
                         tracing::info!("state.redis: dialled the cluster again after a lost node");
                     }
                 }
-                Err(e) => tracing::warn!("state.redis: redialling the cluster failed: {e}"),
+                Err(e) => tracing::warn!("state.redis: redialling the cluster failed: {e:#}"),
             }
         });
     }

@@ -28,7 +28,7 @@ pub fn map(e: RedisError) -> Error {
                 Error::unavailable("the connection to the server failed")
             }
             K::AuthenticationFailed | K::Server(S::NoPerm) => {
-                Error::config("the server refused the credentials or the command (ACL)")
+                Error::permission_denied("the server refused the credentials or the command (ACL)")
             }
             K::InvalidClientConfig => Error::config("invalid connection settings"),
             K::Server(
@@ -41,6 +41,9 @@ pub fn map(e: RedisError) -> Error {
                 | S::Ask,
             ) => Error::unavailable("the server cannot serve the key now (failover or loading)"),
             _ => match e.code() {
+                Some("NOAUTH" | "WRONGPASS") => {
+                    Error::permission_denied("the server refused the credentials")
+                }
                 Some("WRONGTYPE") => {
                     Error::backend("the key holds another type of value, not written by this store")
                 }
@@ -62,6 +65,14 @@ mod tests {
     fn driver_errors() {
         let io = |k| RedisError::from(io::Error::new(k, "x"));
         let kind = |k: K| RedisError::from((k, "x"));
+        // A server's error reply as the driver parses it off the wire.
+        let server = |reply: &str| -> RedisError {
+            let wire = format!("-{reply}\r\n");
+            match redis::parse_redis_value(wire.as_bytes()).unwrap() {
+                redis::Value::ServerError(e) => e.into(),
+                other => panic!("not an error reply: {other:?}"),
+            }
+        };
         let table: Vec<(RedisError, ErrorKind, bool)> = vec![
             (
                 io(io::ErrorKind::ConnectionRefused),
@@ -76,7 +87,11 @@ mod tests {
                 ErrorKind::Unavailable,
                 true,
             ),
-            (kind(K::AuthenticationFailed), ErrorKind::Config, false),
+            (
+                kind(K::AuthenticationFailed),
+                ErrorKind::PermissionDenied,
+                false,
+            ),
             (kind(K::InvalidClientConfig), ErrorKind::Config, false),
             (kind(K::Server(S::TryAgain)), ErrorKind::Unavailable, true),
             (
@@ -92,7 +107,26 @@ mod tests {
                 true,
             ),
             (kind(K::Server(S::Moved)), ErrorKind::Unavailable, true),
-            (kind(K::Server(S::NoPerm)), ErrorKind::Config, false),
+            (
+                kind(K::Server(S::NoPerm)),
+                ErrorKind::PermissionDenied,
+                false,
+            ),
+            (
+                server("NOAUTH Authentication required."),
+                ErrorKind::PermissionDenied,
+                false,
+            ),
+            (
+                server("WRONGPASS invalid username-password pair"),
+                ErrorKind::PermissionDenied,
+                false,
+            ),
+            (
+                server("WRONGTYPE Operation against a key"),
+                ErrorKind::Backend,
+                false,
+            ),
             (kind(K::Server(S::ResponseError)), ErrorKind::Backend, false),
             (kind(K::Server(S::NoScript)), ErrorKind::Backend, false),
             (kind(K::Parse), ErrorKind::Backend, false),

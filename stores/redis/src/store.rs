@@ -10,7 +10,7 @@ use statestore_core::{
     Capabilities, Consistency, DeleteRequest, DeleteWithPrefixRequest, ETag, Error, ErrorKind,
     Feature, Features, GetRequest, Item, KeyResult, KeysLikeRequest, KeysPage, Limits, Operation,
     Properties, QueryRequest, QueryResponse, Registration, Result, SetRequest, Store,
-    TransactRequest, like, register_store,
+    TransactRequest, register_store, token,
 };
 
 use crate::NAME;
@@ -39,7 +39,8 @@ pub const LIMITS: Limits = Limits {
 pub const REGISTRATION: Registration = Registration::new(NAME, |_| Box::new(RedisStore::new()))
     .features(FEATURES)
     .properties(PROPERTIES)
-    .summary("Redis server or Redis Cluster; etags and transactions as server-side scripts.");
+    .summary("Redis server or Redis Cluster; etags and transactions as server-side scripts.")
+    .baseline(statestore_core::baseline::open::<crate::baseline::RedisBaseline>);
 
 register_store!(REGISTRATION);
 
@@ -349,7 +350,7 @@ impl Store for RedisStore {
             let after = req
                 .token
                 .as_deref()
-                .map(like::parse_page_token)
+                .map(token::parse_page_token)
                 .transpose()?;
             let names = core
                 .scan(&core.layout.scan_pattern(&pattern.literal_prefix()))
@@ -362,7 +363,7 @@ impl Store for RedisStore {
                 .collect();
             keys.sort_unstable();
             keys.dedup();
-            Ok(like::page(keys, req.page_size))
+            Ok(token::page(keys, req.page_size))
         })
         .await
     }

@@ -168,8 +168,9 @@ async fn init_errors_name_the_cause_and_hide_the_password() {
         )
         .await
         .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Config, "{e}");
-    assert!(!format!("{e} {e:?}").contains("hunter2"), "{e:?}");
+    // A refused login is told apart from a wrong setting.
+    assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
+    assert!(!format!("{e:#} {e:?}").contains("hunter2"), "{e:?}");
 }
 
 #[tokio::test]

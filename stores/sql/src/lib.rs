@@ -38,4 +38,4 @@ pub use backend::{Backend, Conn, Settings};
 pub use dialect::{Bookkeeping, Dialect, KeyEtag, Param, Row, Stmt, WriteRow};
 pub use driver::{Driver, SqlxConn};
 pub use schema::{cleanup_turn, lock_id};
-pub use store::{FEATURES, Inner, SqlStore};
+pub use store::{FEATURES, SqlStore};

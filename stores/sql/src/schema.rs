@@ -1,14 +1,12 @@
 //! Schema migrations and the TTL cleanup, both coordinated through the
 //! metadata table so that several instances can share one database.
 
-use std::sync::Weak;
 use std::time::Duration;
 
 use statestore_core::{Error, Result};
 
 use crate::backend::{Backend, Conn, Settings};
 use crate::dialect::Dialect;
-use crate::store::Inner;
 
 /// A lock id for `name` that every instance computes alike (FNV-1a), for
 /// databases whose migration lock is named by a number or a short text.
@@ -94,35 +92,4 @@ pub async fn cleanup_turn<B: Backend>(
         return Ok(None);
     }
     conn.execute(d.delete_expired()).await.map(Some)
-}
-
-/// Runs [`cleanup_turn`] every `interval` until the store is gone.
-pub fn spawn_cleanup<B: Backend>(
-    inner: Weak<Inner<B>>,
-    interval: Duration,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        tick.tick().await;
-        loop {
-            tick.tick().await;
-            let Some(inner) = inner.upgrade() else { break };
-            let turn = tokio::time::timeout(
-                inner.settings.timeout,
-                cleanup_turn(&inner.backend, &inner.settings, interval),
-            )
-            .await;
-            match turn {
-                Ok(Ok(Some(n))) => {
-                    tracing::debug!(store = B::NAME, rows = n, "expired rows purged")
-                }
-                Ok(Ok(None)) => {}
-                Ok(Err(e)) => {
-                    tracing::warn!(store = B::NAME, error = %e, "cleanup of expired rows failed")
-                }
-                Err(_) => tracing::warn!(store = B::NAME, "cleanup of expired rows timed out"),
-            }
-        }
-    })
 }

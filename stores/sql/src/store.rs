@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, UNIX_EPOCH};
 
 use async_trait::async_trait;
@@ -12,7 +12,7 @@ use statestore_core::check::{self, Condition, Op};
 use statestore_core::{
     Capabilities, DeleteRequest, DeleteWithPrefixRequest, ETag, Error, ErrorKind, Feature,
     Features, GetRequest, Item, KeyResult, KeysLikeRequest, KeysPage, Limits, Operation,
-    Properties, QueryRequest, QueryResponse, Result, SetRequest, Store, TransactRequest, like,
+    Properties, QueryRequest, QueryResponse, Result, SetRequest, Store, TransactRequest, token,
 };
 use tokio::task::JoinHandle;
 
@@ -38,9 +38,9 @@ pub struct SqlStore<B: Backend> {
 }
 
 /// The initialised part of a store.
-pub struct Inner<B: Backend> {
-    pub(crate) backend: B,
-    pub(crate) settings: Settings,
+struct Inner<B: Backend> {
+    backend: B,
+    settings: Settings,
 }
 
 impl<B: Backend> Default for SqlStore<B> {
@@ -55,6 +55,37 @@ impl<B: Backend> Drop for SqlStore<B> {
             task.abort();
         }
     }
+}
+
+/// Runs [`schema::cleanup_turn`] every `interval` until the store is gone.
+fn spawn_cleanup<B: Backend>(
+    inner: Weak<Inner<B>>,
+    interval: Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let Some(inner) = inner.upgrade() else { break };
+            let turn = tokio::time::timeout(
+                inner.settings.timeout,
+                schema::cleanup_turn(&inner.backend, &inner.settings, interval),
+            )
+            .await;
+            match turn {
+                Ok(Ok(Some(n))) => {
+                    tracing::debug!(store = B::NAME, rows = n, "expired rows purged")
+                }
+                Ok(Ok(None)) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(store = B::NAME, error = %format_args!("{e:#}"), "cleanup of expired rows failed")
+                }
+                Err(_) => tracing::warn!(store = B::NAME, "cleanup of expired rows timed out"),
+            }
+        }
+    })
 }
 
 fn item(row: Row) -> Item {
@@ -259,7 +290,7 @@ impl<B: Backend> Inner<B> {
                 // transaction back on the server, so running it again is
                 // safe; within the operation's timeout.
                 Err(e) if e.kind() == ErrorKind::Backend && e.is_retryable() && attempt < 5 => {
-                    tracing::debug!(store = B::NAME, attempt, error = %e, "transaction retried");
+                    tracing::debug!(store = B::NAME, attempt, error = %format_args!("{e:#}"), "transaction retried");
                     tokio::time::sleep(Duration::from_millis(fastrand::u64(1..=10 * attempt)))
                         .await;
                     attempt += 1;
@@ -378,7 +409,7 @@ impl<B: Backend> Store for SqlStore<B> {
         let interval = settings.cleanup_interval;
         let inner = Arc::new(Inner { backend, settings });
         if let Some(interval) = interval {
-            let task = schema::spawn_cleanup(Arc::downgrade(&inner), interval);
+            let task = spawn_cleanup(Arc::downgrade(&inner), interval);
             *self.cleanup.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
         }
         self.inner = Some(inner);
@@ -545,21 +576,14 @@ impl<B: Backend> Store for SqlStore<B> {
         self.run(Operation::KeysLike, |inner| async move {
             let pattern = check::keys_like(&req)?;
             let after = match &req.token {
-                Some(t) => like::parse_page_token(t)?,
+                Some(t) => token::parse_page_token(t)?,
                 None => String::new(),
             };
             let d = inner.backend.dialect();
             let mut conn = inner.backend.read().await?;
             let limit = req.page_size.map(|n| u64::from(n) + 1);
-            let mut keys = conn.texts(d.keys_like(&pattern, &after, limit)).await?;
-            let token = match req.page_size {
-                Some(n) if keys.len() > n as usize => {
-                    keys.truncate(n as usize);
-                    keys.last().map(|k| like::page_token(k))
-                }
-                _ => None,
-            };
-            Ok(KeysPage { keys, token })
+            let keys = conn.texts(d.keys_like(&pattern, &after, limit)).await?;
+            Ok(token::page(keys, req.page_size))
         })
         .await
     }

@@ -12,8 +12,8 @@ use statestore_core::{Bytes, Properties, Result};
 use statestore_sql::driver::{raw_get, raw_set};
 
 use crate::config::Config;
+use crate::core::map;
 use crate::core::{SqliteDriver, pools};
-use crate::error::map;
 
 /// Rows per multi-row statement (two bound values each).
 const CHUNK: usize = 500;
@@ -33,8 +33,20 @@ pub struct SqliteBaseline {
 }
 
 impl SqliteBaseline {
+    fn upsert(&self, rows: &[(String, Bytes)]) -> QueryBuilder<Sqlite> {
+        let mut q = QueryBuilder::new(format!("INSERT INTO {} (key, value) ", self.table));
+        q.push_values(rows, |mut b, (k, v)| {
+            b.push_bind(k.clone()).push_bind(v.to_vec());
+        });
+        q.push(ON_CONFLICT);
+        q
+    }
+}
+
+#[async_trait]
+impl Baseline for SqliteBaseline {
     /// Opens the pools and creates the baseline's own table.
-    pub async fn open(properties: &Properties) -> Result<Self> {
+    async fn open(properties: &Properties) -> Result<Self> {
         let config = Config::from_properties(properties)?;
         let (reader, writer) = pools(&config).await?;
         let table = format!("statestore_bench_raw_{:08x}", fastrand::u32(..));
@@ -54,18 +66,6 @@ impl SqliteBaseline {
         })
     }
 
-    fn upsert(&self, rows: &[(String, Bytes)]) -> QueryBuilder<Sqlite> {
-        let mut q = QueryBuilder::new(format!("INSERT INTO {} (key, value) ", self.table));
-        q.push_values(rows, |mut b, (k, v)| {
-            b.push_bind(k.clone()).push_bind(v.to_vec());
-        });
-        q.push(ON_CONFLICT);
-        q
-    }
-}
-
-#[async_trait]
-impl Baseline for SqliteBaseline {
     fn driver(&self) -> String {
         "sqlx 0.9 (sqlite)".into()
     }

@@ -22,7 +22,7 @@ use statestore_sql::{Backend, Driver, Param, Settings, SqlxConn};
 use crate::NAME;
 use crate::config::{Config, Location};
 use crate::dialect::SqliteDialect;
-use crate::error::{is_busy, kind_of, map, primary_code};
+use crate::error::{is_busy, kind_of, primary_code};
 
 /// Connections in the read pool of a file database.
 const READERS: u32 = 4;
@@ -52,6 +52,12 @@ impl Driver for SqliteDriver {
     fn rows_affected(done: &SqliteQueryResult) -> u64 {
         done.rows_affected()
     }
+}
+
+/// Maps a driver error: the mapping every SQL store shares, with SQLite's
+/// result codes; the driver's error is kept as the source.
+pub(crate) fn map(e: sqlx::Error) -> statestore_core::Error {
+    statestore_sql::driver::map::<SqliteDriver>(e)
 }
 
 /// A connection of the SQLite store.
@@ -190,5 +196,36 @@ impl Backend for SqliteBackend {
     async fn close(&self) {
         self.reader.close().await;
         self.writer.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use statestore_core::ErrorKind;
+
+    #[test]
+    fn driver_errors() {
+        let io = std::io::Error::new(std::io::ErrorKind::BrokenPipe, "pipe");
+        let table: Vec<(sqlx::Error, ErrorKind, bool)> = vec![
+            (sqlx::Error::PoolTimedOut, ErrorKind::Timeout, true),
+            (sqlx::Error::Io(io), ErrorKind::Unavailable, true),
+            (sqlx::Error::WorkerCrashed, ErrorKind::Unavailable, true),
+            (sqlx::Error::PoolClosed, ErrorKind::InvalidRequest, false),
+            (
+                sqlx::Error::Configuration("x".into()),
+                ErrorKind::Config,
+                false,
+            ),
+            (sqlx::Error::RowNotFound, ErrorKind::Backend, false),
+            (sqlx::Error::Protocol("p".into()), ErrorKind::Backend, false),
+        ];
+        for (e, kind, retry) in table {
+            let text = e.to_string();
+            let m = map(e);
+            assert_eq!(m.kind(), kind, "{text}");
+            assert_eq!(m.is_retryable(), retry, "{text}");
+            assert!(std::error::Error::source(&m).is_some());
+        }
     }
 }

@@ -1,4 +1,5 @@
-//! The one mapping from sqlx/SQLite errors to statestore error kinds.
+//! What SQLite's result codes mean; the rest of the mapping is shared by
+//! every SQL store (`statestore_sql::driver::map`, called as `core::map`).
 
 use statestore_core::Error;
 
@@ -23,16 +24,12 @@ pub fn kind_of(primary_code: i64) -> Error {
         10 => Error::unavailable("disk I/O error"),
         14 => Error::unavailable("the database file cannot be opened"),
         13 => Error::backend("the disk is full"),
-        8 => Error::backend("the database is read-only"),
+        3 | 8 | 23 => Error::permission_denied(
+            "the database refused access or a write (file permissions, mode=ro, or an authorizer)",
+        ),
         11 | 26 => Error::backend("the file is corrupt or not a SQLite database"),
         _ => Error::backend("SQLite refused the statement"),
     }
-}
-
-/// Maps a driver error (the shared mapping with SQLite's codes); the
-/// driver's error is kept as the source.
-pub fn map(e: sqlx::Error) -> Error {
-    statestore_sql::driver::map::<crate::core::SqliteDriver>(e)
 }
 
 #[cfg(test)]
@@ -44,27 +41,31 @@ mod tests {
     use std::time::Duration;
 
     #[test]
-    fn driver_errors() {
-        let io = std::io::Error::new(std::io::ErrorKind::BrokenPipe, "pipe");
-        let table: Vec<(sqlx::Error, ErrorKind, bool)> = vec![
-            (sqlx::Error::PoolTimedOut, ErrorKind::Timeout, true),
-            (sqlx::Error::Io(io), ErrorKind::Unavailable, true),
-            (sqlx::Error::WorkerCrashed, ErrorKind::Unavailable, true),
-            (sqlx::Error::PoolClosed, ErrorKind::InvalidRequest, false),
-            (
-                sqlx::Error::Configuration("x".into()),
-                ErrorKind::Config,
-                false,
-            ),
-            (sqlx::Error::RowNotFound, ErrorKind::Backend, false),
-            (sqlx::Error::Protocol("p".into()), ErrorKind::Backend, false),
+    fn result_codes() {
+        let table = [
+            (5, ErrorKind::Timeout, true),
+            (6, ErrorKind::Timeout, true),
+            (10, ErrorKind::Unavailable, true),
+            (14, ErrorKind::Unavailable, true),
+            (3, ErrorKind::PermissionDenied, false),
+            (8, ErrorKind::PermissionDenied, false),
+            (23, ErrorKind::PermissionDenied, false),
+            (13, ErrorKind::Backend, false),
+            (11, ErrorKind::Backend, false),
+            (1, ErrorKind::Backend, false),
         ];
-        for (e, kind, retry) in table {
-            let text = e.to_string();
-            let m = map(e);
-            assert_eq!(m.kind(), kind, "{text}");
-            assert_eq!(m.is_retryable(), retry, "{text}");
-            assert!(std::error::Error::source(&m).is_some());
+        for (code, kind, retry) in table {
+            let e = kind_of(code);
+            assert_eq!(e.kind(), kind, "{code}");
+            assert_eq!(e.is_retryable(), retry, "{code}");
+        }
+    }
+
+    /// What a real database error means.
+    fn classify(e: &sqlx::Error) -> Error {
+        match e {
+            sqlx::Error::Database(db) => kind_of(primary_code(db.as_ref())),
+            other => panic!("not a database error: {other}"),
         }
     }
 
@@ -79,7 +80,7 @@ mod tests {
         let mut b = sqlx::SqliteConnection::connect_with(&opts).await.unwrap();
 
         let syntax = sqlx::query("SELEKT 1").execute(&mut a).await.unwrap_err();
-        assert_eq!(map(syntax).kind(), ErrorKind::Backend);
+        assert_eq!(classify(&syntax).kind(), ErrorKind::Backend);
 
         sqlx::query("CREATE TABLE t (x)")
             .execute(&mut a)
@@ -93,7 +94,8 @@ mod tests {
             .execute(&mut b)
             .await
             .unwrap_err();
-        let m = map(busy);
+        let m = classify(&busy);
+        assert!(is_busy(&busy));
         assert_eq!(m.kind(), ErrorKind::Timeout, "{m}");
         assert!(m.is_retryable());
     }

@@ -15,6 +15,7 @@ pub const REGISTRATION: Registration = Registration::new(NAME, |_| Box::new(Sqli
     .aliases(&["state.sqlite3"])
     .features(FEATURES)
     .properties(PROPERTIES)
-    .summary("Embedded SQLite database file (or :memory:); the persistent default.");
+    .summary("Embedded SQLite database file (or :memory:); the persistent default.")
+    .baseline(statestore_core::baseline::open::<crate::baseline::SqliteBaseline>);
 
 register_store!(REGISTRATION);

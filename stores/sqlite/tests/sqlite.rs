@@ -33,7 +33,7 @@ async fn count(file: &Path, sql: &'static str) -> i64 {
         .expect("count")
 }
 
-/// Checklist 58: expired rows are purged by the cleanup task, whose
+/// Expired rows (docs/contract.md, *TTL*) are purged by the cleanup task, whose
 /// interval is configurable and which can be turned off.
 #[tokio::test]
 async fn cleanup_purges_expired_rows_and_can_be_turned_off() {
@@ -292,4 +292,20 @@ async fn bad_properties_name_themselves() {
         assert!(err.to_string().contains(name), "{err}");
     }
     assert!(!file.exists());
+}
+
+/// A database that refuses writes (here `query_only`, as a read-only file
+/// or mount would) fails init with `PermissionDenied`, not `Config`.
+#[tokio::test]
+async fn read_only_database_is_permission_denied() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ro.db");
+    let text = format!("file:{}?_pragma=query_only(1)", file.display());
+    let mut s = SqliteStore::new();
+    let err = s
+        .init(&Properties::new().with("connectionString", text))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err:#}");
+    assert_eq!(err.store(), Some("state.sqlite"), "{err:#}");
 }

@@ -120,8 +120,8 @@ pub async fn run(registry: &Registry, args: ConformanceArgs) -> statestore::Resu
         Err(e) => {
             // The suite's error starts with the type name already.
             match chosen.label == chosen.registration.name {
-                true => eprintln!("error: {e}"),
-                false => eprintln!("error: {e} ({})", chosen.label),
+                true => eprintln!("error: {e:#}"),
+                false => eprintln!("error: {e:#} ({})", chosen.label),
             }
             return Ok(ExitCode::from(2));
         }

@@ -320,7 +320,7 @@ async fn measure(call: Call, tasks: usize, length: Duration, draw: u64) -> Sampl
                     }
                     Err(e) => {
                         sample.errors += 1;
-                        sample.first_error.get_or_insert_with(|| e.to_string());
+                        sample.first_error.get_or_insert_with(|| format!("{e:#}"));
                         if sample.errors > 1_000 && sample.calls == 0 {
                             break;
                         }
@@ -364,8 +364,8 @@ pub async fn run(registry: &Registry, args: BenchArgs) -> Result<std::process::E
     let raw: Option<Arc<dyn Baseline>> = if args.no_raw {
         None
     } else {
-        match statestore::baseline(chosen.registration.name, &chosen.properties).await {
-            Some(b) => Some(Arc::from(b?)),
+        match chosen.registration.baseline {
+            Some(open) => Some(Arc::from(open(chosen.properties.clone()).await?)),
             None => {
                 eprintln!(
                     "note: {} has no raw-driver baseline in this build",
@@ -527,7 +527,7 @@ pub async fn run(registry: &Registry, args: BenchArgs) -> Result<std::process::E
     if let Some(raw) = &raw
         && let Err(e) = raw.close().await
     {
-        eprintln!("warning: the raw baseline did not clean up: {e}");
+        eprintln!("warning: the raw baseline did not clean up: {e:#}");
     }
     let _ = store.close().await;
     let rows = outcome?;
@@ -562,7 +562,7 @@ async fn cleanup(f: &Fixture) {
     for chunk in f.keys.chunks(500) {
         let reqs = chunk.iter().map(DeleteRequest::new).collect();
         if let Err(e) = f.store.bulk_delete(reqs).await {
-            eprintln!("warning: cleanup failed: {e}");
+            eprintln!("warning: cleanup failed: {e:#}");
             return;
         }
     }

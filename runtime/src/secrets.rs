@@ -1,6 +1,6 @@
 //! Secret stores: where `secretKeyRef` values of component manifests come
-//! from (contract §9). A state component names its secret store in
-//! `auth.secretStore`; the runtime ([`crate::runtime`]) asks that store for
+//! from (docs/components.md, *Secrets*). A state component names its secret
+//! store in `auth.secretStore`; the runtime asks that store for
 //! the secret's `name` and `key`.
 //!
 //! Two stores are built in, declared as components like Dapr's local ones:
@@ -12,7 +12,7 @@
 //!   `multiValued: true`, one secret per top-level name with several keys.
 //!
 //! Implement [`SecretStore`] for anything else and hand it to
-//! [`crate::runtime::RuntimeBuilder::secret_store`]. Secret values never go
+//! `RuntimeBuilder::secret_store`. Secret values never go
 //! into errors, logs or `Debug` output.
 
 use std::collections::BTreeMap;
@@ -22,8 +22,8 @@ use std::path::PathBuf;
 use async_trait::async_trait;
 use serde_json::Value;
 
-use crate::error::{Error, Result};
-use crate::properties::{Properties, Property};
+use statestore_core::error::{Error, Result};
+use statestore_core::properties::{Properties, Property};
 
 /// Type name of the environment-variable secret store.
 pub const ENV: &str = "secretstores.local.env";
@@ -235,6 +235,25 @@ pub fn redact(text: &str, secrets: &[&str]) -> String {
     // Quoted pieces first, then whole values found on the same text:
     // masking a short secret first would hide a longer one containing it.
     mask(&scrub_quoted(text, secrets), secrets)
+}
+
+/// `e` with every secret masked as [`redact`] masks text, in its message
+/// (where its source's text is folded in) and its key; its kind, store,
+/// operation and retryability stay.
+pub fn redact_error(e: Error, secrets: &[&str]) -> Error {
+    let key = e.key().map(|k| {
+        // A key is printed quoted, like the pieces `redact` looks for.
+        if k.chars().count() >= 3 && secrets.iter().any(|s| s.contains(k)) {
+            "***".to_owned()
+        } else {
+            mask(k, secrets)
+        }
+    });
+    let e = e.map_message(|m| redact(&m, secrets));
+    match key {
+        Some(k) => e.with_key(k),
+        None => e,
+    }
 }
 
 /// `text` with every quoted piece (`"..."`, as `{:?}` prints) that is part

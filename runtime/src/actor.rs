@@ -1,4 +1,4 @@
-//! Actor state (contract §7): the state of one actor, read and staged
+//! Actor state (docs/actors.md): the state of one actor, read and staged
 //! during a turn and written as ONE transaction when the turn commits.
 //!
 //! Keys are Dapr's `<appId>||<actorType>||<actorId>||<key>` and every call
@@ -8,7 +8,7 @@
 //! ```
 //! use std::sync::Arc;
 //! use statestore_core::{MemoryStore, Properties, Store};
-//! use statestore_core::actor::ActorStateStore;
+//! use statestore_runtime::actor::ActorStateStore;
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> statestore_core::Result<()> {
@@ -40,14 +40,14 @@ use bytes::Bytes;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::capabilities::{Feature, Features};
-use crate::check::{PARTITION_KEY, SEPARATOR, key_part};
-use crate::error::{Error, ErrorKind, Result};
-use crate::request::{
+use statestore_core::capabilities::{Feature, Features};
+use statestore_core::check::{PARTITION_KEY, SEPARATOR, key_part};
+use statestore_core::error::{Error, ErrorKind, Result};
+use statestore_core::request::{
     DeleteRequest, DeleteWithPrefixRequest, GetRequest, SetRequest, TransactRequest,
 };
-use crate::store::Store;
-use crate::types::{ETag, Ttl};
+use statestore_core::store::Store;
+use statestore_core::types::{ETag, Ttl};
 
 /// What a store needs to hold actor state.
 pub const NEEDS: Features = Features::of(Feature::ETag).with(Feature::Transactional);
@@ -337,7 +337,7 @@ impl ActorState {
         if self.staged.is_empty() {
             return Ok(());
         }
-        let mut ops: Vec<crate::TransactionOp> = Vec::with_capacity(self.staged.len());
+        let mut ops: Vec<statestore_core::TransactionOp> = Vec::with_capacity(self.staged.len());
         for k in &self.staged {
             let slot = &self.slots[k];
             let key = self.stored_key(k)?;
@@ -454,7 +454,7 @@ impl ActorState {
         }
     }
 
-    fn remember(&mut self, key: &str, item: Option<crate::Item>) {
+    fn remember(&mut self, key: &str, item: Option<statestore_core::Item>) {
         let known = match item {
             None => Known::Absent,
             Some(i) => Known::Present {
@@ -480,9 +480,9 @@ impl ActorState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ext::StoreExt;
-    use crate::memory::MemoryStore;
-    use crate::properties::Properties;
+    use statestore_core::ext::StoreExt;
+    use statestore_core::memory::MemoryStore;
+    use statestore_core::properties::Properties;
 
     async fn actors() -> ActorStateStore {
         let mut m = MemoryStore::new();

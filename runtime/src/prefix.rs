@@ -1,4 +1,4 @@
-//! Key prefixing above the store (contract §9): a component's `keyPrefix`
+//! Key prefixing above the store (docs/components.md, *Key prefixes*): a component's `keyPrefix`
 //! strategy turns the user's key `k` into `<prefix>||k` on the way in, and
 //! back on the way out, on every operation (bulk calls and transactions
 //! included), so apps sharing one table or database do not see each other's
@@ -19,18 +19,18 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::capabilities::Capabilities;
-use crate::check::SEPARATOR;
-use crate::error::{Error, Operation, Result};
-use crate::properties::Properties;
-use crate::query::QueryResponse;
-use crate::request::{
+use statestore_core::capabilities::Capabilities;
+use statestore_core::check::SEPARATOR;
+use statestore_core::error::{Error, Operation, Result};
+use statestore_core::properties::Properties;
+use statestore_core::query::QueryResponse;
+use statestore_core::request::{
     DeleteRequest, DeleteWithPrefixRequest, GetRequest, KeysLikeRequest, QueryRequest, SetRequest,
     TransactRequest, TransactionOp,
 };
-use crate::response::{Item, KeyResult, KeysPage};
-use crate::store::Store;
-use crate::types::ETag;
+use statestore_core::response::{Item, KeyResult, KeysPage};
+use statestore_core::store::Store;
+use statestore_core::types::ETag;
 
 /// The name of the property choosing the strategy.
 pub const KEY_PREFIX: &str = "keyPrefix";
@@ -254,7 +254,7 @@ impl Store for PrefixedStore {
             *max = max.saturating_sub(self.prefix.len());
         }
         if !self.prefix.is_empty() {
-            c.features = c.features.without(crate::Feature::QueryApi);
+            c.features = c.features.without(statestore_core::Feature::QueryApi);
         }
         c
     }
@@ -346,7 +346,8 @@ impl Store for PrefixedStore {
         }
         // The caller's prefix is completed first: `|` means `|||`, not a
         // sibling of the view's own `app||`.
-        let own = crate::check::prefix(&req.prefix).map_err(|e| e.context(self.name(), op))?;
+        let own =
+            statestore_core::check::prefix(&req.prefix).map_err(|e| e.context(self.name(), op))?;
         req.prefix = format!("{}{own}", self.prefix);
         self.inner
             .delete_with_prefix(req)
@@ -365,7 +366,11 @@ impl Store for PrefixedStore {
                     .context(self.name(), op),
             );
         }
-        req.pattern = format!("{}{}", crate::like::escape(&self.prefix), req.pattern);
+        req.pattern = format!(
+            "{}{}",
+            statestore_core::like::escape(&self.prefix),
+            req.pattern
+        );
         let page = self
             .inner
             .keys_like(req)
@@ -384,7 +389,7 @@ impl Store for PrefixedStore {
         let op = Operation::Query;
         if !self.prefix.is_empty() {
             return Err(Error::new(
-                crate::ErrorKind::NotSupported,
+                statestore_core::ErrorKind::NotSupported,
                 "query through a key prefix would see every app's keys; use keyPrefix: none for a store you query",
             )
             .context(self.name(), op));
@@ -399,9 +404,9 @@ impl Store for PrefixedStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ext::StoreExt;
-    use crate::memory::MemoryStore;
-    use crate::{ErrorKind, TransactRequest};
+    use statestore_core::ext::StoreExt;
+    use statestore_core::memory::MemoryStore;
+    use statestore_core::{ErrorKind, TransactRequest};
 
     #[test]
     fn strategies() {
@@ -521,7 +526,7 @@ mod tests {
         // Query would see other apps' rows: refused, and not advertised.
         let e = v.query(QueryRequest::default()).await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::NotSupported);
-        assert!(!v.capabilities().has(crate::Feature::QueryApi));
+        assert!(!v.capabilities().has(statestore_core::Feature::QueryApi));
         // Dapr lower-cases the custom prefix.
         let p = KeyPrefix::parse("MyShared")
             .unwrap()

@@ -1,4 +1,4 @@
-//! Dapr component manifests (contract §9): the YAML a Dapr user already has.
+//! Dapr component manifests (docs/components.md): the YAML a Dapr user already has.
 //!
 //! ```yaml
 //! apiVersion: dapr.io/v1alpha1
@@ -34,8 +34,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::error::{Error, Result};
-use crate::properties::{Properties, looks_secret, parse_duration};
+use statestore_core::error::{Error, Result};
+use statestore_core::properties::{Properties, looks_secret, parse_duration};
 
 /// The `apiVersion` of Dapr components.
 pub const API_VERSION: &str = "dapr.io/v1alpha1";

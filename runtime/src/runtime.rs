@@ -7,7 +7,7 @@
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> statestore_core::Result<()> {
 //! use statestore_core::{Registry, StoreExt};
-//! use statestore_core::runtime::Runtime;
+//! use statestore_runtime::runtime::Runtime;
 //! # let dir = std::env::temp_dir().join(format!("rt-doc-{}", std::process::id()));
 //! # std::fs::create_dir_all(&dir).unwrap();
 //! # let path = dir.join("components.yaml");
@@ -44,14 +44,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::actor::{self, ActorStateStore};
-use crate::capabilities::Capabilities;
-use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::{Component, EntryValue, Manifest};
 use crate::prefix::{KEY_PREFIX, KeyPrefix, PrefixedStore};
-use crate::properties::{BUILTIN_PROPERTIES, Properties};
-use crate::registry::{Registration, Registry};
 use crate::secrets::{self, EnvSecretStore, FileSecretStore, SecretStore};
-use crate::store::Store;
+use statestore_core::capabilities::Capabilities;
+use statestore_core::error::{Error, Operation, Result};
+use statestore_core::properties::{BUILTIN_PROPERTIES, Properties};
+use statestore_core::registry::{Registration, Registry};
+use statestore_core::store::Store;
 
 /// The `initTimeout` of components that set none (Dapr's default).
 pub const DEFAULT_INIT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -172,10 +172,9 @@ impl Runtime {
         let mut first = None;
         for l in &self.stores {
             if let Err(e) = l.raw.close().await {
-                first.get_or_insert(Error::new(
-                    e.kind(),
-                    format!("{}: component {:?}: close: {e}", l.source, l.name),
-                ));
+                first.get_or_insert(
+                    e.map_message(|m| format!("{}: component {:?}: {m}", l.source, l.name)),
+                );
             }
         }
         first.map_or(Ok(()), Err)
@@ -313,7 +312,7 @@ impl RuntimeBuilder {
 
     /// The app id is a key part (actor keys start with it).
     fn check_app_id(&self) -> Result<()> {
-        crate::check::key_part("app id", &self.app_id)
+        statestore_core::check::key_part("app id", &self.app_id)
             .map_err(|e| Error::config(e.message().to_owned()))
     }
 
@@ -488,28 +487,25 @@ impl RuntimeBuilder {
         let limit = c.init_timeout.unwrap_or(self.init_timeout);
         let mut store = (reg.factory)(p.version);
         let result = tokio::time::timeout(limit, store.init(&p.properties)).await;
-        let scrub = |e: &Error| -> Error {
+        // Init errors may quote a property's value; the store's own message
+        // does not know which values are secret, so they are masked here.
+        let scrub = |e: Error| -> Error {
             let hidden = p.properties.hidden_values(reg.properties);
-            let text = secrets::redact(&e.to_string(), &hidden);
-            Error::new(
-                e.kind(),
-                format!("{}: component {:?}: {text}", c.source, c.name),
-            )
+            secrets::redact_error(e.context(reg.name, Operation::Init), &hidden)
+                .map_message(|m| format!("{}: component {:?}: {m}", c.source, c.name))
         };
         match result {
             Err(_) => {
                 let _ = store.close().await;
-                return Err(Error::new(
-                    ErrorKind::Timeout,
-                    format!(
-                        "{}: component {:?}: spec.initTimeout: {} did not finish init within {limit:?}",
-                        c.source, c.name, reg.name
-                    ),
-                ));
+                return Err(Error::timeout(format!(
+                    "{}: component {:?}: spec.initTimeout: {} did not finish init within {limit:?}",
+                    c.source, c.name, reg.name
+                ))
+                .context(reg.name, Operation::Init));
             }
             Ok(Err(e)) => {
                 let _ = store.close().await;
-                return Err(scrub(&e));
+                return Err(scrub(e));
             }
             Ok(Ok(())) => {}
         }
@@ -561,7 +557,7 @@ fn field(name: &str) -> String {
 /// The note of a component left out. Its errors already name the file
 /// and the component.
 fn ignored(e: &Error) -> String {
-    format!("{e} (left out: spec.ignoreErrors is true)")
+    format!("{e:#} (left out: spec.ignoreErrors is true)")
 }
 
 /// Builds a declared secret store; `None` (with a note) for types not

@@ -1,4 +1,5 @@
-//! Command-line parsing and dispatch.
+//! `statestore`: list the store types of this build, poke at a store by
+//! hand, run the conformance suite against it, and benchmark it.
 
 use std::process::ExitCode;
 
@@ -171,13 +172,9 @@ impl<T> Scrub for std::result::Result<T, String> {
 impl<T> Scrub for statestore::Result<T> {
     fn scrubbed(self) -> Self {
         self.map_err(|e| {
-            let key = e.key().map(scrub);
-            // The cause goes into the message, scrubbed with it.
-            let out = e.map_message(|m| scrub(&m));
-            match key {
-                Some(k) => out.with_key(k),
-                None => out,
-            }
+            let secrets = SECRETS.lock().unwrap_or_else(|p| p.into_inner());
+            let refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
+            statestore::secrets::redact_error(e, &refs)
         })
     }
 }
@@ -301,7 +298,7 @@ impl Chosen {
     }
 }
 
-pub fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
     let level = if cli.verbose {
         tracing_subscriber::filter::LevelFilter::DEBUG
@@ -340,7 +337,7 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {}", scrub(&e.to_string()));
+            eprintln!("error: {}", scrub(&format!("{e:#}")));
             ExitCode::from(2)
         }
     }

@@ -1,0 +1,412 @@
+//! The shared test bodies: what the conformance suite cannot check from
+//! outside (migrations, rows as stored, the cleanup claim, etag forms, bulk
+//! splitting). Each panics on a failed check.
+
+use std::time::Duration;
+
+use statestore_core::{
+    DeleteRequest, ErrorKind, Feature, GetRequest, KeysLikeRequest, SetRequest, Store, StoreExt,
+};
+
+use super::harness::{Harness, Raw, TEST_TIMEOUT, Tables};
+use crate::{Backend, SqlStore};
+
+/// Escapes the LIKE metacharacters of `key`.
+fn like_literal(key: &str) -> String {
+    key.chars()
+        .flat_map(|c| match c {
+            '%' | '_' | '\\' => vec!['\\', c],
+            c => vec![c],
+        })
+        .collect()
+}
+
+fn kind<T>(r: statestore_core::Result<T>) -> ErrorKind {
+    r.map(drop).expect_err("accepted").kind()
+}
+
+/// Three instances starting together on a fresh table migrate once, and the
+/// metadata table records version 1.
+pub async fn concurrent_instances_migrate_once<B: Backend, C: Raw>(h: &Harness<B, C>) {
+    for round in 0..5 {
+        let t = Tables::new(h, &format!("migrate{round}"));
+        let p = t.props();
+        let mut stores: Vec<SqlStore<B>> = (0..3).map(|_| SqlStore::new()).collect();
+        let [a, b, c] = &mut stores[..] else {
+            unreachable!()
+        };
+        let (ra, rb, rc) = tokio::join!(a.init(&p), b.init(&p), c.init(&p));
+        for r in [ra, rb, rc] {
+            r.expect("concurrent init");
+        }
+        let sql = format!(
+            "SELECT value FROM {} WHERE {} = 'schema-version:{}'",
+            h.table(&t.meta),
+            t.key(),
+            t.state
+        );
+        let version = t.raw().await.text(sql).await.expect("schema version row");
+        assert_eq!(version.as_deref(), Some("1"), "round {round}");
+        a.put("k", "v").await.unwrap();
+        assert_eq!(&c.get_item("k").await.unwrap().unwrap().value[..], b"v");
+        for s in &stores {
+            s.close().await.unwrap();
+        }
+    }
+}
+
+/// Four stores on different tables sharing one fresh metadata table (two
+/// components on one database) initialise at the same moment: all succeed,
+/// each table gets its own version row. Five rounds.
+pub async fn stores_sharing_a_metadata_table_start_together<B: Backend, C: Raw>(h: &Harness<B, C>) {
+    for round in 0..5 {
+        let tables: Vec<Tables<B, C>> = (0..4)
+            .map(|i| Tables::new(h, &format!("shared{round}{i}")))
+            .collect();
+        let meta = tables[0].meta.clone();
+        let mut stores: Vec<SqlStore<B>> = (0..4).map(|_| SqlStore::new()).collect();
+        let inits = stores.iter_mut().zip(&tables).map(|(s, t)| {
+            let props = t.harness.properties(&t.state, &meta, TEST_TIMEOUT);
+            async move { s.init(&props).await }
+        });
+        for (i, r) in futures::future::join_all(inits)
+            .await
+            .into_iter()
+            .enumerate()
+        {
+            r.unwrap_or_else(|e| panic!("round {round}, store {i}: {e}"));
+        }
+        for t in &tables {
+            let sql = format!(
+                "SELECT value FROM {} WHERE {} = 'schema-version:{}'",
+                h.table(&meta),
+                t.key(),
+                t.state
+            );
+            let version = t.raw().await.text(sql).await.expect("schema version row");
+            assert_eq!(version.as_deref(), Some("1"), "round {round}, {}", t.state);
+        }
+        for s in &stores {
+            s.close().await.unwrap();
+        }
+    }
+}
+
+/// Keys full of quotes, LIKE metacharacters, unicode and trailing spaces
+/// are stored verbatim and stay distinct (MariaDB's PAD SPACE collations
+/// would make `a` and `a ` one key).
+pub async fn hostile_keys_round_trip<B: Backend, C: Raw>(h: &Harness<B, C>) {
+    let t = Tables::new(h, "keys");
+    let s = t.open(t.props()).await;
+    let mut keys = vec![
+        format!("'; DROP TABLE {}; --", t.table()),
+        r#"a"b"#.to_owned(),
+        r"100%_\".to_owned(),
+        "ключ-🔑-鍵-ü".to_owned(),
+        "a".to_owned(),
+        "a ".to_owned(),
+    ];
+    keys.sort();
+    let value = |k: &str| format!("value of [{k}]");
+    for k in &keys {
+        s.set(SetRequest::new(k.as_str(), value(k))).await.unwrap();
+    }
+    assert_eq!(t.count("TRUE").await, keys.len() as i64, "keys merged");
+    for k in &keys {
+        let item = s.get(GetRequest::new(k.as_str())).await.unwrap();
+        assert_eq!(item.expect(k).value, value(k).as_bytes(), "{k:?}");
+    }
+    let got = s
+        .bulk_get(keys.iter().map(|k| GetRequest::new(k.as_str())).collect())
+        .await
+        .unwrap();
+    assert_eq!(got.len(), keys.len());
+    for (k, r) in keys.iter().zip(got) {
+        assert_eq!(&r.key, k);
+        let item = r.result.unwrap().expect(k);
+        assert_eq!(item.value, value(k).as_bytes(), "{k:?}");
+    }
+    if s.capabilities().features.contains(Feature::KeysLike) {
+        let all = s.keys_like(KeysLikeRequest::new("%")).await.unwrap();
+        assert_eq!(all.keys, keys);
+        for k in &keys {
+            let page = s.keys_like(KeysLikeRequest::new(like_literal(k))).await;
+            assert_eq!(page.unwrap().keys, vec![k.clone()], "pattern for {k:?}");
+        }
+    }
+    s.delete(DeleteRequest::new("a")).await.unwrap();
+    assert!(s.get_item("a").await.unwrap().is_none());
+    assert!(
+        s.get_item("a ").await.unwrap().is_some(),
+        "'a ' went with 'a'"
+    );
+    for k in &keys {
+        s.delete(DeleteRequest::new(k.as_str())).await.unwrap();
+        assert!(s.get_item(k).await.unwrap().is_none(), "{k:?} survived");
+    }
+    assert!(t.exists().await, "the state table is gone");
+    assert_eq!(t.count("TRUE").await, 0);
+    s.close().await.unwrap();
+}
+
+/// The stored bytes of `key`, and whether its `value_json` is NULL.
+async fn stored<B: Backend, C: Raw>(t: &Tables<B, C>, key: &str) -> (Vec<u8>, bool) {
+    let row = format!("FROM {} WHERE {} = '{key}'", t.table(), t.key());
+    let value = t.raw().await.bytes(format!("SELECT value {row}")).await;
+    let null = format!("SELECT COUNT(*) {row} AND value_json IS NULL");
+    (value.expect("row"), t.int(null).await == 1)
+}
+
+/// Values are stored byte for byte; JSON documents are also in
+/// `value_json`, except those holding `\u0000` (which PostgreSQL's `jsonb`
+/// refuses). `first_of_a` is the database's SQL for `value_json`'s `a[0]`
+/// as text.
+pub async fn values_keep_their_bytes_and_json_is_queryable<B: Backend, C: Raw>(
+    h: &Harness<B, C>,
+    first_of_a: &str,
+) {
+    let t = Tables::new(h, "bytes");
+    let s = t.open(t.props()).await;
+    let all: Vec<u8> = (0..=255).collect();
+    let invalid = vec![b'{', 0xc3, 0x28, 0xff, 0xfe, b'}'];
+    let nul_json = br#"{"s":"a\u0000b"}"#.to_vec();
+    for (key, v) in [("all", &all), ("invalid", &invalid), ("nul", &nul_json)] {
+        s.put(key, v.clone()).await.unwrap();
+        assert_eq!(&s.get_item(key).await.unwrap().unwrap().value[..], &v[..]);
+        assert_eq!(stored(&t, key).await, (v.clone(), true), "{key}");
+    }
+    let json = br#"{"a":[1,2,{"b":null}]}"#;
+    s.set(SetRequest::new("json", json.to_vec()).content_type("application/json"))
+        .await
+        .unwrap();
+    assert_eq!(&s.get_item("json").await.unwrap().unwrap().value[..], json);
+    assert_eq!(stored(&t, "json").await, (json.to_vec(), false));
+    let sql = format!(
+        "SELECT {first_of_a} FROM {} WHERE {} = 'json'",
+        t.table(),
+        t.key()
+    );
+    let first = t.raw().await.text(sql).await.unwrap();
+    assert_eq!(first.as_deref(), Some("1"));
+    s.close().await.unwrap();
+}
+
+/// Of two instances sharing a table, exactly one takes a cleanup turn, and
+/// it removes exactly the expired rows.
+pub async fn one_instance_takes_the_cleanup_turn<B: Backend, C: Raw>(h: &Harness<B, C>) {
+    let t = Tables::new(h, "cleanup");
+    let p = t.props().with("cleanupInterval", "0");
+    let a = t.open(p.clone()).await;
+    let b = t.open(p).await;
+    for i in 0..3 {
+        let req = SetRequest::new(format!("gone{i}"), "v").metadata("ttlInSeconds", "1");
+        a.set(req).await.unwrap();
+    }
+    b.put("kept0", "v").await.unwrap();
+    b.set(SetRequest::new("kept1", "v").metadata("ttlInSeconds", "3600"))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    let hour = Duration::from_secs(3600);
+    let (ra, rb) = tokio::join!(a.cleanup_turn(hour), b.cleanup_turn(hour));
+    let mut turns = [ra.unwrap(), rb.unwrap()];
+    turns.sort();
+    assert_eq!(
+        turns,
+        [None, Some(3)],
+        "one turn purging the 3 expired rows"
+    );
+    let (gone, kept) = (
+        format!("{} LIKE 'gone%'", t.key()),
+        format!("{} LIKE 'kept%'", t.key()),
+    );
+    assert_eq!(t.count(&gone).await, 0, "expired rows left");
+    assert_eq!(t.count(&kept).await, 2, "live rows purged");
+    assert_eq!(a.cleanup_turn(hour).await.unwrap(), None);
+    assert_eq!(b.cleanup_turn(hour).await.unwrap(), None);
+    a.close().await.unwrap();
+    b.close().await.unwrap();
+}
+
+/// A table name of 63 characters, the longest accepted, initialises and
+/// works (an index named after it must not collide with it).
+pub async fn longest_table_name<B: Backend, C: Raw>(h: &Harness<B, C>) {
+    let base = Tables::new(h, "long");
+    let state = format!("{}_{}", base.state, "x".repeat(63))
+        .chars()
+        .take(63)
+        .collect();
+    let t = Tables {
+        harness: h.clone(),
+        state,
+        meta: base.meta.clone(),
+    };
+    let s = t.open(t.props()).await;
+    s.put("k", "v").await.unwrap();
+    assert_eq!(&s.get_item("k").await.unwrap().unwrap().value[..], b"v");
+    s.close().await.unwrap();
+}
+
+/// In one bulk_set: a content type a column refuses (NUL, 256 bytes) fails
+/// only its own key with `InvalidRequest`; JSON that some JSON column
+/// refuses (32 levels deep, `1e-20000`) is stored as bytes, exactly; the
+/// other items are stored.
+pub async fn awkward_items_fail_alone<B: Backend, C: Raw>(h: &Harness<B, C>) {
+    let t = Tables::new(h, "awkward");
+    let s = t.open(t.props()).await;
+    let deep = format!("{}1{}", "[".repeat(32), "]".repeat(32));
+    let items: Vec<(&str, Vec<u8>, Option<String>)> = vec![
+        ("good1", b"one".to_vec(), None),
+        ("nul-ct", b"x".to_vec(), Some("text/\0plain".into())),
+        ("long-ct", b"x".to_vec(), Some("t".repeat(256))),
+        (
+            "deep-json",
+            deep.into_bytes(),
+            Some("application/json".into()),
+        ),
+        ("tiny-number", b"[1e-20000]".to_vec(), None),
+        ("good2", b"two".to_vec(), Some("t".repeat(255))),
+    ];
+    let reqs = items
+        .iter()
+        .map(|(k, v, ct)| {
+            let r = SetRequest::new(*k, v.clone());
+            match ct {
+                Some(ct) => r.content_type(ct.clone()),
+                None => r,
+            }
+        })
+        .collect();
+    let results = s.bulk_set(reqs).await.expect("bulk_set answers per key");
+    for ((key, value, _), r) in items.iter().zip(&results) {
+        assert_eq!(r.key, *key);
+        if key.ends_with("-ct") {
+            let e = r.result.as_ref().expect_err(key);
+            assert_eq!(e.kind(), ErrorKind::InvalidRequest, "{key}: {e}");
+            assert!(s.get_item(key).await.unwrap().is_none(), "{key} was stored");
+        } else {
+            r.result.as_ref().unwrap_or_else(|e| panic!("{key}: {e}"));
+            let got = s.get_item(key).await.unwrap().expect(key);
+            assert_eq!(&got.value[..], &value[..], "{key}");
+        }
+    }
+    s.close().await.unwrap();
+}
+
+/// An etag this store cannot have issued is `ETagInvalid`; an old one is
+/// `ETagMismatch`; neither changes the row.
+pub async fn malformed_and_stale_etags<B: Backend, C: Raw>(h: &Harness<B, C>) {
+    let t = Tables::new(h, "etag");
+    let s = t.open(t.props()).await;
+    let old = s.put("k", "one").await.unwrap().unwrap();
+    let current = s.put("k", "two").await.unwrap().unwrap();
+    assert_ne!(old, current);
+    let set = |e: &str| SetRequest::new("k", "three").etag(e);
+    let del = |e: &str| DeleteRequest::new("k").etag(e);
+    assert_eq!(kind(s.set(set("nope")).await), ErrorKind::ETagInvalid);
+    assert_eq!(kind(s.delete(del("nope")).await), ErrorKind::ETagInvalid);
+    assert_eq!(
+        kind(s.set(set(old.as_str())).await),
+        ErrorKind::ETagMismatch
+    );
+    assert_eq!(
+        kind(s.delete(del(old.as_str())).await),
+        ErrorKind::ETagMismatch
+    );
+    assert_eq!(&s.get_item("k").await.unwrap().unwrap().value[..], b"two");
+    s.set(set(current.as_str())).await.unwrap();
+    assert_eq!(&s.get_item("k").await.unwrap().unwrap().value[..], b"three");
+    s.close().await.unwrap();
+}
+
+/// A bulk call of more rows than one statement may carry is split, and
+/// every item arrives.
+pub async fn bulk_calls_beyond_one_statement<B: Backend, C: Raw>(h: &Harness<B, C>) {
+    let t = Tables::new(h, "bulk");
+    let s = t.open(t.props()).await;
+    let n = 2001;
+    let per_statement = s.capabilities().limits.max_bulk_batch.unwrap();
+    assert!(per_statement < n, "{n} items fit one statement");
+    let items = (0..n).map(|i| {
+        let k = format!("key{i:05}");
+        let v = format!("v-{k}").into_bytes();
+        (k, v)
+    });
+    bulk_round_trip(&t, &s, items.collect()).await;
+    s.close().await.unwrap();
+}
+
+/// Sets `items` in one bulk call on the store `s` on tables `t` (the only
+/// rows there), checks that every one was set and is a row, and reads them
+/// back in one bulk call.
+pub async fn bulk_round_trip<B: Backend, C: Raw>(
+    t: &Tables<B, C>,
+    s: &SqlStore<B>,
+    items: Vec<(String, Vec<u8>)>,
+) {
+    let n = items.len();
+    let reqs = items
+        .iter()
+        .map(|(k, v)| SetRequest::new(k.as_str(), v.clone()))
+        .collect();
+    let results = s.bulk_set(reqs).await.unwrap();
+    assert_eq!(results.len(), n);
+    for r in results {
+        r.result.unwrap_or_else(|e| panic!("{}: {e}", r.key));
+    }
+    assert_eq!(t.count("TRUE").await, n as i64);
+    let keys = items.iter().map(|(k, _)| GetRequest::new(k.as_str()));
+    let got = s.bulk_get(keys.collect()).await.unwrap();
+    assert_eq!(got.len(), n);
+    for ((k, v), r) in items.iter().zip(got) {
+        assert_eq!(&r.key, k);
+        let item = r.result.unwrap().unwrap_or_else(|| panic!("{k} missing"));
+        assert!(item.value == v[..], "the value of {k} differs");
+    }
+}
+
+/// Who a [`refused_users_are_permission_denied`] test logs in as.
+pub struct Users<'a> {
+    /// A connection string whose user the server does not know, with the
+    /// password `hunter2` where the format has one.
+    pub unknown: String,
+    /// A connection string of a user who may log in but lacks the
+    /// privileges init needs; `create` makes it, `drop` removes it.
+    pub unprivileged: String,
+    /// Statements that create the unprivileged user (run as the harness's).
+    pub create: &'a [&'a str],
+    /// Statements that remove it again, whatever the outcome.
+    pub drop: &'a [&'a str],
+}
+
+/// A login the server refuses and a user without the privileges init needs
+/// both fail init with `PermissionDenied` ("fix the password or the
+/// grants"), not `Config`, and no password appears in the error.
+pub async fn refused_users_are_permission_denied<B: Backend, C: Raw>(
+    h: &Harness<B, C>,
+    users: Users<'_>,
+) {
+    let t = Tables::new(h, "denied");
+    let init = |connection: String| {
+        let props = t.props().with("connectionString", connection);
+        async move {
+            let mut s = SqlStore::<B>::new();
+            let e = s.init(&props).await.expect_err("init as a refused user");
+            let _ = s.close().await;
+            e
+        }
+    };
+    let e = init(users.unknown.clone()).await;
+    assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e:#}");
+    assert!(!format!("{e:#} {e:?}").contains("hunter2"), "{e:#}");
+
+    let mut raw = t.raw().await;
+    for sql in users.drop.iter().chain(users.create) {
+        let _ = raw.run(sql.to_string()).await;
+    }
+    let e = init(users.unprivileged.clone()).await;
+    for sql in users.drop {
+        let _ = raw.run(sql.to_string()).await;
+    }
+    assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e:#}");
+}
