@@ -157,6 +157,23 @@ pub fn scrub(text: &str) -> String {
     statestore::secrets::redact(text, &refs)
 }
 
+/// Standard error with every secret value masked ([`scrub`]): the log's
+/// writer, since drivers log what they send (a statement may hold a key).
+/// The log formats each event whole and writes it in one call.
+struct ScrubbedStderr;
+
+impl std::io::Write for ScrubbedStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = scrub(&String::from_utf8_lossy(buf));
+        std::io::stderr().write_all(text.as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
 /// A result whose error may quote a secret value.
 pub trait Scrub {
     /// The result with secret values masked in its error ([`scrub`]).
@@ -306,7 +323,7 @@ fn main() -> ExitCode {
         tracing_subscriber::filter::LevelFilter::WARN
     };
     let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
+        .with_writer(|| ScrubbedStderr)
         .with_max_level(level)
         .without_time()
         .with_target(false)

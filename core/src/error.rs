@@ -254,21 +254,27 @@ impl Error {
     }
 
     /// The same error with another message, made by `f` from the current
-    /// one with the source's text folded in; the source is dropped. Kind,
-    /// store, operation, key, retryability and bulk failures stay. For
-    /// wrappers that add words (`actor turn of ...: {message}`) or take
-    /// some out (masking secrets) without repeating the store and kind.
+    /// one; kind, store, operation, key, retryability, source and bulk
+    /// failures stay. For wrappers that add words (`actor turn of ...:
+    /// {message}`) without repeating the store and kind.
     pub fn map_message(mut self, f: impl FnOnce(String) -> String) -> Self {
-        let mut message = std::mem::take(&mut self.0.message).into_owned();
+        let message = std::mem::take(&mut self.0.message).into_owned();
+        self.0.message = f(message).into();
+        self
+    }
+
+    /// The same error with the text of its source (and the source's
+    /// sources) folded into the message, and the source dropped: for
+    /// masking words in a cause that can only be read as text.
+    pub fn fold_source(mut self) -> Self {
         if let Some(source) = self.0.source.take() {
             let causes = chain(source.as_ref());
-            message = if message.is_empty() {
-                causes
+            self.0.message = if self.0.message.is_empty() {
+                causes.into()
             } else {
-                format!("{message}: {causes}")
+                format!("{}: {causes}", self.0.message).into()
             };
         }
-        self.0.message = f(message).into();
         self
     }
 
@@ -396,7 +402,7 @@ impl fmt::Debug for Error {
             .field("key", &e.key)
             .field("message", &e.message);
         if let Some(source) = &e.source {
-            d.field("source", &source.to_string());
+            d.field("source", &chain(source.as_ref()));
         }
         if !e.failures.is_empty() {
             d.field("failures", &e.failures);
@@ -476,21 +482,40 @@ mod tests {
     }
 
     #[test]
-    fn map_message_keeps_everything_but_the_source() {
-        let io = std::io::Error::new(
-            std::io::ErrorKind::PermissionDenied,
-            "password s3cret refused",
-        );
+    fn map_message_keeps_everything_else() {
+        let io = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "refused");
         let e = Error::permission_denied("login failed")
             .with_key("k")
             .with_source(io)
             .with_retryable(true)
             .context("state.postgresql", Operation::Init)
-            .map_message(|m| m.replace("s3cret", "***"));
+            .map_message(|m| format!("component x: {m}"));
         assert_eq!(e.kind(), ErrorKind::PermissionDenied);
         assert_eq!(e.store(), Some("state.postgresql"));
         assert_eq!(e.operation(), Some(Operation::Init));
         assert_eq!(e.key(), Some("k"));
+        assert!(e.is_retryable());
+        assert_eq!(
+            e.source().map(|s| s.to_string()).as_deref(),
+            Some("refused")
+        );
+        assert_eq!(e.message(), "component x: login failed");
+    }
+
+    #[test]
+    fn fold_source_turns_the_cause_into_text() {
+        let io = std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            "password s3cret refused",
+        );
+        let e = Error::permission_denied("login failed")
+            .with_source(io)
+            .with_retryable(true)
+            .context("state.postgresql", Operation::Init)
+            .fold_source()
+            .map_message(|m| m.replace("s3cret", "***"));
+        assert_eq!(e.kind(), ErrorKind::PermissionDenied);
+        assert_eq!(e.store(), Some("state.postgresql"));
         assert!(e.is_retryable());
         assert!(e.source().is_none());
         assert_eq!(e.message(), "login failed: password *** refused");

@@ -237,9 +237,11 @@ pub fn redact(text: &str, secrets: &[&str]) -> String {
     mask(&scrub_quoted(text, secrets), secrets)
 }
 
-/// `e` with every secret masked as [`redact`] masks text, in its message
-/// (where its source's text is folded in) and its key; its kind, store,
-/// operation and retryability stay.
+/// `e` with every secret masked as [`redact`] masks text, in its message,
+/// its source's text and its key; its kind, store, operation and
+/// retryability stay. An error that shows no secret comes back as it was,
+/// its source included; one that does has its source folded into the
+/// message, the only form in which it can be masked.
 pub fn redact_error(e: Error, secrets: &[&str]) -> Error {
     let key = e.key().map(|k| {
         // A key is printed quoted, like the pieces `redact` looks for.
@@ -249,7 +251,11 @@ pub fn redact_error(e: Error, secrets: &[&str]) -> Error {
             mask(k, secrets)
         }
     });
-    let e = e.map_message(|m| redact(&m, secrets));
+    let text = format!("{e:#}");
+    if redact(&text, secrets) == text && key.as_deref() == e.key() {
+        return e;
+    }
+    let e = e.fold_source().map_message(|m| redact(&m, secrets));
     match key {
         Some(k) => e.with_key(k),
         None => e,
@@ -280,7 +286,28 @@ fn scrub_quoted(text: &str, secrets: &[&str]) -> String {
                     printed.push(c);
                     if let Some(n) = chars.next() {
                         printed.push(n);
-                        meant.push(n);
+                        meant.push(match n {
+                            'n' => '\n',
+                            't' => '\t',
+                            'r' => '\r',
+                            '0' => '\0',
+                            // `\u{ad}`, as `{:?}` prints characters it escapes.
+                            'u' => {
+                                let mut code = String::new();
+                                for c in chars.by_ref() {
+                                    printed.push(c);
+                                    if c == '}' {
+                                        break;
+                                    }
+                                    code.push(c);
+                                }
+                                u32::from_str_radix(code.trim_start_matches('{'), 16)
+                                    .ok()
+                                    .and_then(char::from_u32)
+                                    .unwrap_or('\u{fffd}')
+                            }
+                            other => other,
+                        });
                     }
                 }
                 c => {
@@ -337,6 +364,16 @@ mod tests {
             scrub_quoted(text, &secrets),
             r#"at "s": _pragma="***": expected name(value); "db" "***" "***"#
         );
+    }
+
+    #[test]
+    fn quoted_pieces_are_masked_as_meant() {
+        let secret = "password=hunter2 pw\u{ad}xyz \"q\" tab\there";
+        for piece in ["pw\u{ad}xyz", "\"q\"", "tab\there"] {
+            let text = format!("refused {piece:?} here");
+            assert_eq!(redact(&text, &[secret]), "refused \"***\" here", "{text}");
+        }
+        assert_eq!(redact("kept \"nope\"", &[secret]), "kept \"nope\"");
     }
 
     #[test]

@@ -60,7 +60,7 @@ fn postgres_answers_to_its_alias() {
 
 /// Every backend of Cargo.toml (an optional dependency, which is its
 /// feature) has its line in `backends!` (so it is linked and re-exported),
-/// and `full` names it.
+/// `full` names it, and the command line forwards it.
 #[test]
 fn every_backend_feature_has_its_line() {
     let manifest = include_str!("../Cargo.toml");

@@ -578,6 +578,8 @@ async fn ignore_errors_leaves_a_broken_store_out() {
     assert!(e.is_retryable(), "{e}");
     assert_eq!(e.store(), Some("state.redis"), "{e}");
     assert_eq!(e.operation(), Some(statestore::Operation::Init), "{e}");
+    // Nothing secret in it: the driver's error stays the source.
+    assert!(std::error::Error::source(&e).is_some(), "{e:#}");
     assert_has(
         &e.to_string(),
         &["stores.yaml", "\"sessions\"", "state.redis"],

@@ -15,7 +15,9 @@ pub fn kind_of(number: u16) -> Error {
             Error::unavailable("the server is unreachable, shutting down or closed the connection")
         }
         1290 | 1836 => Error::unavailable("the server is read-only"),
-        1044 | 1045 | 1142 | 1143 | 1227 | 1698 => {
+        // Refused logins and privileges, locked accounts (3118, 4151) and
+        // expired passwords (1820, 1862).
+        1044 | 1045 | 1142 | 1143 | 1227 | 1698 | 3118 | 4151 | 1820 | 1862 => {
             Error::permission_denied("the server refused the user or a privilege the store needs")
         }
         1049 => Error::config("the database does not exist"),
@@ -47,6 +49,10 @@ mod tests {
             (1044, ErrorKind::PermissionDenied, false),
             (1142, ErrorKind::PermissionDenied, false),
             (1698, ErrorKind::PermissionDenied, false),
+            (4151, ErrorKind::PermissionDenied, false),
+            (3118, ErrorKind::PermissionDenied, false),
+            (1820, ErrorKind::PermissionDenied, false),
+            (1862, ErrorKind::PermissionDenied, false),
             (1049, ErrorKind::Config, false),
             (1406, ErrorKind::InvalidRequest, false),
             (1153, ErrorKind::InvalidRequest, false),

@@ -101,18 +101,45 @@ async fn json_values_fit_max_allowed_packet() {
     s.close().await.unwrap();
 }
 
-/// A user the server does not know (error 1045) and a user without
-/// privileges on the schema (1044) are `PermissionDenied`.
+/// A user the server does not know (error 1045), one without privileges
+/// on the schema (1044), a locked account (4151 or 3118) and an expired
+/// password (1820 or 1862) are `PermissionDenied`.
 #[tokio::test]
 async fn refused_users_are_permission_denied() {
-    let user = format!("statestore_reader_{}", std::process::id());
-    let create = format!("CREATE USER '{user}'@'%'");
-    let drop = format!("DROP USER IF EXISTS '{user}'@'%'");
+    let id = std::process::id();
+    let names = [
+        (
+            "without privileges on the schema",
+            format!("statestore_reader_{id}"),
+            "",
+        ),
+        (
+            "whose account is locked",
+            format!("statestore_locked_{id}"),
+            " ACCOUNT LOCK",
+        ),
+        (
+            "whose password expired",
+            format!("statestore_expired_{id}"),
+            " PASSWORD EXPIRE",
+        ),
+    ];
+    let create: Vec<String> = names
+        .iter()
+        .map(|(_, user, how)| format!("CREATE USER '{user}'@'%'{how}"))
+        .collect();
+    let drop: Vec<String> = names
+        .iter()
+        .map(|(_, user, _)| format!("DROP USER IF EXISTS '{user}'@'%'"))
+        .collect();
     let users = testing::Users {
         unknown: dsn_as("statestore_nobody:hunter2"),
-        unprivileged: dsn_as(&user),
-        create: &[&create],
-        drop: &[&drop],
+        refused: names
+            .iter()
+            .map(|(what, user, _)| (*what, dsn_as(user)))
+            .collect(),
+        create: &create,
+        drop: &drop,
     };
     testing::refused_users_are_permission_denied(&common::mysql(), users).await;
 }

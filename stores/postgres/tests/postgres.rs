@@ -18,19 +18,33 @@ async fn values_keep_their_bytes_and_json_is_queryable() {
     statestore_sql::testing::values_keep_their_bytes_and_json_is_queryable(&pg, first_of_a).await;
 }
 
-/// A role that does not exist (SQLSTATE 28000) and a role without the
-/// CREATE privilege on the schema (42501) are `PermissionDenied`.
+/// A role that does not exist (SQLSTATE 28000), one that may not log in
+/// (28000) and one without the CREATE privilege on the schema (42501) are
+/// `PermissionDenied`.
 #[tokio::test]
 async fn refused_users_are_permission_denied() {
     let pg = common::postgres();
-    let role = format!("statestore_reader_{}", std::process::id());
-    let create = format!("CREATE ROLE {role} LOGIN");
-    let drop = format!("DROP ROLE IF EXISTS {role}");
+    let id = std::process::id();
+    let (reader, nologin) = (
+        format!("statestore_reader_{id}"),
+        format!("statestore_nologin_{id}"),
+    );
+    let create = [
+        format!("CREATE ROLE {reader} LOGIN"),
+        format!("CREATE ROLE {nologin} NOLOGIN"),
+    ];
+    let drop = [
+        format!("DROP ROLE IF EXISTS {reader}"),
+        format!("DROP ROLE IF EXISTS {nologin}"),
+    ];
     let users = statestore_sql::testing::Users {
         unknown: url_as("statestore_nobody:hunter2"),
-        unprivileged: url_as(&role),
-        create: &[&create],
-        drop: &[&drop],
+        refused: vec![
+            ("without CREATE on the schema", url_as(&reader)),
+            ("that may not log in", url_as(&nologin)),
+        ],
+        create: &create,
+        drop: &drop,
     };
     statestore_sql::testing::refused_users_are_permission_denied(&pg, users).await;
 }

@@ -20,7 +20,9 @@ pub fn map(e: RedisError) -> Error {
         _ => None,
     };
     let kind = inner.map_or(e.kind(), K::Server);
-    let mapped = if e.is_timeout() {
+    let mapped = if refused_login(&e) {
+        Error::permission_denied("the server refused the credentials")
+    } else if e.is_timeout() {
         Error::timeout("the server did not answer in time (readTimeout)")
     } else {
         match kind {
@@ -53,6 +55,18 @@ pub fn map(e: RedisError) -> Error {
         }
     };
     mapped.with_source(e)
+}
+
+/// A cluster that refuses every initial connection reports one I/O error
+/// whose detail is the text of a node's error: a refused login shows only
+/// there.
+fn refused_login(e: &RedisError) -> bool {
+    e.kind() == K::Io
+        && e.detail().is_some_and(|d| {
+            ["AuthenticationFailed", "WRONGPASS", "NOAUTH", "NOPERM"]
+                .iter()
+                .any(|code| d.contains(code))
+        })
 }
 
 #[cfg(test)]
@@ -121,6 +135,24 @@ mod tests {
                 server("WRONGPASS invalid username-password pair"),
                 ErrorKind::PermissionDenied,
                 false,
+            ),
+            (
+                RedisError::from((
+                    K::Io,
+                    "Failed to create initial connections",
+                    "Password authentication failed - AuthenticationFailed".to_owned(),
+                )),
+                ErrorKind::PermissionDenied,
+                false,
+            ),
+            (
+                RedisError::from((
+                    K::Io,
+                    "Failed to create initial connections",
+                    "Connection refused (os error 111)".to_owned(),
+                )),
+                ErrorKind::Unavailable,
+                true,
             ),
             (
                 server("WRONGTYPE Operation against a key"),

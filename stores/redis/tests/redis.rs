@@ -171,6 +171,16 @@ async fn init_errors_name_the_cause_and_hide_the_password() {
     // A refused login is told apart from a wrong setting.
     assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
     assert!(!format!("{e:#} {e:?}").contains("hunter2"), "{e:?}");
+
+    // A cluster reports it inside the error of its initial connections.
+    let mut store = RedisStore::new();
+    let e = store
+        .init(&cluster().with("redisPassword", "hunter2"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e:#}");
+    assert!(!e.is_retryable(), "{e:#}");
+    assert!(!format!("{e:#} {e:?}").contains("hunter2"), "{e:?}");
 }
 
 #[tokio::test]

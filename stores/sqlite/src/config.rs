@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use statestore_core::{Error, Operation, Properties, Property, Result};
+use statestore_core::{Properties, Property, Result};
 use statestore_sql::Settings;
 use statestore_sql::config::{self, Common};
 
@@ -141,6 +141,15 @@ pub fn parse_connection_string(
                     })
                     // Pragma values can be keys (`key(...)`): never quoted.
                     .ok_or_else(|| "a _pragma parameter: expected name(value)".to_owned())?;
+                let off = matches!(
+                    arg.trim().to_ascii_lowercase().as_str(),
+                    "0" | "false" | "off" | "no"
+                );
+                if pragma.eq_ignore_ascii_case("query_only") && !off {
+                    return Err(
+                        "_pragma=query_only(...): read-only databases cannot hold state".into(),
+                    );
+                }
                 if arg.contains([';', '\'', '"']) {
                     return Err(format!(
                         "_pragma={pragma}(...): the value may not hold quotes or ';'"
@@ -162,11 +171,6 @@ pub fn parse_connection_string(
         return Err("no database file given: use a path or \":memory:\"".into());
     }
     Ok((Location::File(PathBuf::from(path)), pragmas))
-}
-
-/// A `Config` error naming this store, for problems found while connecting.
-pub fn connect_error(message: impl Into<String>) -> Error {
-    Error::config(message.into()).context(NAME, Operation::Init)
 }
 
 #[cfg(test)]
@@ -207,6 +211,8 @@ mod tests {
             "",
             "file:",
             "x.db?mode=ro",
+            "x.db?_pragma=query_only(1)",
+            "x.db?_pragma=QUERY_ONLY(true)",
             "x.db?foo=1",
             "x.db?_pragma=x",
             "x.db?_pragma=a(1;DROP)",

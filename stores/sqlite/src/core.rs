@@ -14,7 +14,7 @@ use sqlx::error::DatabaseError;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteQueryResult, SqliteSynchronous,
 };
-use sqlx::{AssertSqlSafe, Sqlite};
+use sqlx::{AssertSqlSafe, ConnectOptions, Sqlite};
 use statestore_core::{Properties, Result};
 use statestore_sql::driver::{DriverQuery, bind_scalar};
 use statestore_sql::{Backend, Driver, Param, Settings, SqlxConn};
@@ -22,7 +22,7 @@ use statestore_sql::{Backend, Driver, Param, Settings, SqlxConn};
 use crate::NAME;
 use crate::config::{Config, Location};
 use crate::dialect::SqliteDialect;
-use crate::error::{is_busy, kind_of, primary_code};
+use crate::error::{code, is_busy, is_cant_open, kind_of};
 
 /// Connections in the read pool of a file database.
 const READERS: u32 = 4;
@@ -46,11 +46,54 @@ impl Driver for SqliteDriver {
     }
 
     fn classify(e: &dyn DatabaseError) -> statestore_core::Error {
-        kind_of(primary_code(e))
+        kind_of(code(e))
     }
 
     fn rows_affected(done: &SqliteQueryResult) -> u64 {
         done.rows_affected()
+    }
+}
+
+/// The error of opening the database file. SQLite says only that it
+/// cannot open it; when the file system refuses this process, that is a
+/// permission, not an unreachable file.
+fn open_error(e: sqlx::Error, location: &Location) -> statestore_core::Error {
+    let Location::File(path) = location else {
+        return map(e);
+    };
+    if !is_cant_open(&e) {
+        return map(e);
+    }
+    use std::io::ErrorKind::{NotFound, PermissionDenied};
+    let refused = match std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+    {
+        // A new file: whether this process may create one there.
+        Err(io) if io.kind() == NotFound => {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(path)
+            {
+                Ok(_) => {
+                    let _ = std::fs::remove_file(path);
+                    false
+                }
+                Err(io) => io.kind() == PermissionDenied,
+            }
+        }
+        Err(io) => io.kind() == PermissionDenied,
+        Ok(_) => false,
+    };
+    if refused {
+        statestore_core::Error::permission_denied(
+            "this process may not open or create the database file (file or directory permissions)",
+        )
+        .with_source(e)
+    } else {
+        map(e)
     }
 }
 
@@ -107,6 +150,11 @@ pub(crate) async fn pools(c: &Config) -> Result<(SqlitePool, SqlitePool)> {
             }),
     };
     opts = opts.busy_timeout(c.busy_timeout);
+    // sqlx logs each statement at debug level, its pragmas included: a key
+    // pragma would put the key into the log.
+    if c.pragmas.iter().any(|(name, _)| name.contains("key")) {
+        opts = opts.disable_statement_logging();
+    }
     for (name, value) in &c.pragmas {
         if name == "journal_mode" {
             journal_mode = value.clone();
@@ -136,7 +184,7 @@ pub(crate) async fn pools(c: &Config) -> Result<(SqlitePool, SqlitePool)> {
         .max_connections(1)
         .connect_with(opts.clone())
         .await
-        .map_err(map)?;
+        .map_err(|e| open_error(e, &c.location))?;
     set_journal_mode(&writer, &journal_mode, c.busy_timeout).await?;
     let reader = base
         .max_connections(READERS)

@@ -3,32 +3,48 @@
 
 use statestore_core::Error;
 
-/// SQLite's primary result code of a database error (the low byte of the
-/// extended code), 0 when it has none.
-pub fn primary_code(e: &dyn sqlx::error::DatabaseError) -> i64 {
-    e.code().and_then(|c| c.parse::<i64>().ok()).unwrap_or(0) & 0xff
+/// SQLite's extended result code of a database error, 0 when it has none.
+pub fn code(e: &dyn sqlx::error::DatabaseError) -> i64 {
+    e.code().and_then(|c| c.parse::<i64>().ok()).unwrap_or(0)
 }
 
 /// Whether another connection held a lock (BUSY or LOCKED): worth retrying.
 pub fn is_busy(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(db) if matches!(primary_code(db.as_ref()), 5 | 6))
+    matches!(e, sqlx::Error::Database(db) if matches!(code(db.as_ref()) & 0xff, 5 | 6))
 }
 
-/// What an SQLite error means, by its primary result code (the low byte of
-/// the extended code): BUSY (5) and LOCKED (6) mean another connection held
-/// the lock for longer than `busyTimeout`, which is worth retrying; CANTOPEN
-/// (14) and IOERR (10) mean the file is unreachable.
-pub fn kind_of(primary_code: i64) -> Error {
-    match primary_code {
-        5 | 6 => Error::timeout("the database is locked by another connection (see busyTimeout)"),
-        10 => Error::unavailable("disk I/O error"),
-        14 => Error::unavailable("the database file cannot be opened"),
-        13 => Error::backend("the disk is full"),
-        3 | 8 | 23 => Error::permission_denied(
-            "the database refused access or a write (file permissions, mode=ro, or an authorizer)",
+/// Whether SQLite could not open or create the database file (CANTOPEN).
+pub fn is_cant_open(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if code(db.as_ref()) & 0xff == 14)
+}
+
+/// What an SQLite error means, by its extended result code (its low byte
+/// is the primary code): BUSY (5) and LOCKED (6) mean another connection
+/// held the lock for longer than `busyTimeout`, which is worth retrying;
+/// CANTOPEN (14) and IOERR (10) mean the file is unreachable; a write
+/// refused because the file or its directory is read-only to this process
+/// (READONLY, READONLY_DIRECTORY), PERM and AUTH are permissions. The other
+/// READONLY codes (a database moved while open, a hot journal it cannot
+/// roll back) are not about permissions.
+pub fn kind_of(code: i64) -> Error {
+    match code {
+        8 | 1544 => Error::permission_denied(
+            "the database file or its directory is read-only to this process",
         ),
-        11 | 26 => Error::backend("the file is corrupt or not a SQLite database"),
-        _ => Error::backend("SQLite refused the statement"),
+        _ => match code & 0xff {
+            5 | 6 => {
+                Error::timeout("the database is locked by another connection (see busyTimeout)")
+            }
+            10 => Error::unavailable("disk I/O error"),
+            14 => Error::unavailable("the database file cannot be opened"),
+            13 => Error::backend("the disk is full"),
+            3 | 23 => Error::permission_denied("access to the database was refused"),
+            8 => Error::backend(
+                "the database cannot be written now (moved, or a journal it cannot roll back)",
+            ),
+            11 | 26 => Error::backend("the file is corrupt or not a SQLite database"),
+            _ => Error::backend("SQLite refused the statement"),
+        },
     }
 }
 
@@ -49,7 +65,12 @@ mod tests {
             (14, ErrorKind::Unavailable, true),
             (3, ErrorKind::PermissionDenied, false),
             (8, ErrorKind::PermissionDenied, false),
+            (1544, ErrorKind::PermissionDenied, false),
+            (1032, ErrorKind::Backend, false),
+            (264, ErrorKind::Backend, false),
             (23, ErrorKind::PermissionDenied, false),
+            (517, ErrorKind::Timeout, true),
+            (1038, ErrorKind::Unavailable, true),
             (13, ErrorKind::Backend, false),
             (11, ErrorKind::Backend, false),
             (1, ErrorKind::Backend, false),
@@ -64,7 +85,7 @@ mod tests {
     /// What a real database error means.
     fn classify(e: &sqlx::Error) -> Error {
         match e {
-            sqlx::Error::Database(db) => kind_of(primary_code(db.as_ref())),
+            sqlx::Error::Database(db) => kind_of(code(db.as_ref())),
             other => panic!("not a database error: {other}"),
         }
     }

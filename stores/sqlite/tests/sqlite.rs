@@ -294,18 +294,79 @@ async fn bad_properties_name_themselves() {
     assert!(!file.exists());
 }
 
-/// A database that refuses writes (here `query_only`, as a read-only file
-/// or mount would) fails init with `PermissionDenied`, not `Config`.
+/// The variable that tells a re-run of [`files_without_permission_are_permission_denied`]
+/// to make its checks (as user nobody) in the folder it names.
+const AS_NOBODY: &str = "STATESTORE_SQLITE_PERMISSION_DIR";
+
+/// Whether this process runs as root, for whom file permissions do not
+/// apply.
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(2) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+/// A file this process may not open, one it may read but not write, and a
+/// new file in a folder it may not write fail init with `PermissionDenied`,
+/// not `Unavailable` or `Config`. Root ignores file permissions, so as root
+/// (in CI) the test runs its checks again as user nobody.
 #[tokio::test]
-async fn read_only_database_is_permission_denied() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("ro.db");
-    let text = format!("file:{}?_pragma=query_only(1)", file.display());
-    let mut s = SqliteStore::new();
-    let err = s
-        .init(&Properties::new().with("connectionString", text))
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err:#}");
-    assert_eq!(err.store(), Some("state.sqlite"), "{err:#}");
+async fn files_without_permission_are_permission_denied() {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(dir) = std::env::var(AS_NOBODY) {
+        return check_denied(Path::new(&dir)).await;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let mode = |path: &Path, mode: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    for name in ["unreadable.db", "read-only.db"] {
+        let s = open(props(&dir.join(name)).with("disableWAL", "true")).await;
+        s.close().await.unwrap();
+    }
+    mode(&dir.join("unreadable.db"), 0o000);
+    mode(&dir.join("read-only.db"), 0o444);
+    std::fs::create_dir(dir.join("closed")).unwrap();
+    mode(&dir.join("closed"), 0o555);
+    mode(dir, 0o755);
+    if !is_root() {
+        return check_denied(dir).await;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let out = std::process::Command::new("runuser")
+        .args(["-u", "nobody", "--"])
+        .arg(&exe)
+        .args([
+            "--exact",
+            "files_without_permission_are_permission_denied",
+            "--nocapture",
+        ])
+        .env(AS_NOBODY, dir)
+        .output()
+        .expect("runuser runs the test again as nobody");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "as nobody:\n{text}");
+    assert!(
+        text.contains("1 passed"),
+        "as nobody, the test did not run:\n{text}"
+    );
+}
+
+async fn check_denied(dir: &Path) {
+    for name in ["unreadable.db", "read-only.db", "closed/new.db"] {
+        let mut s = SqliteStore::new();
+        let err = s.init(&props(&dir.join(name))).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{name}: {err:#}");
+        assert_eq!(err.store(), Some("state.sqlite"), "{name}: {err:#}");
+    }
 }

@@ -74,7 +74,7 @@ pub async fn stores_sharing_a_metadata_table_start_together<B: Backend, C: Raw>(
             .into_iter()
             .enumerate()
         {
-            r.unwrap_or_else(|e| panic!("round {round}, store {i}: {e}"));
+            r.unwrap_or_else(|e| panic!("round {round}, store {i}: {e:#}"));
         }
         for t in &tables {
             let sql = format!(
@@ -282,10 +282,10 @@ pub async fn awkward_items_fail_alone<B: Backend, C: Raw>(h: &Harness<B, C>) {
         assert_eq!(r.key, *key);
         if key.ends_with("-ct") {
             let e = r.result.as_ref().expect_err(key);
-            assert_eq!(e.kind(), ErrorKind::InvalidRequest, "{key}: {e}");
+            assert_eq!(e.kind(), ErrorKind::InvalidRequest, "{key}: {e:#}");
             assert!(s.get_item(key).await.unwrap().is_none(), "{key} was stored");
         } else {
-            r.result.as_ref().unwrap_or_else(|e| panic!("{key}: {e}"));
+            r.result.as_ref().unwrap_or_else(|e| panic!("{key}: {e:#}"));
             let got = s.get_item(key).await.unwrap().expect(key);
             assert_eq!(&got.value[..], &value[..], "{key}");
         }
@@ -352,7 +352,7 @@ pub async fn bulk_round_trip<B: Backend, C: Raw>(
     let results = s.bulk_set(reqs).await.unwrap();
     assert_eq!(results.len(), n);
     for r in results {
-        r.result.unwrap_or_else(|e| panic!("{}: {e}", r.key));
+        r.result.unwrap_or_else(|e| panic!("{}: {e:#}", r.key));
     }
     assert_eq!(t.count("TRUE").await, n as i64);
     let keys = items.iter().map(|(k, _)| GetRequest::new(k.as_str()));
@@ -370,18 +370,19 @@ pub struct Users<'a> {
     /// A connection string whose user the server does not know, with the
     /// password `hunter2` where the format has one.
     pub unknown: String,
-    /// A connection string of a user who may log in but lacks the
-    /// privileges init needs; `create` makes it, `drop` removes it.
-    pub unprivileged: String,
-    /// Statements that create the unprivileged user (run as the harness's).
-    pub create: &'a [&'a str],
-    /// Statements that remove it again, whatever the outcome.
-    pub drop: &'a [&'a str],
+    /// Connection strings of users who may not do what init needs (no
+    /// privileges, locked, ...), each with what is wrong with it; `create`
+    /// makes them, `drop` removes them.
+    pub refused: Vec<(&'a str, String)>,
+    /// Statements that create the refused users (run as the harness's).
+    pub create: &'a [String],
+    /// Statements that remove them again, whatever the outcome.
+    pub drop: &'a [String],
 }
 
-/// A login the server refuses and a user without the privileges init needs
-/// both fail init with `PermissionDenied` ("fix the password or the
-/// grants"), not `Config`, and no password appears in the error.
+/// A login the server refuses and users without what init needs both fail
+/// init with `PermissionDenied` ("fix the password or the grants"), not
+/// `Config`, and no password appears in the error.
 pub async fn refused_users_are_permission_denied<B: Backend, C: Raw>(
     h: &Harness<B, C>,
     users: Users<'_>,
@@ -397,16 +398,30 @@ pub async fn refused_users_are_permission_denied<B: Backend, C: Raw>(
         }
     };
     let e = init(users.unknown.clone()).await;
-    assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e:#}");
+    assert_eq!(e.kind(), ErrorKind::PermissionDenied, "unknown user: {e:#}");
     assert!(!format!("{e:#} {e:?}").contains("hunter2"), "{e:#}");
 
     let mut raw = t.raw().await;
-    for sql in users.drop.iter().chain(users.create) {
-        let _ = raw.run(sql.to_string()).await;
-    }
-    let e = init(users.unprivileged.clone()).await;
     for sql in users.drop {
-        let _ = raw.run(sql.to_string()).await;
+        let _ = raw.run(sql.clone()).await;
     }
-    assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e:#}");
+    for sql in users.create {
+        raw.run(sql.clone())
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e:#}"));
+    }
+    let mut errors = Vec::new();
+    for (what, connection) in &users.refused {
+        errors.push((*what, init(connection.clone()).await));
+    }
+    for sql in users.drop {
+        let _ = raw.run(sql.clone()).await;
+    }
+    for (what, e) in errors {
+        assert_eq!(
+            e.kind(),
+            ErrorKind::PermissionDenied,
+            "a user {what}: {e:#}"
+        );
+    }
 }

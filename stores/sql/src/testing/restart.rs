@@ -49,7 +49,7 @@ fn writers(
                             }
                             Err(e) => {
                                 let kind = format!("{:?}", e.kind());
-                                log.failures.entry(kind).or_insert((0, e.to_string())).0 += 1;
+                                log.failures.entry(kind).or_insert((0, format!("{e:#}"))).0 += 1;
                                 log.slowest_failure = log.slowest_failure.max(started.elapsed());
                             }
                         }
