@@ -46,10 +46,16 @@ pub struct NotesStore {
 }
 
 impl NotesStore {
-    fn notes(&self, op: Operation) -> Result<std::sync::MutexGuard<'_, Notes>> {
+    /// Fails once the store is closed: a whole call, bulk calls included.
+    fn open(&self, op: Operation) -> Result<()> {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::invalid("the store is closed").context(NAME, op));
         }
+        Ok(())
+    }
+
+    fn notes(&self, op: Operation) -> Result<std::sync::MutexGuard<'_, Notes>> {
+        self.open(op)?;
         Ok(self.notes.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
@@ -117,6 +123,7 @@ impl Store for NotesStore {
     // A map answers at once, so the bulk calls go key by key (`per_key`); a
     // networked store would send one batch here instead (contract: native bulk).
     async fn bulk_get(&self, reqs: Vec<GetRequest>) -> Result<Vec<KeyResult<Option<Item>>>> {
+        self.open(Operation::BulkGet)?;
         Ok(per_key(
             NAME,
             Operation::BulkGet,
@@ -127,11 +134,13 @@ impl Store for NotesStore {
     }
 
     async fn bulk_set(&self, reqs: Vec<SetRequest>) -> Result<Vec<KeyResult<Option<ETag>>>> {
+        self.open(Operation::BulkSet)?;
         let write = |r| self.write(r).map(|()| None);
         Ok(per_key(NAME, Operation::BulkSet, reqs, |r| &r.key, write))
     }
 
     async fn bulk_delete(&self, reqs: Vec<DeleteRequest>) -> Result<Vec<KeyResult<()>>> {
+        self.open(Operation::BulkDelete)?;
         Ok(per_key(
             NAME,
             Operation::BulkDelete,

@@ -116,6 +116,11 @@ pub struct Target {
     pub settings: Settings,
     /// The prefix of every key of this run.
     pub run_prefix: String,
+    /// The run's seed: the settings' seed, or a random one. Every random
+    /// choice of a case derives from it ([`Ctx::rng`]), and every failure
+    /// prints it, so a failure found once is found again with
+    /// `STATESTORE_SEED`.
+    pub seed: u64,
 }
 
 /// One case's view of the store.
@@ -125,18 +130,30 @@ pub struct Ctx {
     /// The target.
     pub target: Arc<Target>,
     prefix: String,
+    seed: u64,
     keys: Mutex<BTreeSet<String>>,
 }
 
 impl Ctx {
-    /// A context whose keys start with `prefix`.
-    pub fn new(store: Arc<dyn Store>, target: Arc<Target>, prefix: String) -> Self {
+    /// A context whose keys start with `prefix`, for the case named `case`.
+    pub fn new(store: Arc<dyn Store>, target: Arc<Target>, prefix: String, case: &str) -> Self {
+        // Each case draws its own numbers from the run's seed, whatever
+        // other cases run and in which order.
+        let seed = case.bytes().fold(target.seed, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+        });
         Ctx {
             store,
             target,
             prefix,
+            seed,
             keys: Mutex::new(BTreeSet::new()),
         }
+    }
+
+    /// A random number generator for this case, seeded from the run's seed.
+    pub fn rng(&self) -> fastrand::Rng {
+        fastrand::Rng::with_seed(self.seed)
     }
 
     /// This case's key for `name` (remembered, and deleted after the case).

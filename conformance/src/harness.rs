@@ -130,6 +130,7 @@ impl Suite {
             None => Settings::from_env().map_err(|e| format!("{name}: {e}"))?,
         };
         settings.check().map_err(|e| format!("{name}: {e}"))?;
+        let settings_seed = settings.seed.unwrap_or_else(|| fastrand::u64(..));
         let target = Arc::new(Target {
             version: self
                 .version
@@ -139,6 +140,7 @@ impl Suite {
             quirks: self.quirks,
             settings,
             run_prefix: format!("cf{:08x}-", fastrand::u32(..)),
+            seed: settings_seed,
         });
         let mut store = (target.registration.factory)(target.version);
         store
@@ -230,7 +232,7 @@ impl Run {
             // an actor in one shard (Redis Cluster: one hash slot), so the
             // transaction cases run there as an application's turns would.
             let prefix = format!("{}{i}||conformance||case||", self.target.run_prefix);
-            let cx = Ctx::new(self.store.clone(), self.target.clone(), prefix);
+            let cx = Ctx::new(self.store.clone(), self.target.clone(), prefix, case.name);
             // A store that panics fails its case; the run goes on.
             let outcome = AssertUnwindSafe((case.run)(&cx)).catch_unwind().await;
             // Cleanup calls the store too, so it may panic as well.
@@ -243,6 +245,13 @@ impl Run {
                 )),
                 (outcome, _) => verdict(name, case.name, outcome),
             }
+        };
+        let verdict = match verdict {
+            Verdict::Failed(m) => Verdict::Failed(format!(
+                "{m}\n(run seed 0x{seed:x}: STATESTORE_SEED=0x{seed:x} repeats every random choice of this run)",
+                seed = self.target.seed
+            )),
+            other => other,
         };
         Report {
             name: case.name,

@@ -547,7 +547,7 @@ pub async fn random_sequences(cx: &Ctx) -> Outcome {
             settings.model_sequences, settings.model_steps
         ));
     }
-    let base = settings.seed.unwrap_or_else(|| fastrand::u64(..));
+    let base = cx.target.seed;
     let generator = Gen::new(
         cx.caps().features,
         cx.caps().limits.max_transaction_ops.unwrap_or(MAX_BATCH),

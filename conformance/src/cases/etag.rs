@@ -1,10 +1,9 @@
 //! Etags (docs/contract.md, *Etags and concurrency*).
 
-use std::sync::Arc;
+use statestore_core::{DeleteRequest, ETag, ErrorKind, GetRequest, SetRequest};
 
-use statestore_core::{DeleteRequest, ETag, ErrorKind, GetRequest, SetRequest, Store};
-
-use crate::context::{Ctx, Outcome, applied, fail, fails, ok, until_applied};
+use super::paths;
+use crate::context::{Ctx, Failure, Outcome, fail, fails, ok};
 use crate::ensure;
 
 /// Get and bulk_get return a non-empty etag for existing keys.
@@ -252,48 +251,247 @@ pub async fn bulk_per_key(cx: &Ctx) -> Outcome {
     cx.read_eq(&keys[1], b"changed").await.map(drop)
 }
 
-/// Concurrent get-increment-set loops with etags lose no update.
-pub async fn race_no_lost_update(cx: &Ctx) -> Outcome {
-    let (workers, rounds) = cx.race_size();
-    let k = cx.key("counter");
-    cx.put(&k, "0").await?;
-    let mut tasks = Vec::new();
-    for _ in 0..workers {
-        let (store, key) = (cx.store.clone(), k.clone());
-        tasks.push(tokio::spawn(
-            async move { increment(store, key, rounds).await },
-        ));
+/// The kind a malformed etag must get: `ETagInvalid`, or `ETagMismatch`
+/// where the store declares it cannot tell.
+fn malformed_kind(cx: &Ctx) -> ErrorKind {
+    if cx.target.quirks.detects_invalid_etags {
+        ErrorKind::ETagInvalid
+    } else {
+        ErrorKind::ETagMismatch
     }
-    for t in tasks {
-        t.await
-            .map_err(|e| fail(format!("a worker panicked: {e}")))??;
-    }
-    let item = cx.read_some(&k).await?;
-    let n: usize = std::str::from_utf8(&item.value)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(usize::MAX);
+}
+
+/// A key holding `"current"` after an older write, for one path of
+/// [`every_write_path`]: the key, its stale etag and its current one.
+async fn two_writes(cx: &Ctx, name: &str) -> Result<(String, ETag, ETag), Failure> {
+    let k = cx.key(name);
+    let stale = cx.etag_of(cx.put(&k, "old").await?, "set")?;
+    let current = cx.etag_of(cx.put(&k, "current").await?, "set")?;
+    Ok((k, stale, current))
+}
+
+/// After a refused write or remove (`what`): `k` still holds `"current"`
+/// under etag `current`.
+async fn unchanged(cx: &Ctx, k: &str, current: &ETag, what: &str) -> Outcome {
+    let item = cx.read_eq(k, b"current").await?;
     ensure!(
-        n == workers * rounds,
-        "{workers} workers x {rounds} etag-guarded increments: expected {}, found {n} (lost updates)",
-        workers * rounds
+        item.etag.as_ref() == Some(current),
+        "{what} was refused but changed the etag"
     );
     Ok(())
 }
 
-async fn increment(store: Arc<dyn Store>, key: String, times: usize) -> Outcome {
-    until_applied(&format!("increment of {key:?}"), times, || {
-        let (store, key) = (store.clone(), key.clone());
-        async move {
-            let item = ok(store.get(GetRequest::new(&key)).await, "get")?
-                .ok_or_else(|| fail(format!("get {key:?}: the counter vanished")))?;
-            let n: u64 = std::str::from_utf8(&item.value)
-                .ok()
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(0);
-            let req = SetRequest::new(&key, (n + 1).to_string()).etag_opt(item.etag);
-            applied(store.set(req).await, format!("set {key:?} with etag"))
+/// The contract's etag table on every write and remove path: a stale etag,
+/// a malformed one, an etag on a missing key and first-write on an existing
+/// key are refused and change nothing; the current etag, first-write on a
+/// missing key and no etag apply, and a write answers the etag get sees.
+pub async fn every_write_path(cx: &Ctx) -> Outcome {
+    for path in paths::writes(cx) {
+        write_path(cx, path).await?;
+    }
+    for path in paths::removes(cx) {
+        remove_path(cx, path).await?;
+    }
+    Ok(())
+}
+
+async fn write_path(cx: &Ctx, path: paths::Write) -> Outcome {
+    let bad = cx.target.quirks.malformed_etag.as_str();
+    let (k, stale, current) = two_writes(cx, &format!("w-{path}")).await?;
+    let refused = [
+        (
+            SetRequest::new(&k, "x").etag(stale),
+            ErrorKind::ETagMismatch,
+            "a stale etag",
+        ),
+        (
+            SetRequest::new(&k, "x").etag(bad),
+            malformed_kind(cx),
+            "a malformed etag",
+        ),
+        (
+            SetRequest::new(&k, "x").first_write(),
+            ErrorKind::ETagMismatch,
+            "first-write on an existing key",
+        ),
+        (
+            SetRequest::new(&k, "x").first_write().etag(""),
+            ErrorKind::ETagMismatch,
+            "first-write with an empty etag on an existing key",
+        ),
+    ];
+    for (req, kind, how) in refused {
+        let what = format!("{path} of {k:?} with {how}");
+        fails(paths::write(cx, path, req).await, kind, &what)?;
+        unchanged(cx, &k, &current, &what).await?;
+    }
+    let missing = cx.key(&format!("w-missing-{path}"));
+    let req = SetRequest::new(&missing, "x").etag(current.clone());
+    fails(
+        paths::write(cx, path, req).await,
+        ErrorKind::ETagMismatch,
+        format!("{path} of missing {missing:?} with an etag"),
+    )?;
+    cx.read_none(&missing, "written with an etag while missing")
+        .await?;
+    let applied = [
+        (
+            SetRequest::new(&k, "by etag").etag(current),
+            "the current etag",
+        ),
+        (SetRequest::new(&k, "by none"), "no etag"),
+        (
+            SetRequest::new(&missing, "by first-write").first_write(),
+            "first-write on a missing key",
+        ),
+    ];
+    for (req, how) in applied {
+        let (key, value) = (req.key.clone(), req.value.clone());
+        let what = format!("{path} of {key:?} with {how}");
+        let e = cx.etag_of(ok(paths::write(cx, path, req).await, &what)?, &what)?;
+        let item = cx.read_eq(&key, &value).await?;
+        ensure!(
+            item.etag.as_ref() == Some(&e),
+            "{what} returned etag {e} but get returns {:?}",
+            item.etag
+        );
+    }
+    Ok(())
+}
+
+async fn remove_path(cx: &Ctx, path: paths::Remove) -> Outcome {
+    let bad = cx.target.quirks.malformed_etag.as_str();
+    let (k, stale, current) = two_writes(cx, &format!("r-{path}")).await?;
+    let refused = [
+        (
+            DeleteRequest::new(&k).etag(stale),
+            ErrorKind::ETagMismatch,
+            "a stale etag",
+        ),
+        (
+            DeleteRequest::new(&k).etag(bad),
+            malformed_kind(cx),
+            "a malformed etag",
+        ),
+        (
+            DeleteRequest::new(&k).first_write(),
+            ErrorKind::ETagMismatch,
+            "first-write on an existing key",
+        ),
+    ];
+    for (req, kind, how) in refused {
+        let what = format!("{path} of {k:?} with {how}");
+        fails(paths::remove(cx, path, req).await, kind, &what)?;
+        unchanged(cx, &k, &current, &what).await?;
+    }
+    let missing = cx.key(&format!("r-missing-{path}"));
+    let req = DeleteRequest::new(&missing).etag(current.clone());
+    fails(
+        paths::remove(cx, path, req).await,
+        ErrorKind::ETagMismatch,
+        format!("{path} of missing {missing:?} with an etag"),
+    )?;
+    let applied = [
+        (
+            DeleteRequest::new(&missing).first_write(),
+            "first-write on a missing key",
+        ),
+        (DeleteRequest::new(&k).etag(current), "the current etag"),
+    ];
+    for (req, how) in applied {
+        let key = req.key.clone();
+        ok(
+            paths::remove(cx, path, req).await,
+            format!("{path} of {key:?} with {how}"),
+        )?;
+        cx.read_none(&key, &format!("removed by {path} with {how}"))
+            .await?;
+    }
+    cx.put(&k, "again").await?;
+    ok(
+        paths::remove(cx, path, DeleteRequest::new(&k)).await,
+        format!("{path} of {k:?} without etag"),
+    )?;
+    cx.read_none(&k, &format!("removed by {path} without etag"))
+        .await
+}
+
+/// An etag is never issued twice for a key, not even after the key is
+/// deleted and written again: each old etag stays refused.
+pub async fn never_reused_after_delete(cx: &Ctx) -> Outcome {
+    let k = cx.key("k");
+    let mut seen: Vec<ETag> = Vec::new();
+    for life in 0..4 {
+        for write in 0..2 {
+            let e = cx.etag_of(
+                cx.put(&k, format!("life {life} write {write}")).await?,
+                "set",
+            )?;
+            ensure!(
+                !seen.contains(&e),
+                "set of {k:?} (life {life}, after {life} deletes) returned etag {e}, issued before"
+            );
+            seen.push(e);
         }
-    })
-    .await
+        ok(cx.store.delete(DeleteRequest::new(&k)).await, "delete")?;
+    }
+    let last = cx.etag_of(cx.put(&k, "last").await?, "set")?;
+    ensure!(
+        !seen.contains(&last),
+        "set of {k:?} after 4 deletes returned etag {last}, issued before"
+    );
+    for old in &seen {
+        fails(
+            cx.store
+                .set(SetRequest::new(&k, "stale").etag(old.clone()))
+                .await,
+            ErrorKind::ETagMismatch,
+            format!("set of {k:?} with etag {old} of an earlier life of the key"),
+        )?;
+    }
+    cx.read_eq(&k, b"last").await.map(drop)
+}
+
+/// Only the exact text a store issued matches: the same etag with a leading
+/// zero, in other case or with white space around it is refused (as stale
+/// or malformed) and changes nothing.
+pub async fn other_spellings_refused(cx: &Ctx) -> Outcome {
+    let k = cx.key("k");
+    let e = cx.etag_of(cx.put(&k, "v").await?, "set")?;
+    let text = e.as_str().to_owned();
+    let mut spellings = vec![
+        format!("0{text}"),
+        format!("00{text}"),
+        format!(" {text}"),
+        format!("{text} "),
+        format!("{text}\n"),
+        format!("\"{text}\""),
+        format!("W/\"{text}\""),
+    ];
+    for other in [text.to_uppercase(), text.to_lowercase()] {
+        if other != text {
+            spellings.push(other);
+        }
+    }
+    for other in spellings {
+        let r = cx
+            .store
+            .set(SetRequest::new(&k, "changed").etag(other.as_str()))
+            .await;
+        match &r {
+            Err(err) if matches!(err.kind(), ErrorKind::ETagMismatch | ErrorKind::ETagInvalid) => {}
+            _ => {
+                return Err(fail(format!(
+                    "set of {k:?} with etag {other:?}, another spelling of the current {text:?}: \
+                     expected ETagMismatch or ETagInvalid, got {r:?}"
+                )));
+            }
+        }
+        let item = cx.read_eq(&k, b"v").await?;
+        ensure!(
+            item.etag.as_ref() == Some(&e),
+            "a refused etag spelling changed the etag"
+        );
+    }
+    Ok(())
 }

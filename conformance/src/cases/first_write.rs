@@ -2,7 +2,7 @@
 
 use statestore_core::{DeleteRequest, ErrorKind, Feature, SetRequest, TransactRequest};
 
-use crate::context::{Ctx, Outcome, fail, fails, ok};
+use crate::context::{Ctx, Outcome, fails, ok};
 use crate::ensure;
 
 /// First-write without etag on a missing key inserts it.
@@ -96,39 +96,6 @@ pub async fn with_current_etag(cx: &Ctx) -> Outcome {
         "first-write with the stale etag",
     )?;
     cx.read_eq(&k, b"b").await.map(drop)
-}
-
-/// Of many first-writes of one missing key, exactly one wins.
-pub async fn race_single_winner(cx: &Ctx) -> Outcome {
-    let racers = cx.race_size().0.saturating_mul(2);
-    let k = cx.key("contested");
-    let mut tasks = Vec::new();
-    for i in 0..racers {
-        let (store, key) = (cx.store.clone(), k.clone());
-        tasks.push(tokio::spawn(async move {
-            store
-                .set(SetRequest::new(key, format!("racer {i}")).first_write())
-                .await
-        }));
-    }
-    let mut winners = Vec::new();
-    for (i, t) in tasks.into_iter().enumerate() {
-        match t
-            .await
-            .map_err(|e| fail(format!("racer {i} panicked: {e}")))?
-        {
-            Ok(_) => winners.push(i),
-            Err(e) if e.kind() == ErrorKind::ETagMismatch => {}
-            Err(e) => return Err(fail(format!("racer {i}: unexpected error {e:#}"))),
-        }
-    }
-    ensure!(
-        winners.len() == 1,
-        "{racers} concurrent first-writes of {k:?}: expected one winner, got {winners:?}"
-    );
-    cx.read_eq(&k, format!("racer {}", winners[0]).as_bytes())
-        .await
-        .map(drop)
 }
 
 /// First-write delete without etag (docs/contract.md, *Etags and

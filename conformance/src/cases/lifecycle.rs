@@ -2,7 +2,10 @@
 
 use std::time::Duration;
 
-use statestore_core::{ErrorKind, GetRequest, Properties, SetRequest};
+use statestore_core::{
+    DeleteRequest, DeleteWithPrefixRequest, ErrorKind, Feature, GetRequest, KeysLikeRequest,
+    Properties, Query, QueryRequest, SetRequest, Store, TransactRequest,
+};
 
 use crate::context::{Ctx, Outcome, fail, fails, ok, skip};
 use crate::ensure;
@@ -160,3 +163,135 @@ pub async fn no_panic_before_init(cx: &Ctx) -> Outcome {
         .await
         .map_err(|_| fail("calls before init hung for 10 s"))
 }
+
+/// After close, every operation, ping included, fails with
+/// `InvalidRequest` naming the store and the operation, without hanging,
+/// and nothing is written (seen through a second instance where instances
+/// share a backend).
+pub async fn closed_refuses_everything(cx: &Ctx) -> Outcome {
+    let mut s = cx.fresh_instance();
+    ok(s.init(&cx.target.properties).await, "init")?;
+    let (kept, fresh) = (cx.key("kept"), cx.key("fresh"));
+    ok(
+        s.set(SetRequest::new(&kept, "before")).await,
+        "set before close",
+    )?;
+    ok(s.close().await, "close")?;
+    let s: &dyn Store = s.as_ref();
+    let calls: Vec<(&str, Option<Feature>, CallFuture<'_>)> = vec![
+        (
+            "get",
+            None,
+            Box::pin(async { s.get(GetRequest::new(&kept)).await.map(drop) }),
+        ),
+        (
+            "set",
+            None,
+            Box::pin(async { s.set(SetRequest::new(&fresh, "after")).await.map(drop) }),
+        ),
+        (
+            "delete",
+            None,
+            Box::pin(async { s.delete(DeleteRequest::new(&kept)).await }),
+        ),
+        (
+            "bulk_get",
+            None,
+            Box::pin(async { s.bulk_get(vec![GetRequest::new(&kept)]).await.map(drop) }),
+        ),
+        (
+            "bulk_set",
+            None,
+            Box::pin(async {
+                s.bulk_set(vec![SetRequest::new(&fresh, "after")])
+                    .await
+                    .map(drop)
+            }),
+        ),
+        (
+            "bulk_delete",
+            None,
+            Box::pin(async {
+                s.bulk_delete(vec![DeleteRequest::new(&kept)])
+                    .await
+                    .map(drop)
+            }),
+        ),
+        ("ping", None, Box::pin(async { s.ping().await })),
+        (
+            "transact",
+            Some(Feature::Transactional),
+            Box::pin(async {
+                s.transact(TransactRequest::new([SetRequest::new(&fresh, "after")]))
+                    .await
+                    .map(drop)
+            }),
+        ),
+        (
+            "delete_with_prefix",
+            Some(Feature::DeleteWithPrefix),
+            Box::pin(async {
+                s.delete_with_prefix(DeleteWithPrefixRequest::new(&kept))
+                    .await
+                    .map(drop)
+            }),
+        ),
+        (
+            "keys_like",
+            Some(Feature::KeysLike),
+            Box::pin(async {
+                s.keys_like(KeysLikeRequest::new(format!("{kept}%")))
+                    .await
+                    .map(drop)
+            }),
+        ),
+        (
+            "query",
+            Some(Feature::QueryApi),
+            Box::pin(async { s.query(QueryRequest::new(Query::default())).await.map(drop) }),
+        ),
+    ];
+    for (name, needs, call) in calls {
+        if needs.is_some_and(|f| !cx.has(f)) {
+            continue;
+        }
+        let r = tokio::time::timeout(Duration::from_secs(10), call)
+            .await
+            .map_err(|_| {
+                fail(format!(
+                    "{name} after close: hung for 10 s instead of failing"
+                ))
+            })?;
+        fails(r, ErrorKind::InvalidRequest, format!("{name} after close"))?;
+    }
+    ok(s.close().await, "close again")?;
+    if cx.target.quirks.shared_backend {
+        let mut other = cx.fresh_instance();
+        ok(
+            other.init(&cx.target.properties).await,
+            "init of a second instance",
+        )?;
+        let kept_now = ok(
+            other.get(GetRequest::new(&kept)).await,
+            "get through a second instance",
+        )?;
+        let fresh_now = ok(
+            other.get(GetRequest::new(&fresh)).await,
+            "get through a second instance",
+        )?;
+        let _ = other.close().await;
+        ensure!(
+            kept_now.is_some_and(|i| i.value == b"before"[..]),
+            "{kept:?} changed or vanished after calls on a closed store"
+        );
+        ensure!(
+            fresh_now.is_none(),
+            "a write on a closed store was applied: {fresh:?} exists"
+        );
+    }
+    Ok(())
+}
+
+/// One boxed call of [`closed_refuses_everything`].
+type CallFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = statestore_core::Result<()>> + Send + 'a>>;

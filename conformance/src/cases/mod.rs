@@ -16,12 +16,15 @@ mod etag;
 mod first_write;
 mod keys_like;
 mod lifecycle;
+mod paths;
 mod prefix;
 mod query;
+mod race;
 mod refuse;
 mod restart;
 mod transactions;
 mod ttl;
+mod values;
 
 /// A boxed case future.
 pub type CaseFuture<'a> = Pin<Box<dyn Future<Output = Outcome> + Send + 'a>>;
@@ -85,6 +88,11 @@ pub fn all() -> Vec<Case> {
             lifecycle::close_idempotent
         ),
         case!(
+            "lifecycle::closed_refuses_everything",
+            NONE,
+            lifecycle::closed_refuses_everything
+        ),
+        case!(
             "lifecycle::concurrent_init",
             NONE,
             lifecycle::concurrent_init
@@ -112,6 +120,22 @@ pub fn all() -> Vec<Case> {
             "crud::errors_name_store_and_operation",
             NONE,
             crud::errors_name_store_and_operation
+        ),
+        case!(
+            "values::every_write_and_read_path",
+            NONE,
+            values::every_write_and_read_path
+        ),
+        case!(
+            "values::metadata_through_every_write_path",
+            NONE,
+            values::metadata_through_every_write_path
+        ),
+        case!("values::distinct_keys", NONE, values::distinct_keys),
+        case!(
+            "values::longest_key_and_value",
+            NONE,
+            values::longest_key_and_value
         ),
         case!(
             "bulk::set_then_get_in_order",
@@ -146,7 +170,17 @@ pub fn all() -> Vec<Case> {
         ),
         case!("etag::empty_etag_is_none", ETAG, etag::empty_etag_is_none),
         case!("etag::bulk_per_key", ETAG, etag::bulk_per_key),
-        case!("etag::race_no_lost_update", ETAG, etag::race_no_lost_update),
+        case!("etag::every_write_path", ETAG, etag::every_write_path),
+        case!(
+            "etag::never_reused_after_delete",
+            ETAG,
+            etag::never_reused_after_delete
+        ),
+        case!(
+            "etag::other_spellings_refused",
+            ETAG,
+            etag::other_spellings_refused
+        ),
         case!(
             "first_write::insert_missing",
             ETAG,
@@ -161,11 +195,6 @@ pub fn all() -> Vec<Case> {
             "first_write::with_current_etag",
             ETAG,
             first_write::with_current_etag
-        ),
-        case!(
-            "first_write::race_single_winner",
-            ETAG,
-            first_write::race_single_winner
         ),
         case!(
             "first_write::delete_without_etag",
@@ -201,19 +230,19 @@ pub fn all() -> Vec<Case> {
             TX,
             transactions::partition_key_metadata
         ),
-        case!(
-            "transactions::ttl",
-            TX.with(Feature::Ttl),
-            transactions::ttl
-        ),
-        case!(
-            "transactions::race_conserves_sum",
-            TX.with(Feature::ETag),
-            transactions::race_conserves_sum
-        ),
         case!("ttl::invalid_refused", TTL, ttl::invalid_refused),
-        case!("ttl::expires", TTL, ttl::expires),
         case!("ttl::expiry_time", TTL, ttl::expiry_time),
+        case!("ttl::whole_range", TTL, ttl::whole_range),
+        case!(
+            "ttl::expired_invisible_to_every_read",
+            TTL,
+            ttl::expired_invisible_to_every_read
+        ),
+        case!(
+            "ttl::expired_etag_dead_on_every_write_path",
+            TTL.with(Feature::ETag),
+            ttl::expired_etag_dead_on_every_write_path
+        ),
         case!("ttl::no_ttl_no_expiry", TTL, ttl::no_ttl_no_expiry),
         case!("ttl::never_removes_expiry", TTL, ttl::never_removes_expiry),
         case!(
@@ -222,16 +251,6 @@ pub fn all() -> Vec<Case> {
             ttl::rewrite_without_ttl
         ),
         case!("ttl::new_ttl_replaces_deadline", TTL, ttl::new_ttl_replaces),
-        case!(
-            "ttl::expired_key_etag_and_first_write",
-            TTL.with(Feature::ETag),
-            ttl::expired_etag_and_first_write
-        ),
-        case!(
-            "ttl::keys_like_hides_expired",
-            TTL.with(Feature::KeysLike),
-            ttl::keys_like_hides_expired
-        ),
         case!(
             "delete_with_prefix::direct_children",
             DWP,
@@ -254,6 +273,31 @@ pub fn all() -> Vec<Case> {
         case!("query::sort_and_page", QUERY, query::sort_and_page),
         case!("query::results", QUERY, query::results),
         case!(
+            "query::numbers_and_strings_compare_by_value",
+            QUERY,
+            query::numbers_and_strings_compare_by_value
+        ),
+        case!(
+            "query::missing_paths_and_other_kinds_never_match",
+            QUERY,
+            query::missing_paths_and_other_kinds_never_match
+        ),
+        case!(
+            "query::in_with_mixed_types",
+            QUERY,
+            query::in_with_mixed_types
+        ),
+        case!(
+            "query::sort_mixed_types_and_missing",
+            QUERY,
+            query::sort_mixed_types_and_missing
+        ),
+        case!(
+            "query::paging_under_changes",
+            QUERY,
+            query::paging_under_changes
+        ),
+        case!(
             "actor::keys_and_partition_key",
             ACTOR,
             actor::keys_and_partition_key
@@ -266,6 +310,30 @@ pub fn all() -> Vec<Case> {
         ),
         case!("actor::binary_blobs", ACTOR, actor::binary_blobs),
         case!("actor::concurrent_turns", ACTOR, actor::concurrent_turns),
+        case!("race::conditional_set", ETAG, race::conditional_set),
+        case!("race::conditional_delete", ETAG, race::conditional_delete),
+        case!(
+            "race::conditional_bulk_set",
+            ETAG,
+            race::conditional_bulk_set
+        ),
+        case!(
+            "race::conditional_bulk_delete",
+            ETAG,
+            race::conditional_bulk_delete
+        ),
+        case!("race::first_write_insert", ETAG, race::first_write_insert),
+        case!(
+            "race::transaction_one_winner",
+            TX.with(Feature::ETag),
+            race::transaction_one_winner
+        ),
+        case!("race::set_increments", ETAG, race::set_increments),
+        case!(
+            "race::transaction_increments",
+            TX.with(Feature::ETag),
+            race::transaction_increments
+        ),
         case!(
             "model::random_sequences",
             NONE,

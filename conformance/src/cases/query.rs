@@ -52,6 +52,16 @@ async fn run(cx: &Ctx, suite: &str, filter: Value, rest: Value) -> Result<QueryR
     )
 }
 
+/// Every value of a case whose JSON documents carry its `suite`.
+pub(super) async fn of_suite(cx: &Ctx, suite: &str) -> Result<QueryResponse, Failure> {
+    let q = json!({"filter": {"EQ": {"suite": suite}}});
+    let query = ok(Query::from_value(&q), format!("parse {q}"))?;
+    ok(
+        cx.store.query(QueryRequest::new(query)).await,
+        format!("query {q}"),
+    )
+}
+
 fn names(cx: &Ctx, r: &QueryResponse) -> Vec<String> {
     let base = cx.key("");
     r.results
@@ -198,6 +208,293 @@ pub async fn results(cx: &Ctx) -> Outcome {
         item.error.is_none(),
         "query result carries error {:?}",
         item.error
+    );
+    Ok(())
+}
+
+/// Stores `docs` (each given the case's `suite`) and returns the suite.
+async fn seed_docs(cx: &Ctx, docs: &[(&str, Value)]) -> Result<String, Failure> {
+    let suite = cx.key("");
+    for (name, doc) in docs {
+        let mut doc = doc.clone();
+        doc["suite"] = Value::String(suite.clone());
+        let req = ok(SetRequest::json(cx.key(name), &doc), "serialize")?;
+        ok(cx.store.set(req).await, format!("set {name}"))?;
+    }
+    Ok(suite)
+}
+
+/// The names a filter selects, as a set.
+async fn selected(cx: &Ctx, suite: &str, filter: &Value) -> Result<BTreeSet<String>, Failure> {
+    Ok(names(cx, &run(cx, suite, filter.clone(), json!({})).await?)
+        .into_iter()
+        .collect())
+}
+
+/// Checks each `(filter, names)`: the filter selects exactly those names.
+async fn expect_each(cx: &Ctx, suite: &str, cases: &[(Value, &[&str])], why: &str) -> Outcome {
+    for (filter, want) in cases {
+        let got = selected(cx, suite, filter).await?;
+        let want: BTreeSet<String> = want.iter().map(|s| s.to_string()).collect();
+        ensure!(
+            got == want,
+            "query {filter}: expected {want:?}, got {got:?} ({why})"
+        );
+    }
+    Ok(())
+}
+
+/// Numbers compare as numbers (`10 > 9`, `100 == 1e2`), never as text;
+/// strings compare by code point (`"a" > "Z"`).
+pub async fn numbers_and_strings_compare_by_value(cx: &Ctx) -> Outcome {
+    let suite = seed_docs(
+        cx,
+        &[
+            ("n9", json!({"n": 9, "s": "B"})),
+            ("n10", json!({"n": 10, "s": "a"})),
+            ("n100", json!({"n": 100, "s": "\u{e4}"})),
+            ("n1e2", json!({"n": 1e2, "s": "Z"})),
+            ("n2.5", json!({"n": 2.5, "s": "b"})),
+            ("n-1", json!({"n": -1, "s": "A"})),
+        ],
+    )
+    .await?;
+    let cases: [(Value, &[&str]); 6] = [
+        (json!({"GT": {"n": 9}}), &["n10", "n100", "n1e2"]),
+        (json!({"LT": {"n": 10}}), &["n9", "n2.5", "n-1"]),
+        (json!({"EQ": {"n": 100}}), &["n100", "n1e2"]),
+        (
+            json!({"GTE": {"n": 2.5}}),
+            &["n2.5", "n9", "n10", "n100", "n1e2"],
+        ),
+        (json!({"GT": {"s": "Z"}}), &["n10", "n100", "n2.5"]),
+        (json!({"LTE": {"s": "B"}}), &["n9", "n-1"]),
+    ];
+    expect_each(
+        cx,
+        &suite,
+        &cases,
+        "numbers compare as numbers, strings by code point",
+    )
+    .await?;
+    let r = run(
+        cx,
+        &suite,
+        json!({"GTE": {"n": -100}}),
+        json!({"sort": [{"key": "n"}]}),
+    )
+    .await?;
+    let got = names(cx, &r);
+    ensure!(
+        got == ["n-1", "n2.5", "n9", "n10", "n100", "n1e2"],
+        "sort by n: expected [n-1, n2.5, n9, n10, n100, n1e2] (numbers by value, ties by key), got {got:?}"
+    );
+    Ok(())
+}
+
+/// A comparison with a missing path, or with a value of another kind than
+/// the operand, never matches; NEQ matches only values of the operand's
+/// kind that differ.
+pub async fn missing_paths_and_other_kinds_never_match(cx: &Ctx) -> Outcome {
+    let suite = seed_docs(
+        cx,
+        &[
+            ("x", json!({"v": "x"})),
+            ("y", json!({"v": "y"})),
+            ("five", json!({"v": 5})),
+            ("null", json!({"v": null})),
+            ("true", json!({"v": true})),
+            ("missing", json!({"w": "x"})),
+            ("object", json!({"v": {"x": 1}})),
+            ("array", json!({"v": ["x"]})),
+        ],
+    )
+    .await?;
+    let cases: [(Value, &[&str]); 8] = [
+        (json!({"NEQ": {"v": "x"}}), &["y"]),
+        (json!({"NEQ": {"v": 4}}), &["five"]),
+        (json!({"NEQ": {"w": "y"}}), &["missing"]),
+        (json!({"GT": {"v": "a"}}), &["x", "y"]),
+        (json!({"LT": {"v": 10}}), &["five"]),
+        (json!({"GTE": {"w": ""}}), &["missing"]),
+        (json!({"EQ": {"v.x": 1}}), &["object"]),
+        (json!({"EQ": {"nowhere": "x"}}), &[]),
+    ];
+    expect_each(
+        cx,
+        &suite,
+        &cases,
+        "missing paths and values of another kind never match",
+    )
+    .await
+}
+
+/// IN matches a value equal to one operand, of the same kind: `1` matches
+/// 1 and 1.0, not `"1"`; `"true"` matches the string, not `true`.
+pub async fn in_with_mixed_types(cx: &Ctx) -> Outcome {
+    let suite = seed_docs(
+        cx,
+        &[
+            ("one", json!({"v": 1})),
+            ("one-float", json!({"v": 1.0})),
+            ("one-text", json!({"v": "1"})),
+            ("true", json!({"v": true})),
+            ("true-text", json!({"v": "true"})),
+            ("two", json!({"v": 2})),
+        ],
+    )
+    .await?;
+    let cases: [(Value, &[&str]); 3] = [
+        (
+            json!({"IN": {"v": [1, "true"]}}),
+            &["one", "one-float", "true-text"],
+        ),
+        (json!({"IN": {"v": ["1", 2]}}), &["one-text", "two"]),
+        (json!({"IN": {"v": ["2", "false"]}}), &[]),
+    ];
+    expect_each(cx, &suite, &cases, "IN compares values of the same kind").await
+}
+
+/// Sorting orders values of mixed kinds as the reference does (missing <
+/// null < booleans < numbers < strings < arrays < objects), ties by key,
+/// the same way ascending, descending and page by page.
+pub async fn sort_mixed_types_and_missing(cx: &Ctx) -> Outcome {
+    let docs = [
+        ("a-missing", json!({"w": 1})),
+        ("b-missing", json!({"w": 2})),
+        ("null", json!({"v": null})),
+        ("false", json!({"v": false})),
+        ("true", json!({"v": true})),
+        ("minus", json!({"v": -1})),
+        ("three", json!({"v": 3})),
+        ("text-a", json!({"v": "a"})),
+        ("text-b", json!({"v": "b"})),
+        ("array", json!({"v": [1]})),
+        ("object", json!({"v": {"k": 1}})),
+    ];
+    let suite = seed_docs(cx, &docs).await?;
+    let want: Vec<&str> = docs.iter().map(|(n, _)| *n).collect();
+    let all = json!({"EQ": {"suite": suite}});
+    let asc = names(
+        cx,
+        &run(cx, &suite, all.clone(), json!({"sort": [{"key": "v"}]})).await?,
+    );
+    ensure!(
+        asc == want,
+        "sort by v ascending: expected {want:?}, got {asc:?}"
+    );
+    let desc = names(
+        cx,
+        &run(
+            cx,
+            &suite,
+            all.clone(),
+            json!({"sort": [{"key": "v", "order": "DESC"}]}),
+        )
+        .await?,
+    );
+    // Descending reverses the values; equal values stay in key order.
+    let mut want_desc: Vec<&str> = want[2..].iter().rev().copied().collect();
+    want_desc.extend(["a-missing", "b-missing"]);
+    ensure!(
+        desc == want_desc,
+        "sort by v descending: expected {want_desc:?}, got {desc:?}"
+    );
+    let paged = pages(cx, &suite, &all, json!([{"key": "v"}]), 3, |_| async {
+        Ok(())
+    })
+    .await?;
+    ensure!(
+        paged == want,
+        "sort by v in pages of 3: expected {want:?}, got {paged:?}"
+    );
+    Ok(())
+}
+
+/// Every page of a sorted query, `limit` at a time; `between(n)` runs
+/// after the n-th page (from 1).
+async fn pages<F, Fut>(
+    cx: &Ctx,
+    suite: &str,
+    filter: &Value,
+    sort: Value,
+    limit: usize,
+    between: F,
+) -> Result<Vec<String>, Failure>
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = Outcome>,
+{
+    let mut seen = Vec::new();
+    let mut token: Option<String> = None;
+    for n in 1..=100 {
+        let mut rest = json!({"sort": sort, "page": {"limit": limit}});
+        if let Some(t) = &token {
+            rest["page"]["token"] = Value::String(t.clone());
+        }
+        let page = run(cx, suite, filter.clone(), rest).await?;
+        ensure!(
+            page.results.len() <= limit,
+            "page limit {limit}: got {} results",
+            page.results.len()
+        );
+        seen.extend(names(cx, &page));
+        token = page.token;
+        if token.is_none() {
+            return Ok(seen);
+        }
+        between(n).await?;
+    }
+    Err(fail("query paging did not end after 100 pages"))
+}
+
+/// Paging continues after the last result of the previous page, whatever
+/// is inserted or deleted between pages: no document present throughout is
+/// repeated or skipped, and no deleted one comes back.
+pub async fn paging_under_changes(cx: &Ctx) -> Outcome {
+    let docs: Vec<(String, Value)> = (0..10)
+        .map(|i| (format!("d{i}"), json!({"n": i})))
+        .collect();
+    let refs: Vec<(&str, Value)> = docs.iter().map(|(n, d)| (n.as_str(), d.clone())).collect();
+    let suite = seed_docs(cx, &refs).await?;
+    let all = json!({"GTE": {"n": 0}});
+    let seen = pages(cx, &suite, &all, json!([{"key": "n"}]), 3, |n| async move {
+        if n == 1 {
+            // Two listed documents go, one comes before the cursor, one
+            // after it; one not yet listed goes.
+            for gone in ["d0", "d1", "d5"] {
+                ok(
+                    cx.store
+                        .delete(statestore_core::DeleteRequest::new(cx.key(gone)))
+                        .await,
+                    format!("delete {gone}"),
+                )?;
+            }
+            seed_docs(
+                cx,
+                &[("d0.5", json!({"n": 0.5})), ("d7.5", json!({"n": 7.5}))],
+            )
+            .await?;
+        }
+        Ok(())
+    })
+    .await?;
+    let mut unique = BTreeSet::new();
+    for name in &seen {
+        ensure!(
+            unique.insert(name.clone()),
+            "paging listed {name} twice: {seen:?}"
+        );
+    }
+    for kept in ["d2", "d3", "d4", "d6", "d7", "d8", "d9"] {
+        ensure!(
+            unique.contains(kept),
+            "paging skipped {kept}, present throughout (pages continue after the last result, not at an offset): {seen:?}"
+        );
+    }
+    ensure!(
+        !unique.contains("d5"),
+        "paging listed d5, deleted before its page: {seen:?}"
     );
     Ok(())
 }

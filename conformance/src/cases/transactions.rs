@@ -1,13 +1,10 @@
 //! Transactions (docs/contract.md, *Bulk calls, transactions, prefixes*).
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use statestore_core::{
-    DeleteRequest, ErrorKind, GetRequest, SetRequest, Store, TransactRequest, TransactionOp, Ttl,
+    DeleteRequest, ErrorKind, GetRequest, SetRequest, TransactRequest, TransactionOp,
 };
 
-use crate::context::{Ctx, Failure, Outcome, applied, fail, fails, ok, show, skip, until_applied};
+use crate::context::{Ctx, Failure, Outcome, fails, ok, show, skip};
 use crate::ensure;
 
 fn set(key: &str, value: &str) -> TransactionOp {
@@ -55,9 +52,17 @@ pub async fn applies_all(cx: &Ctx) -> Outcome {
     Ok(())
 }
 
-/// Operations apply in order.
+/// Operations apply in request order, and the etags come back in request
+/// order: on one key, every order of upserts and deletes ends as the last
+/// operation says.
 pub async fn in_order(cx: &Ctx) -> Outcome {
-    let (k1, k2, k3) = (cx.key("k1"), cx.key("k2"), cx.key("k3"));
+    let (k1, k2, k3, k4, k5) = (
+        cx.key("k1"),
+        cx.key("k2"),
+        cx.key("k3"),
+        cx.key("k4"),
+        cx.key("k5"),
+    );
     cx.put(&k1, "x").await?;
     let ops = vec![
         del(&k1),
@@ -65,14 +70,39 @@ pub async fn in_order(cx: &Ctx) -> Outcome {
         del(&k2),
         set(&k3, "3"),
         set(&k3, "33"),
+        set(&k4, "4"),
+        del(&k4),
+        set(&k4, "44"),
+        del(&k5),
+        set(&k5, "5"),
+        set(&k5, "55"),
+        del(&k5),
     ];
-    ok(
+    let etags = ok(
         cx.store.transact(TransactRequest::new(ops)).await,
         "transact",
     )?;
-    cx.read_none(&k1, "deleted first").await?;
+    cx.read_none(&k1, "deleted").await?;
     cx.read_none(&k2, "set, then deleted").await?;
-    cx.read_eq(&k3, b"33").await.map(drop)
+    cx.read_eq(&k3, b"33").await?;
+    cx.read_eq(&k4, b"44").await?;
+    cx.read_none(&k5, "deleted, set twice, deleted").await?;
+    ensure!(
+        etags.len() == 12,
+        "transact of 12 operations returned {} etags",
+        etags.len()
+    );
+    if cx.has(statestore_core::Feature::ETag) {
+        for (i, k) in [(4, &k3), (7, &k4)] {
+            let now = cx.read_some(k).await?.etag;
+            ensure!(
+                etags[i] == now,
+                "transact returned etag {:?} for operation {i} (the last write of {k:?}), get returns {now:?}",
+                etags[i]
+            );
+        }
+    }
+    Ok(())
 }
 
 /// A transaction of one delete of a missing key succeeds.
@@ -257,103 +287,4 @@ pub async fn partition_key_metadata(cx: &Ctx) -> Outcome {
         "transact with partitionKey metadata",
     )?;
     cx.read_eq(&k, b"v").await.map(drop)
-}
-
-/// A ttl set inside a transaction is honoured.
-pub async fn ttl(cx: &Ctx) -> Outcome {
-    let (short, plain) = (cx.key("short"), cx.key("plain"));
-    let ops: Vec<TransactionOp> = vec![
-        SetRequest::new(&short, "v").ttl(Ttl::Seconds(1)).into(),
-        set(&plain, "v"),
-    ];
-    ok(
-        cx.store.transact(TransactRequest::new(ops)).await,
-        "transact with a ttl",
-    )?;
-    let item = cx.read_some(&short).await?;
-    ensure!(
-        item.expires_at.is_some(),
-        "a key written with ttl 1 in a transaction has no expiry time"
-    );
-    tokio::time::sleep(Duration::from_millis(2100)).await;
-    cx.read_none(&short, "written with ttl 1 in a transaction, 2.1 s ago")
-        .await?;
-    cx.read_eq(&plain, b"v").await.map(drop)
-}
-
-/// Concurrent transactions moving one unit between two keys under
-/// etags keep the sum, and apply exactly the transfers that succeeded.
-pub async fn race_conserves_sum(cx: &Ctx) -> Outcome {
-    let (workers, rounds) = cx.race_size();
-    let (x, y) = (cx.key("x"), cx.key("y"));
-    cx.put(&x, "100").await?;
-    cx.put(&y, "100").await?;
-    let mut tasks = Vec::new();
-    for w in 0..workers {
-        let (store, x, y) = (cx.store.clone(), x.clone(), y.clone());
-        tasks.push(tokio::spawn(async move {
-            transfers(store, x, y, w % 2 == 0, rounds).await
-        }));
-    }
-    let mut net: i64 = 0;
-    for t in tasks {
-        net += t
-            .await
-            .map_err(|e| fail(format!("a worker panicked: {e}")))??;
-    }
-    let read = |v: &[u8]| {
-        std::str::from_utf8(v)
-            .ok()
-            .and_then(|s| s.parse::<i64>().ok())
-    };
-    let vx = read(&cx.read_some(&x).await?.value);
-    let vy = read(&cx.read_some(&y).await?.value);
-    ensure!(
-        vx == Some(100 - net) && vy == Some(100 + net),
-        "after {} transfers (net {net} from x to y): expected x={} y={}, found x={vx:?} y={vy:?}",
-        workers * rounds,
-        100 - net,
-        100 + net
-    );
-    Ok(())
-}
-
-/// Moves one unit `times` times; returns the net amount moved x -> y.
-async fn transfers(
-    store: Arc<dyn Store>,
-    x: String,
-    y: String,
-    x_to_y: bool,
-    times: usize,
-) -> Result<i64, Failure> {
-    let parse = |v: &[u8]| {
-        std::str::from_utf8(v)
-            .ok()
-            .and_then(|s| s.parse::<i64>().ok())
-            .unwrap_or(0)
-    };
-    let d = if x_to_y { 1 } else { -1 };
-    until_applied("transfers", times, || {
-        let (store, x, y) = (store.clone(), x.clone(), y.clone());
-        async move {
-            let gx = ok(store.get(GetRequest::new(&x)).await, "get x")?
-                .ok_or_else(|| fail("x vanished"))?;
-            let gy = ok(store.get(GetRequest::new(&y)).await, "get y")?
-                .ok_or_else(|| fail("y vanished"))?;
-            let ops: Vec<TransactionOp> = vec![
-                SetRequest::new(&x, (parse(&gx.value) - d).to_string())
-                    .etag_opt(gx.etag)
-                    .into(),
-                SetRequest::new(&y, (parse(&gy.value) + d).to_string())
-                    .etag_opt(gy.etag)
-                    .into(),
-            ];
-            applied(
-                store.transact(TransactRequest::new(ops)).await,
-                "transfer transaction",
-            )
-        }
-    })
-    .await?;
-    Ok(d * times as i64)
 }

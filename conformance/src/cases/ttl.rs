@@ -2,9 +2,14 @@
 
 use std::time::{Duration, SystemTime};
 
-use statestore_core::{ErrorKind, GetRequest, KeysLikeRequest, SetRequest, Ttl, like};
+use serde_json::json;
+use statestore_core::{
+    DeleteRequest, DeleteWithPrefixRequest, ETag, ErrorKind, Feature, GetRequest, KeysLikeRequest,
+    SetRequest, Ttl, like,
+};
 
-use crate::context::{Ctx, Outcome, fail, fails, ok};
+use super::{paths, query};
+use crate::context::{Ctx, Failure, Outcome, fail, fails, ok};
 use crate::ensure;
 
 /// Longer than a 1-second ttl, with slack for clocks that tick in milliseconds.
@@ -34,36 +39,6 @@ pub async fn invalid_refused(cx: &Ctx) -> Outcome {
         "set with ttl u32::MAX seconds",
     )?;
     cx.read_none(&k, "every write was refused").await
-}
-
-/// A key with ttl N is readable at once and gone from get and bulk_get
-/// after N seconds (typed ttl and `ttlInSeconds` metadata alike).
-pub async fn expires(cx: &Ctx) -> Outcome {
-    let (typed, meta) = (cx.key("typed"), cx.key("metadata"));
-    cx.write(SetRequest::new(&typed, "v").ttl(Ttl::Seconds(1)))
-        .await?;
-    cx.write(SetRequest::new(&meta, "v").metadata("ttlInSeconds", "1"))
-        .await?;
-    cx.read_eq(&typed, b"v").await?;
-    cx.read_eq(&meta, b"v").await?;
-    nap().await;
-    cx.read_none(&typed, "ttl 1, 2.1 s later").await?;
-    cx.read_none(&meta, "ttlInSeconds 1, 2.1 s later").await?;
-    let got = ok(
-        cx.store
-            .bulk_get(vec![GetRequest::new(&typed), GetRequest::new(&meta)])
-            .await,
-        "bulk_get",
-    )?;
-    for e in got {
-        ensure!(
-            matches!(e.result, Ok(None)),
-            "bulk_get {:?} 2.1 s after ttl 1: expected nothing, got {:?}",
-            e.key,
-            e.result
-        );
-    }
-    Ok(())
 }
 
 /// Get and bulk_get return the expiry time, close to write time + N.
@@ -162,56 +137,6 @@ pub async fn new_ttl_replaces(cx: &Ctx) -> Outcome {
         .await
 }
 
-/// An expired key's old etag no longer matches, and the key does not
-/// block a first-write insert.
-pub async fn expired_etag_and_first_write(cx: &Ctx) -> Outcome {
-    let k = cx.key("k");
-    let e = cx
-        .write(SetRequest::new(&k, "old").ttl(Ttl::Seconds(1)))
-        .await?;
-    let e = cx.etag_of(e, "set with ttl 1")?;
-    nap().await;
-    fails(
-        cx.store
-            .set(SetRequest::new(&k, "new").etag(e.clone()))
-            .await,
-        ErrorKind::ETagMismatch,
-        "set with the etag of an expired key",
-    )?;
-    let fresh = cx.write(SetRequest::new(&k, "new").first_write()).await?;
-    ensure!(
-        fresh.as_ref() != Some(&e),
-        "the re-inserted key got the expired key's etag {e}"
-    );
-    cx.read_eq(&k, b"new").await?;
-    fails(
-        cx.store.set(SetRequest::new(&k, "newer").etag(e)).await,
-        ErrorKind::ETagMismatch,
-        "set with the expired incarnation's etag after re-insert",
-    )
-    .map(drop)
-}
-
-/// Expired keys are never listed by keys_like.
-pub async fn keys_like_hides_expired(cx: &Ctx) -> Outcome {
-    let (live, dying) = (cx.key("live"), cx.key("dying"));
-    cx.put(&live, "v").await?;
-    cx.write(SetRequest::new(&dying, "v").ttl(Ttl::Seconds(1)))
-        .await?;
-    nap().await;
-    let pattern = format!("{}%", like_escape(&cx.key("")));
-    let page = ok(
-        cx.store.keys_like(KeysLikeRequest::new(&pattern)).await,
-        "keys_like",
-    )?;
-    ensure!(
-        page.keys == vec![live.clone()],
-        "keys_like {pattern:?} 2.1 s after a ttl of 1: expected [{live:?}], got {:?}",
-        page.keys
-    );
-    Ok(())
-}
-
 /// Escapes LIKE wildcards so `text` matches literally.
 pub fn like_escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -223,4 +148,264 @@ pub fn like_escape(text: &str) -> String {
     }
     debug_assert!(like::LikePattern::parse(&format!("{out}%")).is_ok());
     out
+}
+
+/// A key that expires in 1 second, written through `path` with the ttl as
+/// the typed field or as `ttlInSeconds` metadata; returns its etag.
+async fn dying(
+    cx: &Ctx,
+    path: paths::Write,
+    key: &str,
+    metadata: bool,
+) -> Result<Option<ETag>, Failure> {
+    let req = SetRequest::new(key, "dying");
+    let (req, how) = match metadata {
+        false => (req.ttl(Ttl::Seconds(1)), "ttl 1"),
+        true => (req.metadata("ttlInSeconds", "1"), "ttlInSeconds 1"),
+    };
+    ok(
+        paths::write(cx, path, req).await,
+        format!("{path} of {key:?} with {how}"),
+    )
+}
+
+/// An expired key is invisible at once to every read and count, however it
+/// was written: get, bulk_get, keys_like, query and the count
+/// delete_with_prefix returns.
+pub async fn expired_invisible_to_every_read(cx: &Ctx) -> Outcome {
+    let mut expired = Vec::new();
+    for path in paths::writes(cx) {
+        for metadata in [false, true] {
+            let how = if metadata { "ttlInSeconds 1" } else { "ttl 1" };
+            let k = cx.key(&format!("{path} {how}"));
+            dying(cx, path, &k, metadata).await?;
+            expired.push((k, format!("written by {path} with {how}")));
+        }
+    }
+    let live = cx.key("live");
+    cx.put(&live, "v").await?;
+    let parent = cx.key("parent");
+    let (dying_child, live_child) = (format!("{parent}||dying"), format!("{parent}||live"));
+    if cx.has(Feature::DeleteWithPrefix) {
+        cx.key("parent||dying");
+        cx.key("parent||live");
+        dying(cx, paths::Write::Set, &dying_child, false).await?;
+        cx.put(&live_child, "v").await?;
+    }
+    let suite = cx.key("");
+    let (dying_doc, live_doc) = (cx.key("doc dying"), cx.key("doc live"));
+    if cx.has(Feature::QueryApi) {
+        for (k, life) in [(&dying_doc, "dying"), (&live_doc, "live")] {
+            let mut req = ok(
+                SetRequest::json(k.as_str(), &json!({"suite": suite, "life": life})),
+                "serialize",
+            )?;
+            if life == "dying" {
+                req = req.ttl(Ttl::Seconds(1));
+            }
+            ok(cx.store.set(req).await, format!("set {k:?}"))?;
+        }
+    }
+    for (k, how) in &expired {
+        cx.read_some(k).await.map_err(|e| match e {
+            Failure::Failed(m) => fail(format!("{m} ({how}, before it expired)")),
+            other => other,
+        })?;
+    }
+    nap().await;
+    for (k, how) in &expired {
+        for path in paths::READS {
+            let got = paths::read(cx, path, k).await?;
+            ensure!(
+                got.is_none(),
+                "{path} {k:?} ({how}) 2.1 s later: expected no value, got {} bytes",
+                got.map_or(0, |i| i.value.len())
+            );
+        }
+    }
+    if cx.has(Feature::KeysLike) {
+        let pattern = format!("{}%", like_escape(&suite));
+        let page = ok(
+            cx.store.keys_like(KeysLikeRequest::new(&pattern)).await,
+            "keys_like",
+        )?;
+        for (k, how) in &expired {
+            ensure!(
+                !page.keys.contains(k),
+                "keys_like {pattern:?} lists {k:?} ({how}), expired 1.1 s ago"
+            );
+        }
+        ensure!(
+            page.keys.contains(&live),
+            "keys_like {pattern:?} does not list {live:?}"
+        );
+    }
+    if cx.has(Feature::QueryApi) {
+        let r = query::of_suite(cx, &suite).await?;
+        let keys: Vec<&str> = r.results.iter().map(|i| i.key.as_str()).collect();
+        ensure!(
+            keys == [live_doc.as_str()],
+            "query of the case's documents: expected only {live_doc:?} ({dying_doc:?} expired 1.1 s ago), got {keys:?}"
+        );
+    }
+    if cx.has(Feature::DeleteWithPrefix) {
+        let n = ok(
+            cx.store
+                .delete_with_prefix(DeleteWithPrefixRequest::new(&parent))
+                .await,
+            format!("delete_with_prefix {parent:?}"),
+        )?;
+        ensure!(
+            n == 1,
+            "delete_with_prefix {parent:?}: expected a count of 1 ({live_child:?}; {dying_child:?} expired), got {n}"
+        );
+    }
+    Ok(())
+}
+
+/// An expired key's etag is dead and the key is absent on every write and
+/// remove path: its old etag is `ETagMismatch`, a first-write applies (and
+/// gets a new etag, under which the old one stays refused), a first-write
+/// delete succeeds.
+pub async fn expired_etag_dead_on_every_write_path(cx: &Ctx) -> Outcome {
+    // A key written with ttl 1, and its etag.
+    let expiring = |name: String| async move {
+        let k = cx.key(&name);
+        let e = dying(cx, paths::Write::Set, &k, false).await?;
+        Ok::<_, Failure>((k, cx.etag_of(e, "set with ttl 1")?))
+    };
+    let mut writes = Vec::new();
+    for path in paths::writes(cx) {
+        let ((k, ek), (f, ef)) = (
+            expiring(format!("etag {path}")).await?,
+            expiring(format!("first {path}")).await?,
+        );
+        writes.push((path, k, ek, f, ef));
+    }
+    let mut removes = Vec::new();
+    for path in paths::removes(cx) {
+        let ((k, ek), (f, _)) = (
+            expiring(format!("etag {path}")).await?,
+            expiring(format!("first {path}")).await?,
+        );
+        removes.push((path, k, ek, f));
+    }
+    nap().await;
+    for (path, k, ek, f, ef) in writes {
+        fails(
+            paths::write(cx, path, SetRequest::new(&k, "new").etag(ek)).await,
+            ErrorKind::ETagMismatch,
+            format!("{path} of expired {k:?} with its old etag"),
+        )?;
+        cx.read_none(&k, "expired; written with its old etag")
+            .await?;
+        let what = format!("{path} first-write of expired {f:?}");
+        let fresh = cx.etag_of(
+            ok(
+                paths::write(cx, path, SetRequest::new(&f, "new").first_write()).await,
+                &what,
+            )?,
+            &what,
+        )?;
+        ensure!(
+            fresh != ef,
+            "{what}: got the expired life's etag {ef} again"
+        );
+        cx.read_eq(&f, b"new").await?;
+        fails(
+            paths::write(cx, path, SetRequest::new(&f, "newer").etag(ef)).await,
+            ErrorKind::ETagMismatch,
+            format!("{path} of re-inserted {f:?} with the expired life's etag"),
+        )?;
+    }
+    for (path, k, ek, f) in removes {
+        fails(
+            paths::remove(cx, path, DeleteRequest::new(&k).etag(ek)).await,
+            ErrorKind::ETagMismatch,
+            format!("{path} of expired {k:?} with its old etag"),
+        )?;
+        ok(
+            paths::remove(cx, path, DeleteRequest::new(&f).first_write()).await,
+            format!("{path} first-write of expired {f:?} (absent)"),
+        )?;
+    }
+    Ok(())
+}
+
+/// Ttls across their whole range: the longest (`i32::MAX` seconds, as field
+/// and as metadata) and long ones expire when they say; `-1`, `0` and an
+/// empty `ttlInSeconds` remove an earlier expiry.
+pub async fn whole_range(cx: &Ctx) -> Outcome {
+    let max = Ttl::MAX_SECONDS;
+    let long: [(&str, SetRequest, u64); 4] = [
+        (
+            "ttl i32::MAX",
+            SetRequest::new(cx.key("max"), "v").ttl(Ttl::Seconds(max)),
+            u64::from(max),
+        ),
+        (
+            "ttlInSeconds i32::MAX",
+            SetRequest::new(cx.key("max-metadata"), "v").metadata("ttlInSeconds", max.to_string()),
+            u64::from(max),
+        ),
+        (
+            "ttl of 10 years",
+            SetRequest::new(cx.key("decade"), "v").ttl(Ttl::Seconds(315_360_000)),
+            315_360_000,
+        ),
+        (
+            "ttl of 1 day",
+            SetRequest::new(cx.key("day"), "v").ttl(Ttl::Seconds(86_400)),
+            86_400,
+        ),
+    ];
+    for (how, req, secs) in long {
+        let k = req.key.clone();
+        let before = SystemTime::now();
+        ok(cx.store.set(req).await, format!("set {k:?} with {how}"))?;
+        let after = SystemTime::now();
+        let item = cx.read_some(&k).await?;
+        let at = item
+            .expires_at
+            .ok_or_else(|| fail(format!("get {k:?} written with {how}: no expiry time")))?;
+        let (lo, hi) = (
+            before + Duration::from_secs(secs - 2),
+            after + Duration::from_secs(secs + 2),
+        );
+        ensure!(
+            at >= lo && at <= hi,
+            "get {k:?} written with {how}: expiry {:?} is not write time + {secs} s",
+            item.expire_time_rfc3339()
+        );
+    }
+    let clears: [(&str, SetRequest); 4] = [
+        (
+            "ttl -1",
+            SetRequest::new(cx.key("clear"), "v").ttl(Ttl::Never),
+        ),
+        (
+            "ttlInSeconds -1",
+            SetRequest::new(cx.key("clear"), "v").metadata("ttlInSeconds", "-1"),
+        ),
+        (
+            "ttlInSeconds 0",
+            SetRequest::new(cx.key("clear"), "v").metadata("ttlInSeconds", "0"),
+        ),
+        (
+            "an empty ttlInSeconds",
+            SetRequest::new(cx.key("clear"), "v").metadata("ttlInSeconds", ""),
+        ),
+    ];
+    for (how, req) in clears {
+        let k = req.key.clone();
+        cx.write(SetRequest::new(&k, "v").ttl(Ttl::Seconds(100)))
+            .await?;
+        ok(cx.store.set(req).await, format!("set {k:?} with {how}"))?;
+        let at = cx.read_some(&k).await?.expires_at;
+        ensure!(
+            at.is_none(),
+            "set {k:?} with {how} over a ttl of 100: expires at {at:?}, expected no expiry"
+        );
+    }
+    Ok(())
 }
