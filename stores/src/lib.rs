@@ -76,6 +76,7 @@ backends! {
     "redis" => redis, "`state.redis`: Redis and Redis Cluster (feature `redis`).";
     "postgres" => postgres, "`state.postgresql` (alias `state.postgres`): PostgreSQL (feature `postgres`).";
     "mysql" => mysql, "`state.mysql`: MySQL and MariaDB (feature `mysql`).";
+    "mongodb" => mongodb, "`state.mongodb`: MongoDB (feature `mongodb`).";
 }
 
 /// The type names of every store type registered in this build: the

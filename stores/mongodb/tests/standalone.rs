@@ -1,0 +1,16 @@
+//! The conformance suite against `state.mongodb` on a server without a
+//! replica set: no transactions, so the store declares no `TRANSACTIONAL`
+//! and the suite checks that transactions are refused.
+
+mod common;
+
+fn main() -> std::process::ExitCode {
+    let url = common::standalone_url();
+    let collection = format!("alone_{}", std::process::id());
+    let code = statestore_conformance::main(
+        statestore_mongodb::REGISTRATION,
+        common::props(&url, &collection).with("writeConcern", "1"),
+    );
+    common::drop_collection(&url, &collection);
+    code
+}
