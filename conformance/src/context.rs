@@ -6,6 +6,7 @@
 use std::collections::BTreeSet;
 use std::fmt::{Debug, Display};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
 
 use statestore_core::{
     Bytes, Capabilities, DeleteRequest, ETag, Error, ErrorKind, Feature, GetRequest, Item,
@@ -284,6 +285,41 @@ impl Ctx {
                 "{what}: expected a non-empty etag (store declares ETAG), got {etag:?}"
             ))),
         }
+    }
+}
+
+/// `text` as a LIKE pattern that matches it literally (wildcards escaped).
+pub fn like_escape(text: &str) -> String {
+    statestore_core::like::escape(text)
+}
+
+/// The moments around a write, to check the expiry it set.
+pub struct Around {
+    before: SystemTime,
+    after: SystemTime,
+}
+
+impl Around {
+    /// Runs `write`, noting the time before and after it.
+    pub async fn write<T>(write: impl std::future::Future<Output = T>) -> (T, Around) {
+        let before = SystemTime::now();
+        let out = write.await;
+        (
+            out,
+            Around {
+                before,
+                after: SystemTime::now(),
+            },
+        )
+    }
+
+    /// Whether `at` is the write's time plus `secs`, within 2 s either way
+    /// (clocks of client and server differ a little).
+    pub fn expires(&self, at: Option<SystemTime>, secs: u64) -> bool {
+        at.is_some_and(|t| {
+            t >= self.before + Duration::from_secs(secs.saturating_sub(2))
+                && t <= self.after + Duration::from_secs(secs + 2)
+        })
     }
 }
 

@@ -98,13 +98,8 @@ pub async fn stale_set_refused(cx: &Ctx) -> Outcome {
 pub async fn malformed_refused(cx: &Ctx) -> Outcome {
     let k = cx.key("k");
     cx.put(&k, "a").await?;
-    let q = &cx.target.quirks;
-    let kind = if q.detects_invalid_etags {
-        ErrorKind::ETagInvalid
-    } else {
-        ErrorKind::ETagMismatch
-    };
-    let bad = q.malformed_etag.as_str();
+    let kind = malformed_kind(cx);
+    let bad = cx.target.quirks.malformed_etag.as_str();
     fails(
         cx.store.set(SetRequest::new(&k, "b").etag(bad)).await,
         kind,
@@ -298,9 +293,9 @@ pub async fn every_write_path(cx: &Ctx) -> Outcome {
 async fn write_path(cx: &Ctx, path: paths::Write) -> Outcome {
     let bad = cx.target.quirks.malformed_etag.as_str();
     let (k, stale, current) = two_writes(cx, &format!("w-{path}")).await?;
-    let refused = [
+    let refused: [(SetRequest, ErrorKind, &str); 5] = [
         (
-            SetRequest::new(&k, "x").etag(stale),
+            SetRequest::new(&k, "x").etag(stale.clone()),
             ErrorKind::ETagMismatch,
             "a stale etag",
         ),
@@ -319,45 +314,60 @@ async fn write_path(cx: &Ctx, path: paths::Write) -> Outcome {
             ErrorKind::ETagMismatch,
             "first-write with an empty etag on an existing key",
         ),
+        (
+            SetRequest::new(&k, "x").first_write().etag(stale.clone()),
+            ErrorKind::ETagMismatch,
+            "first-write and a stale etag",
+        ),
     ];
     for (req, kind, how) in refused {
         let what = format!("{path} of {k:?} with {how}");
-        fails(paths::write(cx, path, req).await, kind, &what)?;
+        fails(paths::write(&*cx.store, path, req).await, kind, &what)?;
         unchanged(cx, &k, &current, &what).await?;
     }
     let missing = cx.key(&format!("w-missing-{path}"));
     let req = SetRequest::new(&missing, "x").etag(current.clone());
     fails(
-        paths::write(cx, path, req).await,
+        paths::write(&*cx.store, path, req).await,
         ErrorKind::ETagMismatch,
         format!("{path} of missing {missing:?} with an etag"),
     )?;
     cx.read_none(&missing, "written with an etag while missing")
         .await?;
-    let applied = [
-        (
-            SetRequest::new(&k, "by etag").etag(current),
-            "the current etag",
-        ),
-        (SetRequest::new(&k, "by none"), "no etag"),
-        (
-            SetRequest::new(&missing, "by first-write").first_write(),
-            "first-write on a missing key",
-        ),
+    // Each applied write makes the etag the next one is conditional on.
+    let mut etag = current;
+    let applied: [(&str, WithEtag); 3] = [
+        ("the current etag", |r, e| r.etag(e)),
+        ("first-write and the current etag", |r, e| {
+            r.first_write().etag(e)
+        }),
+        ("no etag", |r, _| r),
     ];
-    for (req, how) in applied {
-        let (key, value) = (req.key.clone(), req.value.clone());
-        let what = format!("{path} of {key:?} with {how}");
-        let e = cx.etag_of(ok(paths::write(cx, path, req).await, &what)?, &what)?;
-        let item = cx.read_eq(&key, &value).await?;
+    for (how, make) in applied {
+        let what = format!("{path} of {k:?} with {how}");
+        let req = make(SetRequest::new(&k, format!("by {how}")), etag.clone());
+        etag = cx.etag_of(ok(paths::write(&*cx.store, path, req).await, &what)?, &what)?;
+        let item = cx.read_eq(&k, format!("by {how}").as_bytes()).await?;
         ensure!(
-            item.etag.as_ref() == Some(&e),
-            "{what} returned etag {e} but get returns {:?}",
+            item.etag.as_ref() == Some(&etag),
+            "{what} returned etag {etag} but get returns {:?}",
             item.etag
         );
     }
+    let what = format!("{path} of {missing:?} with first-write on a missing key");
+    let req = SetRequest::new(&missing, "by first-write").first_write();
+    let e = cx.etag_of(ok(paths::write(&*cx.store, path, req).await, &what)?, &what)?;
+    let item = cx.read_eq(&missing, b"by first-write").await?;
+    ensure!(
+        item.etag.as_ref() == Some(&e),
+        "{what} returned etag {e} but get returns {:?}",
+        item.etag
+    );
     Ok(())
 }
+
+/// Makes a request conditional on an etag, one way or another.
+type WithEtag = fn(SetRequest, ETag) -> SetRequest;
 
 async fn remove_path(cx: &Ctx, path: paths::Remove) -> Outcome {
     let bad = cx.target.quirks.malformed_etag.as_str();
@@ -381,13 +391,13 @@ async fn remove_path(cx: &Ctx, path: paths::Remove) -> Outcome {
     ];
     for (req, kind, how) in refused {
         let what = format!("{path} of {k:?} with {how}");
-        fails(paths::remove(cx, path, req).await, kind, &what)?;
+        fails(paths::remove(&*cx.store, path, req).await, kind, &what)?;
         unchanged(cx, &k, &current, &what).await?;
     }
     let missing = cx.key(&format!("r-missing-{path}"));
     let req = DeleteRequest::new(&missing).etag(current.clone());
     fails(
-        paths::remove(cx, path, req).await,
+        paths::remove(&*cx.store, path, req).await,
         ErrorKind::ETagMismatch,
         format!("{path} of missing {missing:?} with an etag"),
     )?;
@@ -401,7 +411,7 @@ async fn remove_path(cx: &Ctx, path: paths::Remove) -> Outcome {
     for (req, how) in applied {
         let key = req.key.clone();
         ok(
-            paths::remove(cx, path, req).await,
+            paths::remove(&*cx.store, path, req).await,
             format!("{path} of {key:?} with {how}"),
         )?;
         cx.read_none(&key, &format!("removed by {path} with {how}"))
@@ -409,7 +419,7 @@ async fn remove_path(cx: &Ctx, path: paths::Remove) -> Outcome {
     }
     cx.put(&k, "again").await?;
     ok(
-        paths::remove(cx, path, DeleteRequest::new(&k)).await,
+        paths::remove(&*cx.store, path, DeleteRequest::new(&k)).await,
         format!("{path} of {k:?} without etag"),
     )?;
     cx.read_none(&k, &format!("removed by {path} without etag"))

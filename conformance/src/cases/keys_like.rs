@@ -5,8 +5,7 @@ use std::collections::BTreeSet;
 
 use statestore_core::{DeleteRequest, ErrorKind, KeysLikeRequest, KeysPage, SetRequest};
 
-use crate::cases::ttl::like_escape;
-use crate::context::{Ctx, Failure, Outcome, fails, ok};
+use crate::context::{Ctx, Failure, Outcome, fails, like_escape, ok};
 use crate::ensure;
 
 /// An empty pattern is refused with its own error.

@@ -233,6 +233,7 @@ pub fn all() -> Vec<Case> {
         case!("ttl::invalid_refused", TTL, ttl::invalid_refused),
         case!("ttl::expiry_time", TTL, ttl::expiry_time),
         case!("ttl::whole_range", TTL, ttl::whole_range),
+        case!("ttl::every_write_path", TTL, ttl::every_write_path),
         case!(
             "ttl::expired_invisible_to_every_read",
             TTL,

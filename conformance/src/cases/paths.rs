@@ -7,8 +7,8 @@
 use std::fmt;
 
 use statestore_core::{
-    DeleteRequest, ETag, Feature, GetRequest, Item, KeyResult, Result, SetRequest, TransactRequest,
-    TransactionOp,
+    DeleteRequest, ETag, Feature, GetRequest, Item, KeyResult, Result, SetRequest, Store,
+    TransactRequest, TransactionOp,
 };
 
 use crate::context::{Ctx, Failure, fail};
@@ -95,7 +95,7 @@ pub fn removes(cx: &Ctx) -> Vec<Remove> {
 pub const READS: [Read; 2] = [Read::Get, Read::BulkGet];
 
 /// The single result of a bulk call of one request.
-fn only<T>(path: &str, entries: Result<Vec<KeyResult<T>>>) -> Result<T> {
+pub fn only<T>(path: &str, entries: Result<Vec<KeyResult<T>>>) -> Result<T> {
     let mut entries = entries?;
     match (entries.pop(), entries.is_empty()) {
         (Some(entry), true) => entry.result,
@@ -106,28 +106,25 @@ fn only<T>(path: &str, entries: Result<Vec<KeyResult<T>>>) -> Result<T> {
 }
 
 /// Writes `req` through `path`; the store's answer as the path gives it.
-pub async fn write(cx: &Ctx, path: Write, req: SetRequest) -> Result<Option<ETag>> {
+pub async fn write(store: &dyn Store, path: Write, req: SetRequest) -> Result<Option<ETag>> {
     match path {
-        Write::Set => cx.store.set(req).await,
-        Write::BulkSet => only("bulk_set", cx.store.bulk_set(vec![req]).await),
+        Write::Set => store.set(req).await,
+        Write::BulkSet => only("bulk_set", store.bulk_set(vec![req]).await),
         Write::Transact => {
-            let mut etags = cx.store.transact(TransactRequest::new([req])).await?;
+            let mut etags = store.transact(TransactRequest::new([req])).await?;
             Ok(etags.pop().flatten())
         }
     }
 }
 
 /// Removes `req`'s key through `path`.
-pub async fn remove(cx: &Ctx, path: Remove, req: DeleteRequest) -> Result<()> {
+pub async fn remove(store: &dyn Store, path: Remove, req: DeleteRequest) -> Result<()> {
     match path {
-        Remove::Delete => cx.store.delete(req).await,
-        Remove::BulkDelete => only("bulk_delete", cx.store.bulk_delete(vec![req]).await),
+        Remove::Delete => store.delete(req).await,
+        Remove::BulkDelete => only("bulk_delete", store.bulk_delete(vec![req]).await),
         Remove::Transact => {
             let op: TransactionOp = req.into();
-            cx.store
-                .transact(TransactRequest::new([op]))
-                .await
-                .map(drop)
+            store.transact(TransactRequest::new([op])).await.map(drop)
         }
     }
 }

@@ -5,7 +5,9 @@
 use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
-use statestore_core::{ErrorKind, Filter, Query, QueryRequest, QueryResponse, SetRequest};
+use statestore_core::{
+    ErrorKind, Filter, Query, QueryItem, QueryRequest, QueryResponse, SetRequest,
+};
 
 use crate::context::{Ctx, Failure, Outcome, fail, ok};
 use crate::ensure;
@@ -52,14 +54,37 @@ async fn run(cx: &Ctx, suite: &str, filter: Value, rest: Value) -> Result<QueryR
     )
 }
 
-/// Every value of a case whose JSON documents carry its `suite`.
-pub(super) async fn of_suite(cx: &Ctx, suite: &str) -> Result<QueryResponse, Failure> {
-    let q = json!({"filter": {"EQ": {"suite": suite}}});
-    let query = ok(Query::from_value(&q), format!("parse {q}"))?;
-    ok(
-        cx.store.query(QueryRequest::new(query)).await,
-        format!("query {q}"),
-    )
+/// Every value of a case whose JSON documents carry its `suite`, in key
+/// order; with a limit, page by page.
+pub(super) async fn of_suite(
+    cx: &Ctx,
+    suite: &str,
+    limit: Option<u32>,
+) -> Result<Vec<QueryItem>, Failure> {
+    let mut items = Vec::new();
+    let mut token: Option<String> = None;
+    for _ in 0..1000 {
+        let mut q = json!({"filter": {"EQ": {"suite": suite}}});
+        if let Some(n) = limit {
+            q["page"] = json!({"limit": n});
+            if let Some(t) = &token {
+                q["page"]["token"] = Value::String(t.clone());
+            }
+        }
+        let query = ok(Query::from_value(&q), format!("parse {q}"))?;
+        let r = ok(
+            cx.store.query(QueryRequest::new(query)).await,
+            format!("query {q}"),
+        )?;
+        items.extend(r.results);
+        token = r.token;
+        if token.is_none() {
+            return Ok(items);
+        }
+    }
+    Err(fail(
+        "query of the case's documents: still a token after 1,000 pages",
+    ))
 }
 
 fn names(cx: &Ctx, r: &QueryResponse) -> Vec<String> {

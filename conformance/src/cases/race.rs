@@ -14,11 +14,11 @@ use std::future::Future;
 use std::sync::Arc;
 
 use statestore_core::{
-    DeleteRequest, ETag, GetRequest, Item, KeyResult, SetRequest, Store, TransactRequest,
-    TransactionOp,
+    DeleteRequest, ETag, GetRequest, Item, SetRequest, Store, TransactRequest, TransactionOp,
 };
 use tokio::sync::{Notify, Semaphore};
 
+use super::paths;
 use crate::context::{Ctx, Failure, Outcome, applied, fail, ok, until_applied};
 use crate::ensure;
 
@@ -89,18 +89,6 @@ async fn etag(cx: &Ctx, key: &str) -> Result<ETag, Failure> {
     cx.etag_of(item.etag, &format!("get {key:?}"))
 }
 
-/// Whether the one entry of a bulk call applied; `ETagMismatch` means no.
-fn bulk_applied<T>(
-    r: statestore_core::Result<Vec<KeyResult<T>>>,
-    what: &str,
-) -> Result<bool, Failure> {
-    let mut entries = ok(r, what)?;
-    match (entries.pop(), entries.is_empty()) {
-        (Some(entry), true) => applied(entry.result, what),
-        _ => Err(fail(format!("{what}: expected one entry per request"))),
-    }
-}
-
 /// R stampedes on one key: before each it is written afresh, then every
 /// racer holds its etag and runs `attempt(store, key, etag, value, racer)`
 /// (`value` is the racer's own); exactly one may apply, and the key must
@@ -111,8 +99,10 @@ where
     Fut: Future<Output = Result<bool, Failure>> + Send + 'static,
 {
     let (workers, rounds) = cx.race_size();
-    let k = cx.key("contested");
     for round in 0..rounds {
+        // A key of its own each round: a store's behaviour may depend on
+        // the key (its shard, its hash).
+        let k = cx.key(&format!("contested{round}"));
         cx.put(&k, format!("round {round}")).await?;
         let e = etag(cx, &k).await?;
         let winners = stampede(workers, |w| {
@@ -204,30 +194,38 @@ pub async fn conditional_bulk_delete(cx: &Ctx) -> Outcome {
         true,
         |store, k, e, _, _| async move {
             let reqs = vec![DeleteRequest::new(&k).etag(e)];
-            bulk_applied(
-                store.bulk_delete(reqs).await,
-                &format!("bulk_delete of {k:?} with an etag"),
+            let what = format!("bulk_delete of {k:?} with an etag");
+            applied(
+                paths::only("bulk_delete", store.bulk_delete(reqs).await),
+                what,
             )
         },
     )
     .await
 }
 
-/// Concurrent first-writes of one missing key: one inserts per round.
+/// Concurrent first-writes of one missing key, through every write path
+/// (set, bulk_set, a transaction): one inserts per round.
 pub async fn first_write_insert(cx: &Ctx) -> Outcome {
     let (workers, rounds) = cx.race_size();
-    for round in 0..rounds {
-        let k = cx.key(&format!("contested{round}"));
-        let winners = stampede(workers, |w| {
-            let (store, k) = (cx.store.clone(), k.clone());
-            async move {
-                let req = SetRequest::new(&k, format!("w{w}")).first_write();
-                applied(store.set(req).await, format!("first-write set of {k:?}"))
-            }
-        })
-        .await?;
-        let w = one_winner("first-writes of a missing key", round, &winners, workers)?;
-        cx.read_eq(&k, format!("w{w}").as_bytes()).await?;
+    for path in paths::writes(cx) {
+        for round in 0..rounds {
+            let k = cx.key(&format!("contested {path} {round}"));
+            let winners = stampede(workers, |w| {
+                let (store, k) = (cx.store.clone(), k.clone());
+                async move {
+                    let req = SetRequest::new(&k, format!("w{w}")).first_write();
+                    applied(
+                        paths::write(&*store, path, req).await,
+                        format!("first-write {path} of {k:?}"),
+                    )
+                }
+            })
+            .await?;
+            let what = format!("first-writes of a missing key through {path}");
+            let w = one_winner(&what, round, &winners, workers)?;
+            cx.read_eq(&k, format!("w{w}").as_bytes()).await?;
+        }
     }
     Ok(())
 }

@@ -1,15 +1,15 @@
 //! Time to live (docs/contract.md, *TTL*).
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use serde_json::json;
 use statestore_core::{
     DeleteRequest, DeleteWithPrefixRequest, ETag, ErrorKind, Feature, GetRequest, KeysLikeRequest,
-    SetRequest, Ttl, like,
+    SetRequest, Ttl,
 };
 
 use super::{paths, query};
-use crate::context::{Ctx, Failure, Outcome, fail, fails, ok};
+use crate::context::{Around, Ctx, Failure, Outcome, fail, fails, like_escape, ok};
 use crate::ensure;
 
 /// Longer than a 1-second ttl, with slack for clocks that tick in milliseconds.
@@ -44,19 +44,12 @@ pub async fn invalid_refused(cx: &Ctx) -> Outcome {
 /// Get and bulk_get return the expiry time, close to write time + N.
 pub async fn expiry_time(cx: &Ctx) -> Outcome {
     let k = cx.key("k");
-    let before = SystemTime::now();
-    cx.write(SetRequest::new(&k, "v").ttl(Ttl::Seconds(100)))
-        .await?;
-    let after = SystemTime::now();
-    let window = |t: SystemTime| {
-        t >= before + Duration::from_secs(98) && t <= after + Duration::from_secs(102)
-    };
+    let (written, around) =
+        Around::write(cx.write(SetRequest::new(&k, "v").ttl(Ttl::Seconds(100)))).await;
+    written?;
     let item = cx.read_some(&k).await?;
-    let at = item
-        .expires_at
-        .ok_or_else(|| fail("get: a key written with ttl 100 has no expiry time"))?;
     ensure!(
-        window(at),
+        around.expires(item.expires_at, 100),
         "get: expiry {:?} is not write time + 100 s (within 2 s)",
         item.expire_time_rfc3339()
     );
@@ -76,7 +69,7 @@ pub async fn expiry_time(cx: &Ctx) -> Outcome {
         .and_then(|i| i.as_ref())
         .and_then(|i| i.expires_at);
     ensure!(
-        at.is_some_and(window),
+        around.expires(at, 100),
         "bulk_get: expiry {at:?} is not write time + 100 s"
     );
     Ok(())
@@ -137,21 +130,9 @@ pub async fn new_ttl_replaces(cx: &Ctx) -> Outcome {
         .await
 }
 
-/// Escapes LIKE wildcards so `text` matches literally.
-pub fn like_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    debug_assert!(like::LikePattern::parse(&format!("{out}%")).is_ok());
-    out
-}
-
 /// A key that expires in 1 second, written through `path` with the ttl as
-/// the typed field or as `ttlInSeconds` metadata; returns its etag.
+/// the typed field or as `ttlInSeconds` metadata, and read at once (it must
+/// be there before it expires); returns its etag.
 async fn dying(
     cx: &Ctx,
     path: paths::Write,
@@ -163,57 +144,87 @@ async fn dying(
         false => (req.ttl(Ttl::Seconds(1)), "ttl 1"),
         true => (req.metadata("ttlInSeconds", "1"), "ttlInSeconds 1"),
     };
-    ok(
-        paths::write(cx, path, req).await,
+    let etag = ok(
+        paths::write(&*cx.store, path, req).await,
         format!("{path} of {key:?} with {how}"),
-    )
+    )?;
+    cx.read_some(key).await.map_err(|e| match e {
+        Failure::Failed(m) => fail(format!("{m} (written by {path} with {how}, read at once)")),
+        other => other,
+    })?;
+    Ok(etag)
 }
 
-/// An expired key is invisible at once to every read and count, however it
-/// was written: get, bulk_get, keys_like, query and the count
-/// delete_with_prefix returns.
-pub async fn expired_invisible_to_every_read(cx: &Ctx) -> Outcome {
-    let mut expired = Vec::new();
+/// What [`expired_invisible_to_every_read`] wrote: keys that expire, with
+/// how they were written, and keys that stay.
+struct Mixed {
+    expired: Vec<(String, String)>,
+    live: Vec<String>,
+    parent: String,
+}
+
+async fn write_mixed(cx: &Ctx) -> Result<Mixed, Failure> {
+    let mut m = Mixed {
+        expired: Vec::new(),
+        live: Vec::new(),
+        parent: cx.key("parent"),
+    };
     for path in paths::writes(cx) {
         for metadata in [false, true] {
             let how = if metadata { "ttlInSeconds 1" } else { "ttl 1" };
             let k = cx.key(&format!("{path} {how}"));
             dying(cx, path, &k, metadata).await?;
-            expired.push((k, format!("written by {path} with {how}")));
+            m.expired.push((k, format!("written by {path} with {how}")));
         }
     }
     let live = cx.key("live");
     cx.put(&live, "v").await?;
-    let parent = cx.key("parent");
-    let (dying_child, live_child) = (format!("{parent}||dying"), format!("{parent}||live"));
+    m.live.push(live);
     if cx.has(Feature::DeleteWithPrefix) {
-        cx.key("parent||dying");
-        cx.key("parent||live");
+        let (dying_child, live_child) = (cx.key("parent||dying"), cx.key("parent||live"));
         dying(cx, paths::Write::Set, &dying_child, false).await?;
+        m.expired.push((
+            dying_child,
+            "a child of the prefix, written with ttl 1".into(),
+        ));
         cx.put(&live_child, "v").await?;
+        m.live.push(live_child);
     }
-    let suite = cx.key("");
-    let (dying_doc, live_doc) = (cx.key("doc dying"), cx.key("doc live"));
     if cx.has(Feature::QueryApi) {
-        for (k, life) in [(&dying_doc, "dying"), (&live_doc, "live")] {
+        let suite = cx.key("");
+        for life in ["dying", "live"] {
+            let k = cx.key(&format!("doc {life}"));
             let mut req = ok(
                 SetRequest::json(k.as_str(), &json!({"suite": suite, "life": life})),
                 "serialize",
             )?;
             if life == "dying" {
                 req = req.ttl(Ttl::Seconds(1));
+                ok(cx.store.set(req).await, format!("set {k:?}"))?;
+                m.expired
+                    .push((k, "a JSON document written with ttl 1".into()));
+            } else {
+                ok(cx.store.set(req).await, format!("set {k:?}"))?;
+                m.live.push(k);
             }
-            ok(cx.store.set(req).await, format!("set {k:?}"))?;
         }
     }
-    for (k, how) in &expired {
-        cx.read_some(k).await.map_err(|e| match e {
-            Failure::Failed(m) => fail(format!("{m} ({how}, before it expired)")),
-            other => other,
-        })?;
-    }
+    // After every live key in key order: paging must not go on for it.
+    let last = cx.key("~ after every live key");
+    dying(cx, paths::Write::Set, &last, false).await?;
+    m.expired
+        .push((last, "written with ttl 1, after every live key".into()));
+    m.live.sort();
+    Ok(m)
+}
+
+/// An expired key is invisible at once to every read and count, however it
+/// was written: get, bulk_get, keys_like (whole and page by page), query
+/// (whole and page by page) and the count delete_with_prefix returns.
+pub async fn expired_invisible_to_every_read(cx: &Ctx) -> Outcome {
+    let m = write_mixed(cx).await?;
     nap().await;
-    for (k, how) in &expired {
+    for (k, how) in &m.expired {
         for path in paths::READS {
             let got = paths::read(cx, path, k).await?;
             ensure!(
@@ -223,44 +234,106 @@ pub async fn expired_invisible_to_every_read(cx: &Ctx) -> Outcome {
             );
         }
     }
+    let hidden = |listed: &[String], what: &str| -> Outcome {
+        for (k, how) in &m.expired {
+            ensure!(
+                !listed.contains(k),
+                "{what} lists {k:?} ({how}), expired at least 1.1 s ago"
+            );
+        }
+        let mut listed = listed.to_vec();
+        listed.sort();
+        ensure!(
+            listed == m.live,
+            "{what}: expected the live keys {:?}, got {listed:?}",
+            m.live
+        );
+        Ok(())
+    };
     if cx.has(Feature::KeysLike) {
-        let pattern = format!("{}%", like_escape(&suite));
-        let page = ok(
+        let pattern = format!("{}%", like_escape(&cx.key("")));
+        let all = ok(
             cx.store.keys_like(KeysLikeRequest::new(&pattern)).await,
             "keys_like",
         )?;
-        for (k, how) in &expired {
-            ensure!(
-                !page.keys.contains(k),
-                "keys_like {pattern:?} lists {k:?} ({how}), expired 1.1 s ago"
-            );
-        }
-        ensure!(
-            page.keys.contains(&live),
-            "keys_like {pattern:?} does not list {live:?}"
-        );
+        hidden(&all.keys, &format!("keys_like {pattern:?}"))?;
+        let paged = keys_page_by_page(cx, &pattern, m.live.last()).await?;
+        hidden(&paged, &format!("keys_like {pattern:?} page by page"))?;
     }
     if cx.has(Feature::QueryApi) {
-        let r = query::of_suite(cx, &suite).await?;
-        let keys: Vec<&str> = r.results.iter().map(|i| i.key.as_str()).collect();
-        ensure!(
-            keys == [live_doc.as_str()],
-            "query of the case's documents: expected only {live_doc:?} ({dying_doc:?} expired 1.1 s ago), got {keys:?}"
-        );
+        let docs: Vec<String> = m
+            .live
+            .iter()
+            .filter(|k| k.contains("||doc "))
+            .cloned()
+            .collect();
+        let suite = cx.key("");
+        for limit in [None, Some(1)] {
+            let keys: Vec<String> = query::of_suite(cx, &suite, limit)
+                .await?
+                .into_iter()
+                .map(|i| i.key)
+                .collect();
+            let what = match limit {
+                None => "query of the case's documents".to_owned(),
+                Some(n) => format!("query of the case's documents, {n} a page"),
+            };
+            for (k, how) in &m.expired {
+                ensure!(
+                    !keys.contains(k),
+                    "{what} returns {k:?} ({how}), expired at least 1.1 s ago"
+                );
+            }
+            ensure!(keys == docs, "{what}: expected {docs:?}, got {keys:?}");
+        }
     }
     if cx.has(Feature::DeleteWithPrefix) {
+        let parent = &m.parent;
         let n = ok(
             cx.store
-                .delete_with_prefix(DeleteWithPrefixRequest::new(&parent))
+                .delete_with_prefix(DeleteWithPrefixRequest::new(parent))
                 .await,
             format!("delete_with_prefix {parent:?}"),
         )?;
         ensure!(
             n == 1,
-            "delete_with_prefix {parent:?}: expected a count of 1 ({live_child:?}; {dying_child:?} expired), got {n}"
+            "delete_with_prefix {parent:?}: expected a count of 1 (its live child; the other expired), got {n}"
         );
     }
     Ok(())
+}
+
+/// Every key keys_like lists one at a time. The page of `last` (the last
+/// live key) must carry no token: only expired keys follow it.
+async fn keys_page_by_page(
+    cx: &Ctx,
+    pattern: &str,
+    last: Option<&String>,
+) -> Result<Vec<String>, Failure> {
+    let mut listed = Vec::new();
+    let mut token = None;
+    for _ in 0..100 {
+        let mut req = KeysLikeRequest::new(pattern).page_size(1);
+        req.token = token;
+        let page = ok(
+            cx.store.keys_like(req).await,
+            format!("keys_like {pattern:?} page size 1"),
+        )?;
+        if page.keys.last() == last {
+            ensure!(
+                page.token.is_none(),
+                "keys_like {pattern:?} page size 1: a token after the last live key {last:?}, though only expired keys follow (a token exactly when more remain)"
+            );
+        }
+        listed.extend(page.keys);
+        token = page.token;
+        if token.is_none() {
+            return Ok(listed);
+        }
+    }
+    Err(fail(format!(
+        "keys_like {pattern:?} page size 1: still a token after 100 pages"
+    )))
 }
 
 /// An expired key's etag is dead and the key is absent on every write and
@@ -293,7 +366,7 @@ pub async fn expired_etag_dead_on_every_write_path(cx: &Ctx) -> Outcome {
     nap().await;
     for (path, k, ek, f, ef) in writes {
         fails(
-            paths::write(cx, path, SetRequest::new(&k, "new").etag(ek)).await,
+            paths::write(&*cx.store, path, SetRequest::new(&k, "new").etag(ek)).await,
             ErrorKind::ETagMismatch,
             format!("{path} of expired {k:?} with its old etag"),
         )?;
@@ -302,7 +375,7 @@ pub async fn expired_etag_dead_on_every_write_path(cx: &Ctx) -> Outcome {
         let what = format!("{path} first-write of expired {f:?}");
         let fresh = cx.etag_of(
             ok(
-                paths::write(cx, path, SetRequest::new(&f, "new").first_write()).await,
+                paths::write(&*cx.store, path, SetRequest::new(&f, "new").first_write()).await,
                 &what,
             )?,
             &what,
@@ -313,19 +386,19 @@ pub async fn expired_etag_dead_on_every_write_path(cx: &Ctx) -> Outcome {
         );
         cx.read_eq(&f, b"new").await?;
         fails(
-            paths::write(cx, path, SetRequest::new(&f, "newer").etag(ef)).await,
+            paths::write(&*cx.store, path, SetRequest::new(&f, "newer").etag(ef)).await,
             ErrorKind::ETagMismatch,
             format!("{path} of re-inserted {f:?} with the expired life's etag"),
         )?;
     }
     for (path, k, ek, f) in removes {
         fails(
-            paths::remove(cx, path, DeleteRequest::new(&k).etag(ek)).await,
+            paths::remove(&*cx.store, path, DeleteRequest::new(&k).etag(ek)).await,
             ErrorKind::ETagMismatch,
             format!("{path} of expired {k:?} with its old etag"),
         )?;
         ok(
-            paths::remove(cx, path, DeleteRequest::new(&f).first_write()).await,
+            paths::remove(&*cx.store, path, DeleteRequest::new(&f).first_write()).await,
             format!("{path} first-write of expired {f:?} (absent)"),
         )?;
     }
@@ -361,19 +434,11 @@ pub async fn whole_range(cx: &Ctx) -> Outcome {
     ];
     for (how, req, secs) in long {
         let k = req.key.clone();
-        let before = SystemTime::now();
-        ok(cx.store.set(req).await, format!("set {k:?} with {how}"))?;
-        let after = SystemTime::now();
+        let (written, around) = Around::write(cx.store.set(req)).await;
+        ok(written, format!("set {k:?} with {how}"))?;
         let item = cx.read_some(&k).await?;
-        let at = item
-            .expires_at
-            .ok_or_else(|| fail(format!("get {k:?} written with {how}: no expiry time")))?;
-        let (lo, hi) = (
-            before + Duration::from_secs(secs - 2),
-            after + Duration::from_secs(secs + 2),
-        );
         ensure!(
-            at >= lo && at <= hi,
+            around.expires(item.expires_at, secs),
             "get {k:?} written with {how}: expiry {:?} is not write time + {secs} s",
             item.expire_time_rfc3339()
         );
@@ -406,6 +471,51 @@ pub async fn whole_range(cx: &Ctx) -> Outcome {
             at.is_none(),
             "set {k:?} with {how} over a ttl of 100: expires at {at:?}, expected no expiry"
         );
+    }
+    Ok(())
+}
+
+/// Gives a request its ttl, one way or another.
+type Shape = fn(SetRequest) -> SetRequest;
+
+/// The ttl rules on every write path: a malformed `ttlInSeconds` is
+/// refused and writes nothing; `-1`, `0`, an empty `ttlInSeconds` and no
+/// ttl remove an earlier expiry.
+pub async fn every_write_path(cx: &Ctx) -> Outcome {
+    for path in paths::writes(cx) {
+        let k = cx.key(&format!("bad {path}"));
+        for bad in ["abc", "-2", "2147483648", "1.5"] {
+            let req = SetRequest::new(&k, "v").metadata("ttlInSeconds", bad);
+            fails(
+                paths::write(&*cx.store, path, req).await,
+                ErrorKind::InvalidRequest,
+                format!("{path} of {k:?} with ttlInSeconds {bad:?}"),
+            )?;
+            cx.read_none(&k, &format!("refused by {path}")).await?;
+        }
+        let clears: [(&str, Shape); 5] = [
+            ("ttl -1", |r| r.ttl(Ttl::Never)),
+            ("ttlInSeconds -1", |r| r.metadata("ttlInSeconds", "-1")),
+            ("ttlInSeconds 0", |r| r.metadata("ttlInSeconds", "0")),
+            ("an empty ttlInSeconds", |r| r.metadata("ttlInSeconds", "")),
+            ("no ttl", |r| r),
+        ];
+        let k = cx.key(&format!("clear {path}"));
+        for (how, make) in clears {
+            cx.write(SetRequest::new(&k, "v").ttl(Ttl::Seconds(100)))
+                .await?;
+            let req = make(SetRequest::new(&k, how));
+            ok(
+                paths::write(&*cx.store, path, req).await,
+                format!("{path} of {k:?} with {how}"),
+            )?;
+            let item = cx.read_eq(&k, how.as_bytes()).await?;
+            ensure!(
+                item.expires_at.is_none(),
+                "{path} of {k:?} with {how} over a ttl of 100: expires at {:?}, expected no expiry",
+                item.expire_time_rfc3339()
+            );
+        }
     }
     Ok(())
 }

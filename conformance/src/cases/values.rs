@@ -4,14 +4,11 @@
 //! transactions as through `set`, keys that look alike stay apart, and the
 //! longest key and value a store allows round-trip.
 
-use std::time::{Duration, SystemTime};
-
 use serde_json::json;
 use statestore_core::{Bytes, Feature, GetRequest, KeysLikeRequest, SetRequest, Ttl};
 
-use super::ttl::like_escape;
 use super::{paths, query};
-use crate::context::{Ctx, Outcome, fail, ok, show};
+use crate::context::{Around, Ctx, Outcome, fail, like_escape, ok, show};
 use crate::ensure;
 
 /// The first byte where two values differ, for messages.
@@ -51,7 +48,7 @@ pub async fn every_write_and_read_path(cx: &Ctx) -> Outcome {
         for (name, value) in &values {
             let k = cx.key(&format!("{path} {name}"));
             ok(
-                paths::write(cx, path, SetRequest::new(&k, value.clone())).await,
+                paths::write(&*cx.store, path, SetRequest::new(&k, value.clone())).await,
                 format!("{path} of {k:?} ({name})"),
             )?;
             if *name == "JSON" {
@@ -73,9 +70,9 @@ pub async fn every_write_and_read_path(cx: &Ctx) -> Outcome {
         }
     }
     if cx.has(Feature::QueryApi) {
-        let r = query::of_suite(cx, &suite).await?;
+        let results = query::of_suite(cx, &suite, None).await?;
         for k in &json_keys {
-            let item = r.results.iter().find(|i| &i.key == k).ok_or_else(|| {
+            let item = results.iter().find(|i| &i.key == k).ok_or_else(|| {
                 fail(format!(
                     "query of the case's documents: no result for JSON value {k:?}"
                 ))
@@ -131,12 +128,8 @@ pub async fn metadata_through_every_write_path(cx: &Ctx) -> Outcome {
         }
         for (how, req, content_type, expires) in cases {
             let k = req.key.clone();
-            let before = SystemTime::now();
-            ok(
-                paths::write(cx, path, req).await,
-                format!("{path} of {k:?} with {how}"),
-            )?;
-            let after = SystemTime::now();
+            let (written, around) = Around::write(paths::write(&*cx.store, path, req)).await;
+            ok(written, format!("{path} of {k:?} with {how}"))?;
             for read in paths::READS {
                 let item = paths::read(cx, read, &k).await?.ok_or_else(|| {
                     fail(format!(
@@ -149,10 +142,8 @@ pub async fn metadata_through_every_write_path(cx: &Ctx) -> Outcome {
                     item.content_type
                 );
                 if let Some(secs) = expires {
-                    let lo = before + Duration::from_secs(secs - 2);
-                    let hi = after + Duration::from_secs(secs + 2);
                     ensure!(
-                        item.expires_at.is_some_and(|at| at >= lo && at <= hi),
+                        around.expires(item.expires_at, secs),
                         "{read} {k:?} (written by {path} with {how}): expiry {:?}, expected write time + {secs} s",
                         item.expire_time_rfc3339()
                     );

@@ -36,6 +36,15 @@ pub enum Flaw {
     ExpiredInBulkGet,
     /// keys_like lists keys that expired but are not purged yet.
     ExpiredInKeysLike,
+    /// keys_like with a page size pages over expired keys too and drops
+    /// them afterwards, as a limit applied before a filter does.
+    ExpiredInPagedKeysLike,
+    /// bulk_set without a ttl keeps the key's earlier expiry.
+    BulkSetKeepsExpiry,
+    /// bulk_set takes a malformed `ttlInSeconds` as none.
+    BulkSetIgnoresInvalidTtl,
+    /// bulk_set takes first-write with an etag as first-write without one.
+    BulkSetFirstWriteIgnoresEtag,
     /// query returns values that expired but are not purged yet.
     ExpiredInQuery,
     /// delete_with_prefix counts children that expired but are not purged.

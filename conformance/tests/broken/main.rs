@@ -188,7 +188,39 @@ const TABLE: &[Entry] = &[
         ExpiredInKeysLike,
         &[(
             "ttl::expired_invisible_to_every_read",
-            &["keys_like", "expired 1.1 s ago"]
+            &["keys_like", "expired at least 1.1 s ago"]
+        ),]
+    ),
+    entry!(
+        "expired-in-paged-keys-like",
+        ExpiredInPagedKeysLike,
+        &[(
+            "ttl::expired_invisible_to_every_read",
+            &["page size 1", "a token after the last live key"]
+        ),]
+    ),
+    entry!(
+        "bulk-set-keeps-expiry",
+        BulkSetKeepsExpiry,
+        &[(
+            "ttl::every_write_path",
+            &["bulk_set of", "expected no expiry"]
+        ),]
+    ),
+    entry!(
+        "bulk-set-ignores-invalid-ttl",
+        BulkSetIgnoresInvalidTtl,
+        &[(
+            "ttl::every_write_path",
+            &["bulk_set of", "ttlInSeconds", "expected InvalidRequest"]
+        ),]
+    ),
+    entry!(
+        "bulk-set-first-write-ignores-etag",
+        BulkSetFirstWriteIgnoresEtag,
+        &[(
+            "etag::every_write_path",
+            &["bulk_set of", "first-write and the current etag"]
         ),]
     ),
     entry!(
@@ -196,7 +228,7 @@ const TABLE: &[Entry] = &[
         ExpiredInQuery,
         &[(
             "ttl::expired_invisible_to_every_read",
-            &["query", "expired 1.1 s ago"]
+            &["query", "expired at least 1.1 s ago"]
         ),]
     ),
     entry!(

@@ -125,6 +125,16 @@ impl Broken {
             {
                 req.value = req.value.slice(..req.value.len() - 1);
             }
+            Flaw::BulkSetIgnoresInvalidTtl
+                if path == Operation::BulkSet && check::ttl(req.ttl, &req.metadata).is_err() =>
+            {
+                req.metadata.remove("ttlInSeconds");
+            }
+            Flaw::BulkSetFirstWriteIgnoresEtag
+                if path == Operation::BulkSet && req.concurrency == Concurrency::FirstWrite =>
+            {
+                req.etag = None;
+            }
             Flaw::BulkSetDropsContentType if path == Operation::BulkSet => {
                 req.content_type = None;
                 req.metadata.remove("contentType");
@@ -295,7 +305,27 @@ impl Broken {
     }
 
     async fn set_one(&self, req: SetRequest, op: Operation) -> Result<Option<ETag>> {
-        let req = self.set_req(req, op);
+        let mut req = self.set_req(req, op);
+        if self.flaw == Flaw::BulkSetKeepsExpiry
+            && op == Operation::BulkSet
+            && matches!(
+                check::ttl(req.ttl, &req.metadata),
+                Ok(None | Some(Ttl::Never))
+            )
+            && let Some(at) = self
+                .inner
+                .get(GetRequest::new(&req.key))
+                .await?
+                .and_then(|i| i.expires_at)
+        {
+            let left = at
+                .duration_since(SystemTime::now())
+                .unwrap_or_default()
+                .as_secs()
+                .max(1);
+            req.metadata.remove("ttlInSeconds");
+            req.ttl = Some(Ttl::Seconds(left as u32));
+        }
         let etag = if self.flaw == Flaw::SplitCheckThenWrite {
             self.split_set(req.clone(), op).await?
         } else if op == Operation::BulkSet {
@@ -526,9 +556,37 @@ impl Store for Broken {
     async fn keys_like(&self, req: KeysLikeRequest) -> Result<KeysPage> {
         self.open(Operation::KeysLike)?;
         let pattern = LikePattern::parse(&req.pattern).ok();
+        let matching = |k: &String| pattern.as_ref().is_some_and(|p| p.matches(k));
+        if self.flaw == Flaw::ExpiredInPagedKeysLike && req.page_size.is_some() {
+            // The page is cut from live and expired keys, then the expired
+            // ones are dropped from it.
+            let all = KeysLikeRequest {
+                page_size: None,
+                token: None,
+                ..req.clone()
+            };
+            let mut keys = self.inner.keys_like(all).await?.keys;
+            let expired: Vec<String> = self
+                .all_expired(self.flaw)
+                .into_iter()
+                .map(|(k, _)| k)
+                .filter(matching)
+                .collect();
+            keys.extend(expired.iter().cloned());
+            keys.sort();
+            keys.dedup();
+            let after = match &req.token {
+                Some(t) => statestore_core::token::parse_page_token(t)?,
+                None => String::new(),
+            };
+            keys.retain(|k| req.token.is_none() || *k > after);
+            let mut page = statestore_core::token::page(keys, req.page_size);
+            page.keys.retain(|k| !expired.contains(k));
+            return Ok(page);
+        }
         let mut page = self.inner.keys_like(req).await?;
         for (k, _) in self.all_expired(Flaw::ExpiredInKeysLike) {
-            if pattern.as_ref().is_some_and(|p| p.matches(&k)) && !page.keys.contains(&k) {
+            if matching(&k) && !page.keys.contains(&k) {
                 page.keys.push(k);
             }
         }
