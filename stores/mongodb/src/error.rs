@@ -49,6 +49,26 @@ pub fn code(e: &MongoError) -> Option<i32> {
     }
 }
 
+/// The driver's error, shown by its kind alone: the driver's own text adds
+/// the server's whole reply as hex. [`DriverError::inner`] is the error.
+#[derive(Debug)]
+pub struct DriverError(MongoError);
+
+impl DriverError {
+    /// The driver's error.
+    pub fn inner(&self) -> &MongoError {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for DriverError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0.kind)
+    }
+}
+
+impl std::error::Error for DriverError {}
+
 /// Maps a driver error; the driver's error is kept as the source.
 pub fn map(e: MongoError) -> Error {
     let mapped = match e.kind.as_ref() {
@@ -77,7 +97,7 @@ pub fn map(e: MongoError) -> Error {
     } else {
         mapped
     };
-    mapped.with_source(e)
+    mapped.with_source(DriverError(e))
 }
 
 #[cfg(test)]

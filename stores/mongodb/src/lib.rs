@@ -5,6 +5,7 @@ pub mod baseline;
 pub mod config;
 mod core;
 mod error;
+pub use error::DriverError;
 pub mod layout;
 mod query;
 mod store;
