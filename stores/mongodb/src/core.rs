@@ -12,6 +12,8 @@
 //! new one), which makes it invisible at once, and one `delete` command
 //! then removes what the batch expired, by key and new etag.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use mongodb::bson::{Bson, DateTime, Document, doc};
@@ -21,6 +23,7 @@ use mongodb::options::{
 use mongodb::{Client, ClientSession, Collection, Database};
 use statestore_core::check::Condition;
 use statestore_core::{Error, Result};
+use tokio::task::JoinHandle;
 
 use crate::config::{self, Config};
 use crate::error::{self, CONVERSION_FAILURE, DUPLICATE_KEY};
@@ -44,6 +47,39 @@ pub struct Core {
     /// Whether the deployment runs transactions (a replica set or a
     /// sharded cluster, as the server's `hello` says).
     pub transactions: bool,
+    /// The server's clock less this process's, in milliseconds.
+    clock: Arc<AtomicI64>,
+    /// Measures `clock` again every half minute, so the two clocks may
+    /// drift apart.
+    clock_task: JoinHandle<()>,
+}
+
+impl Drop for Core {
+    fn drop(&mut self) {
+        self.clock_task.abort();
+    }
+}
+
+/// Milliseconds since the epoch by this process's clock.
+fn now_ms() -> i64 {
+    DateTime::now().timestamp_millis()
+}
+
+/// How far the server's clock is ahead of this process's, in milliseconds,
+/// from its `hello` (the answer's `localTime` against the middle of the
+/// round trip), with the answer.
+async fn clock_offset(client: &Client) -> mongodb::error::Result<(Document, i64)> {
+    let sent = now_ms();
+    let hello = client
+        .database("admin")
+        .run_command(doc! { "hello": 1 })
+        .await?;
+    let received = now_ms();
+    let server = hello
+        .get_datetime("localTime")
+        .map(|t| t.timestamp_millis())
+        .unwrap_or(received);
+    Ok((hello, server - (sent + received) / 2))
 }
 
 /// One write of a batch, as a statement.
@@ -57,9 +93,20 @@ pub struct Statement {
 }
 
 /// The filter of documents that have not expired (the server purges
-/// expired ones only about every 60 s).
+/// expired ones only about every 60 s), by the server's clock. Only an
+/// expression: a plain `_ttl` predicate would let the planner scan the TTL
+/// index for every document without expiry.
 pub fn live() -> Document {
-    doc! { "$or": [ { TTL: Bson::Null }, { "$expr": { "$gt": [ format!("${TTL}"), "$$NOW" ] } } ] }
+    doc! { "$expr": unexpired() }
+}
+
+/// Whether a document has not expired: no `_ttl`, or one still ahead.
+fn unexpired() -> Bson {
+    let ttl = format!("${TTL}");
+    Bson::Document(doc! { "$or": [
+        { "$in": [ { "$type": &ttl }, ["missing", "null"] ] },
+        { "$gt": [ &ttl, "$$NOW" ] },
+    ] })
 }
 
 /// Whether the document an update pipeline sees is live: it has a value
@@ -69,10 +116,7 @@ pub fn live() -> Document {
 fn is_live() -> Bson {
     Bson::Document(doc! { "$and": [
         { "$ne": [ { "$type": format!("${VALUE}") }, "missing" ] },
-        { "$or": [
-            { "$in": [ { "$type": format!("${TTL}") }, ["missing", "null"] ] },
-            { "$gt": [ format!("${TTL}"), "$$NOW" ] },
-        ] },
+        unexpired(),
     ] })
 }
 
@@ -207,11 +251,19 @@ impl Core {
         coll_options.write_concern = write_concern(config);
         coll_options.read_concern = config.read_concern.as_deref().map(ReadConcern::custom);
         let coll = db.collection_with_options::<Document>(&config.collection, coll_options);
-        let hello = client
-            .database("admin")
-            .run_command(doc! { "hello": 1 })
-            .await
-            .map_err(error::map)?;
+        let (hello, offset) = clock_offset(&client).await.map_err(error::map)?;
+        let clock = Arc::new(AtomicI64::new(offset));
+        let clock_task = tokio::spawn({
+            let (client, clock) = (client.clone(), clock.clone());
+            async move {
+                loop {
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                    if let Ok((_, offset)) = clock_offset(&client).await {
+                        clock.store(offset, Ordering::Relaxed);
+                    }
+                }
+            }
+        });
         let transactions =
             hello.get_str("setName").is_ok() || hello.get_str("msg").ok() == Some("isdbgrid");
         let index = mongodb::IndexModel::builder()
@@ -229,6 +281,8 @@ impl Core {
             coll,
             config: config.clone(),
             transactions,
+            clock,
+            clock_task,
         })
     }
 
@@ -253,29 +307,50 @@ impl Core {
 
     /// Closes the connections.
     pub async fn close(&self) {
+        self.clock_task.abort();
         self.client.clone().shutdown().immediate(true).await;
+    }
+
+    /// Whether a document read by key has not expired, by the server's
+    /// clock as last measured. Reads by key name the key alone, which the
+    /// server answers on its fastest path; every other read compares with
+    /// `$$NOW` on the server.
+    fn alive(&self, doc: &Document) -> bool {
+        match doc.get(TTL) {
+            Some(Bson::DateTime(t)) => {
+                t.timestamp_millis() > now_ms() + self.clock.load(Ordering::Relaxed)
+            }
+            _ => true,
+        }
     }
 
     /// The live documents of `keys`, in any order.
     pub async fn find(&self, keys: &[String]) -> Result<Vec<Document>> {
-        let mut filter = live();
-        filter.insert(ID, doc! { "$in": keys });
-        let mut cursor = self.coll.find(filter).await.map_err(error::map)?;
+        let mut cursor = self
+            .coll
+            .find(doc! { ID: { "$in": keys } })
+            .await
+            .map_err(error::map)?;
         let mut out = Vec::with_capacity(keys.len());
         while cursor.advance().await.map_err(error::map)? {
             let doc = Document::try_from(cursor.current()).map_err(|e| {
                 Error::backend("a stored document could not be read").with_source(e)
             })?;
-            out.push(doc);
+            if self.alive(&doc) {
+                out.push(doc);
+            }
         }
         Ok(out)
     }
 
     /// The live document of `key`.
     pub async fn find_one(&self, key: &str) -> Result<Option<Document>> {
-        let mut filter = live();
-        filter.insert(ID, key);
-        self.coll.find_one(filter).await.map_err(error::map)
+        let doc = self
+            .coll
+            .find_one(doc! { ID: key })
+            .await
+            .map_err(error::map)?;
+        Ok(doc.filter(|d| self.alive(d)))
     }
 
     /// Runs `statements` as one `update` command (ordered: stops at the
@@ -392,9 +467,17 @@ impl Core {
         options.read_concern = Some(ReadConcern::snapshot());
         options.write_concern = write_concern(&self.config)
             .or_else(|| Some(WriteConcern::builder().w(Acknowledgment::Majority).build()));
+        // Conflicting transactions are tried again for half the
+        // operationTimeout, so a caller sees the conflict itself rather
+        // than the call's timeout.
+        let deadline = tokio::time::Instant::now() + self.config.timeout / 2;
         let mut attempt = 0;
         loop {
             attempt += 1;
+            let again = |attempt| {
+                let pause = backoff(attempt);
+                (tokio::time::Instant::now() + pause < deadline).then_some(pause)
+            };
             session
                 .start_transaction()
                 .with_options(options.clone())
@@ -405,11 +488,12 @@ impl Core {
                 Ok(o) => o,
                 Err(e) => {
                     let _ = session.abort_transaction().await;
-                    if e.is_retryable() && attempt < 5 {
-                        tokio::time::sleep(backoff(attempt)).await;
-                        continue;
+                    // Nothing was committed: trying again is safe.
+                    match again(attempt) {
+                        Some(pause) if e.is_retryable() => tokio::time::sleep(pause).await,
+                        _ => return Err(e),
                     }
-                    return Err(e);
+                    continue;
                 }
             };
             if outcomes.iter().any(|o| !matches!(o, Some(Ok(())))) {
@@ -418,10 +502,12 @@ impl Core {
             }
             match commit(&mut session).await {
                 Ok(()) => return Ok(outcomes),
-                Err(e) if e.is_retryable() && attempt < 5 => {
-                    tokio::time::sleep(backoff(attempt)).await;
-                }
-                Err(e) => return Err(e),
+                // Only a transient error says the commit did not happen.
+                Err((e, true)) => match again(attempt) {
+                    Some(pause) => tokio::time::sleep(pause).await,
+                    None => return Err(e),
+                },
+                Err((e, _)) => return Err(e),
             }
         }
     }
@@ -499,8 +585,9 @@ fn write_concern(config: &Config) -> Option<WriteConcern> {
 }
 
 /// Commits, retrying a commit whose result is unknown (as the driver
-/// documents: it is safe).
-async fn commit(session: &mut ClientSession) -> Result<()> {
+/// documents: it is safe). An error comes with whether it is transient,
+/// which means the transaction did not commit and may be run again.
+async fn commit(session: &mut ClientSession) -> std::result::Result<(), (Error, bool)> {
     let mut tries = 0;
     loop {
         tries += 1;
@@ -509,7 +596,10 @@ async fn commit(session: &mut ClientSession) -> Result<()> {
             Err(e)
                 if e.contains_label(mongodb::error::UNKNOWN_TRANSACTION_COMMIT_RESULT)
                     && tries < 3 => {}
-            Err(e) => return Err(error::map(e)),
+            Err(e) => {
+                let transient = e.contains_label(mongodb::error::TRANSIENT_TRANSACTION_ERROR);
+                return Err((error::map(e), transient));
+            }
         }
     }
 }

@@ -173,12 +173,14 @@ fn after(sort: &[Sort], values: &[Option<Value>], key: &str) -> Bson {
 
 /// Runs `q` against the collection of `core`.
 pub async fn run(core: &Core, q: &Query) -> Result<QueryResponse> {
-    let mut matched = live();
-    let mut conditions = vec![Bson::Document(is_json())];
+    let mut conditions = vec![
+        live().remove("$expr").unwrap_or(Bson::Boolean(true)),
+        Bson::Document(is_json()),
+    ];
     if let Some(f) = &q.filter {
         conditions.push(expr(f)?);
     }
-    matched.insert("$expr", doc! { "$and": conditions });
+    let matched = doc! { "$expr": { "$and": conditions } };
     let mut pipeline = vec![doc! { "$match": matched }];
     let mut fields = Document::new();
     let mut order = Document::new();
