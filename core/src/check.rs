@@ -129,6 +129,21 @@ impl Op {
     }
 }
 
+/// The error of an operation whose condition did not hold on the server,
+/// worded by its condition, with its key.
+pub fn mismatch(op: &Op) -> Error {
+    let error = match op.condition() {
+        Condition::IfAbsent if matches!(op, Op::Delete(_)) => {
+            Error::etag_mismatch("first-write delete without etag: the key exists")
+        }
+        Condition::IfAbsent => {
+            Error::etag_mismatch("first-write without etag: the key already exists")
+        }
+        _ => Error::etag_mismatch("the etag is not the current one, or the key does not exist"),
+    };
+    error.with_key(op.key().to_owned())
+}
+
 /// Refuses text holding NUL (`\0`): SQL text columns cannot hold it
 /// (PostgreSQL) or stop reading at it (SQLite's string functions), so no key
 /// may contain it, and neither may a prefix or pattern meant to match keys.

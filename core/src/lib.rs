@@ -27,6 +27,7 @@ pub mod capabilities;
 pub mod check;
 pub mod error;
 pub mod ext;
+pub mod handle;
 pub mod like;
 pub mod memory;
 pub mod properties;

@@ -112,16 +112,32 @@ impl fmt::Debug for Config {
     }
 }
 
-/// `uri` with its user information replaced by `***`: a connection string
-/// as it may be shown.
+/// `uri` as it may be shown: its user information and its options (which
+/// may name a key file password) replaced by `***`. A URI whose user
+/// information cannot be told apart (an `@` that is not the one separator)
+/// shows its scheme only.
 pub fn redacted_uri(uri: &str) -> String {
     let Some((scheme, rest)) = uri.split_once("://") else {
         return "***".to_owned();
     };
-    let end = rest.find(['/', '?']).unwrap_or(rest.len());
-    match rest[..end].rfind('@') {
-        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
-        None => uri.to_owned(),
+    let rest = match rest.matches('@').count() {
+        0 => rest,
+        1 => match rest.split_once('@') {
+            Some((user, hosts)) if !user.contains(['/', '?', '#']) => {
+                return format!("{scheme}://***@{}", hide_options(hosts));
+            }
+            _ => return format!("{scheme}://***"),
+        },
+        _ => return format!("{scheme}://***"),
+    };
+    format!("{scheme}://{}", hide_options(rest))
+}
+
+/// `rest` with the options after `?` replaced by `***`.
+fn hide_options(rest: &str) -> String {
+    match rest.split_once('?') {
+        Some((path, _)) => format!("{path}?***"),
+        None => rest.to_owned(),
     }
 }
 
@@ -191,6 +207,12 @@ impl Config {
             None => None,
             Some(w) if w.trim().eq_ignore_ascii_case("majority") => Some(WriteConcern::Majority),
             Some(w) => match w.trim().parse::<u32>() {
+                Ok(0) => {
+                    return Err(r.error(
+                        &WRITE_CONCERN,
+                        "0 acknowledges nothing, so no write could report its etag or its failure: give majority or 1 and up",
+                    ));
+                }
                 Ok(n) => Some(WriteConcern::Nodes(n)),
                 Err(_) => {
                     return Err(r.error(
@@ -363,6 +385,7 @@ mod tests {
             ),
             (&[("host", "mongodb://a:1")], "host"),
             (&[("host", "a:1"), ("writeConcern", "most")], "writeConcern"),
+            (&[("host", "a:1"), ("writeConcern", "0")], "writeConcern"),
             (&[("host", "a:1"), ("readconcern", "strong")], "readConcern"),
             (
                 &[("host", "a:1"), ("operationTimeout", "soon")],
@@ -395,12 +418,26 @@ mod tests {
             !shown.contains("hunter2") && shown.contains("***@db:1"),
             "{shown}"
         );
-        assert_eq!(redacted_uri("mongodb://h:1/?x=y"), "mongodb://h:1/?x=y");
+        assert_eq!(redacted_uri("mongodb://h:1/?x=y"), "mongodb://h:1/?***");
         assert_eq!(
             redacted_uri("mongodb+srv://u:p@c/d"),
             "mongodb+srv://***@c/d"
         );
         assert_eq!(redacted_uri("garbage"), "***");
+        // Passwords the URI syntax cannot tell apart, and options holding one.
+        for uri in [
+            "mongodb://127.0.0.1:27017/?tlsCertificateKeyFilePassword=hunter2",
+            "mongodb://user:hunter2/x@127.0.0.1:27017/",
+            "mongodb://user:hunter2?x@127.0.0.1:27017/",
+            "mongodb://user:hun@ter2@127.0.0.1:27017/",
+            "mongodb://h/?tlsCertificateKeyFilePassword=hun@ter2",
+        ] {
+            let shown = redacted_uri(uri);
+            assert!(
+                !shown.contains("hunter2") && !shown.contains("ter2"),
+                "{uri}: {shown}"
+            );
+        }
     }
 
     #[test]

@@ -12,8 +12,6 @@
 //! new one), which makes it invisible at once, and one `delete` command
 //! then removes what the batch expired, by key and new etag.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use mongodb::bson::{Bson, DateTime, Document, doc};
@@ -23,7 +21,6 @@ use mongodb::options::{
 use mongodb::{Client, ClientSession, Collection, Database};
 use statestore_core::check::Condition;
 use statestore_core::{Error, Result};
-use tokio::task::JoinHandle;
 
 use crate::config::{self, Config};
 use crate::error::{self, CONVERSION_FAILURE, DUPLICATE_KEY};
@@ -47,39 +44,25 @@ pub struct Core {
     /// Whether the deployment runs transactions (a replica set or a
     /// sharded cluster, as the server's `hello` says).
     pub transactions: bool,
-    /// The server's clock less this process's, in milliseconds.
-    clock: Arc<AtomicI64>,
-    /// Measures `clock` again every half minute, so the two clocks may
-    /// drift apart.
-    clock_task: JoinHandle<()>,
 }
 
-impl Drop for Core {
-    fn drop(&mut self) {
-        self.clock_task.abort();
+/// The field a read by key adds: the server's clock when it answered.
+const NOW: &str = "_statestore_now";
+
+/// The projection of reads by key: the stored fields, and the server's
+/// `$$NOW` to compare the expiry with (a projection, unlike a filter, keeps
+/// the server on its point lookup by `_id`).
+fn by_key_projection() -> Document {
+    doc! { VALUE: 1, ETAG: 1, TTL: 1, EXTRA: 1, NOW: "$$NOW" }
+}
+
+/// Whether a document read by key had not expired when the server read it.
+fn alive(doc: &Document) -> bool {
+    match (doc.get(TTL), doc.get(NOW)) {
+        (Some(Bson::DateTime(t)), Some(Bson::DateTime(now))) => t > now,
+        (Some(Bson::DateTime(_)), _) => false,
+        _ => true,
     }
-}
-
-/// Milliseconds since the epoch by this process's clock.
-fn now_ms() -> i64 {
-    DateTime::now().timestamp_millis()
-}
-
-/// How far the server's clock is ahead of this process's, in milliseconds,
-/// from its `hello` (the answer's `localTime` against the middle of the
-/// round trip), with the answer.
-async fn clock_offset(client: &Client) -> mongodb::error::Result<(Document, i64)> {
-    let sent = now_ms();
-    let hello = client
-        .database("admin")
-        .run_command(doc! { "hello": 1 })
-        .await?;
-    let received = now_ms();
-    let server = hello
-        .get_datetime("localTime")
-        .map(|t| t.timestamp_millis())
-        .unwrap_or(received);
-    Ok((hello, server - (sent + received) / 2))
 }
 
 /// One write of a batch, as a statement.
@@ -90,6 +73,19 @@ pub struct Statement {
     pub update: Document,
     /// The etag a delete leaves on the expired document, for the cleanup.
     pub expired_etag: Option<String>,
+    /// The statement's size as BSON.
+    pub size: usize,
+}
+
+/// Most statements in one command.
+pub const MAX_STATEMENTS: usize = 1000;
+/// Most bytes of statements in one command: a command is one document of
+/// at most 16 MiB.
+pub const MAX_COMMAND_BYTES: usize = 15 * 1024 * 1024;
+
+/// The size of a statement as BSON.
+fn size(update: &Document) -> usize {
+    update.to_vec().map_or(MAX_COMMAND_BYTES, |v| v.len())
 }
 
 /// The filter of documents that have not expired (the server purges
@@ -171,6 +167,7 @@ pub fn set_statement(
     (
         Statement {
             key: key.to_owned(),
+            size: size(&update),
             update,
             expired_etag: None,
         },
@@ -202,9 +199,11 @@ pub fn delete_statement(key: &str, condition: &Condition) -> Statement {
             None,
         ),
     };
+    let update = doc! { "q": q, "u": [ u ], "upsert": upsert };
     Statement {
         key: key.to_owned(),
-        update: doc! { "q": q, "u": [ u ], "upsert": upsert },
+        size: size(&update),
+        update,
         expired_etag,
     }
 }
@@ -212,9 +211,11 @@ pub fn delete_statement(key: &str, condition: &Condition) -> Statement {
 /// The statement of an operation on `key` whose etag is malformed: it
 /// always fails, with [`MALFORMED`], and writes nothing.
 pub fn malformed_statement(key: &str) -> Statement {
+    let update = doc! { "q": { ID: key }, "u": [ { "$set": { VALUE: { "$toInt": MALFORMED } } } ], "upsert": true };
     Statement {
         key: key.to_owned(),
-        update: doc! { "q": { ID: key }, "u": [ { "$set": { VALUE: { "$toInt": MALFORMED } } } ], "upsert": true },
+        size: size(&update),
+        update,
         expired_etag: None,
     }
 }
@@ -235,7 +236,7 @@ impl Core {
             Error::new(
                 kind,
                 format!(
-                    "cannot use the connection URI {}",
+                    "cannot use the connection URI {} (is a password holding @ : / ? or % percent-encoded?)",
                     config::redacted_uri(&config.uri)
                 ),
             )
@@ -251,19 +252,11 @@ impl Core {
         coll_options.write_concern = write_concern(config);
         coll_options.read_concern = config.read_concern.as_deref().map(ReadConcern::custom);
         let coll = db.collection_with_options::<Document>(&config.collection, coll_options);
-        let (hello, offset) = clock_offset(&client).await.map_err(error::map)?;
-        let clock = Arc::new(AtomicI64::new(offset));
-        let clock_task = tokio::spawn({
-            let (client, clock) = (client.clone(), clock.clone());
-            async move {
-                loop {
-                    tokio::time::sleep(Duration::from_secs(30)).await;
-                    if let Ok((_, offset)) = clock_offset(&client).await {
-                        clock.store(offset, Ordering::Relaxed);
-                    }
-                }
-            }
-        });
+        let hello = client
+            .database("admin")
+            .run_command(doc! { "hello": 1 })
+            .await
+            .map_err(error::map)?;
         let transactions =
             hello.get_str("setName").is_ok() || hello.get_str("msg").ok() == Some("isdbgrid");
         let index = mongodb::IndexModel::builder()
@@ -281,8 +274,6 @@ impl Core {
             coll,
             config: config.clone(),
             transactions,
-            clock,
-            clock_task,
         })
     }
 
@@ -307,21 +298,7 @@ impl Core {
 
     /// Closes the connections.
     pub async fn close(&self) {
-        self.clock_task.abort();
         self.client.clone().shutdown().immediate(true).await;
-    }
-
-    /// Whether a document read by key has not expired, by the server's
-    /// clock as last measured. Reads by key name the key alone, which the
-    /// server answers on its fastest path; every other read compares with
-    /// `$$NOW` on the server.
-    fn alive(&self, doc: &Document) -> bool {
-        match doc.get(TTL) {
-            Some(Bson::DateTime(t)) => {
-                t.timestamp_millis() > now_ms() + self.clock.load(Ordering::Relaxed)
-            }
-            _ => true,
-        }
     }
 
     /// The live documents of `keys`, in any order.
@@ -329,6 +306,7 @@ impl Core {
         let mut cursor = self
             .coll
             .find(doc! { ID: { "$in": keys } })
+            .projection(by_key_projection())
             .await
             .map_err(error::map)?;
         let mut out = Vec::with_capacity(keys.len());
@@ -336,7 +314,7 @@ impl Core {
             let doc = Document::try_from(cursor.current()).map_err(|e| {
                 Error::backend("a stored document could not be read").with_source(e)
             })?;
-            if self.alive(&doc) {
+            if alive(&doc) {
                 out.push(doc);
             }
         }
@@ -348,17 +326,53 @@ impl Core {
         let doc = self
             .coll
             .find_one(doc! { ID: key })
+            .projection(by_key_projection())
             .await
             .map_err(error::map)?;
-        Ok(doc.filter(|d| self.alive(d)))
+        Ok(doc.filter(alive))
     }
 
-    /// Runs `statements` as one `update` command (ordered: stops at the
-    /// first failure, as a transaction needs) and removes what they
-    /// expired. One outcome per statement: `Ok`, the condition failed, or
-    /// the server's error; statements after a failure in an ordered batch
+    /// Runs `statements` as `update` commands of at most
+    /// [`MAX_STATEMENTS`] statements and [`MAX_COMMAND_BYTES`] (ordered:
+    /// stops at the first failure, as a transaction needs) and removes what
+    /// they expired. One outcome per statement: `Ok`, the condition failed,
+    /// or the server's error; statements after a failure in an ordered batch
     /// are reported as not run (`None`).
     pub async fn write(
+        &self,
+        statements: &[&Statement],
+        ordered: bool,
+        mut session: Option<&mut ClientSession>,
+    ) -> Result<Vec<Option<Result<()>>>> {
+        let mut outcomes = Vec::with_capacity(statements.len());
+        let mut rest = statements;
+        while !rest.is_empty() {
+            let mut n = 0;
+            let mut bytes = 0;
+            while n < rest.len()
+                && n < MAX_STATEMENTS
+                && (n == 0 || bytes + rest[n].size <= MAX_COMMAND_BYTES)
+            {
+                bytes += rest[n].size;
+                n += 1;
+            }
+            let (chunk, later) = rest.split_at(n);
+            rest = later;
+            let done = self
+                .write_command(chunk, ordered, session.as_deref_mut())
+                .await?;
+            let failed = done.iter().any(|o| !matches!(o, Some(Ok(()))));
+            outcomes.extend(done);
+            if ordered && failed {
+                outcomes.extend(rest.iter().map(|_| None));
+                break;
+            }
+        }
+        Ok(outcomes)
+    }
+
+    /// Runs `statements` as one `update` command, as [`Core::write`] says.
+    async fn write_command(
         &self,
         statements: &[&Statement],
         ordered: bool,
@@ -624,7 +638,7 @@ pub fn escape(text: &str) -> String {
 /// The anchored expression of the direct children of `prefix`: the prefix,
 /// then anything without `||`.
 pub fn children_regex(prefix: &str) -> String {
-    format!(r"^{}(?:[^|]|\|(?!\|))*$", escape(prefix))
+    format!(r"^{}(?:[^|]|\|(?!\|))*\z", escape(prefix))
 }
 
 /// The expiry of a stored document.
@@ -639,6 +653,6 @@ mod tests {
     #[test]
     fn regexes_are_anchored_and_escaped() {
         assert_eq!(escape("a.b*c|d||é"), r"a\.b\*c\|d\|\|é");
-        assert_eq!(children_regex("p||"), r"^p\|\|(?:[^|]|\|(?!\|))*$");
+        assert_eq!(children_regex("p||"), r"^p\|\|(?:[^|]|\|(?!\|))*\z");
     }
 }

@@ -31,6 +31,10 @@ pub fn kind_of(code: i32) -> Option<Error> {
         10334 | 17419 | 17420 => {
             Error::invalid("the document is too large for MongoDB (16 MiB with its metadata)")
         }
+        // UnsatisfiableWriteConcern: more members than the set has.
+        100 => {
+            Error::config("the deployment cannot satisfy the write concern (property writeConcern)")
+        }
         20 => Error::new(
             ErrorKind::NotSupported,
             "the deployment does not support this operation",
@@ -117,6 +121,7 @@ mod tests {
             (11602, ErrorKind::Unavailable, true),
             (10334, ErrorKind::InvalidRequest, false),
             (20, ErrorKind::NotSupported, false),
+            (100, ErrorKind::Config, false),
         ];
         for (code, kind, retry) in table {
             let e = kind_of(code).expect("a meaning");

@@ -73,18 +73,42 @@ pub struct Stored {
     pub json: bool,
 }
 
-/// How `bytes` are stored.
+/// JSON up to this size always fits a document as BSON: BSON takes at
+/// most about 8 bytes for each byte of JSON (small array elements).
+const ALWAYS_FITS: usize = 1024 * 1024;
+/// The most a JSON value may take as BSON (with its exact bytes, when
+/// kept) and still leave room in a 16 MiB document for the rest.
+const MAX_AS_DOCUMENT: usize = 15 * 1024 * 1024;
+
+/// Whether a JSON value stored as BSON, with `raw` bytes beside it, fits a
+/// document.
+fn fits(value: &Bson, json_len: usize, raw: Option<&Bytes>) -> bool {
+    if json_len <= ALWAYS_FITS {
+        return true;
+    }
+    let bson = doc! { VALUE: value.clone() }
+        .to_vec()
+        .map_or(usize::MAX, |v| v.len());
+    bson.saturating_add(raw.map_or(0, Bytes::len)) <= MAX_AS_DOCUMENT
+}
+
+/// How `bytes` are stored: JSON objects and arrays as documents (as Dapr
+/// stores JSON, and queryable), unless that would not fit a document; then,
+/// as other text, a string.
 pub fn encode(bytes: &Bytes) -> Stored {
     let trimmed = bytes.trim_ascii_start();
     if matches!(trimmed.first(), Some(b'{' | b'['))
         && let Ok(value) = from_json(bytes)
     {
         let exact = render(&value).as_bytes() == &bytes[..];
-        return Stored {
-            value,
-            raw: (!exact).then(|| bytes.clone()),
-            json: true,
-        };
+        let raw = (!exact).then(|| bytes.clone());
+        if fits(&value, bytes.len(), raw.as_ref()) {
+            return Stored {
+                value,
+                raw,
+                json: true,
+            };
+        }
     }
     match std::str::from_utf8(bytes) {
         Ok(text) => Stored {

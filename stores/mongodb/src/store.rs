@@ -2,10 +2,11 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use statestore_core::check::{self, Condition, Op};
+use statestore_core::handle::Handle;
 use statestore_core::like::{LikePattern, LikeToken};
 use statestore_core::{
     Capabilities, DeleteRequest, DeleteWithPrefixRequest, ETag, Error, ErrorKind, Feature,
@@ -33,8 +34,9 @@ pub const FEATURES: Features = BASE_FEATURES.with(Feature::Transactional);
 
 /// Most operations in one transaction.
 pub const MAX_TRANSACTION_OPS: usize = 1000;
-/// Most statements in one command (and keys in one `$in`).
-pub const MAX_BULK_BATCH: usize = 1000;
+/// Most statements in one command (and keys in one `$in`); commands are
+/// also kept under MongoDB's 16 MiB.
+pub const MAX_BULK_BATCH: usize = driver::MAX_STATEMENTS;
 /// Longest key, in bytes.
 pub const MAX_KEY_LEN: usize = 64 * 1024;
 /// Largest value: a document holds at most 16 MiB, and a JSON value may be
@@ -63,22 +65,8 @@ register_store!(REGISTRATION);
 /// The MongoDB state store.
 #[derive(Default)]
 pub struct MongoStore {
-    core: RwLock<Option<Arc<Core>>>,
+    core: Handle<Core>,
     config: Option<Config>,
-}
-
-/// The error of an operation whose condition did not hold.
-fn mismatch(op: &Op) -> Error {
-    let error = match op.condition() {
-        Condition::IfAbsent if matches!(op, Op::Delete(_)) => {
-            Error::etag_mismatch("first-write delete without etag: the key exists")
-        }
-        Condition::IfAbsent => {
-            Error::etag_mismatch("first-write without etag: the key already exists")
-        }
-        _ => Error::etag_mismatch("the etag is not the current one, or the key does not exist"),
-    };
-    error.with_key(op.key().to_owned())
 }
 
 /// The error of a statement that failed: the condition's own message for a
@@ -86,7 +74,7 @@ fn mismatch(op: &Op) -> Error {
 /// case.
 fn refused(op: Option<&Op>, e: Error, key: &str) -> Error {
     match (e.kind(), op) {
-        (ErrorKind::ETagMismatch, Some(op)) => mismatch(op),
+        (ErrorKind::ETagMismatch, Some(op)) => check::mismatch(op),
         (ErrorKind::ETagInvalid, Some(op)) => match op.condition() {
             Condition::IfMatch(etag) => layout::check_etag(etag).err().unwrap_or(e),
             _ => e,
@@ -139,7 +127,41 @@ fn like_regex(pattern: &LikePattern) -> String {
             LikeToken::Char(c) => out.push_str(&driver::escape(&c.to_string())),
         }
     }
-    out.push('$');
+    out.push_str(r"\z");
+    out
+}
+
+/// The longest regular expression MongoDB takes is 32 KiB: longer keys-like
+/// patterns and delete-with-prefix prefixes are refused before sending.
+const MAX_REGEX: usize = 32 * 1024 - 64;
+
+/// Refuses a regular expression MongoDB would refuse as too large.
+fn short_enough(what: &str, regex: &str) -> Result<()> {
+    if regex.len() > MAX_REGEX {
+        return Err(Error::invalid(format!(
+            "the {what} is too long: MongoDB matches it as a regular expression of {} bytes, more than its limit of 32 KiB",
+            regex.len()
+        )));
+    }
+    Ok(())
+}
+
+/// `keys` in runs of at most [`MAX_BULK_BATCH`] keys and 8 MiB, each run
+/// one `$in` of a `find` (a command is one document of at most 16 MiB).
+fn key_chunks(keys: &[String]) -> Vec<&[String]> {
+    let mut out = Vec::new();
+    let mut rest = keys;
+    while !rest.is_empty() {
+        let mut n = 0;
+        let mut bytes = 0;
+        while n < rest.len() && n < MAX_BULK_BATCH && (n == 0 || bytes + rest[n].len() <= 8 << 20) {
+            bytes += rest[n].len();
+            n += 1;
+        }
+        let (chunk, later) = rest.split_at(n);
+        out.push(chunk);
+        rest = later;
+    }
     out
 }
 
@@ -150,15 +172,7 @@ impl MongoStore {
     }
 
     fn core(&self, op: Operation) -> Result<Arc<Core>> {
-        let guard = self.core.read().unwrap_or_else(|p| p.into_inner());
-        guard.clone().ok_or_else(|| {
-            let why = if self.config.is_some() {
-                "the store is closed"
-            } else {
-                "the store is not initialised: call init first"
-            };
-            Error::invalid(why).context(NAME, op)
-        })
+        self.core.get(NAME, op)
     }
 
     /// Runs one operation within `operationTimeout`, with the store and the
@@ -214,16 +228,15 @@ impl MongoStore {
                 keys.push(key);
             }
             for round in rounds {
-                for chunk in round.chunks(MAX_BULK_BATCH) {
-                    let statements: Vec<&Statement> = chunk.iter().map(|(_, s)| s).collect();
-                    let answers = core.write(&statements, false, None).await?;
-                    for ((i, _), answer) in chunk.iter().zip(answers) {
-                        outcomes[*i] = Some(match answer {
-                            Some(Ok(())) => Ok(etags[*i].clone()),
-                            Some(Err(e)) => Err(refused(ops[*i].as_ref(), e, &keys[*i])),
-                            None => Err(Error::backend("the statement was not run")),
-                        });
-                    }
+                // Core::write splits the round into commands that fit.
+                let statements: Vec<&Statement> = round.iter().map(|(_, s)| s).collect();
+                let answers = core.write(&statements, false, None).await?;
+                for ((i, _), answer) in round.iter().zip(answers) {
+                    outcomes[*i] = Some(match answer {
+                        Some(Ok(())) => Ok(etags[*i].clone()),
+                        Some(Err(e)) => Err(refused(ops[*i].as_ref(), e, &keys[*i])),
+                        None => Err(Error::backend("the statement was not run")),
+                    });
                 }
             }
             Ok(keys
@@ -246,7 +259,12 @@ impl MongoStore {
         self.run(name, |core| async move {
             let op = op?;
             let (s, etag) = statement(&op)?;
-            let answer = core.write(&[&s], true, None).await?.pop().flatten();
+            let answer = core
+                .write(&[&s], true, None)
+                .await
+                .map_err(|e| e.with_key(op.key().to_owned()))?
+                .pop()
+                .flatten();
             match answer {
                 Some(Ok(())) => Ok(etag),
                 Some(Err(e)) => Err(refused(Some(&op), e, op.key())),
@@ -280,18 +298,13 @@ impl Store for MongoStore {
                 "the deployment is not a replica set or sharded cluster: no transactions, and no actor state"
             );
         }
-        *self.core.get_mut().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(core));
+        self.core.open(core);
         self.config = Some(config);
         Ok(())
     }
 
     fn capabilities(&self) -> Capabilities {
-        let transactions = self
-            .core
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
-            .is_some_and(|c| c.transactions);
+        let transactions = self.core.current().is_some_and(|c| c.transactions);
         Capabilities {
             features: if transactions {
                 FEATURES
@@ -337,7 +350,7 @@ impl Store for MongoStore {
                 .map(|r| r.key.clone())
                 .collect();
             let mut found: HashMap<String, Item> = HashMap::new();
-            for chunk in valid.chunks(MAX_BULK_BATCH) {
+            for chunk in key_chunks(&valid) {
                 for doc in core.find(chunk).await? {
                     if let Ok(k) = doc.get_str(layout::ID) {
                         found.insert(k.to_owned(), item(&doc));
@@ -380,7 +393,7 @@ impl Store for MongoStore {
     }
 
     async fn close(&self) -> Result<()> {
-        let core = self.core.write().unwrap_or_else(|p| p.into_inner()).take();
+        let core = self.core.close();
         if let Some(core) = core {
             core.close().await;
         }
@@ -421,6 +434,7 @@ impl Store for MongoStore {
     async fn delete_with_prefix(&self, req: DeleteWithPrefixRequest) -> Result<u64> {
         self.run(Operation::DeleteWithPrefix, |core| async move {
             let prefix = check::prefix(&req.prefix)?;
+            short_enough("prefix", &driver::children_regex(&prefix))?;
             core.delete_children(&prefix).await
         })
         .await
@@ -434,7 +448,9 @@ impl Store for MongoStore {
                 None => String::new(),
             };
             let limit = req.page_size.map(|n| i64::from(n) + 1);
-            let keys = core.keys(&like_regex(&pattern), &after, limit).await?;
+            let regex = like_regex(&pattern);
+            short_enough("pattern", &regex)?;
+            let keys = core.keys(&regex, &after, limit).await?;
             Ok(token::page(keys, req.page_size))
         })
         .await
@@ -455,8 +471,8 @@ mod tests {
     #[test]
     fn like_patterns_become_anchored_regexes() {
         let r = |p: &str| like_regex(&LikePattern::parse(p).unwrap());
-        assert_eq!(r("a%b_c"), "^a.*b.c$");
-        assert_eq!(r(r"50\%.*"), r"^50\%\.\*$");
-        assert_eq!(r("x||(y)"), r"^x\|\|\(y\)$");
+        assert_eq!(r("a%b_c"), r"^a.*b.c\z");
+        assert_eq!(r(r"50\%.*"), r"^50\%\.\*\z");
+        assert_eq!(r("x||(y)"), r"^x\|\|\(y\)\z");
     }
 }

@@ -236,3 +236,112 @@ async fn init_errors_name_the_cause_and_hide_the_password() {
     assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e:#}");
     assert!(!format!("{e:#} {e:?}").contains("hunter2"), "{e:#}");
 }
+
+#[tokio::test]
+async fn odd_connection_strings_never_show_the_password() {
+    for uri in [
+        "mongodb://127.0.0.1:27017/?tlsCertificateKeyFilePassword=hunter2&bogus=1",
+        "mongodb://user:hunter2/x@127.0.0.1:27017/",
+        "mongodb://user:hunter2?x@127.0.0.1:27017/",
+    ] {
+        let mut store = MongoStore::new();
+        let props = Properties::new()
+            .with("connectionString", uri)
+            .with("operationTimeout", "1s");
+        let Err(e) = store.init(&props).await else {
+            continue;
+        };
+        let shown = format!("{e:#} {e:?}");
+        assert!(!shown.contains("hunter2"), "{uri}: {shown}");
+    }
+}
+
+/// A get that finds a key expired (by the server's clock, in the same
+/// read) means a first-write that follows finds it absent.
+#[tokio::test]
+async fn expired_by_get_means_absent_for_first_write() {
+    let (store, _raw, _) = open("expiry_agrees").await;
+    for round in 0..3 {
+        let k = format!("k{round}");
+        store
+            .set(SetRequest::new(&k, "v").ttl(Ttl::Seconds(1)))
+            .await
+            .unwrap();
+        let started = Instant::now();
+        while store.get_item(&k).await.unwrap().is_some() {
+            assert!(started.elapsed() < Duration::from_secs(5), "never expired");
+        }
+        store
+            .set(SetRequest::new(&k, "again").first_write())
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: get said expired, first-write said {e:#}"));
+    }
+}
+
+#[tokio::test]
+async fn large_values_keys_and_batches() {
+    let (store, _raw, _) = open("large").await;
+    // A JSON array that takes about 8 times its size as BSON: kept as text.
+    let array = format!("[{}0]", "0,".repeat(2 * 1024 * 1024));
+    store
+        .set(SetRequest::new("array", array.clone()))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_item("array").await.unwrap().unwrap().value,
+        array.as_bytes()
+    );
+    // More than 16 MiB in one bulk call: split into commands that fit.
+    let big = vec![b'x'; 6 << 20];
+    let reqs: Vec<SetRequest> = (0..3)
+        .map(|i| SetRequest::new(format!("big{i}"), big.clone()))
+        .collect();
+    for r in store.bulk_set(reqs).await.unwrap() {
+        r.result.unwrap();
+    }
+    let keys: Vec<String> = (0..300)
+        .map(|i| format!("{i:03}{}", "k".repeat(60 * 1024)))
+        .collect();
+    let reqs: Vec<SetRequest> = keys.iter().map(|k| SetRequest::new(k, "v")).collect();
+    for r in store.bulk_set(reqs).await.unwrap() {
+        r.result.unwrap();
+    }
+    let got = store
+        .bulk_get(keys.iter().map(GetRequest::new).collect())
+        .await
+        .unwrap();
+    assert!(got.iter().all(|r| matches!(&r.result, Ok(Some(_)))));
+    // A pattern longer than MongoDB's regular expressions take is refused.
+    let e = store
+        .keys_like(statestore_core::KeysLikeRequest::new("p".repeat(40_000)))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidRequest, "{e:#}");
+    let e = store
+        .delete_with_prefix(statestore_core::DeleteWithPrefixRequest::new(
+            "p".repeat(40_000),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidRequest, "{e:#}");
+}
+
+#[tokio::test]
+async fn keys_like_matches_the_whole_key() {
+    let (store, _raw, _) = open("like_end").await;
+    for k in ["abc", "abc\n", "p||x", "p||x\n"] {
+        store.set(SetRequest::new(k, "v")).await.unwrap();
+    }
+    let page = store
+        .keys_like(statestore_core::KeysLikeRequest::new("abc"))
+        .await
+        .unwrap();
+    assert_eq!(page.keys, ["abc"]);
+    assert_eq!(
+        store
+            .delete_with_prefix(statestore_core::DeleteWithPrefixRequest::new("p"))
+            .await
+            .unwrap(),
+        2
+    );
+}

@@ -1,11 +1,12 @@
 //! The store: the contract on [`Core`]'s driver calls.
 
 use std::future::Future;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use statestore_core::check::{self, Condition, Op};
+use statestore_core::handle::Handle;
 use statestore_core::{
     Capabilities, Consistency, DeleteRequest, DeleteWithPrefixRequest, ETag, Error, ErrorKind,
     Feature, Features, GetRequest, Item, KeyResult, KeysLikeRequest, KeysPage, Limits, Operation,
@@ -47,26 +48,20 @@ register_store!(REGISTRATION);
 /// The Redis state store.
 #[derive(Default)]
 pub struct RedisStore {
-    core: RwLock<Option<Arc<Core>>>,
+    core: Handle<Core>,
     config: Option<Config>,
 }
 
 /// The error of an operation whose condition failed in the script.
 fn mismatch(op: &Op) -> Error {
-    let error = match op.condition() {
+    match op.condition() {
         Condition::IfMatch(e) if !driver::is_version(e.as_str()) => Error::etag_invalid(format!(
             "etag {:?} is not a version of this store (decimal digits)",
             e.as_str().chars().take(40).collect::<String>()
-        )),
-        Condition::IfAbsent if matches!(op, Op::Delete(_)) => {
-            Error::etag_mismatch("first-write delete without etag: the key exists")
-        }
-        Condition::IfAbsent => {
-            Error::etag_mismatch("first-write without etag: the key already exists")
-        }
-        _ => Error::etag_mismatch("the etag is not the current one, or the key does not exist"),
-    };
-    error.with_key(op.key().to_owned())
+        ))
+        .with_key(op.key().to_owned()),
+        _ => check::mismatch(op),
+    }
 }
 
 fn versions(ops: &[Op]) -> Vec<String> {
@@ -85,15 +80,7 @@ impl RedisStore {
     }
 
     fn core(&self, op: Operation) -> Result<Arc<Core>> {
-        let guard = self.core.read().unwrap_or_else(|p| p.into_inner());
-        guard.clone().ok_or_else(|| {
-            let why = if self.config.is_some() {
-                "the store is closed"
-            } else {
-                "the store is not initialised: call init first"
-            };
-            Error::invalid(why).context(NAME, op)
-        })
+        self.core.get(NAME, op)
     }
 
     /// Runs one operation bounded by the call timeout, with the store and
@@ -189,7 +176,7 @@ impl Store for RedisStore {
             None => connect.await,
         }
         .map_err(|e| e.context(NAME, op))?;
-        *self.core.get_mut().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(core));
+        self.core.open(core);
         self.config = Some(config);
         Ok(())
     }
@@ -305,7 +292,7 @@ impl Store for RedisStore {
     async fn close(&self) -> Result<()> {
         // Dropping the last handle closes the connections; calls in flight
         // hold their own handle and finish first.
-        self.core.write().unwrap_or_else(|p| p.into_inner()).take();
+        self.core.close();
         Ok(())
     }
 
