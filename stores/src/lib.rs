@@ -77,6 +77,7 @@ backends! {
     "postgres" => postgres, "`state.postgresql` (alias `state.postgres`): PostgreSQL (feature `postgres`).";
     "mysql" => mysql, "`state.mysql`: MySQL and MariaDB (feature `mysql`).";
     "mongodb" => mongodb, "`state.mongodb`: MongoDB (feature `mongodb`).";
+    "dynamodb" => dynamodb, "`state.aws.dynamodb`: Amazon DynamoDB (feature `dynamodb`).";
 }
 
 /// The type names of every store type registered in this build: the

@@ -1,0 +1,22 @@
+#![doc = include_str!("../docs.md")]
+#![deny(missing_docs)]
+
+pub mod baseline;
+pub mod config;
+mod core;
+mod error;
+pub mod layout;
+mod plan;
+mod store;
+
+pub use crate::baseline::DynamoBaseline;
+pub use store::{DynamoStore, FEATURES, LIMITS, REGISTRATION};
+
+/// The type name.
+pub const NAME: &str = "state.aws.dynamodb";
+
+/// Does nothing; calling it makes the linker keep this crate, and with it its
+/// compile-time registration. The `statestore` facade calls it for every
+/// enabled backend.
+#[inline(never)]
+pub fn link() {}
