@@ -52,10 +52,13 @@ pub enum Action {
 }
 
 /// Why a transaction was refused: the position of the item whose
-/// condition failed, or another error.
+/// condition failed, an item DynamoDB refused for another reason, or an
+/// error of the whole request.
 pub enum TxFailure {
     /// The item at this position failed its condition.
     Condition(usize),
+    /// The item at this position was refused (throttled, too large, ...).
+    Item(usize, Error),
     /// Anything else.
     Other(Error),
 }
@@ -591,12 +594,14 @@ impl Core {
             {
                 return Err(TxFailure::Condition(i));
             }
-            let code = reasons
+            if let Some((i, r)) = reasons
                 .iter()
-                .filter_map(|r| r.code())
-                .find(|c| *c != "None")
-                .unwrap_or(TRANSACTION_CANCELED);
-            return Err(TxFailure::Other(error::kind_of(code).with_source(map(e))));
+                .enumerate()
+                .find(|(_, r)| r.code().is_some_and(|c| c != "None"))
+            {
+                let code = r.code().unwrap_or(TRANSACTION_CANCELED);
+                return Err(TxFailure::Item(i, error::service(code, r.message())));
+            }
         }
         Err(TxFailure::Other(map(e)))
     }

@@ -21,7 +21,10 @@ pub fn kind_of(code: &str) -> Error {
         | "TransactionInProgressException" => {
             Error::backend("a concurrent transaction on the same item won").with_retryable(true)
         }
+        // The …Exception codes answer a request; the others are the reasons
+        // a transaction gives for one of its items.
         "ProvisionedThroughputExceededException"
+        | "ProvisionedThroughputExceeded"
         | "ThrottlingException"
         | "Throttling"
         | "RequestLimitExceeded"
@@ -41,7 +44,10 @@ pub fn kind_of(code: &str) -> Error {
         | "InvalidClientTokenId" => Error::permission_denied(
             "AWS refused the credentials, or they lack a permission this call needs",
         ),
-        "ValidationException" | "ItemCollectionSizeLimitExceededException" => {
+        "ValidationException"
+        | "ValidationError"
+        | "ItemCollectionSizeLimitExceededException"
+        | "ItemCollectionSizeLimitExceeded" => {
             Error::invalid("DynamoDB refused the request as invalid (item size, key or expression)")
         }
         _ => Error::backend("DynamoDB refused the call"),
@@ -80,6 +86,12 @@ impl fmt::Display for ServiceError {
 
 impl std::error::Error for ServiceError {}
 
+/// The error of a service error code and message, the message kept (unless
+/// it may quote credentials) as the source.
+pub fn service(code: &str, message: Option<&str>) -> Error {
+    kind_of(code).with_source(ServiceError::new(code, message))
+}
+
 /// The service error code of an SDK error, when the service answered.
 pub fn code<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> Option<&str> {
     match e {
@@ -98,8 +110,7 @@ where
     match e {
         SdkError::ServiceError(s) => {
             let err = s.err();
-            let code = err.code().unwrap_or("Unknown");
-            kind_of(code).with_source(ServiceError::new(code, err.message()))
+            service(err.code().unwrap_or("Unknown"), err.message())
         }
         SdkError::TimeoutError(_) => {
             Error::timeout("DynamoDB did not answer within operationTimeout")
@@ -153,6 +164,18 @@ mod tests {
                 true,
             ),
             ("ThrottlingException", ErrorKind::Unavailable, true),
+            (
+                "ProvisionedThroughputExceeded",
+                ErrorKind::Unavailable,
+                true,
+            ),
+            ("ValidationError", ErrorKind::InvalidRequest, false),
+            (
+                "ItemCollectionSizeLimitExceeded",
+                ErrorKind::InvalidRequest,
+                false,
+            ),
+            ("TransactionConflict", ErrorKind::Backend, true),
             ("InternalServerError", ErrorKind::Unavailable, true),
             ("ResourceNotFoundException", ErrorKind::Config, false),
             ("AccessDeniedException", ErrorKind::PermissionDenied, false),

@@ -79,23 +79,28 @@ pub fn expiry_after(ttl: u32) -> i64 {
     }
 }
 
-/// The expiry of an item, from its TTL attribute (a number of epoch
-/// seconds; anything else is no expiry, as DynamoDB's TTL ignores it).
-pub fn expires_at(item: &Attributes, ttl_attribute: Option<&str>) -> Option<SystemTime> {
-    let AttributeValue::N(n) = item.get(ttl_attribute?)? else {
-        return None;
-    };
-    let secs: f64 = n.parse().ok()?;
-    if !secs.is_finite() || secs < 0.0 {
-        return None;
+/// The number in an item's TTL attribute; anything but a number is no
+/// expiry, as DynamoDB's TTL ignores it.
+fn ttl_number(item: &Attributes, ttl_attribute: Option<&str>) -> Option<f64> {
+    match item.get(ttl_attribute?)? {
+        AttributeValue::N(n) => n.parse::<f64>().ok().filter(|t| t.is_finite()),
+        _ => None,
     }
-    UNIX_EPOCH.checked_add(Duration::from_secs(secs.floor() as u64))
 }
 
-/// Whether an item has expired by `now` (DynamoDB purges expired items
-/// late, so every read checks).
+/// The expiry of an item, from its TTL attribute (epoch seconds; a number
+/// at or below zero is the epoch).
+pub fn expires_at(item: &Attributes, ttl_attribute: Option<&str>) -> Option<SystemTime> {
+    let secs = ttl_number(item, ttl_attribute)?;
+    let since = Duration::try_from_secs_f64(secs.max(0.0)).ok()?;
+    UNIX_EPOCH.checked_add(since)
+}
+
+/// Whether an item has expired at `now`: its number is at or below the
+/// current whole second, the rule the condition expressions apply on the
+/// server (DynamoDB purges expired items late, so every read checks).
 pub fn expired(item: &Attributes, ttl_attribute: Option<&str>, now: SystemTime) -> bool {
-    expires_at(item, ttl_attribute).is_some_and(|at| at <= now)
+    ttl_number(item, ttl_attribute).is_some_and(|t| t <= epoch_seconds(now) as f64)
 }
 
 /// The item of stored attributes, or `None` when they have expired.
@@ -171,7 +176,6 @@ mod tests {
             expires_at(&with(AttributeValue::S("100".into())), ttl),
             None
         );
-        assert_eq!(expires_at(&with(AttributeValue::N("-5".into())), ttl), None);
         assert_eq!(
             expires_at(&with(AttributeValue::N("100".into())), None),
             None
@@ -182,5 +186,17 @@ mod tests {
             ttl,
             now
         ));
+        // The rule of the conditions: at or below the current whole second.
+        assert!(expired(&with(AttributeValue::N("-5".into())), ttl, now));
+        let second = epoch_seconds(now);
+        let just_before = format!("{}.9", second - 1);
+        assert!(expired(&with(AttributeValue::N(just_before)), ttl, now));
+        assert!(expired(
+            &with(AttributeValue::N(second.to_string())),
+            ttl,
+            now
+        ));
+        let next = (second + 1).to_string();
+        assert!(!expired(&with(AttributeValue::N(next)), ttl, now));
     }
 }

@@ -148,7 +148,12 @@ impl DynamoStore {
             }
             for round in rounds {
                 for (i, outcome) in write_round(&core, round).await {
-                    outcomes[i] = Some(outcome);
+                    // The backend failing (not a condition, not one item
+                    // refused) fails the whole call (docs/contract.md).
+                    match outcome {
+                        Err(e) if !per_key(&e) => return Err(e),
+                        outcome => outcomes[i] = Some(outcome),
+                    }
                 }
             }
             Ok(keys
@@ -275,6 +280,10 @@ async fn apply(
             let i = items[p].first;
             Err(check::mismatch(&ops[i]).in_transaction(i))
         }
+        Err(TxFailure::Item(p, e)) => {
+            let i = items[p].first;
+            Err(e.with_key(ops[i].key().to_owned()).in_transaction(i))
+        }
         Err(TxFailure::Other(e)) => Err(e),
     }
 }
@@ -309,8 +318,25 @@ async fn fail_at(
         Err(TxFailure::Condition(p)) => {
             Err(check::mismatch(&ops[checks[p]]).in_transaction(checks[p]))
         }
+        Err(TxFailure::Item(p, e)) => {
+            let i = checks[p];
+            Err(e.with_key(ops[i].key().to_owned()).in_transaction(i))
+        }
         Err(TxFailure::Other(e)) => Err(e),
     }
+}
+
+/// Whether an error of one key of a bulk call is that key's alone: its
+/// condition, its etag, its item refused, a ttl without TTL. Any other is
+/// the backend's, and fails the whole call.
+fn per_key(e: &Error) -> bool {
+    matches!(
+        e.kind(),
+        ErrorKind::ETagMismatch
+            | ErrorKind::ETagInvalid
+            | ErrorKind::InvalidRequest
+            | ErrorKind::NotSupported
+    )
 }
 
 /// Whether a failed transaction may be sent again: another transaction on

@@ -71,6 +71,22 @@ async fn items_written_by_dapr_read_back() {
             ("etag".into(), s("2")),
             ("expiresAt".into(), AttributeValue::N(later.to_string())),
         ]),
+        // A number at or below now, negative or with a fraction: expired.
+        HashMap::from([
+            ("key".into(), s("app||negative")),
+            ("value".into(), s("gone")),
+            ("etag".into(), s("3")),
+            ("expiresAt".into(), AttributeValue::N("-5".into())),
+        ]),
+        HashMap::from([
+            ("key".into(), s("app||fraction")),
+            ("value".into(), s("gone")),
+            ("etag".into(), s("4")),
+            (
+                "expiresAt".into(),
+                AttributeValue::N(format!("{}.9", now_secs() - 2)),
+            ),
+        ]),
         // Written by an old Dapr version: no etag at all.
         HashMap::from([("key".into(), s("app||old")), ("value".into(), s("v0"))]),
     ];
@@ -115,10 +131,13 @@ async fn items_written_by_dapr_read_back() {
         .set(SetRequest::new("app||json", "x").etag("1f2e3d4c5b6a7988"))
         .await
         .unwrap();
-    store
-        .set(SetRequest::new("app||expired", "new").first_write())
-        .await
-        .unwrap();
+    for k in ["app||expired", "app||negative", "app||fraction"] {
+        assert!(store.get_item(k).await.unwrap().is_none(), "{k}");
+        store
+            .set(SetRequest::new(k, "new").first_write())
+            .await
+            .unwrap_or_else(|e| panic!("{k}: get said expired, first-write said {e:#}"));
+    }
     common::drop_table(&table).await;
 }
 
@@ -302,4 +321,22 @@ async fn init_errors_name_the_property_and_hide_the_keys() {
         "{:?}",
         started.elapsed()
     );
+}
+
+#[tokio::test]
+async fn a_backend_failure_fails_the_whole_bulk_call() {
+    let table = common::table("bulk_backend");
+    let store = open(&common::props(&table)).await;
+    common::drop_table(&table).await;
+    let reqs = vec![
+        SetRequest::new("a", "1"),
+        SetRequest::new("b", "2").first_write(),
+    ];
+    let e = store.bulk_set(reqs).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config, "{e:#}");
+    let e = store
+        .bulk_delete(vec![DeleteRequest::new("a")])
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config, "{e:#}");
 }
