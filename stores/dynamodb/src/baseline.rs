@@ -1,8 +1,9 @@
 //! The raw `aws-sdk-dynamodb` side of `statestore bench`: what an
 //! application would write against the SDK without this one, in Dapr's item
 //! layout (`{key, value, etag}`), on the same table and client settings:
-//! GetItem, PutItem, BatchGetItem (100 keys a request) and BatchWriteItem
-//! (25 items a request) several requests at once, TransactWriteItems.
+//! GetItem and BatchGetItem (100 keys a request) with consistent reads, as
+//! the store's; PutItem; BatchWriteItem (25 items a request), several
+//! requests at once; TransactWriteItems.
 
 use std::collections::HashMap;
 
@@ -68,6 +69,7 @@ impl DynamoBaseline {
         while !left.is_empty() {
             let request = KeysAndAttributes::builder()
                 .set_keys(Some(std::mem::take(&mut left)))
+                .consistent_read(true)
                 .build()
                 .map_err(built)?;
             let mut out = self
@@ -148,6 +150,7 @@ impl Baseline for DynamoBaseline {
             .get_item()
             .table_name(&self.table)
             .set_key(Some(self.key_of(key)))
+            .consistent_read(true)
             .send()
             .await
             .map_err(map)?;

@@ -212,7 +212,7 @@ impl Core {
             Ok(out) => out.table,
             Err(e) if error::code(&e) == Some("AccessDeniedException") => {
                 return self
-                    .get(&format!("statestore-probe-{:x}", fastrand::u64(..)), false)
+                    .get(&format!("statestore-probe-{:x}", fastrand::u64(..)))
                     .await
                     .map(drop);
             }
@@ -323,14 +323,15 @@ impl Core {
         Some(cond)
     }
 
-    /// Reads one item.
-    pub async fn get(&self, key: &str, consistent: bool) -> Result<Option<Attributes>> {
+    /// Reads one item, strongly consistent (see the crate docs: an eventual
+    /// read may miss a write just made, which the contract does not allow).
+    pub async fn get(&self, key: &str) -> Result<Option<Attributes>> {
         let out = self
             .client
             .get_item()
             .table_name(&self.table)
             .set_key(Some(self.key(key)))
-            .consistent_read(consistent)
+            .consistent_read(true)
             .send()
             .await
             .map_err(map)?;
@@ -340,11 +341,7 @@ impl Core {
     /// Reads many items by BatchGetItem, 100 distinct keys a request, and
     /// asks again for unprocessed keys, backing off, until the caller's
     /// deadline.
-    pub async fn batch_get(
-        &self,
-        keys: &[String],
-        consistent: bool,
-    ) -> Result<HashMap<String, Attributes>> {
+    pub async fn batch_get(&self, keys: &[String]) -> Result<HashMap<String, Attributes>> {
         let mut distinct: Vec<&String> = keys.iter().collect();
         distinct.sort();
         distinct.dedup();
@@ -353,7 +350,7 @@ impl Core {
             .map(|c| c.iter().map(|k| self.key(k)).collect())
             .collect();
         let found: Vec<Vec<Attributes>> = futures::stream::iter(chunks)
-            .map(|chunk| self.batch_get_chunk(chunk, consistent))
+            .map(|chunk| self.batch_get_chunk(chunk))
             .buffer_unordered(IN_FLIGHT)
             .try_collect()
             .await?;
@@ -366,17 +363,13 @@ impl Core {
         Ok(out)
     }
 
-    async fn batch_get_chunk(
-        &self,
-        mut keys: Vec<Attributes>,
-        consistent: bool,
-    ) -> Result<Vec<Attributes>> {
+    async fn batch_get_chunk(&self, mut keys: Vec<Attributes>) -> Result<Vec<Attributes>> {
         let mut found = Vec::with_capacity(keys.len());
         let mut pause = Duration::from_millis(10);
         while !keys.is_empty() {
             let request = KeysAndAttributes::builder()
                 .set_keys(Some(std::mem::take(&mut keys)))
-                .consistent_read(consistent)
+                .consistent_read(true)
                 .build()
                 .map_err(built)?;
             let mut out = self
@@ -655,7 +648,7 @@ impl Core {
 
     /// Checks the table can be reached.
     pub async fn ping(&self) -> Result<()> {
-        self.get("statestore-ping", false).await.map(drop)
+        self.get("statestore-ping").await.map(drop)
     }
 }
 

@@ -10,8 +10,8 @@ use futures::StreamExt;
 use statestore_core::check::{self, Condition, Op};
 use statestore_core::handle::Handle;
 use statestore_core::{
-    Capabilities, Consistency, DeleteRequest, DeleteWithPrefixRequest, ETag, Error, ErrorKind,
-    Feature, Features, GetRequest, Item, KeyResult, KeysLikeRequest, KeysPage, Limits, Operation,
+    Capabilities, DeleteRequest, DeleteWithPrefixRequest, ETag, Error, ErrorKind, Feature,
+    Features, GetRequest, Item, KeyResult, KeysLikeRequest, KeysPage, Limits, Operation,
     Properties, QueryRequest, QueryResponse, Registration, Result, SetRequest, Store,
     TransactRequest, register_store, token,
 };
@@ -82,11 +82,6 @@ fn admit(op: &Op, core: &Core, name: Operation) -> Result<()> {
         layout::check_etag(e).map_err(|e| e.with_key(op.key().to_owned()))?;
     }
     Ok(())
-}
-
-/// Whether any request asks for a strong read.
-fn strong(reqs: &[GetRequest]) -> bool {
-    reqs.iter().any(|r| r.consistency == Consistency::Strong)
 }
 
 fn timed_out(limit: Duration) -> Error {
@@ -390,11 +385,7 @@ impl Store for DynamoStore {
     async fn get(&self, req: GetRequest) -> Result<Option<Item>> {
         self.run(Operation::Get, |core| async move {
             check::get(&req, &LIMITS)?;
-            let strong = req.consistency == Consistency::Strong;
-            let attrs = core
-                .get(&req.key, strong)
-                .await
-                .map_err(|e| e.with_key(req.key))?;
+            let attrs = core.get(&req.key).await.map_err(|e| e.with_key(req.key))?;
             let now = SystemTime::now();
             Ok(attrs.and_then(|a| layout::item(&a, core.ttl_attr.as_deref(), now)))
         })
@@ -423,7 +414,7 @@ impl Store for DynamoStore {
                 .filter(|r| check::get(r, &LIMITS).is_ok())
                 .map(|r| r.key.clone())
                 .collect();
-            let found = core.batch_get(&valid, strong(&reqs)).await?;
+            let found = core.batch_get(&valid).await?;
             let now = SystemTime::now();
             Ok(reqs
                 .iter()
