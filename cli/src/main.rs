@@ -1,5 +1,6 @@
 //! `statestore`: list the store types of this build, poke at a store by
-//! hand, run the conformance suite against it, and benchmark it.
+//! hand, run the conformance suite against it, benchmark it, and serve
+//! Dapr's state API on it.
 
 use std::process::ExitCode;
 
@@ -16,6 +17,7 @@ mod bench;
 mod conformance;
 mod kv;
 mod list;
+mod serve;
 
 /// Pluggable state stores: list the store types of this build, and get, set,
 /// delete or list keys of a store given by type and metadata.
@@ -47,6 +49,9 @@ enum Command {
     /// Measure throughput and p50/p99 latency of get, set, bulk calls and
     /// transactions, next to the raw driver and to loops of single calls.
     Bench(bench::BenchArgs),
+    /// Serve Dapr's state API over HTTP on the stores of a components file
+    /// or folder, for Dapr SDKs pointed at it.
+    Serve(serve::ServeArgs),
 }
 
 /// Output format.
@@ -146,6 +151,14 @@ fn remember_secrets(properties: &Properties, declared: &[statestore::Property]) 
             .into_iter()
             .map(str::to_owned),
     );
+}
+
+/// Masks `secret` in everything printed from now on.
+pub fn remember_secret(secret: &str) {
+    SECRETS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(secret.to_owned());
 }
 
 /// `text` with every secret value of the component in use (from a
@@ -349,6 +362,7 @@ fn main() -> ExitCode {
             Command::Keys(args) => kv::keys(&registry, args).await,
             Command::Conformance(args) => conformance::run(&registry, args).await,
             Command::Bench(args) => bench::run(&registry, args).await,
+            Command::Serve(args) => serve::run(args).await,
         }
     });
     match result {

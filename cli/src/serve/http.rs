@@ -1,0 +1,565 @@
+//! Dapr's state API over HTTP (`/v1.0/state`, `/v1.0-alpha1/state/.../query`,
+//! `/v1.0/metadata`, `/v1.0/healthz`), with Dapr's status codes and error
+//! codes (docs/serve.md).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+use statestore::runtime::Runtime;
+use statestore::{
+    DeleteRequest, ETag, Feature, GetRequest, Query, QueryRequest, SetRequest, Store,
+    TransactRequest, TransactionOp,
+};
+
+use super::dapr::{self, DaprError};
+
+/// Largest request body, as Dapr's.
+pub const MAX_BODY: usize = 4 << 20;
+
+/// What the handlers share.
+pub struct App {
+    /// The loaded components.
+    pub runtime: Runtime,
+    /// The API token every call but healthz needs, when set.
+    pub token: Option<String>,
+}
+
+type Shared = Arc<App>;
+type Answer = Result<Response, DaprError>;
+
+/// The router of Dapr's HTTP state API.
+pub fn router(app: Shared) -> Router {
+    Router::new()
+        .route("/v1.0/healthz", get(healthz))
+        .route("/v1.0/healthz/outbound", get(healthz))
+        .route("/v1.0/metadata", get(metadata))
+        .route("/v1.0/state/{store}", post(save).put(save))
+        .route(
+            "/v1.0/state/{store}/bulk",
+            post(bulk).put(bulk).get(get_key).delete(delete_key),
+        )
+        .route(
+            "/v1.0/state/{store}/transaction",
+            post(transaction)
+                .put(transaction)
+                .get(get_key)
+                .delete(delete_key),
+        )
+        .route("/v1.0/state/{store}/{key}", get(get_key).delete(delete_key))
+        .route("/v1.0-alpha1/state/{store}/query", post(query).put(query))
+        .layer(middleware::from_fn_with_state(app.clone(), check_token))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(app)
+}
+
+/// Refuses calls without the API token (healthz excepted), comparing in
+/// constant time.
+async fn check_token(State(app): State<Shared>, req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    let open = req.method() == Method::GET
+        && (path == "/v1.0/healthz" || path == "/v1.0/healthz/outbound");
+    if let Some(token) = &app.token
+        && !open
+    {
+        let given = req
+            .headers()
+            .get("dapr-api-token")
+            .map(HeaderValue::as_bytes)
+            .unwrap_or_default();
+        if !same(given, token.as_bytes()) {
+            return (StatusCode::UNAUTHORIZED, "invalid api token").into_response();
+        }
+    }
+    next.run(req).await
+}
+
+/// Equality whose time depends on the lengths only.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn healthz() -> StatusCode {
+    StatusCode::NO_CONTENT
+}
+
+async fn metadata(State(app): State<Shared>) -> Response {
+    let components: Vec<Value> = app
+        .runtime
+        .names()
+        .filter_map(|name| {
+            let (typ, version) = app.runtime.store_type(name).ok()?;
+            let caps = app.runtime.capabilities(name).ok()?;
+            let features: Vec<&str> = caps.features.iter().map(|f| f.name()).collect();
+            Some(json!({ "name": name, "type": typ, "version": version, "capabilities": features }))
+        })
+        .collect();
+    let body = json!({
+        "id": app.runtime.app_id(),
+        "runtimeVersion": concat!("statestore ", env!("CARGO_PKG_VERSION")),
+        "enabledFeatures": [],
+        "actors": [],
+        "components": components,
+        "extended": {},
+    });
+    json_response(StatusCode::OK, &body)
+}
+
+fn json_response(status: StatusCode, body: &Value) -> Response {
+    let mut r = (status, body.to_string()).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+/// The store of a component, or Dapr's error for an unknown one.
+fn store(app: &App, name: &str) -> Result<Arc<dyn Store>, DaprError> {
+    if app.runtime.names().next().is_none() {
+        return Err(DaprError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "ERR_STATE_STORE_NOT_CONFIGURED",
+            "state store is not configured",
+        ));
+    }
+    app.runtime.store(name).map_err(|_| {
+        DaprError::new(
+            StatusCode::BAD_REQUEST,
+            "ERR_STATE_STORE_NOT_FOUND",
+            format!("state store {name} is not found"),
+        )
+    })
+}
+
+/// The query parameters of a request, unescaped; a repeated name keeps its
+/// first value.
+fn params(uri: &Uri) -> Result<BTreeMap<String, String>, DaprError> {
+    let mut out = BTreeMap::new();
+    for pair in uri
+        .query()
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let (Some(k), Some(v)) = (dapr::query_unescape(k), dapr::query_unescape(v)) else {
+            return Err(DaprError::malformed(format!(
+                "bad escape in the query {pair:?}"
+            )));
+        };
+        out.entry(k).or_insert(v);
+    }
+    Ok(out)
+}
+
+/// The `metadata.*` query parameters.
+fn query_metadata(params: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    params
+        .iter()
+        .filter_map(|(k, v)| {
+            k.strip_prefix("metadata.")
+                .map(|k| (k.to_owned(), v.clone()))
+        })
+        .collect()
+}
+
+/// The key of `/v1.0/state/{store}/{key}`, unescaped as Dapr does.
+fn key_of(uri: &Uri) -> Result<String, Response> {
+    let raw = uri.path().rsplit('/').next().unwrap_or_default();
+    dapr::query_unescape(raw).ok_or_else(|| {
+        (
+            StatusCode::BAD_REQUEST,
+            format!("invalid URL escape {raw:?}"),
+        )
+            .into_response()
+    })
+}
+
+fn check_key(key: &str) -> Result<(), DaprError> {
+    if key.is_empty() {
+        return Err(DaprError::malformed("the key is empty"));
+    }
+    if key.contains("||") {
+        return Err(DaprError::malformed(format!(
+            "input key/keyPrefix '{key}' can't contain '||'"
+        )));
+    }
+    Ok(())
+}
+
+fn store_name(uri: &Uri) -> String {
+    uri.path()
+        .split('/')
+        .nth(3)
+        .and_then(dapr::query_unescape)
+        .unwrap_or_default()
+}
+
+async fn get_key(State(app): State<Shared>, uri: Uri) -> Response {
+    let key = match key_of(&uri) {
+        Ok(k) => k,
+        Err(r) => return r,
+    };
+    answer(get_one(&app, &store_name(&uri), key, &uri).await)
+}
+
+async fn get_one(app: &App, name: &str, key: String, uri: &Uri) -> Answer {
+    let store = store(app, name)?;
+    check_key(&key)?;
+    let params = params(uri)?;
+    let mut req = GetRequest::new(key);
+    req.metadata = query_metadata(&params);
+    if let Some(c) = params.get("consistency") {
+        req.consistency = c
+            .parse()
+            .map_err(|e| DaprError::internal("ERR_STATE_GET", &e))?;
+    }
+    let item = store
+        .get(req)
+        .await
+        .map_err(|e| DaprError::internal("ERR_STATE_GET", &e))?;
+    let Some(item) = item else {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    };
+    let mut r = (StatusCode::OK, item.value.clone()).into_response();
+    let h = r.headers_mut();
+    if let Some(e) = &item.etag
+        && let Ok(v) = HeaderValue::from_str(e.as_str())
+    {
+        h.insert(header::ETAG, v);
+    }
+    for (k, v) in item.dapr_metadata() {
+        if let (Ok(name), Ok(value)) = (
+            header::HeaderName::try_from(format!("metadata.{k}")),
+            HeaderValue::from_str(&v),
+        ) {
+            h.insert(name, value);
+        }
+    }
+    Ok(r)
+}
+
+async fn delete_key(State(app): State<Shared>, uri: Uri, headers: HeaderMap) -> Response {
+    let key = match key_of(&uri) {
+        Ok(k) => k,
+        Err(r) => return r,
+    };
+    answer(delete_one(&app, &store_name(&uri), key, &uri, &headers).await)
+}
+
+async fn delete_one(app: &App, name: &str, key: String, uri: &Uri, headers: &HeaderMap) -> Answer {
+    let store = store(app, name)?;
+    check_key(&key)?;
+    let params = params(uri)?;
+    let code = "ERR_STATE_DELETE";
+    let mut req = DeleteRequest::new(key);
+    req.metadata = query_metadata(&params);
+    if let Some(e) = headers.get(header::IF_MATCH) {
+        let e = e
+            .to_str()
+            .map_err(|_| DaprError::malformed("If-Match is not text"))?;
+        if !e.is_empty() {
+            req.etag = Some(ETag::new(e));
+        }
+    }
+    let bad = |e: statestore::Error| DaprError::internal(code, &e);
+    if let Some(c) = params.get("concurrency").filter(|c| !c.is_empty()) {
+        req.concurrency = c.parse().map_err(bad)?;
+    }
+    if let Some(c) = params.get("consistency").filter(|c| !c.is_empty()) {
+        req.consistency = c.parse().map_err(bad)?;
+    }
+    store
+        .delete(req)
+        .await
+        .map_err(|e| DaprError::write(code, &e))?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+fn answer(a: Answer) -> Response {
+    a.unwrap_or_else(IntoResponse::into_response)
+}
+
+fn parse(body: &Bytes) -> Result<Value, DaprError> {
+    serde_json::from_slice(body).map_err(|e| DaprError::malformed(format!("bad JSON: {e}")))
+}
+
+async fn save(State(app): State<Shared>, uri: Uri, body: Bytes) -> Response {
+    answer(save_all(&app, &store_name(&uri), &uri, &body).await)
+}
+
+/// A set request of one item of a save or transaction body.
+fn set_request(item: &Value, code: &'static str) -> Result<SetRequest, DaprError> {
+    let o = dapr::object(item, "a state item")?;
+    let key = dapr::string(o, "key", "a state item")?.unwrap_or_default();
+    check_key(&key)?;
+    let mut req = SetRequest::new(key, dapr::value_bytes(dapr::field(o, "value")));
+    req.etag = dapr::string(o, "etag", "a state item")?
+        .filter(|e| !e.is_empty())
+        .map(ETag::new);
+    req.metadata = dapr::metadata(o, "a state item")?;
+    (req.concurrency, req.consistency) = dapr::options(o, code)?;
+    Ok(req)
+}
+
+async fn save_all(app: &App, name: &str, uri: &Uri, body: &Bytes) -> Answer {
+    let store = store(app, name)?;
+    let code = "ERR_STATE_SAVE";
+    let items = parse(body)?;
+    let items = items
+        .as_array()
+        .ok_or_else(|| DaprError::malformed("the body must be a JSON array of state items"))?;
+    let extra = query_metadata(&params(uri)?);
+    let mut reqs = Vec::with_capacity(items.len());
+    for item in items {
+        let mut req = set_request(item, code)?;
+        for (k, v) in &extra {
+            req.metadata.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        reqs.push(req);
+    }
+    match reqs.len() {
+        0 => {}
+        1 => {
+            let req = reqs.pop().expect("one item");
+            store
+                .set(req)
+                .await
+                .map_err(|e| DaprError::write(code, &e))?;
+        }
+        _ => {
+            let results = store
+                .bulk_set(reqs)
+                .await
+                .map_err(|e| DaprError::internal(code, &e))?;
+            let failed: Vec<_> = results
+                .iter()
+                .filter_map(|r| r.result.as_ref().err())
+                .collect();
+            if let Some(first) = failed.first() {
+                use statestore::ErrorKind::{ETagInvalid, ETagMismatch};
+                let status = if failed.iter().any(|e| e.kind() == ETagInvalid) {
+                    StatusCode::BAD_REQUEST
+                } else if failed.iter().all(|e| e.kind() == ETagMismatch) {
+                    StatusCode::CONFLICT
+                } else {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                };
+                return Err(DaprError::new(
+                    status,
+                    code,
+                    crate::scrub(&format!("{first:#}")),
+                ));
+            }
+        }
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn bulk(State(app): State<Shared>, uri: Uri, body: Bytes) -> Response {
+    answer(bulk_get(&app, &store_name(&uri), &uri, &body).await)
+}
+
+async fn bulk_get(app: &App, name: &str, uri: &Uri, body: &Bytes) -> Answer {
+    let store = store(app, name)?;
+    let v = parse(body)?;
+    let o = dapr::object(&v, "the body")?;
+    let keys: Vec<String> = match dapr::field(o, "keys") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|k| {
+                k.as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| DaprError::malformed("keys must be strings"))
+            })
+            .collect::<Result<_, _>>()?,
+        Some(_) => return Err(DaprError::malformed("keys must be an array of strings")),
+    };
+    let mut meta = dapr::metadata(o, "the body")?;
+    meta.extend(query_metadata(&params(uri)?));
+    for k in &keys {
+        check_key(k)?;
+    }
+    let reqs: Vec<GetRequest> = keys
+        .iter()
+        .map(|k| {
+            let mut r = GetRequest::new(k.clone());
+            r.metadata = meta.clone();
+            r
+        })
+        .collect();
+    let results = if reqs.is_empty() {
+        Vec::new()
+    } else {
+        store
+            .bulk_get(reqs)
+            .await
+            .map_err(|e| DaprError::internal("ERR_STATE_BULK_GET", &e))?
+    };
+    let items: Vec<Value> = results
+        .into_iter()
+        .map(|r| {
+            let mut out = serde_json::Map::new();
+            out.insert("key".into(), Value::String(r.key));
+            match r.result {
+                Ok(Some(item)) => {
+                    out.insert("data".into(), dapr::embedded(&item.value));
+                    if let Some(e) = &item.etag {
+                        out.insert("etag".into(), Value::String(e.as_str().to_owned()));
+                    }
+                    let m = item.dapr_metadata();
+                    if !m.is_empty() {
+                        out.insert("metadata".into(), json!(m));
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    out.insert(
+                        "error".into(),
+                        Value::String(crate::scrub(&format!("{e:#}"))),
+                    );
+                }
+            }
+            Value::Object(out)
+        })
+        .collect();
+    Ok(json_response(StatusCode::OK, &Value::Array(items)))
+}
+
+async fn transaction(State(app): State<Shared>, uri: Uri, body: Bytes) -> Response {
+    answer(transact(&app, &store_name(&uri), &uri, &body).await)
+}
+
+async fn transact(app: &App, name: &str, uri: &Uri, body: &Bytes) -> Answer {
+    let store = store(app, name)?;
+    let code = "ERR_STATE_TRANSACTION";
+    if !store
+        .capabilities()
+        .features
+        .contains(Feature::Transactional)
+    {
+        return Err(DaprError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "ERR_STATE_STORE_NOT_SUPPORTED",
+            format!("state store {name} doesn't support transactions"),
+        ));
+    }
+    let v = parse(body)?;
+    let o = dapr::object(&v, "the body")?;
+    let query = query_metadata(&params(uri)?);
+    let mut ops = Vec::new();
+    let list = match dapr::field(o, "operations") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(a)) => a.clone(),
+        Some(_) => return Err(DaprError::malformed("operations must be an array")),
+    };
+    for op in &list {
+        let op = dapr::object(op, "an operation")?;
+        let kind = dapr::string(op, "operation", "an operation")?.unwrap_or_default();
+        let request = dapr::field(op, "request").cloned().unwrap_or(Value::Null);
+        let mut set = set_request(&request, code)?;
+        for (k, v) in &query {
+            set.metadata.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        ops.push(match kind.as_str() {
+            "upsert" => TransactionOp::Set(set),
+            "delete" => {
+                let mut d = DeleteRequest::new(set.key);
+                d.etag = set.etag;
+                d.metadata = set.metadata;
+                d.concurrency = set.concurrency;
+                d.consistency = set.consistency;
+                TransactionOp::Delete(d)
+            }
+            other => {
+                return Err(DaprError::new(
+                    StatusCode::BAD_REQUEST,
+                    "ERR_NOT_SUPPORTED_STATE_OPERATION",
+                    format!("operation type {other} not supported"),
+                ));
+            }
+        });
+    }
+    if let Some(max) = store.capabilities().limits.max_transaction_ops
+        && ops.len() > max
+    {
+        return Err(DaprError::new(
+            StatusCode::BAD_REQUEST,
+            "ERR_STATE_STORE_TOO_MANY_TRANSACTIONS",
+            format!(
+                "the transaction contains {} operations, which is more than what the state store supports: {max}",
+                ops.len()
+            ),
+        ));
+    }
+    if ops.is_empty() {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    let mut req = TransactRequest::new(ops);
+    req.metadata = dapr::metadata(o, "the body")?;
+    req.metadata.extend(query);
+    store
+        .transact(req)
+        .await
+        .map_err(|e| DaprError::internal(code, &e))?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn query(State(app): State<Shared>, uri: Uri, body: Bytes) -> Response {
+    answer(run_query(&app, &store_name(&uri), &uri, &body).await)
+}
+
+async fn run_query(app: &App, name: &str, uri: &Uri, body: &Bytes) -> Answer {
+    let store = store(app, name)?;
+    if !store.capabilities().features.contains(Feature::QueryApi) {
+        return Err(DaprError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "ERR_STATE_STORE_NOT_SUPPORTED",
+            format!("state store {name} doesn't support query"),
+        ));
+    }
+    let text = std::str::from_utf8(body).map_err(|_| {
+        DaprError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "ERR_STATE_QUERY",
+            "the query is not UTF-8",
+        )
+    })?;
+    let q = Query::from_json(text).map_err(|e| DaprError::internal("ERR_STATE_QUERY", &e))?;
+    let mut req = QueryRequest::new(q);
+    req.metadata = query_metadata(&params(uri)?);
+    let res = store
+        .query(req)
+        .await
+        .map_err(|e| DaprError::internal("ERR_STATE_QUERY", &e))?;
+    if res.results.is_empty() && res.token.is_none() {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    let results: Vec<Value> = res
+        .results
+        .iter()
+        .map(|r| {
+            let mut o = serde_json::Map::new();
+            o.insert("key".into(), Value::String(r.key.clone()));
+            o.insert("data".into(), dapr::embedded(&r.value));
+            if let Some(e) = &r.etag {
+                o.insert("etag".into(), Value::String(e.as_str().to_owned()));
+            }
+            Value::Object(o)
+        })
+        .collect();
+    let mut body = json!({ "results": results });
+    if let Some(t) = &res.token {
+        body["token"] = Value::String(t.clone());
+    }
+    Ok(json_response(StatusCode::OK, &body))
+}

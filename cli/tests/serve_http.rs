@@ -1,0 +1,371 @@
+//! `statestore serve` over HTTP as a Dapr SDK drives it: the binary on a
+//! SQLite manifest (and an in-memory one, for the query), requests and
+//! answers on the wire.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running `statestore serve`, killed when dropped.
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn manifests(dir: &Path) {
+    let db = dir.join("state.db");
+    std::fs::write(
+        dir.join("stores.yaml"),
+        format!(
+            "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: statestore\n\
+             spec:\n  type: state.sqlite\n  version: v1\n  metadata:\n  \
+             - name: connectionString\n    value: \"{}\"\n---\n\
+             apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: memory\n\
+             spec:\n  type: state.in-memory\n  version: v1\n  metadata:\n  \
+             - name: keyPrefix\n    value: none\n",
+            db.display()
+        ),
+    )
+    .unwrap();
+}
+
+fn serve(dir: &Path, extra: &[&str]) -> Server {
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_statestore"))
+        .args(["serve", "--components"])
+        .arg(dir)
+        .args(["--http-port", &port.to_string(), "--app-id", "app"])
+        .args(extra)
+        .env_remove("DAPR_API_TOKEN")
+        .env_remove("DAPR_HTTP_PORT")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the statestore binary runs");
+    let server = Server { child, port };
+    let started = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "serve did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    server
+}
+
+/// An answer: status, headers (lower-case names), body.
+struct Answer {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.text()))
+    }
+}
+
+fn call(s: &Server, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Answer {
+    let mut stream = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    stream.write_all(req.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a header block");
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let mut body = raw[split + 4..].to_vec();
+    if headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v == "chunked")
+    {
+        body = unchunk(&body);
+    }
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn unchunk(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let end = data.windows(2).position(|w| w == b"\r\n").unwrap();
+        let size = usize::from_str_radix(std::str::from_utf8(&data[..end]).unwrap(), 16).unwrap();
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&data[end + 2..end + 2 + size]);
+        data = &data[end + 4 + size..];
+    }
+}
+
+#[test]
+fn save_get_delete_bulk_and_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    manifests(dir.path());
+    let s = serve(dir.path(), &[]);
+    assert_eq!(call(&s, "GET", "/v1.0/healthz", &[], "").status, 204);
+    assert_eq!(
+        call(&s, "GET", "/v1.0/healthz/outbound", &[], "").status,
+        204
+    );
+    let meta = call(&s, "GET", "/v1.0/metadata", &[], "").json();
+    assert_eq!(meta["id"], "app");
+    assert!(meta["components"].as_array().unwrap().len() == 2, "{meta}");
+
+    // Save: any JSON value, kept as its compact text.
+    let a = call(
+        &s,
+        "POST",
+        "/v1.0/state/statestore",
+        &[],
+        r#"[{"key":"k1","value":{ "n" : 1 }},{"KEY":"k 2","Value":"text"}]"#,
+    );
+    assert_eq!(a.status, 204, "{}", a.text());
+    let a = call(&s, "GET", "/v1.0/state/statestore/k1", &[], "");
+    assert_eq!((a.status, a.text()), (200, r#"{"n":1}"#.to_owned()));
+    let etag = a.header("etag").expect("an ETag header").to_owned();
+    // Keys are unescaped as Go's QueryUnescape does: + is a space.
+    assert_eq!(
+        call(&s, "GET", "/v1.0/state/statestore/k+2", &[], "").text(),
+        r#""text""#
+    );
+    assert_eq!(
+        call(&s, "GET", "/v1.0/state/statestore/missing", &[], "").status,
+        204
+    );
+
+    // Etags: a stale one is 409, the current one writes, a malformed 400.
+    let stale = r#"[{"key":"k1","value":2,"etag":"0000000000000001"}]"#;
+    let a = call(&s, "POST", "/v1.0/state/statestore", &[], stale);
+    assert_eq!(a.status, 409, "{}", a.text());
+    assert_eq!(a.json()["errorCode"], "ERR_STATE_SAVE");
+    let good = format!(r#"[{{"key":"k1","value":2,"etag":"{etag}"}}]"#);
+    assert_eq!(
+        call(&s, "PUT", "/v1.0/state/statestore", &[], &good).status,
+        204
+    );
+    let bad = r#"[{"key":"k1","value":3,"etag":"not-an-etag"}]"#;
+    assert_eq!(
+        call(&s, "POST", "/v1.0/state/statestore", &[], bad).status,
+        400
+    );
+    let a = call(
+        &s,
+        "DELETE",
+        "/v1.0/state/statestore/k1",
+        &[("If-Match", "0000000000000001")],
+        "",
+    );
+    assert_eq!(
+        (a.status, a.json()["errorCode"].clone()),
+        (409, "ERR_STATE_DELETE".into())
+    );
+
+    // Bulk get: request order, missing keys as {key}, data embedded.
+    let a = call(
+        &s,
+        "POST",
+        "/v1.0/state/statestore/bulk",
+        &[],
+        r#"{"keys":["k1","nope","k 2"]}"#,
+    );
+    assert_eq!(a.status, 200);
+    let items = a.json();
+    assert_eq!(items[0]["data"], 2);
+    assert_eq!(items[1], serde_json::json!({"key": "nope"}));
+    assert_eq!(items[2]["data"], "text");
+
+    // A key named bulk is a key for GET and DELETE.
+    assert_eq!(
+        call(
+            &s,
+            "POST",
+            "/v1.0/state/statestore",
+            &[],
+            r#"[{"key":"bulk","value":1}]"#
+        )
+        .status,
+        204
+    );
+    assert_eq!(
+        call(&s, "GET", "/v1.0/state/statestore/bulk", &[], "").text(),
+        "1"
+    );
+    assert_eq!(
+        call(&s, "DELETE", "/v1.0/state/statestore/bulk", &[], "").status,
+        204
+    );
+
+    // Transaction: all or nothing.
+    let tx = r#"{"operations":[{"operation":"upsert","request":{"key":"t1","value":1}},{"operation":"delete","request":{"key":"k1"}}]}"#;
+    assert_eq!(
+        call(&s, "POST", "/v1.0/state/statestore/transaction", &[], tx).status,
+        204
+    );
+    assert_eq!(
+        call(&s, "GET", "/v1.0/state/statestore/k1", &[], "").status,
+        204
+    );
+    let tx = r#"{"operations":[{"operation":"upsert","request":{"key":"t2","value":1}},{"operation":"upsert","request":{"key":"t1","value":2,"etag":"0000000000000001"}}]}"#;
+    let a = call(&s, "POST", "/v1.0/state/statestore/transaction", &[], tx);
+    assert_eq!(
+        (a.status, a.json()["errorCode"].clone()),
+        (500, "ERR_STATE_TRANSACTION".into())
+    );
+    assert_eq!(
+        call(&s, "GET", "/v1.0/state/statestore/t2", &[], "").status,
+        204
+    );
+    let tx = r#"{"operations":[{"operation":"merge","request":{"key":"t1"}}]}"#;
+    let a = call(&s, "POST", "/v1.0/state/statestore/transaction", &[], tx);
+    assert_eq!(a.json()["errorCode"], "ERR_NOT_SUPPORTED_STATE_OPERATION");
+}
+
+#[test]
+fn errors_as_dapr_answers_them() {
+    let dir = tempfile::tempdir().unwrap();
+    manifests(dir.path());
+    let s = serve(dir.path(), &[]);
+    let a = call(&s, "GET", "/v1.0/state/nostore/k", &[], "");
+    assert_eq!(
+        (a.status, a.json()["errorCode"].clone()),
+        (400, "ERR_STATE_STORE_NOT_FOUND".into())
+    );
+    for body in [
+        "{",
+        "[1]",
+        r#"[{"key":""}]"#,
+        r#"[{"key":"a||b","value":1}]"#,
+        r#"[{"key":"k","metadata":{"n":1}}]"#,
+    ] {
+        let a = call(&s, "POST", "/v1.0/state/statestore", &[], body);
+        assert_eq!(
+            (a.status, a.json()["errorCode"].clone()),
+            (400, "ERR_MALFORMED_REQUEST".into()),
+            "{body}"
+        );
+    }
+    assert_eq!(
+        call(&s, "GET", "/v1.0/state/statestore/%zz", &[], "").status,
+        400
+    );
+    // The query: not offered by SQLite yet, offered by the in-memory store.
+    let q = r#"{"filter":{"EQ":{"n":1}}}"#;
+    let a = call(&s, "POST", "/v1.0-alpha1/state/statestore/query", &[], q);
+    assert_eq!(a.json()["errorCode"], "ERR_STATE_STORE_NOT_SUPPORTED");
+    assert_eq!(
+        call(
+            &s,
+            "POST",
+            "/v1.0/state/memory",
+            &[],
+            r#"[{"key":"q","value":{"n":1}}]"#
+        )
+        .status,
+        204
+    );
+    let a = call(&s, "POST", "/v1.0-alpha1/state/memory/query", &[], q);
+    assert_eq!(a.status, 200, "{}", a.text());
+    assert_eq!(a.json()["results"][0]["data"]["n"], 1);
+    let a = call(&s, "POST", "/v1.0-alpha1/state/memory/query", &[], "{bad");
+    assert_eq!(
+        (a.status, a.json()["errorCode"].clone()),
+        (500, "ERR_STATE_QUERY".into())
+    );
+}
+
+#[test]
+fn the_api_token_guards_all_but_healthz() {
+    let dir = tempfile::tempdir().unwrap();
+    manifests(dir.path());
+    let s = serve(dir.path(), &["--api-token", "s3cret"]);
+    assert_eq!(call(&s, "GET", "/v1.0/healthz", &[], "").status, 204);
+    let a = call(&s, "GET", "/v1.0/metadata", &[], "");
+    assert_eq!((a.status, a.text()), (401, "invalid api token".to_owned()));
+    let a = call(
+        &s,
+        "GET",
+        "/v1.0/state/statestore/k",
+        &[("dapr-api-token", "wrong")],
+        "",
+    );
+    assert_eq!(a.status, 401);
+    let a = call(
+        &s,
+        "GET",
+        "/v1.0/state/statestore/k",
+        &[("dapr-api-token", "s3cret")],
+        "",
+    );
+    assert_eq!(a.status, 204);
+}
+
+#[test]
+fn other_addresses_must_be_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    manifests(dir.path());
+    let out = Command::new(env!("CARGO_BIN_EXE_statestore"))
+        .args(["serve", "--components"])
+        .arg(dir.path())
+        .args(["--listen", "0.0.0.0", "--http-port", "0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--allow-remote"));
+}
