@@ -190,6 +190,31 @@ fn save_get_delete_bulk_and_transaction() {
         204
     );
 
+    // Values keep the text they were sent in, less the white space.
+    let exact =
+        r#"[{"key":"x","value":{ "b" : 1, "a" : 123456789012345678901234567890, "f" : 1E2 }}]"#;
+    assert_eq!(
+        call(&s, "POST", "/v1.0/state/statestore", &[], exact).status,
+        204
+    );
+    let a = call(&s, "GET", "/v1.0/state/statestore/x", &[], "");
+    assert_eq!(
+        a.text(),
+        r#"{"b":1,"a":123456789012345678901234567890,"f":1E2}"#
+    );
+    // A refused request on one item is 500, as Dapr answers.
+    let a = call(
+        &s,
+        "POST",
+        "/v1.0/state/statestore",
+        &[],
+        r#"[{"key":"t","value":1,"metadata":{"ttlInSeconds":"abc"}}]"#,
+    );
+    assert_eq!(
+        (a.status, a.json()["errorCode"].clone()),
+        (500, "ERR_STATE_SAVE".into())
+    );
+
     // Etags: a stale one is 409, the current one writes, a malformed 400.
     let stale = r#"[{"key":"k1","value":2,"etag":"0000000000000001"}]"#;
     let a = call(&s, "POST", "/v1.0/state/statestore", &[], stale);
@@ -272,7 +297,7 @@ fn save_get_delete_bulk_and_transaction() {
         call(&s, "GET", "/v1.0/state/statestore/t2", &[], "").status,
         204
     );
-    let tx = r#"{"operations":[{"operation":"merge","request":{"key":"t1"}}]}"#;
+    let tx = r#"{"operations":[{"operation":"merge","request":{}}]}"#;
     let a = call(&s, "POST", "/v1.0/state/statestore/transaction", &[], tx);
     assert_eq!(a.json()["errorCode"], "ERR_NOT_SUPPORTED_STATE_OPERATION");
 }
@@ -368,4 +393,37 @@ fn other_addresses_must_be_asked_for() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--allow-remote"));
+}
+
+#[cfg(unix)]
+#[test]
+fn sigterm_stops_the_server_even_with_a_request_left_half_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    manifests(dir.path());
+    let mut s = serve(dir.path(), &[]);
+    let mut half = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+    half.write_all(b"GET /v1.0/healthz HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let pid = s.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let started = Instant::now();
+    loop {
+        if let Some(status) = s.child.try_wait().unwrap() {
+            assert!(status.success(), "{status}");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "still running after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(half);
 }

@@ -6,7 +6,11 @@ use std::collections::BTreeMap;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Map, Value};
+use std::fmt;
+
+use serde::de::{Deserializer as _, MapAccess, Visitor};
+use serde_json::Value;
+use serde_json::value::RawValue;
 use statestore::{Concurrency, Consistency, Error, ErrorKind};
 
 /// One of Dapr's error answers.
@@ -36,11 +40,11 @@ impl DaprError {
     }
 
     /// A failed save or delete: 409 for a stale etag, 400 for a malformed
-    /// one or a refused request, 500 otherwise.
+    /// one, 500 otherwise (a refused request included, as Dapr answers).
     pub fn write(code: &'static str, e: &Error) -> Self {
         let status = match e.kind() {
             ErrorKind::ETagMismatch => StatusCode::CONFLICT,
-            ErrorKind::ETagInvalid | ErrorKind::InvalidRequest => StatusCode::BAD_REQUEST,
+            ErrorKind::ETagInvalid => StatusCode::BAD_REQUEST,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         Self::new(status, code, crate::scrub(&format!("{e:#}")))
@@ -68,92 +72,149 @@ impl IntoResponse for DaprError {
     }
 }
 
-/// The value of field `name` of a JSON object, the name matched in any
-/// case (Go's JSON decoding).
-pub fn field<'a>(object: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
-    object.get(name).or_else(|| {
-        object
+/// A JSON object of a request body, its members in order with their raw
+/// text, so that a `value` is stored exactly as it was sent.
+#[derive(Default)]
+pub struct Object(Vec<(String, Box<RawValue>)>);
+
+struct Members;
+
+impl<'de> Visitor<'de> for Members {
+    type Value = Vec<(String, Box<RawValue>)>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some((k, v)) = map.next_entry::<String, Box<RawValue>>()? {
+            out.push((k, v));
+        }
+        Ok(out)
+    }
+}
+
+impl Object {
+    /// Parses a JSON object; `what` names it in the error.
+    pub fn parse(text: &str, what: &str) -> Result<Object, DaprError> {
+        let mut de = serde_json::Deserializer::from_str(text);
+        let members = de
+            .deserialize_map(Members)
+            .and_then(|m| de.end().map(|()| m))
+            .map_err(|e| DaprError::malformed(format!("{what} must be a JSON object: {e}")))?;
+        Ok(Object(members))
+    }
+
+    /// The raw text of member `name`, matched in any case; the last one
+    /// wins, as with Go's JSON decoding.
+    pub fn raw(&self, name: &str) -> Option<&RawValue> {
+        self.0
             .iter()
+            .rev()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
-    })
-}
+            .map(|(_, v)| v.as_ref())
+    }
 
-/// A JSON object, or the error naming `what`.
-pub fn object<'a>(value: &'a Value, what: &str) -> Result<&'a Map<String, Value>, DaprError> {
-    value
-        .as_object()
-        .ok_or_else(|| DaprError::malformed(format!("{what} must be a JSON object")))
-}
+    /// Member `name` as a JSON value; `null` is absent.
+    pub fn value(&self, name: &str) -> Option<Value> {
+        self.raw(name)
+            .and_then(|r| serde_json::from_str::<Value>(r.get()).ok())
+            .filter(|v| !v.is_null())
+    }
 
-/// An optional string field; `null` is absent.
-pub fn string(
-    object: &Map<String, Value>,
-    name: &str,
-    what: &str,
-) -> Result<Option<String>, DaprError> {
-    match field(object, name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(DaprError::malformed(format!(
-            "{what}: {name} must be a string"
-        ))),
+    /// Member `name` as an object; `null` is absent.
+    pub fn object(&self, name: &str, what: &str) -> Result<Option<Object>, DaprError> {
+        match self.raw(name) {
+            None => Ok(None),
+            Some(r) if r.get() == "null" => Ok(None),
+            Some(r) => Object::parse(r.get(), what).map(Some),
+        }
+    }
+
+    /// An optional string member; `null` is absent.
+    pub fn string(&self, name: &str, what: &str) -> Result<Option<String>, DaprError> {
+        match self.value(name) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(_) => Err(DaprError::malformed(format!(
+                "{what}: {name} must be a string"
+            ))),
+        }
+    }
+
+    /// The `metadata` member: string values only (Dapr refuses others).
+    pub fn metadata(&self, what: &str) -> Result<BTreeMap<String, String>, DaprError> {
+        match self.value("metadata") {
+            None => Ok(BTreeMap::new()),
+            Some(Value::Object(m)) => m
+                .into_iter()
+                .map(|(k, v)| match v {
+                    Value::String(s) => Ok((k, s)),
+                    _ => Err(DaprError::malformed(format!(
+                        "{what}: metadata {k:?} must be a string"
+                    ))),
+                })
+                .collect(),
+            Some(_) => Err(DaprError::malformed(format!(
+                "{what}: metadata must be an object of strings"
+            ))),
+        }
+    }
+
+    /// The `options` member: concurrency and consistency, each empty or one
+    /// of Dapr's words (anything else is Dapr's 500 with `code`).
+    pub fn options(&self, code: &'static str) -> Result<(Concurrency, Consistency), DaprError> {
+        let Some(opts) = self.object("options", "options")? else {
+            return Ok(Default::default());
+        };
+        let bad = |e: Error| DaprError::internal(code, &e);
+        let concurrency = opts.string("concurrency", "options")?.unwrap_or_default();
+        let consistency = opts.string("consistency", "options")?.unwrap_or_default();
+        Ok((
+            concurrency.parse().map_err(bad)?,
+            consistency.parse().map_err(bad)?,
+        ))
+    }
+
+    /// The stored bytes of the `value` member: its JSON text without the
+    /// white space between tokens, byte for byte otherwise (numbers and the
+    /// order of members as sent); empty when there is none.
+    pub fn value_bytes(&self) -> Vec<u8> {
+        self.raw("value")
+            .map(|r| compact(r.get()))
+            .unwrap_or_default()
     }
 }
 
-/// A metadata object: string values only (Dapr refuses others).
-pub fn metadata(
-    object: &Map<String, Value>,
-    what: &str,
-) -> Result<BTreeMap<String, String>, DaprError> {
-    match field(object, "metadata") {
-        None | Some(Value::Null) => Ok(BTreeMap::new()),
-        Some(Value::Object(m)) => m
-            .iter()
-            .map(|(k, v)| match v {
-                Value::String(s) => Ok((k.clone(), s.clone())),
-                _ => Err(DaprError::malformed(format!(
-                    "{what}: metadata {k:?} must be a string"
-                ))),
-            })
-            .collect(),
-        Some(_) => Err(DaprError::malformed(format!(
-            "{what}: metadata must be an object of strings"
-        ))),
+/// The elements of a JSON array, raw.
+pub fn array(text: &str, what: &str) -> Result<Vec<Box<RawValue>>, DaprError> {
+    serde_json::from_str(text)
+        .map_err(|e| DaprError::malformed(format!("{what} must be a JSON array: {e}")))
+}
+
+/// JSON text without white space outside strings.
+pub fn compact(json: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(json.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for &b in json.as_bytes() {
+        if in_string {
+            out.push(b);
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+        } else if !matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
+            if b == b'"' {
+                in_string = true;
+            }
+            out.push(b);
+        }
     }
-}
-
-/// The `options` of an item: concurrency and consistency, each empty or
-/// one of Dapr's words (anything else is Dapr's 500).
-pub fn options(
-    object: &Map<String, Value>,
-    code: &'static str,
-) -> Result<(Concurrency, Consistency), DaprError> {
-    let Some(opts) = field(object, "options").filter(|v| !v.is_null()) else {
-        return Ok(Default::default());
-    };
-    let opts = object_of(opts)?;
-    let word = |name: &str| -> Result<String, DaprError> {
-        Ok(string(opts, name, "options")?.unwrap_or_default())
-    };
-    let bad = |e: Error| DaprError::internal(code, &e);
-    Ok((
-        word("concurrency")?.parse().map_err(bad)?,
-        word("consistency")?.parse().map_err(bad)?,
-    ))
-}
-
-fn object_of(v: &Value) -> Result<&Map<String, Value>, DaprError> {
-    object(v, "options")
-}
-
-/// The stored bytes of a JSON `value`: its compact JSON text (a JSON
-/// string is stored with its quotes, as Dapr does).
-pub fn value_bytes(value: Option<&Value>) -> Vec<u8> {
-    match value {
-        None => Vec::new(),
-        Some(v) => v.to_string().into_bytes(),
-    }
+    out
 }
 
 /// Stored bytes as they come back inside a JSON answer: embedded as JSON
@@ -164,7 +225,7 @@ pub fn embedded(bytes: &[u8]) -> Value {
 }
 
 /// Go's `url.QueryUnescape`: `%XX` escapes and `+` as a space; `None` for
-/// a bad escape or bytes that are not UTF-8.
+/// a bad escape. Bytes that are not UTF-8 become U+FFFD.
 pub fn query_unescape(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -187,7 +248,7 @@ pub fn query_unescape(text: &str) -> Option<String> {
             }
         }
     }
-    String::from_utf8(out).ok()
+    Some(String::from_utf8_lossy(&out).into_owned())
 }
 
 #[cfg(test)]
@@ -200,20 +261,29 @@ mod tests {
         assert_eq!(query_unescape("%zz"), None);
         assert_eq!(query_unescape("%4"), None);
         assert_eq!(query_unescape("caf%C3%A9").as_deref(), Some("café"));
+        assert_eq!(query_unescape("%FF").as_deref(), Some("\u{fffd}"));
     }
 
     #[test]
-    fn fields_match_in_any_case() {
-        let v: Value = serde_json::json!({"Key": "k", "ETAG": "1"});
-        let o = v.as_object().unwrap();
-        assert_eq!(string(o, "key", "x").unwrap().as_deref(), Some("k"));
-        assert_eq!(string(o, "etag", "x").unwrap().as_deref(), Some("1"));
+    fn fields_match_in_any_case_and_the_last_wins() {
+        let o = Object::parse(r#"{"Key": "k", "ETAG": "1", "key": "k2"}"#, "x").unwrap();
+        assert_eq!(o.string("key", "x").unwrap().as_deref(), Some("k2"));
+        assert_eq!(o.string("etag", "x").unwrap().as_deref(), Some("1"));
+        assert!(Object::parse("[1]", "x").is_err());
+        assert!(Object::parse("{} x", "x").is_err());
     }
 
     #[test]
-    fn values_are_compact_json() {
-        let v: Value = serde_json::from_str(r#"{ "n" : 1 }"#).unwrap();
-        assert_eq!(value_bytes(Some(&v)), br#"{"n":1}"#);
+    fn values_keep_their_text_without_white_space() {
+        let o = Object::parse(
+            r#"{"value": { "b" : 1, "a" : [ 1E2, -0, 123456789012345678901234567890 ], "s": " x \" y " }}"#,
+            "x",
+        )
+        .unwrap();
+        assert_eq!(
+            o.value_bytes(),
+            br#"{"b":1,"a":[1E2,-0,123456789012345678901234567890],"s":" x \" y "}"#
+        );
         assert_eq!(embedded(br#"{"n":1}"#), serde_json::json!({"n": 1}));
         assert_eq!(embedded(b"plain"), Value::String("plain".into()));
     }

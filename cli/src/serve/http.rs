@@ -19,7 +19,7 @@ use statestore::{
     TransactRequest, TransactionOp,
 };
 
-use super::dapr::{self, DaprError};
+use super::dapr::{self, DaprError, Object};
 
 /// Largest request body, as Dapr's.
 pub const MAX_BODY: usize = 4 << 20;
@@ -64,7 +64,7 @@ pub fn router(app: Shared) -> Router {
 /// constant time.
 async fn check_token(State(app): State<Shared>, req: Request, next: Next) -> Response {
     let path = req.uri().path();
-    let open = req.method() == Method::GET
+    let open = (req.method() == Method::GET || req.method() == Method::HEAD)
         && (path == "/v1.0/healthz" || path == "/v1.0/healthz/outbound");
     if let Some(token) = &app.token
         && !open
@@ -263,9 +263,7 @@ async fn delete_one(app: &App, name: &str, key: String, uri: &Uri, headers: &Hea
     let mut req = DeleteRequest::new(key);
     req.metadata = query_metadata(&params);
     if let Some(e) = headers.get(header::IF_MATCH) {
-        let e = e
-            .to_str()
-            .map_err(|_| DaprError::malformed("If-Match is not text"))?;
+        let e = String::from_utf8_lossy(e.as_bytes());
         if !e.is_empty() {
             req.etag = Some(ETag::new(e));
         }
@@ -288,8 +286,9 @@ fn answer(a: Answer) -> Response {
     a.unwrap_or_else(IntoResponse::into_response)
 }
 
-fn parse(body: &Bytes) -> Result<Value, DaprError> {
-    serde_json::from_slice(body).map_err(|e| DaprError::malformed(format!("bad JSON: {e}")))
+/// The body as text (JSON is UTF-8).
+fn text(body: &Bytes) -> Result<&str, DaprError> {
+    std::str::from_utf8(body).map_err(|_| DaprError::malformed("the body is not UTF-8 JSON"))
 }
 
 async fn save(State(app): State<Shared>, uri: Uri, body: Bytes) -> Response {
@@ -297,30 +296,28 @@ async fn save(State(app): State<Shared>, uri: Uri, body: Bytes) -> Response {
 }
 
 /// A set request of one item of a save or transaction body.
-fn set_request(item: &Value, code: &'static str) -> Result<SetRequest, DaprError> {
-    let o = dapr::object(item, "a state item")?;
-    let key = dapr::string(o, "key", "a state item")?.unwrap_or_default();
+fn set_request(o: &Object, code: &'static str) -> Result<SetRequest, DaprError> {
+    let what = "a state item";
+    let key = o.string("key", what)?.unwrap_or_default();
     check_key(&key)?;
-    let mut req = SetRequest::new(key, dapr::value_bytes(dapr::field(o, "value")));
-    req.etag = dapr::string(o, "etag", "a state item")?
+    let mut req = SetRequest::new(key, o.value_bytes());
+    req.etag = o
+        .string("etag", what)?
         .filter(|e| !e.is_empty())
         .map(ETag::new);
-    req.metadata = dapr::metadata(o, "a state item")?;
-    (req.concurrency, req.consistency) = dapr::options(o, code)?;
+    req.metadata = o.metadata(what)?;
+    (req.concurrency, req.consistency) = o.options(code)?;
     Ok(req)
 }
 
 async fn save_all(app: &App, name: &str, uri: &Uri, body: &Bytes) -> Answer {
     let store = store(app, name)?;
     let code = "ERR_STATE_SAVE";
-    let items = parse(body)?;
-    let items = items
-        .as_array()
-        .ok_or_else(|| DaprError::malformed("the body must be a JSON array of state items"))?;
+    let items = dapr::array(text(body)?, "the body")?;
     let extra = query_metadata(&params(uri)?);
     let mut reqs = Vec::with_capacity(items.len());
-    for item in items {
-        let mut req = set_request(item, code)?;
+    for item in &items {
+        let mut req = set_request(&Object::parse(item.get(), "a state item")?, code)?;
         for (k, v) in &extra {
             req.metadata.entry(k.clone()).or_insert_with(|| v.clone());
         }
@@ -370,10 +367,9 @@ async fn bulk(State(app): State<Shared>, uri: Uri, body: Bytes) -> Response {
 
 async fn bulk_get(app: &App, name: &str, uri: &Uri, body: &Bytes) -> Answer {
     let store = store(app, name)?;
-    let v = parse(body)?;
-    let o = dapr::object(&v, "the body")?;
-    let keys: Vec<String> = match dapr::field(o, "keys") {
-        None | Some(Value::Null) => Vec::new(),
+    let o = Object::parse(text(body)?, "the body")?;
+    let keys: Vec<String> = match o.value("keys") {
+        None => Vec::new(),
         Some(Value::Array(a)) => a
             .iter()
             .map(|k| {
@@ -384,7 +380,7 @@ async fn bulk_get(app: &App, name: &str, uri: &Uri, body: &Bytes) -> Answer {
             .collect::<Result<_, _>>()?,
         Some(_) => return Err(DaprError::malformed("keys must be an array of strings")),
     };
-    let mut meta = dapr::metadata(o, "the body")?;
+    let mut meta = o.metadata("the body")?;
     meta.extend(query_metadata(&params(uri)?));
     for k in &keys {
         check_key(k)?;
@@ -453,40 +449,40 @@ async fn transact(app: &App, name: &str, uri: &Uri, body: &Bytes) -> Answer {
             format!("state store {name} doesn't support transactions"),
         ));
     }
-    let v = parse(body)?;
-    let o = dapr::object(&v, "the body")?;
+    let o = Object::parse(text(body)?, "the body")?;
     let query = query_metadata(&params(uri)?);
-    let mut ops = Vec::new();
-    let list = match dapr::field(o, "operations") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(a)) => a.clone(),
-        Some(_) => return Err(DaprError::malformed("operations must be an array")),
+    let list = match o.raw("operations") {
+        None => Vec::new(),
+        Some(r) if r.get() == "null" => Vec::new(),
+        Some(r) => dapr::array(r.get(), "operations")?,
     };
+    let mut ops = Vec::with_capacity(list.len());
     for op in &list {
-        let op = dapr::object(op, "an operation")?;
-        let kind = dapr::string(op, "operation", "an operation")?.unwrap_or_default();
-        let request = dapr::field(op, "request").cloned().unwrap_or(Value::Null);
+        let op = Object::parse(op.get(), "an operation")?;
+        let kind = op.string("operation", "an operation")?.unwrap_or_default();
+        if kind != "upsert" && kind != "delete" {
+            return Err(DaprError::new(
+                StatusCode::BAD_REQUEST,
+                "ERR_NOT_SUPPORTED_STATE_OPERATION",
+                format!("operation type {kind} not supported"),
+            ));
+        }
+        let request = op
+            .object("request", "an operation's request")?
+            .unwrap_or_default();
         let mut set = set_request(&request, code)?;
         for (k, v) in &query {
             set.metadata.entry(k.clone()).or_insert_with(|| v.clone());
         }
-        ops.push(match kind.as_str() {
-            "upsert" => TransactionOp::Set(set),
-            "delete" => {
-                let mut d = DeleteRequest::new(set.key);
-                d.etag = set.etag;
-                d.metadata = set.metadata;
-                d.concurrency = set.concurrency;
-                d.consistency = set.consistency;
-                TransactionOp::Delete(d)
-            }
-            other => {
-                return Err(DaprError::new(
-                    StatusCode::BAD_REQUEST,
-                    "ERR_NOT_SUPPORTED_STATE_OPERATION",
-                    format!("operation type {other} not supported"),
-                ));
-            }
+        ops.push(if kind == "upsert" {
+            TransactionOp::Set(set)
+        } else {
+            let mut d = DeleteRequest::new(set.key);
+            d.etag = set.etag;
+            d.metadata = set.metadata;
+            d.concurrency = set.concurrency;
+            d.consistency = set.consistency;
+            TransactionOp::Delete(d)
         });
     }
     if let Some(max) = store.capabilities().limits.max_transaction_ops
@@ -505,7 +501,7 @@ async fn transact(app: &App, name: &str, uri: &Uri, body: &Bytes) -> Answer {
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
     let mut req = TransactRequest::new(ops);
-    req.metadata = dapr::metadata(o, "the body")?;
+    req.metadata = o.metadata("the body")?;
     req.metadata.extend(query);
     store
         .transact(req)

@@ -4,6 +4,7 @@
 mod dapr;
 mod http;
 
+use std::future::IntoFuture;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -46,6 +47,9 @@ pub struct ServeArgs {
     pub api_token: Option<String>,
 }
 
+/// How long calls in flight may take to finish after Ctrl-C or SIGTERM.
+const GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Loads the components and serves until Ctrl-C or SIGTERM.
 pub async fn run(args: ServeArgs) -> statestore::Result<ExitCode> {
     if !args.listen.is_loopback() && !args.allow_remote {
@@ -83,9 +87,25 @@ pub async fn run(args: ServeArgs) -> statestore::Result<ExitCode> {
         args.app_id,
         names.join(", ")
     );
-    let served = axum::serve(listener, http::router(app.clone()))
-        .with_graceful_shutdown(shutdown())
-        .await;
+    // After the signal, calls in flight get GRACE to finish; a client that
+    // never finishes its request must not keep the server up.
+    let stopping = Arc::new(tokio::sync::Notify::new());
+    let signalled = stopping.clone();
+    let server =
+        axum::serve(listener, http::router(app.clone())).with_graceful_shutdown(async move {
+            shutdown().await;
+            signalled.notify_one();
+        });
+    let served = tokio::select! {
+        r = server.into_future() => r,
+        () = async {
+            stopping.notified().await;
+            tokio::time::sleep(GRACE).await;
+        } => {
+            eprintln!("note: stopped with requests still open after {GRACE:?}");
+            Ok(())
+        }
+    };
     let closed = app.runtime.close().await;
     if let Err(e) = served {
         eprintln!("error: the HTTP server failed: {e}");
