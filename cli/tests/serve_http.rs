@@ -312,6 +312,24 @@ fn errors_as_dapr_answers_them() {
         (a.status, a.json()["errorCode"].clone()),
         (400, "ERR_STATE_STORE_NOT_FOUND".into())
     );
+    // Dapr's details: ErrorInfo (reason, domain, metadata), ResourceInfo,
+    // BadRequest for an illegal key.
+    let info = &a.json()["details"][0];
+    assert_eq!(info["@type"], "type.googleapis.com/google.rpc.ErrorInfo");
+    assert_eq!(info["reason"], "DAPR_STATE_NOT_FOUND");
+    assert_eq!(info["domain"], "dapr.io");
+    assert_eq!(info["metadata"]["appID"], "app");
+    let a = call(&s, "GET", "/v1.0/state/statestore/a%7C%7Cb", &[], "");
+    let kinds: Vec<String> = a.json()["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["@type"].as_str().unwrap().to_owned())
+        .collect();
+    let want = ["BadRequest", "ResourceInfo", "ErrorInfo"]
+        .map(|k| format!("type.googleapis.com/google.rpc.{k}"));
+    assert_eq!(kinds, want);
+    assert_eq!(a.json()["details"][2]["reason"], "DAPR_STATE_ILLEGAL_KEY");
     for body in [
         "{",
         "[1]",
@@ -334,6 +352,10 @@ fn errors_as_dapr_answers_them() {
     let q = r#"{"filter":{"EQ":{"n":1}}}"#;
     let a = call(&s, "POST", "/v1.0-alpha1/state/statestore/query", &[], q);
     assert_eq!(a.json()["errorCode"], "ERR_STATE_STORE_NOT_SUPPORTED");
+    assert_eq!(
+        a.json()["details"][1]["reason"],
+        "DAPR_STATE_QUERYING_NOT_SUPPORTED"
+    );
     assert_eq!(
         call(
             &s,

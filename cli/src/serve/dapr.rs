@@ -9,8 +9,8 @@ use axum::response::{IntoResponse, Response};
 use std::fmt;
 
 use serde::de::{Deserializer as _, MapAccess, Visitor};
-use serde_json::Value;
 use serde_json::value::RawValue;
+use serde_json::{Value, json};
 use statestore::{Concurrency, Consistency, Error, ErrorKind};
 
 /// One of Dapr's error answers.
@@ -22,6 +22,13 @@ pub struct DaprError {
     pub code: &'static str,
     /// What went wrong.
     pub message: String,
+    /// Dapr's `details` (google.rpc types as JSON), in Dapr's order.
+    pub details: Vec<Value>,
+}
+
+/// The `@type` of a google.rpc detail.
+fn rpc_type(name: &str) -> String {
+    format!("type.googleapis.com/google.rpc.{name}")
 }
 
 impl DaprError {
@@ -31,7 +38,49 @@ impl DaprError {
             status,
             code,
             message: message.into(),
+            details: Vec::new(),
         }
+    }
+
+    /// Adds a BadRequest detail with one field violation.
+    pub fn violation(mut self, field: &str, description: &str) -> Self {
+        self.details.push(json!({
+            "@type": rpc_type("BadRequest"),
+            "field_violations": [{ "field": field, "description": description }],
+        }));
+        self
+    }
+
+    /// Adds a Help detail with one link.
+    pub fn help(mut self, url: &str, description: &str) -> Self {
+        self.details.push(json!({
+            "@type": rpc_type("Help"),
+            "links": [{ "description": description, "url": url }],
+        }));
+        self
+    }
+
+    /// Adds a ResourceInfo detail naming state store `name`.
+    pub fn resource(mut self, name: &str) -> Self {
+        self.details.push(json!({
+            "@type": rpc_type("ResourceInfo"),
+            "resource_type": "state",
+            "resource_name": name,
+            "owner": "",
+            "description": "",
+        }));
+        self
+    }
+
+    /// Adds an ErrorInfo detail: Dapr's reason, domain `dapr.io`.
+    pub fn reason(mut self, reason: &str, metadata: Value) -> Self {
+        self.details.push(json!({
+            "@type": rpc_type("ErrorInfo"),
+            "reason": reason,
+            "domain": "dapr.io",
+            "metadata": metadata,
+        }));
+        self
     }
 
     /// `400 ERR_MALFORMED_REQUEST`.
@@ -62,7 +111,10 @@ impl DaprError {
 
 impl IntoResponse for DaprError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({ "errorCode": self.code, "message": self.message });
+        let mut body = json!({ "errorCode": self.code, "message": self.message });
+        if !self.details.is_empty() {
+            body["details"] = Value::Array(self.details);
+        }
         let mut r = (self.status, body.to_string()).into_response();
         r.headers_mut().insert(
             header::CONTENT_TYPE,

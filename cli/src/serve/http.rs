@@ -123,12 +123,14 @@ fn json_response(status: StatusCode, body: &Value) -> Response {
 
 /// The store of a component, or Dapr's error for an unknown one.
 fn store(app: &App, name: &str) -> Result<Arc<dyn Store>, DaprError> {
+    let app_id = json!({ "appID": app.runtime.app_id() });
     if app.runtime.names().next().is_none() {
         return Err(DaprError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "ERR_STATE_STORE_NOT_CONFIGURED",
-            "state store is not configured",
-        ));
+            format!("state store {name} is not configured"),
+        )
+        .reason("DAPR_STATE_NOT_CONFIGURED", app_id));
     }
     app.runtime.store(name).map_err(|_| {
         DaprError::new(
@@ -136,6 +138,7 @@ fn store(app: &App, name: &str) -> Result<Arc<dyn Store>, DaprError> {
             "ERR_STATE_STORE_NOT_FOUND",
             format!("state store {name} is not found"),
         )
+        .reason("DAPR_STATE_NOT_FOUND", app_id)
     })
 }
 
@@ -183,14 +186,16 @@ fn key_of(uri: &Uri) -> Result<String, Response> {
     })
 }
 
-fn check_key(key: &str) -> Result<(), DaprError> {
+fn check_key(store: &str, key: &str) -> Result<(), DaprError> {
     if key.is_empty() {
         return Err(DaprError::malformed("the key is empty"));
     }
     if key.contains("||") {
-        return Err(DaprError::malformed(format!(
-            "input key/keyPrefix '{key}' can't contain '||'"
-        )));
+        let message = format!("input key/keyPrefix '{key}' can't contain '||'");
+        return Err(DaprError::malformed(message.clone())
+            .violation(key, &message)
+            .resource(store)
+            .reason("DAPR_STATE_ILLEGAL_KEY", json!({})));
     }
     Ok(())
 }
@@ -213,7 +218,7 @@ async fn get_key(State(app): State<Shared>, uri: Uri) -> Response {
 
 async fn get_one(app: &App, name: &str, key: String, uri: &Uri) -> Answer {
     let store = store(app, name)?;
-    check_key(&key)?;
+    check_key(name, &key)?;
     let params = params(uri)?;
     let mut req = GetRequest::new(key);
     req.metadata = query_metadata(&params);
@@ -257,7 +262,7 @@ async fn delete_key(State(app): State<Shared>, uri: Uri, headers: HeaderMap) -> 
 
 async fn delete_one(app: &App, name: &str, key: String, uri: &Uri, headers: &HeaderMap) -> Answer {
     let store = store(app, name)?;
-    check_key(&key)?;
+    check_key(name, &key)?;
     let params = params(uri)?;
     let code = "ERR_STATE_DELETE";
     let mut req = DeleteRequest::new(key);
@@ -296,10 +301,10 @@ async fn save(State(app): State<Shared>, uri: Uri, body: Bytes) -> Response {
 }
 
 /// A set request of one item of a save or transaction body.
-fn set_request(o: &Object, code: &'static str) -> Result<SetRequest, DaprError> {
+fn set_request(store: &str, o: &Object, code: &'static str) -> Result<SetRequest, DaprError> {
     let what = "a state item";
     let key = o.string("key", what)?.unwrap_or_default();
-    check_key(&key)?;
+    check_key(store, &key)?;
     let mut req = SetRequest::new(key, o.value_bytes());
     req.etag = o
         .string("etag", what)?
@@ -317,7 +322,7 @@ async fn save_all(app: &App, name: &str, uri: &Uri, body: &Bytes) -> Answer {
     let extra = query_metadata(&params(uri)?);
     let mut reqs = Vec::with_capacity(items.len());
     for item in &items {
-        let mut req = set_request(&Object::parse(item.get(), "a state item")?, code)?;
+        let mut req = set_request(name, &Object::parse(item.get(), "a state item")?, code)?;
         for (k, v) in &extra {
             req.metadata.entry(k.clone()).or_insert_with(|| v.clone());
         }
@@ -383,7 +388,7 @@ async fn bulk_get(app: &App, name: &str, uri: &Uri, body: &Bytes) -> Answer {
     let mut meta = o.metadata("the body")?;
     meta.extend(query_metadata(&params(uri)?));
     for k in &keys {
-        check_key(k)?;
+        check_key(name, k)?;
     }
     let reqs: Vec<GetRequest> = keys
         .iter()
@@ -447,7 +452,13 @@ async fn transact(app: &App, name: &str, uri: &Uri, body: &Bytes) -> Answer {
             StatusCode::INTERNAL_SERVER_ERROR,
             "ERR_STATE_STORE_NOT_SUPPORTED",
             format!("state store {name} doesn't support transactions"),
-        ));
+        )
+        .help(
+            "https://docs.dapr.io/reference/components-reference/supported-state-stores/",
+            "Check the list of state stores and the features they support",
+        )
+        .resource(name)
+        .reason("DAPR_STATE_TRANSACTIONS_NOT_SUPPORTED", json!({})));
     }
     let o = Object::parse(text(body)?, "the body")?;
     let query = query_metadata(&params(uri)?);
@@ -470,7 +481,7 @@ async fn transact(app: &App, name: &str, uri: &Uri, body: &Bytes) -> Answer {
         let request = op
             .object("request", "an operation's request")?
             .unwrap_or_default();
-        let mut set = set_request(&request, code)?;
+        let mut set = set_request(name, &request, code)?;
         for (k, v) in &query {
             set.metadata.entry(k.clone()).or_insert_with(|| v.clone());
         }
@@ -495,6 +506,11 @@ async fn transact(app: &App, name: &str, uri: &Uri, body: &Bytes) -> Answer {
                 "the transaction contains {} operations, which is more than what the state store supports: {max}",
                 ops.len()
             ),
+        )
+        .resource(name)
+        .reason(
+            "DAPR_STATE_TOO_MANY_TRANSACTIONS",
+            json!({ "currentOpsTransaction": ops.len().to_string(), "maxOpsPerTransaction": max.to_string() }),
         ));
     }
     if ops.is_empty() {
@@ -520,8 +536,10 @@ async fn run_query(app: &App, name: &str, uri: &Uri, body: &Bytes) -> Answer {
         return Err(DaprError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "ERR_STATE_STORE_NOT_SUPPORTED",
-            format!("state store {name} doesn't support query"),
-        ));
+            "state store does not support querying",
+        )
+        .resource(name)
+        .reason("DAPR_STATE_QUERYING_NOT_SUPPORTED", json!({})));
     }
     let text = std::str::from_utf8(body).map_err(|_| {
         DaprError::new(
@@ -530,13 +548,22 @@ async fn run_query(app: &App, name: &str, uri: &Uri, body: &Bytes) -> Answer {
             "the query is not UTF-8",
         )
     })?;
-    let q = Query::from_json(text).map_err(|e| DaprError::internal("ERR_STATE_QUERY", &e))?;
+    let failed = |e: statestore::Error| {
+        DaprError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "ERR_STATE_QUERY",
+            format!(
+                "state store {name} query failed: {}",
+                crate::scrub(&format!("{e:#}"))
+            ),
+        )
+        .resource(name)
+        .reason("DAPR_STATE_QUERY_FAILED", json!({}))
+    };
+    let q = Query::from_json(text).map_err(failed)?;
     let mut req = QueryRequest::new(q);
     req.metadata = query_metadata(&params(uri)?);
-    let res = store
-        .query(req)
-        .await
-        .map_err(|e| DaprError::internal("ERR_STATE_QUERY", &e))?;
+    let res = store.query(req).await.map_err(failed)?;
     if res.results.is_empty() && res.token.is_none() {
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
