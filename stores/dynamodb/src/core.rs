@@ -40,6 +40,25 @@ pub struct Cond {
     values: HashMap<String, AttributeValue>,
 }
 
+/// A condition as the SDK's builders take it: expression, names and
+/// values, each `None` for no condition (DynamoDB refuses empty ones).
+type Parts = (
+    Option<String>,
+    Option<HashMap<String, String>>,
+    Option<HashMap<String, AttributeValue>>,
+);
+
+fn parts(cond: Option<Cond>) -> Parts {
+    match cond {
+        None => (None, None, None),
+        Some(c) => (
+            Some(c.expr),
+            Some(c.names),
+            Some(c.values).filter(|v| !v.is_empty()),
+        ),
+    }
+}
+
 /// What a transaction item is to do.
 #[derive(Debug, Clone)]
 pub enum Action {
@@ -399,14 +418,14 @@ impl Core {
 
     /// One conditional or unconditional put.
     pub async fn put(&self, item: Attributes, cond: Option<Cond>) -> Result<()> {
-        let cond = cond.unwrap_or_default();
+        let (expr, names, values) = parts(cond);
         self.client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
-            .set_condition_expression(Some(cond.expr).filter(|e| !e.is_empty()))
-            .set_expression_attribute_names(Some(cond.names).filter(|n| !n.is_empty()))
-            .set_expression_attribute_values(Some(cond.values).filter(|v| !v.is_empty()))
+            .set_condition_expression(expr)
+            .set_expression_attribute_names(names)
+            .set_expression_attribute_values(values)
             .send()
             .await
             .map(drop)
@@ -415,15 +434,15 @@ impl Core {
 
     /// One conditional or unconditional delete; returns the deleted item.
     pub async fn delete(&self, key: &str, cond: Option<Cond>) -> Result<Option<Attributes>> {
-        let cond = cond.unwrap_or_default();
+        let (expr, names, values) = parts(cond);
         let out = self
             .client
             .delete_item()
             .table_name(&self.table)
             .set_key(Some(self.key(key)))
-            .set_condition_expression(Some(cond.expr).filter(|e| !e.is_empty()))
-            .set_expression_attribute_names(Some(cond.names).filter(|n| !n.is_empty()))
-            .set_expression_attribute_values(Some(cond.values).filter(|v| !v.is_empty()))
+            .set_condition_expression(expr)
+            .set_expression_attribute_names(names)
+            .set_expression_attribute_values(values)
             .return_values(ReturnValue::AllOld)
             .send()
             .await
@@ -528,10 +547,7 @@ impl Core {
     ) -> std::result::Result<(), TxFailure> {
         let mut request = Vec::with_capacity(items.len());
         for (key, action, cond) in items {
-            let cond = cond.unwrap_or_default();
-            let expr = Some(cond.expr).filter(|e| !e.is_empty());
-            let names = Some(cond.names).filter(|n| !n.is_empty());
-            let values = Some(cond.values).filter(|v| !v.is_empty());
+            let (expr, names, values) = parts(cond);
             let item = match action {
                 Action::Put(item) => TransactWriteItem::builder().put(
                     Put::builder()

@@ -67,17 +67,30 @@ pub struct DynamoStore {
     config: Option<Config>,
 }
 
+/// Refuses a write with a ttl where no TTL attribute is configured.
+fn ttl_offered(op: &Op, core: &Core, name: Operation) -> Result<()> {
+    match op {
+        Op::Write(w) if w.ttl_seconds().is_some() && core.ttl_attr.is_none() => {
+            Err(Error::not_supported(NAME, name)
+                .map_message(|m| format!("{m}: a ttl needs the property ttlAttributeName"))
+                .with_key(op.key().to_owned()))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The refusal of keys-like and delete-with-prefix without
+/// `allowTableScans`.
+fn scans_refused(name: Operation) -> Error {
+    Error::not_supported(NAME, name).map_message(|m| {
+        format!("{m}: it scans the whole table; set allowTableScans to true to offer it")
+    })
+}
+
 /// Refuses a write with a ttl where no TTL attribute is configured, and a
 /// malformed etag.
 fn admit(op: &Op, core: &Core, name: Operation) -> Result<()> {
-    if let Op::Write(w) = op
-        && w.ttl_seconds().is_some()
-        && core.ttl_attr.is_none()
-    {
-        return Err(Error::not_supported(NAME, name)
-            .map_message(|m| format!("{m}: a ttl needs the property ttlAttributeName"))
-            .with_key(op.key().to_owned()));
-    }
+    ttl_offered(op, core, name)?;
     if let Condition::IfMatch(e) = op.condition() {
         layout::check_etag(e).map_err(|e| e.with_key(op.key().to_owned()))?;
     }
@@ -463,15 +476,7 @@ impl Store for DynamoStore {
         self.run(name, |core| async move {
             let ops = check::transaction(req, &LIMITS)?;
             for (i, op) in ops.iter().enumerate() {
-                if let Op::Write(w) = op
-                    && w.ttl_seconds().is_some()
-                    && core.ttl_attr.is_none()
-                {
-                    return Err(Error::not_supported(NAME, name)
-                        .map_message(|m| format!("{m}: a ttl needs the property ttlAttributeName"))
-                        .with_key(w.key.clone())
-                        .in_transaction(i));
-                }
+                ttl_offered(op, &core, name).map_err(|e| e.in_transaction(i))?;
             }
             let etags: Vec<Option<ETag>> = ops
                 .iter()
@@ -510,9 +515,7 @@ impl Store for DynamoStore {
             .contains(Feature::DeleteWithPrefix)
         {
             self.core(name)?;
-            return Err(Error::not_supported(NAME, name).map_message(|m| {
-                format!("{m}: it scans the whole table; set allowTableScans to true to offer it")
-            }));
+            return Err(scans_refused(name));
         }
         self.run(name, |core| async move {
             let prefix = check::prefix(&req.prefix)?;
@@ -548,9 +551,7 @@ impl Store for DynamoStore {
         let name = Operation::KeysLike;
         if !self.capabilities().features.contains(Feature::KeysLike) {
             self.core(name)?;
-            return Err(Error::not_supported(NAME, name).map_message(|m| {
-                format!("{m}: it scans the whole table; set allowTableScans to true to offer it")
-            }));
+            return Err(scans_refused(name));
         }
         self.run(name, |core| async move {
             let pattern = check::keys_like(&req)?;

@@ -78,8 +78,6 @@ pub struct Statement {
     pub update: Document,
     /// The etag a delete leaves on the expired document, for the cleanup.
     pub expired_etag: Option<String>,
-    /// The statement's size as BSON.
-    pub size: usize,
 }
 
 /// Most statements in one command.
@@ -89,8 +87,38 @@ pub const MAX_STATEMENTS: usize = 1000;
 pub const MAX_COMMAND_BYTES: usize = 15 * 1024 * 1024;
 
 /// The size of a statement as BSON.
-fn size(update: &Document) -> usize {
-    update.to_vec().map_or(MAX_COMMAND_BYTES, |v| v.len())
+fn size(s: &&Statement) -> usize {
+    s.update.to_vec().map_or(MAX_COMMAND_BYTES, |v| v.len())
+}
+
+/// `items` in runs of at most `max_items` whose `size`s add up to at most
+/// `max_bytes` (a longer item makes a run of its own). Sizes are asked for
+/// only when a run could hold two items, so a lone item costs nothing.
+pub fn runs<T>(
+    items: &[T],
+    max_items: usize,
+    max_bytes: usize,
+    size: impl Fn(&T) -> usize,
+) -> Vec<&[T]> {
+    let mut out = Vec::new();
+    let mut rest = items;
+    while !rest.is_empty() {
+        let mut n = 1;
+        let mut bytes = None;
+        while n < rest.len().min(max_items) {
+            let used = *bytes.get_or_insert_with(|| size(&rest[0]));
+            let more = used.saturating_add(size(&rest[n]));
+            if more > max_bytes {
+                break;
+            }
+            bytes = Some(more);
+            n += 1;
+        }
+        let (run, later) = rest.split_at(n);
+        out.push(run);
+        rest = later;
+    }
+    out
 }
 
 /// The filter of documents that have not expired (the server purges
@@ -172,7 +200,6 @@ pub fn set_statement(
     (
         Statement {
             key: key.to_owned(),
-            size: size(&update),
             update,
             expired_etag: None,
         },
@@ -207,7 +234,6 @@ pub fn delete_statement(key: &str, condition: &Condition) -> Statement {
     let update = doc! { "q": q, "u": [ u ], "upsert": upsert };
     Statement {
         key: key.to_owned(),
-        size: size(&update),
         update,
         expired_etag,
     }
@@ -219,7 +245,6 @@ pub fn malformed_statement(key: &str) -> Statement {
     let update = doc! { "q": { ID: key }, "u": [ { "$set": { VALUE: { "$toInt": MALFORMED } } } ], "upsert": true };
     Statement {
         key: key.to_owned(),
-        size: size(&update),
         update,
         expired_etag: None,
     }
@@ -371,28 +396,16 @@ impl Core {
         mut session: Option<&mut ClientSession>,
     ) -> Result<Vec<Option<Result<()>>>> {
         let mut outcomes = Vec::with_capacity(statements.len());
-        let mut rest = statements;
-        while !rest.is_empty() {
-            let mut n = 0;
-            let mut bytes = 0;
-            while n < rest.len()
-                && n < MAX_STATEMENTS
-                && (n == 0 || bytes + rest[n].size <= MAX_COMMAND_BYTES)
-            {
-                bytes += rest[n].size;
-                n += 1;
+        for chunk in runs(statements, MAX_STATEMENTS, MAX_COMMAND_BYTES, size) {
+            // An ordered batch stops at its first failure.
+            if ordered && outcomes.iter().any(|o| !matches!(o, Some(Ok(())))) {
+                outcomes.extend(chunk.iter().map(|_| None));
+                continue;
             }
-            let (chunk, later) = rest.split_at(n);
-            rest = later;
             let done = self
                 .write_command(chunk, ordered, session.as_deref_mut())
                 .await?;
-            let failed = done.iter().any(|o| !matches!(o, Some(Ok(()))));
             outcomes.extend(done);
-            if ordered && failed {
-                outcomes.extend(rest.iter().map(|_| None));
-                break;
-            }
         }
         Ok(outcomes)
     }
@@ -675,6 +688,21 @@ pub fn expires_at(doc: &Document) -> Option<SystemTime> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn runs_are_bounded_by_count_and_bytes() {
+        let lens = |runs: Vec<&[usize]>| runs.iter().map(|r| r.len()).collect::<Vec<_>>();
+        let asked = std::cell::Cell::new(0);
+        let size = |n: &usize| {
+            asked.set(asked.get() + 1);
+            *n
+        };
+        assert_eq!(lens(runs(&[5], 10, 1, size)), [1]);
+        assert_eq!(asked.get(), 0, "a lone item is never sized");
+        assert_eq!(lens(runs(&[1, 1, 1, 1, 1], 2, 100, size)), [2, 2, 1]);
+        assert_eq!(lens(runs(&[4, 4, 4, 20, 1], 10, 10, size)), [2, 1, 1, 1]);
+        assert!(runs::<usize>(&[], 10, 10, size).is_empty());
+    }
 
     #[test]
     fn regexes_are_anchored_and_escaped() {

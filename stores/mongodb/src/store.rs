@@ -146,25 +146,6 @@ fn short_enough(what: &str, regex: &str) -> Result<()> {
     Ok(())
 }
 
-/// `keys` in runs of at most [`MAX_BULK_BATCH`] keys and 8 MiB, each run
-/// one `$in` of a `find` (a command is one document of at most 16 MiB).
-fn key_chunks(keys: &[String]) -> Vec<&[String]> {
-    let mut out = Vec::new();
-    let mut rest = keys;
-    while !rest.is_empty() {
-        let mut n = 0;
-        let mut bytes = 0;
-        while n < rest.len() && n < MAX_BULK_BATCH && (n == 0 || bytes + rest[n].len() <= 8 << 20) {
-            bytes += rest[n].len();
-            n += 1;
-        }
-        let (chunk, later) = rest.split_at(n);
-        out.push(chunk);
-        rest = later;
-    }
-    out
-}
-
 impl MongoStore {
     /// An uninitialised store; call [`Store::init`].
     pub fn new() -> Self {
@@ -350,7 +331,9 @@ impl Store for MongoStore {
                 .map(|r| r.key.clone())
                 .collect();
             let mut found: HashMap<String, Item> = HashMap::new();
-            for chunk in key_chunks(&valid) {
+            // `$in` lists of at most 8 MiB: a command is one document of
+            // at most 16 MiB.
+            for chunk in driver::runs(&valid, MAX_BULK_BATCH, 8 << 20, String::len) {
                 for doc in core.find(chunk).await? {
                     if let Ok(k) = doc.get_str(layout::ID) {
                         found.insert(k.to_owned(), item(&doc));
