@@ -3,6 +3,7 @@
 //! values as strings only).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -11,9 +12,10 @@ use std::fmt;
 use serde::de::{Deserializer as _, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
-use statestore::{Concurrency, Consistency, Error, ErrorKind};
+use statestore::runtime::Runtime;
+use statestore::{Concurrency, Consistency, Error, ErrorKind, KeyResult, Store};
 
-/// One of Dapr's error answers.
+/// One of Dapr's error answers, for HTTP and gRPC alike.
 #[derive(Debug)]
 pub struct DaprError {
     /// The HTTP status.
@@ -22,13 +24,69 @@ pub struct DaprError {
     pub code: &'static str,
     /// What went wrong.
     pub message: String,
-    /// Dapr's `details` (google.rpc types as JSON), in Dapr's order.
-    pub details: Vec<Value>,
+    /// Dapr's details (google.rpc types), in Dapr's order.
+    pub details: Vec<Detail>,
 }
 
-/// The `@type` of a google.rpc detail.
-fn rpc_type(name: &str) -> String {
-    format!("type.googleapis.com/google.rpc.{name}")
+/// One google.rpc error detail Dapr attaches.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Detail {
+    /// ErrorInfo: Dapr's reason, domain `dapr.io`.
+    ErrorInfo {
+        /// e.g. `DAPR_STATE_ETAG_MISMATCH`.
+        reason: &'static str,
+        /// Extra facts.
+        metadata: BTreeMap<String, String>,
+    },
+    /// ResourceInfo naming a state store.
+    ResourceInfo {
+        /// The store's name.
+        name: String,
+    },
+    /// BadRequest with one field violation.
+    BadRequest {
+        /// The offending field.
+        field: String,
+        /// What is wrong with it.
+        description: String,
+    },
+    /// Help with one link.
+    Help {
+        /// The link.
+        url: &'static str,
+        /// What it says.
+        description: &'static str,
+    },
+}
+
+impl Detail {
+    /// The detail as Dapr renders it in an HTTP error body.
+    fn json(&self) -> Value {
+        let rpc_type = |name: &str| format!("type.googleapis.com/google.rpc.{name}");
+        match self {
+            Detail::ErrorInfo { reason, metadata } => json!({
+                "@type": rpc_type("ErrorInfo"),
+                "reason": reason,
+                "domain": "dapr.io",
+                "metadata": metadata,
+            }),
+            Detail::ResourceInfo { name } => json!({
+                "@type": rpc_type("ResourceInfo"),
+                "resource_type": "state",
+                "resource_name": name,
+                "owner": "",
+                "description": "",
+            }),
+            Detail::BadRequest { field, description } => json!({
+                "@type": rpc_type("BadRequest"),
+                "field_violations": [{ "field": field, "description": description }],
+            }),
+            Detail::Help { url, description } => json!({
+                "@type": rpc_type("Help"),
+                "links": [{ "description": description, "url": url }],
+            }),
+        }
+    }
 }
 
 impl DaprError {
@@ -44,43 +102,43 @@ impl DaprError {
 
     /// Adds a BadRequest detail with one field violation.
     pub fn violation(mut self, field: &str, description: &str) -> Self {
-        self.details.push(json!({
-            "@type": rpc_type("BadRequest"),
-            "field_violations": [{ "field": field, "description": description }],
-        }));
+        self.details.push(Detail::BadRequest {
+            field: field.to_owned(),
+            description: description.to_owned(),
+        });
         self
     }
 
     /// Adds a Help detail with one link.
-    pub fn help(mut self, url: &str, description: &str) -> Self {
-        self.details.push(json!({
-            "@type": rpc_type("Help"),
-            "links": [{ "description": description, "url": url }],
-        }));
+    pub fn help(mut self, url: &'static str, description: &'static str) -> Self {
+        self.details.push(Detail::Help { url, description });
         self
     }
 
     /// Adds a ResourceInfo detail naming state store `name`.
     pub fn resource(mut self, name: &str) -> Self {
-        self.details.push(json!({
-            "@type": rpc_type("ResourceInfo"),
-            "resource_type": "state",
-            "resource_name": name,
-            "owner": "",
-            "description": "",
-        }));
+        self.details.push(Detail::ResourceInfo {
+            name: name.to_owned(),
+        });
         self
     }
 
     /// Adds an ErrorInfo detail: Dapr's reason, domain `dapr.io`.
-    pub fn reason(mut self, reason: &str, metadata: Value) -> Self {
-        self.details.push(json!({
-            "@type": rpc_type("ErrorInfo"),
-            "reason": reason,
-            "domain": "dapr.io",
-            "metadata": metadata,
-        }));
+    pub fn reason(mut self, reason: &'static str, metadata: &[(&str, String)]) -> Self {
+        let metadata = metadata
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect();
+        self.details.push(Detail::ErrorInfo { reason, metadata });
         self
+    }
+
+    /// The ErrorInfo reason, if any.
+    pub fn error_reason(&self) -> Option<&'static str> {
+        self.details.iter().find_map(|d| match d {
+            Detail::ErrorInfo { reason, .. } => Some(*reason),
+            _ => None,
+        })
     }
 
     /// `400 ERR_MALFORMED_REQUEST`.
@@ -107,13 +165,97 @@ impl DaprError {
             crate::scrub(&format!("{e:#}")),
         )
     }
+
+    /// The answer to a save or bulk delete of several items whose results
+    /// hold failures: 400 if an etag was malformed, 409 if every failure is
+    /// a stale etag, 500 otherwise; `None` when every item succeeded.
+    pub fn bulk<'a>(
+        code: &'static str,
+        failed: impl IntoIterator<Item = &'a Error>,
+    ) -> Option<Self> {
+        let failed: Vec<&Error> = failed.into_iter().collect();
+        let first = failed.first()?;
+        let status = if failed.iter().any(|e| e.kind() == ErrorKind::ETagInvalid) {
+            StatusCode::BAD_REQUEST
+        } else if failed.iter().all(|e| e.kind() == ErrorKind::ETagMismatch) {
+            StatusCode::CONFLICT
+        } else {
+            StatusCode::INTERNAL_SERVER_ERROR
+        };
+        Some(Self::new(status, code, crate::scrub(&format!("{first:#}"))))
+    }
+
+    /// `ERR_STATE_STORE_NOT_SUPPORTED` for a store without transactions.
+    pub fn not_transactional(name: &str) -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "ERR_STATE_STORE_NOT_SUPPORTED",
+            format!("state store {name} doesn't support transactions"),
+        )
+        .help(
+            "https://docs.dapr.io/reference/components-reference/supported-state-stores/",
+            "Check the list of state stores and the features they support",
+        )
+        .resource(name)
+        .reason("DAPR_STATE_TRANSACTIONS_NOT_SUPPORTED", &[])
+    }
+
+    /// `ERR_STATE_STORE_TOO_MANY_TRANSACTIONS`.
+    pub fn too_many(name: &str, ops: usize, max: usize) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "ERR_STATE_STORE_TOO_MANY_TRANSACTIONS",
+            format!(
+                "the transaction contains {ops} operations, which is more than what the state store supports: {max}"
+            ),
+        )
+        .resource(name)
+        .reason(
+            "DAPR_STATE_TOO_MANY_TRANSACTIONS",
+            &[
+                ("currentOpsTransaction", ops.to_string()),
+                ("maxOpsPerTransaction", max.to_string()),
+            ],
+        )
+    }
+
+    /// `ERR_NOT_SUPPORTED_STATE_OPERATION` for an unknown operation type.
+    pub fn unknown_operation(kind: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "ERR_NOT_SUPPORTED_STATE_OPERATION",
+            format!("operation type {kind} not supported"),
+        )
+    }
+
+    /// `ERR_STATE_STORE_NOT_SUPPORTED` for a store without the query API.
+    pub fn query_unsupported(name: &str) -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "ERR_STATE_STORE_NOT_SUPPORTED",
+            "state store does not support querying",
+        )
+        .resource(name)
+        .reason("DAPR_STATE_QUERYING_NOT_SUPPORTED", &[])
+    }
+
+    /// `ERR_STATE_QUERY`: a query that could not be parsed or run.
+    pub fn query_failed(name: &str, why: &str) -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "ERR_STATE_QUERY",
+            format!("state store {name} query failed: {}", crate::scrub(why)),
+        )
+        .resource(name)
+        .reason("DAPR_STATE_QUERY_FAILED", &[])
+    }
 }
 
 impl IntoResponse for DaprError {
     fn into_response(self) -> Response {
         let mut body = json!({ "errorCode": self.code, "message": self.message });
         if !self.details.is_empty() {
-            body["details"] = Value::Array(self.details);
+            body["details"] = self.details.iter().map(Detail::json).collect();
         }
         let mut r = (self.status, body.to_string()).into_response();
         r.headers_mut().insert(
@@ -122,6 +264,88 @@ impl IntoResponse for DaprError {
         );
         r
     }
+}
+
+/// The store of component `name` in `runtime`, or Dapr's error: not
+/// configured when there is no store at all, else not found.
+pub fn store(runtime: &Runtime, name: &str) -> Result<Arc<dyn Store>, DaprError> {
+    let app_id = [("appID", runtime.app_id().to_owned())];
+    if runtime.names().next().is_none() {
+        return Err(DaprError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "ERR_STATE_STORE_NOT_CONFIGURED",
+            format!("state store {name} is not configured"),
+        )
+        .reason("DAPR_STATE_NOT_CONFIGURED", &app_id));
+    }
+    runtime.store(name).map_err(|_| {
+        DaprError::new(
+            StatusCode::BAD_REQUEST,
+            "ERR_STATE_STORE_NOT_FOUND",
+            format!("state store {name} is not found"),
+        )
+        .reason("DAPR_STATE_NOT_FOUND", &app_id)
+    })
+}
+
+/// Writes requests as Dapr does: one through the single call (its error
+/// as [`DaprError::write`] reports it), several through the bulk call (the
+/// failures as [`DaprError::bulk`] reports them).
+pub async fn write_all<R, T>(
+    mut reqs: Vec<R>,
+    code: &'static str,
+    one: impl AsyncFnOnce(R) -> statestore::Result<T>,
+    many: impl AsyncFnOnce(Vec<R>) -> statestore::Result<Vec<KeyResult<T>>>,
+) -> Result<(), DaprError> {
+    if reqs.len() <= 1 {
+        return match reqs.pop() {
+            Some(req) => one(req)
+                .await
+                .map(drop)
+                .map_err(|e| DaprError::write(code, &e)),
+            None => Ok(()),
+        };
+    }
+    let results = many(reqs)
+        .await
+        .map_err(|e| DaprError::internal(code, &e))?;
+    let failed = results.iter().filter_map(|r| r.result.as_ref().err());
+    DaprError::bulk(code, failed).map_or(Ok(()), Err)
+}
+
+/// A component as metadata lists it: type, version and the features of
+/// the store as served (a keyPrefix view has no query API).
+pub fn component(
+    runtime: &Runtime,
+    name: &str,
+) -> Option<(&'static str, &'static str, Vec<&'static str>)> {
+    let (typ, version) = runtime.store_type(name).ok()?;
+    let caps = runtime.store(name).ok()?.capabilities();
+    Some((
+        typ,
+        version,
+        caps.features.iter().map(|f| f.name()).collect(),
+    ))
+}
+
+/// Dapr's key rule: not empty, no `||` (Dapr's key separator).
+pub fn check_key(store: &str, key: &str) -> Result<(), DaprError> {
+    if key.is_empty() {
+        return Err(DaprError::malformed("the key is empty"));
+    }
+    if key.contains("||") {
+        let message = format!("input key/keyPrefix '{key}' can't contain '||'");
+        return Err(DaprError::malformed(message.clone())
+            .violation(key, &message)
+            .resource(store)
+            .reason("DAPR_STATE_ILLEGAL_KEY", &[]));
+    }
+    Ok(())
+}
+
+/// Equality whose time depends on the lengths only (the API token).
+pub fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// A JSON object of a request body, its members in order with their raw

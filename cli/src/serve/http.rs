@@ -56,8 +56,25 @@ pub fn router(app: Shared) -> Router {
         .route("/v1.0/state/{store}/{key}", get(get_key).delete(delete_key))
         .route("/v1.0-alpha1/state/{store}/query", post(query).put(query))
         .layer(middleware::from_fn_with_state(app.clone(), check_token))
+        .layer(middleware::from_fn(log_request))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(app)
+}
+
+/// Logs each request at debug level: method, path, status and time.
+async fn log_request(req: Request, next: Next) -> Response {
+    if !tracing::enabled!(tracing::Level::DEBUG) {
+        return next.run(req).await;
+    }
+    let started = std::time::Instant::now();
+    let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+    let r = next.run(req).await;
+    tracing::debug!(
+        "http {method} {path} -> {} in {:?}",
+        r.status().as_u16(),
+        started.elapsed()
+    );
+    r
 }
 
 /// Refuses calls without the API token (healthz excepted), comparing in
@@ -74,16 +91,11 @@ async fn check_token(State(app): State<Shared>, req: Request, next: Next) -> Res
             .get("dapr-api-token")
             .map(HeaderValue::as_bytes)
             .unwrap_or_default();
-        if !same(given, token.as_bytes()) {
+        if !dapr::same(given, token.as_bytes()) {
             return (StatusCode::UNAUTHORIZED, "invalid api token").into_response();
         }
     }
     next.run(req).await
-}
-
-/// Equality whose time depends on the lengths only.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 async fn healthz() -> StatusCode {
@@ -95,15 +107,13 @@ async fn metadata(State(app): State<Shared>) -> Response {
         .runtime
         .names()
         .filter_map(|name| {
-            let (typ, version) = app.runtime.store_type(name).ok()?;
-            let caps = app.runtime.capabilities(name).ok()?;
-            let features: Vec<&str> = caps.features.iter().map(|f| f.name()).collect();
+            let (typ, version, features) = dapr::component(&app.runtime, name)?;
             Some(json!({ "name": name, "type": typ, "version": version, "capabilities": features }))
         })
         .collect();
     let body = json!({
         "id": app.runtime.app_id(),
-        "runtimeVersion": concat!("statestore ", env!("CARGO_PKG_VERSION")),
+        "runtimeVersion": super::RUNTIME_VERSION,
         "enabledFeatures": [],
         "actors": [],
         "components": components,
@@ -123,23 +133,7 @@ fn json_response(status: StatusCode, body: &Value) -> Response {
 
 /// The store of a component, or Dapr's error for an unknown one.
 fn store(app: &App, name: &str) -> Result<Arc<dyn Store>, DaprError> {
-    let app_id = json!({ "appID": app.runtime.app_id() });
-    if app.runtime.names().next().is_none() {
-        return Err(DaprError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "ERR_STATE_STORE_NOT_CONFIGURED",
-            format!("state store {name} is not configured"),
-        )
-        .reason("DAPR_STATE_NOT_CONFIGURED", app_id));
-    }
-    app.runtime.store(name).map_err(|_| {
-        DaprError::new(
-            StatusCode::BAD_REQUEST,
-            "ERR_STATE_STORE_NOT_FOUND",
-            format!("state store {name} is not found"),
-        )
-        .reason("DAPR_STATE_NOT_FOUND", app_id)
-    })
+    dapr::store(&app.runtime, name)
 }
 
 /// The query parameters of a request, unescaped; a repeated name keeps its
@@ -186,20 +180,6 @@ fn key_of(uri: &Uri) -> Result<String, Response> {
     })
 }
 
-fn check_key(store: &str, key: &str) -> Result<(), DaprError> {
-    if key.is_empty() {
-        return Err(DaprError::malformed("the key is empty"));
-    }
-    if key.contains("||") {
-        let message = format!("input key/keyPrefix '{key}' can't contain '||'");
-        return Err(DaprError::malformed(message.clone())
-            .violation(key, &message)
-            .resource(store)
-            .reason("DAPR_STATE_ILLEGAL_KEY", json!({})));
-    }
-    Ok(())
-}
-
 fn store_name(uri: &Uri) -> String {
     uri.path()
         .split('/')
@@ -218,7 +198,7 @@ async fn get_key(State(app): State<Shared>, uri: Uri) -> Response {
 
 async fn get_one(app: &App, name: &str, key: String, uri: &Uri) -> Answer {
     let store = store(app, name)?;
-    check_key(name, &key)?;
+    dapr::check_key(name, &key)?;
     let params = params(uri)?;
     let mut req = GetRequest::new(key);
     req.metadata = query_metadata(&params);
@@ -262,7 +242,7 @@ async fn delete_key(State(app): State<Shared>, uri: Uri, headers: HeaderMap) -> 
 
 async fn delete_one(app: &App, name: &str, key: String, uri: &Uri, headers: &HeaderMap) -> Answer {
     let store = store(app, name)?;
-    check_key(name, &key)?;
+    dapr::check_key(name, &key)?;
     let params = params(uri)?;
     let code = "ERR_STATE_DELETE";
     let mut req = DeleteRequest::new(key);
@@ -304,7 +284,7 @@ async fn save(State(app): State<Shared>, uri: Uri, body: Bytes) -> Response {
 fn set_request(store: &str, o: &Object, code: &'static str) -> Result<SetRequest, DaprError> {
     let what = "a state item";
     let key = o.string("key", what)?.unwrap_or_default();
-    check_key(store, &key)?;
+    dapr::check_key(store, &key)?;
     let mut req = SetRequest::new(key, o.value_bytes());
     req.etag = o
         .string("etag", what)?
@@ -328,41 +308,13 @@ async fn save_all(app: &App, name: &str, uri: &Uri, body: &Bytes) -> Answer {
         }
         reqs.push(req);
     }
-    match reqs.len() {
-        0 => {}
-        1 => {
-            let req = reqs.pop().expect("one item");
-            store
-                .set(req)
-                .await
-                .map_err(|e| DaprError::write(code, &e))?;
-        }
-        _ => {
-            let results = store
-                .bulk_set(reqs)
-                .await
-                .map_err(|e| DaprError::internal(code, &e))?;
-            let failed: Vec<_> = results
-                .iter()
-                .filter_map(|r| r.result.as_ref().err())
-                .collect();
-            if let Some(first) = failed.first() {
-                use statestore::ErrorKind::{ETagInvalid, ETagMismatch};
-                let status = if failed.iter().any(|e| e.kind() == ETagInvalid) {
-                    StatusCode::BAD_REQUEST
-                } else if failed.iter().all(|e| e.kind() == ETagMismatch) {
-                    StatusCode::CONFLICT
-                } else {
-                    StatusCode::INTERNAL_SERVER_ERROR
-                };
-                return Err(DaprError::new(
-                    status,
-                    code,
-                    crate::scrub(&format!("{first:#}")),
-                ));
-            }
-        }
-    }
+    dapr::write_all(
+        reqs,
+        code,
+        async |r| store.set(r).await,
+        async |rs| store.bulk_set(rs).await,
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -388,7 +340,7 @@ async fn bulk_get(app: &App, name: &str, uri: &Uri, body: &Bytes) -> Answer {
     let mut meta = o.metadata("the body")?;
     meta.extend(query_metadata(&params(uri)?));
     for k in &keys {
-        check_key(name, k)?;
+        dapr::check_key(name, k)?;
     }
     let reqs: Vec<GetRequest> = keys
         .iter()
@@ -448,17 +400,7 @@ async fn transact(app: &App, name: &str, uri: &Uri, body: &Bytes) -> Answer {
         .features
         .contains(Feature::Transactional)
     {
-        return Err(DaprError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "ERR_STATE_STORE_NOT_SUPPORTED",
-            format!("state store {name} doesn't support transactions"),
-        )
-        .help(
-            "https://docs.dapr.io/reference/components-reference/supported-state-stores/",
-            "Check the list of state stores and the features they support",
-        )
-        .resource(name)
-        .reason("DAPR_STATE_TRANSACTIONS_NOT_SUPPORTED", json!({})));
+        return Err(DaprError::not_transactional(name));
     }
     let o = Object::parse(text(body)?, "the body")?;
     let query = query_metadata(&params(uri)?);
@@ -472,11 +414,7 @@ async fn transact(app: &App, name: &str, uri: &Uri, body: &Bytes) -> Answer {
         let op = Object::parse(op.get(), "an operation")?;
         let kind = op.string("operation", "an operation")?.unwrap_or_default();
         if kind != "upsert" && kind != "delete" {
-            return Err(DaprError::new(
-                StatusCode::BAD_REQUEST,
-                "ERR_NOT_SUPPORTED_STATE_OPERATION",
-                format!("operation type {kind} not supported"),
-            ));
+            return Err(DaprError::unknown_operation(&kind));
         }
         let request = op
             .object("request", "an operation's request")?
@@ -499,19 +437,7 @@ async fn transact(app: &App, name: &str, uri: &Uri, body: &Bytes) -> Answer {
     if let Some(max) = store.capabilities().limits.max_transaction_ops
         && ops.len() > max
     {
-        return Err(DaprError::new(
-            StatusCode::BAD_REQUEST,
-            "ERR_STATE_STORE_TOO_MANY_TRANSACTIONS",
-            format!(
-                "the transaction contains {} operations, which is more than what the state store supports: {max}",
-                ops.len()
-            ),
-        )
-        .resource(name)
-        .reason(
-            "DAPR_STATE_TOO_MANY_TRANSACTIONS",
-            json!({ "currentOpsTransaction": ops.len().to_string(), "maxOpsPerTransaction": max.to_string() }),
-        ));
+        return Err(DaprError::too_many(name, ops.len(), max));
     }
     if ops.is_empty() {
         return Ok(StatusCode::NO_CONTENT.into_response());
@@ -533,13 +459,7 @@ async fn query(State(app): State<Shared>, uri: Uri, body: Bytes) -> Response {
 async fn run_query(app: &App, name: &str, uri: &Uri, body: &Bytes) -> Answer {
     let store = store(app, name)?;
     if !store.capabilities().features.contains(Feature::QueryApi) {
-        return Err(DaprError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "ERR_STATE_STORE_NOT_SUPPORTED",
-            "state store does not support querying",
-        )
-        .resource(name)
-        .reason("DAPR_STATE_QUERYING_NOT_SUPPORTED", json!({})));
+        return Err(DaprError::query_unsupported(name));
     }
     let text = std::str::from_utf8(body).map_err(|_| {
         DaprError::new(
@@ -548,18 +468,7 @@ async fn run_query(app: &App, name: &str, uri: &Uri, body: &Bytes) -> Answer {
             "the query is not UTF-8",
         )
     })?;
-    let failed = |e: statestore::Error| {
-        DaprError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "ERR_STATE_QUERY",
-            format!(
-                "state store {name} query failed: {}",
-                crate::scrub(&format!("{e:#}"))
-            ),
-        )
-        .resource(name)
-        .reason("DAPR_STATE_QUERY_FAILED", json!({}))
-    };
+    let failed = |e: statestore::Error| DaprError::query_failed(name, &format!("{e:#}"));
     let q = Query::from_json(text).map_err(failed)?;
     let mut req = QueryRequest::new(q);
     req.metadata = query_metadata(&params(uri)?);

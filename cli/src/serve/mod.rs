@@ -1,8 +1,12 @@
-//! `statestore serve`: Dapr's state API over HTTP on the stores of a
-//! components folder, for Dapr SDKs pointed at it (docs/serve.md).
+//! `statestore serve`: Dapr's state API over HTTP and gRPC on the stores
+//! of a components folder, for Dapr SDKs pointed at it (docs/serve.md).
 
 mod dapr;
+mod grpc;
 mod http;
+mod proto;
+#[cfg(test)]
+mod tests;
 
 use std::future::IntoFuture;
 use std::net::{IpAddr, SocketAddr};
@@ -11,17 +15,23 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Args;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// The runtime version `GetMetadata` and `/v1.0/metadata` report.
+const RUNTIME_VERSION: &str = concat!("statestore ", env!("CARGO_PKG_VERSION"));
 
 /// Arguments of `statestore serve`.
 #[derive(Args)]
 pub struct ServeArgs {
-    /// A Dapr component manifest, or a folder of them.
-    #[arg(long, value_name = "FILE|FOLDER")]
-    pub components: PathBuf,
+    /// A Dapr component manifest, or a folder of them (daprd's
+    /// --resources-path).
+    #[arg(long, value_name = "FILE|FOLDER", visible_alias = "resources-path")]
+    pub components: Option<PathBuf>,
     /// The app id: the value of {appID} and of the appid key prefix.
     #[arg(long, value_name = "ID", default_value = "statestore")]
     pub app_id: String,
-    /// HTTP port (or DAPR_HTTP_PORT).
+    /// HTTP port (or DAPR_HTTP_PORT); 0 picks a free one.
     #[arg(
         long,
         value_name = "PORT",
@@ -29,15 +39,23 @@ pub struct ServeArgs {
         default_value_t = 3500
     )]
     pub http_port: u16,
-    /// Address to listen on. Only loopback addresses unless
-    /// --allow-remote is given: the API has no transport security.
+    /// gRPC port (or DAPR_GRPC_PORT); 0 picks a free one.
+    #[arg(
+        long,
+        value_name = "PORT",
+        env = "DAPR_GRPC_PORT",
+        default_value_t = 50001
+    )]
+    pub grpc_port: u16,
+    /// Address to listen on, for HTTP and gRPC. Only loopback addresses
+    /// unless --allow-remote is given: the API has no transport security.
     #[arg(long, value_name = "ADDRESS", default_value = "127.0.0.1")]
     pub listen: IpAddr,
     /// Allow --listen on an address other than loopback.
     #[arg(long)]
     pub allow_remote: bool,
-    /// API token every call but healthz must carry in the dapr-api-token
-    /// header (or DAPR_API_TOKEN); never printed.
+    /// API token every call but healthz must carry, in the dapr-api-token
+    /// HTTP header or gRPC metadata (or DAPR_API_TOKEN); never printed.
     #[arg(
         long,
         value_name = "TOKEN",
@@ -50,8 +68,22 @@ pub struct ServeArgs {
 /// How long calls in flight may take to finish after Ctrl-C or SIGTERM.
 const GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// Binds `addr`, or says which address and why not.
+async fn bind(addr: SocketAddr, what: &str) -> Result<TcpListener, String> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen for {what} on {addr}: {e}"))
+}
+
 /// Loads the components and serves until Ctrl-C or SIGTERM.
 pub async fn run(args: ServeArgs) -> statestore::Result<ExitCode> {
+    let Some(components) = &args.components else {
+        eprintln!(
+            "error: statestore serve needs the state stores to serve: pass --components <FILE|FOLDER>, \
+             a Dapr component manifest (YAML) or a folder of them, e.g. --components examples/components/sqlite.yaml"
+        );
+        return Ok(ExitCode::from(2));
+    };
     if !args.listen.is_loopback() && !args.allow_remote {
         eprintln!(
             "error: --listen {} is not a loopback address: add --allow-remote to serve other hosts (the API has no TLS)",
@@ -63,52 +95,90 @@ pub async fn run(args: ServeArgs) -> statestore::Result<ExitCode> {
         crate::remember_secret(t);
     }
     let runtime = statestore::runtime(args.app_id.clone())?
-        .load(&args.components)
+        .load(components)
         .await?;
     for note in runtime.notes() {
         eprintln!("note: {}", crate::scrub(note));
     }
     let names: Vec<String> = runtime.names().map(str::to_owned).collect();
+    if names.is_empty() {
+        eprintln!(
+            "note: no state store in {}: every state call will answer ERR_STATE_STORE_NOT_CONFIGURED",
+            components.display()
+        );
+    }
+    for name in &names {
+        if let Some((typ, version, features)) = dapr::component(&runtime, name) {
+            println!(
+                "component {name}: {typ} {version} ({})",
+                features.join(", ")
+            );
+        }
+    }
     let app = Arc::new(http::App {
         runtime,
         token: args.api_token.filter(|t| !t.is_empty()),
     });
-    let addr = SocketAddr::new(args.listen, args.http_port);
-    let listener = match tokio::net::TcpListener::bind(addr).await {
+    let listeners = async {
+        let h = bind(SocketAddr::new(args.listen, args.http_port), "HTTP").await?;
+        let g = bind(SocketAddr::new(args.listen, args.grpc_port), "gRPC").await?;
+        let routes = grpc::routes(app.clone())?;
+        Ok::<_, String>((h, g, routes))
+    };
+    let (http_listener, grpc_listener, routes) = match listeners.await {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("error: cannot listen on {addr}: {e}");
+            eprintln!("error: {e}");
+            let _ = app.runtime.close().await;
             return Ok(ExitCode::from(2));
         }
     };
-    let bound = listener.local_addr().unwrap_or(addr);
+    let http_addr = http_listener.local_addr().ok();
+    let grpc_addr = grpc_listener.local_addr().ok();
+    let shown = |a: Option<SocketAddr>| a.map(|a| a.to_string()).unwrap_or_default();
     println!(
-        "serving Dapr's state API for app {:?} on http://{bound} (stores: {})",
+        "serving Dapr's state API for app {:?} on http://{} and grpc://{} (stores: {})",
         args.app_id,
+        shown(http_addr),
+        shown(grpc_addr),
         names.join(", ")
     );
-    // After the signal, calls in flight get GRACE to finish; a client that
-    // never finishes its request must not keep the server up.
-    let stopping = Arc::new(tokio::sync::Notify::new());
-    let signalled = stopping.clone();
-    let server =
-        axum::serve(listener, http::router(app.clone())).with_graceful_shutdown(async move {
-            shutdown().await;
-            signalled.notify_one();
-        });
+    // One signal stops both servers; calls in flight then get GRACE to
+    // finish, and a client that never finishes its request must not keep
+    // the server up.
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let http_server = axum::serve(http_listener, http::router(app.clone()))
+        .with_graceful_shutdown(stopped(stop_rx.clone()))
+        .into_future();
+    let grpc_server = tonic::transport::Server::builder()
+        .add_routes(routes)
+        .serve_with_incoming_shutdown(
+            tonic::transport::server::TcpIncoming::from(grpc_listener),
+            stopped(stop_rx.clone()),
+        );
+    let servers = async {
+        let (h, g) = tokio::join!(http_server, grpc_server);
+        h.map_err(|e| format!("the HTTP server failed: {e}"))?;
+        g.map_err(|e| format!("the gRPC server failed: {e}"))
+    };
+    let signal = async {
+        shutdown().await;
+        let _ = stop_tx.send(true);
+        tokio::time::sleep(GRACE).await;
+    };
     let served = tokio::select! {
-        r = server.into_future() => r,
-        () = async {
-            stopping.notified().await;
-            tokio::time::sleep(GRACE).await;
-        } => {
+        r = servers => r,
+        () = signal => {
             eprintln!("note: stopped with requests still open after {GRACE:?}");
             Ok(())
         }
     };
     let closed = app.runtime.close().await;
     if let Err(e) = served {
-        eprintln!("error: the HTTP server failed: {e}");
+        eprintln!("error: {e}");
         return Ok(ExitCode::from(1));
     }
     closed.map(|()| ExitCode::SUCCESS)
