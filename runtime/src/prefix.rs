@@ -144,7 +144,12 @@ impl PrefixedStore {
             ))
             .with_key(key));
         }
-        Ok(format!("{}{key}", self.prefix))
+        // Not format!: this runs on every call, and the formatter costs
+        // more than the copy (docs/performance.md, statestore serve).
+        let mut stored = String::with_capacity(self.prefix.len() + key.len());
+        stored.push_str(&self.prefix);
+        stored.push_str(key);
+        Ok(stored)
     }
 
     /// The user form of a stored key (unchanged when it lacks the prefix).

@@ -269,6 +269,9 @@ impl IntoResponse for DaprError {
 /// The store of component `name` in `runtime`, or Dapr's error: not
 /// configured when there is no store at all, else not found.
 pub fn store(runtime: &Runtime, name: &str) -> Result<Arc<dyn Store>, DaprError> {
+    if let Ok(store) = runtime.store(name) {
+        return Ok(store);
+    }
     let app_id = [("appID", runtime.app_id().to_owned())];
     if runtime.names().next().is_none() {
         return Err(DaprError::new(
@@ -278,14 +281,12 @@ pub fn store(runtime: &Runtime, name: &str) -> Result<Arc<dyn Store>, DaprError>
         )
         .reason("DAPR_STATE_NOT_CONFIGURED", &app_id));
     }
-    runtime.store(name).map_err(|_| {
-        DaprError::new(
-            StatusCode::BAD_REQUEST,
-            "ERR_STATE_STORE_NOT_FOUND",
-            format!("state store {name} is not found"),
-        )
-        .reason("DAPR_STATE_NOT_FOUND", &app_id)
-    })
+    Err(DaprError::new(
+        StatusCode::BAD_REQUEST,
+        "ERR_STATE_STORE_NOT_FOUND",
+        format!("state store {name} is not found"),
+    )
+    .reason("DAPR_STATE_NOT_FOUND", &app_id))
 }
 
 /// Writes requests as Dapr does: one through the single call (its error
@@ -503,6 +504,9 @@ pub fn embedded(bytes: &[u8]) -> Value {
 /// Go's `url.QueryUnescape`: `%XX` escapes and `+` as a space; `None` for
 /// a bad escape. Bytes that are not UTF-8 become U+FFFD.
 pub fn query_unescape(text: &str) -> Option<String> {
+    if !text.contains(['%', '+']) {
+        return Some(text.to_owned());
+    }
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
