@@ -215,10 +215,8 @@ fn nothing_written(s: &Server, seed: u64) {
     );
 }
 
-#[test]
-fn malformed_http_requests_get_dapr_answers_and_change_nothing() {
-    let seed = seed();
-    let mut rng = fastrand::Rng::with_seed(seed);
+/// A server whose SQLite store holds the key `seed`.
+fn seeded_server() -> (tempfile::TempDir, Server) {
     let dir = tempfile::tempdir().unwrap();
     manifests(dir.path());
     let s = serve(dir.path(), &[]);
@@ -230,6 +228,14 @@ fn malformed_http_requests_get_dapr_answers_and_change_nothing() {
         r#"[{"key": "seed", "value": {"v": 1}}]"#,
     );
     assert_eq!(a.status, 204);
+    (dir, s)
+}
+
+#[test]
+fn malformed_http_requests_get_dapr_answers_and_change_nothing() {
+    let seed = seed();
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let (dir, s) = seeded_server();
     let before = snapshot(&s);
     let n = cases();
     for i in 0..n {
@@ -523,17 +529,7 @@ fn refused_message(rng: &mut fastrand::Rng) -> (&'static str, Vec<u8>, Code) {
 async fn malformed_grpc_messages_get_dapr_codes_and_change_nothing() {
     let seed = seed();
     let mut rng = fastrand::Rng::with_seed(seed);
-    let dir = tempfile::tempdir().unwrap();
-    manifests(dir.path());
-    let s = serve(dir.path(), &[]);
-    let a = call(
-        &s,
-        "POST",
-        "/v1.0/state/statestore",
-        &[],
-        r#"[{"key": "seed", "value": {"v": 1}}]"#,
-    );
-    assert_eq!(a.status, 204);
+    let (dir, s) = seeded_server();
     let before = snapshot(&s);
     let channel = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{}", s.grpc))
         .unwrap()
