@@ -49,7 +49,7 @@ enum Command {
     /// Measure throughput and p50/p99 latency of get, set, bulk calls and
     /// transactions, next to the raw driver and to loops of single calls.
     Bench(bench::BenchArgs),
-    /// Serve Dapr's state API over HTTP on the stores of a components file
+    /// Serve Dapr's state API over HTTP and gRPC on the stores of a components file
     /// or folder, for Dapr SDKs pointed at it.
     Serve(serve::ServeArgs),
 }

@@ -340,6 +340,36 @@ async fn errors_carry_dapr_codes_and_details() {
         .await;
     refused(r, Code::Unknown, None);
 
+    // A transaction stores its values as sent, JSON or not.
+    let mut tx_item = item("tj", b"{oops", None);
+    tx_item
+        .metadata
+        .insert("contentType".into(), "application/json".into());
+    api.execute_state_transaction(rt::ExecuteStateTransactionRequest {
+        store_name: "statestore".into(),
+        operations: vec![rt::TransactionalStateOperation {
+            operation_type: "upsert".into(),
+            request: Some(tx_item),
+        }],
+        metadata: HashMap::new(),
+    })
+    .await
+    .unwrap();
+    assert_eq!(get(&mut api, "statestore", "tj").await.data, b"{oops");
+
+    // The key is checked before the operation, as Dapr does.
+    let r = api
+        .execute_state_transaction(rt::ExecuteStateTransactionRequest {
+            store_name: "statestore".into(),
+            operations: vec![rt::TransactionalStateOperation {
+                operation_type: "merge".into(),
+                request: Some(item("a||b", b"v", None)),
+            }],
+            metadata: HashMap::new(),
+        })
+        .await;
+    refused(r, Code::InvalidArgument, Some("DAPR_STATE_ILLEGAL_KEY"));
+
     let r = api
         .execute_state_transaction(rt::ExecuteStateTransactionRequest {
             store_name: "statestore".into(),

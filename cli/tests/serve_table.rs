@@ -210,7 +210,59 @@ const TABLE: &[Case] = &[
         405,
         None,
     ),
+    // Bodies of `null`, as Go decodes them: nothing.
+    case("a null save", "POST", S, "null", 204, None),
+    case(
+        "a null bulk get",
+        "POST",
+        "/v1.0/state/statestore/bulk",
+        "null",
+        200,
+        None,
+    ),
+    case(
+        "a null transaction",
+        "POST",
+        "/v1.0/state/statestore/transaction",
+        "null",
+        204,
+        None,
+    ),
+    case("a null query", "POST", Q, "null", 204, None),
+    // Escapes as Go reads them.
+    case(
+        "a sign is no hex digit",
+        "GET",
+        "/v1.0/state/statestore/a%+1",
+        "",
+        400,
+        None,
+    ),
+    case(
+        "a bad escape in the query is dropped",
+        "GET",
+        "/v1.0/state/statestore/absent?x=%zz",
+        "",
+        204,
+        None,
+    ),
+    case(
+        "an unknown read consistency is the store's to ignore",
+        "GET",
+        "/v1.0/state/statestore/absent?consistency=psychic",
+        "",
+        204,
+        None,
+    ),
     // Bulk get.
+    case(
+        "parallelism must be a number",
+        "POST",
+        "/v1.0/state/statestore/bulk",
+        r#"{"keys": ["a"], "parallelism": "x"}"#,
+        400,
+        Some("ERR_MALFORMED_REQUEST"),
+    ),
     case(
         "bulk get of no keys",
         "POST",
@@ -465,6 +517,26 @@ fn keys_metadata_and_bodies_as_dapr_reads_them() {
         "{:?}",
         a.headers
     );
+    // The query's metadata wins over an item's: a ttl of 1000 s, not the
+    // item's malformed one.
+    let a = call(
+        &s,
+        "POST",
+        &format!("{S}?metadata.ttlInSeconds=1000"),
+        &[],
+        r#"[{"key": "ttl2", "value": 1, "metadata": {"ttlInSeconds": "x"}}]"#,
+    );
+    assert_eq!(a.status, 204, "{}", a.text());
+    // A saved item without a value reads back as null data.
+    call(&s, "POST", S, &[], r#"[{"key": "novalue"}]"#);
+    let a = call(
+        &s,
+        "POST",
+        "/v1.0/state/statestore/bulk",
+        &[],
+        r#"{"keys": ["novalue"]}"#,
+    );
+    assert_eq!(a.json()[0]["data"], serde_json::Value::Null, "{}", a.text());
     // Bulk get: body metadata overlaid by the query's.
     let a = call(
         &s,
@@ -478,7 +550,8 @@ fn keys_metadata_and_bodies_as_dapr_reads_them() {
     // No Content-Type check; a body over 4 MiB is refused and not stored.
     let big = format!(r#"[{{"key": "big", "value": "{}"}}]"#, "x".repeat(4 << 20));
     let a = call(&s, "POST", S, &[("Content-Type", "text/plain")], &big);
-    assert_eq!(a.status, 413);
+    assert_eq!(a.status, 400);
+    assert_eq!(a.json()["errorCode"], "ERR_MALFORMED_REQUEST");
     assert_eq!(call(&s, "GET", &format!("{S}/big"), &[], "").status, 204);
     // The transaction's query metadata reaches its operations: a ttl.
     let a = call(

@@ -1,6 +1,7 @@
-//! Dapr's HTTP answers: error codes with their statuses, and the request
-//! bodies as Dapr's handlers read them (field names in any case, metadata
-//! values as strings only).
+//! What the HTTP and gRPC sides share: Dapr's errors (error code, HTTP
+//! status, gRPC code, details), the store lookup and key rule, the writes
+//! of one or several items, and the request bodies as Dapr's HTTP handlers
+//! read them (field names in any case, metadata values as strings only).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -8,6 +9,7 @@ use std::sync::Arc;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use std::fmt;
+use tonic::Code;
 
 use serde::de::{Deserializer as _, MapAccess, Visitor};
 use serde_json::value::RawValue;
@@ -20,6 +22,8 @@ use statestore::{Concurrency, Consistency, Error, ErrorKind, KeyResult, Store};
 pub struct DaprError {
     /// The HTTP status.
     pub status: StatusCode,
+    /// The gRPC code Dapr answers the same error with.
+    pub grpc: Code,
     /// Dapr's `errorCode`, e.g. `ERR_STATE_SAVE`.
     pub code: &'static str,
     /// What went wrong.
@@ -90,14 +94,28 @@ impl Detail {
 }
 
 impl DaprError {
-    /// An error with this status and code.
+    /// An error with this status and code; its gRPC code follows the
+    /// status (400 InvalidArgument, 409 Aborted, else Internal) unless
+    /// [`DaprError::grpc`] sets another.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        let grpc = match status {
+            StatusCode::BAD_REQUEST => Code::InvalidArgument,
+            StatusCode::CONFLICT => Code::Aborted,
+            _ => Code::Internal,
+        };
         DaprError {
             status,
+            grpc,
             code,
             message: message.into(),
             details: Vec::new(),
         }
+    }
+
+    /// The gRPC code, where Dapr's differs from what the status gives.
+    pub fn grpc(mut self, code: Code) -> Self {
+        self.grpc = code;
+        self
     }
 
     /// Adds a BadRequest detail with one field violation.
@@ -198,6 +216,7 @@ impl DaprError {
         )
         .resource(name)
         .reason("DAPR_STATE_TRANSACTIONS_NOT_SUPPORTED", &[])
+        .grpc(Code::Unimplemented)
     }
 
     /// `ERR_STATE_STORE_TOO_MANY_TRANSACTIONS`.
@@ -226,6 +245,7 @@ impl DaprError {
             "ERR_NOT_SUPPORTED_STATE_OPERATION",
             format!("operation type {kind} not supported"),
         )
+        .grpc(Code::Unimplemented)
     }
 
     /// `ERR_STATE_STORE_NOT_SUPPORTED` for a store without the query API.
@@ -279,6 +299,7 @@ pub fn store(runtime: &Runtime, name: &str) -> Result<Arc<dyn Store>, DaprError>
             "ERR_STATE_STORE_NOT_CONFIGURED",
             format!("state store {name} is not configured"),
         )
+        .grpc(Code::FailedPrecondition)
         .reason("DAPR_STATE_NOT_CONFIGURED", &app_id));
     }
     Err(DaprError::new(
@@ -314,6 +335,17 @@ pub async fn write_all<R, T>(
     DaprError::bulk(code, failed).map_or(Ok(()), Err)
 }
 
+/// Merges the `metadata.*` query parameters into a request's metadata:
+/// the query's value wins, as Dapr copies it over the body's.
+pub fn merge_query(metadata: &mut BTreeMap<String, String>, query: &BTreeMap<String, String>) {
+    metadata.extend(query.iter().map(|(k, v)| (k.clone(), v.clone())));
+}
+
+/// An etag as Dapr's answers carry it: empty when there is none.
+pub fn etag_text(etag: Option<&statestore::ETag>) -> String {
+    etag.map(|e| e.as_str().to_owned()).unwrap_or_default()
+}
+
 /// A component as metadata lists it: type, version and the features of
 /// the store as served (a keyPrefix view has no query API).
 pub fn component(
@@ -345,7 +377,7 @@ pub fn check_key(store: &str, key: &str) -> Result<(), DaprError> {
 }
 
 /// Equality whose time depends on the lengths only (the API token).
-pub fn same(a: &[u8], b: &[u8]) -> bool {
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -373,8 +405,12 @@ impl<'de> Visitor<'de> for Members {
 }
 
 impl Object {
-    /// Parses a JSON object; `what` names it in the error.
+    /// Parses a JSON object; `what` names it in the error. `null` is an
+    /// empty object, as Go decodes it.
     pub fn parse(text: &str, what: &str) -> Result<Object, DaprError> {
+        if text.trim_matches(JSON_SPACE) == "null" {
+            return Ok(Object::default());
+        }
         let mut de = serde_json::Deserializer::from_str(text);
         let members = de
             .deserialize_map(Members)
@@ -464,9 +500,14 @@ impl Object {
     }
 }
 
-/// The elements of a JSON array, raw.
+/// JSON's white space.
+const JSON_SPACE: &[char] = &[' ', '\t', '\n', '\r'];
+
+/// The elements of a JSON array, raw; `null` is an empty array, as Go
+/// decodes it.
 pub fn array(text: &str, what: &str) -> Result<Vec<Box<RawValue>>, DaprError> {
-    serde_json::from_str(text)
+    serde_json::from_str::<Option<Vec<Box<RawValue>>>>(text)
+        .map(Option::unwrap_or_default)
         .map_err(|e| DaprError::malformed(format!("{what} must be a JSON array: {e}")))
 }
 
@@ -495,8 +536,12 @@ pub fn compact(json: &str) -> Vec<u8> {
 }
 
 /// Stored bytes as they come back inside a JSON answer: embedded as JSON
-/// when they are JSON, else as a JSON string.
+/// when they are JSON, else as a JSON string; no bytes are `null`, as in
+/// Dapr's answers.
 pub fn embedded(bytes: &[u8]) -> Value {
+    if bytes.is_empty() {
+        return Value::Null;
+    }
     serde_json::from_slice(bytes)
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(bytes).into_owned()))
 }
@@ -513,9 +558,11 @@ pub fn query_unescape(text: &str) -> Option<String> {
     while i < bytes.len() {
         match bytes[i] {
             b'%' => {
+                // Two hex digits exactly: from_str_radix would also take
+                // a sign ("%+1"), which Go refuses.
                 let hex = bytes.get(i + 1..i + 3)?;
-                let hex = std::str::from_utf8(hex).ok()?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
+                let digit = |b: u8| char::from(b).to_digit(16);
+                out.push((digit(hex[0])? * 16 + digit(hex[1])?) as u8);
                 i += 3;
             }
             b'+' => {
@@ -542,6 +589,8 @@ mod tests {
         assert_eq!(query_unescape("%4"), None);
         assert_eq!(query_unescape("caf%C3%A9").as_deref(), Some("café"));
         assert_eq!(query_unescape("%FF").as_deref(), Some("\u{fffd}"));
+        assert_eq!(query_unescape("%+1"), None);
+        assert_eq!(query_unescape("%-1"), None);
     }
 
     #[test]

@@ -15,13 +15,10 @@ use tonic::{Code, Request, Response, Status};
 use tonic_types::{ErrorDetail, StatusExt};
 
 use super::dapr::{self, DaprError, Detail};
-use super::http::App;
 use super::proto::dapr::proto::common::v1::{StateItem, StateOptions};
 use super::proto::dapr::proto::runtime::v1 as pb;
+use super::{App, MAX_MESSAGE};
 use pb::dapr_server::{Dapr, DaprServer};
-
-/// The largest message, as Dapr's (4 MiB).
-const MAX_MESSAGE: usize = super::http::MAX_BODY;
 
 /// The gRPC routes: Dapr's service (token-checked) and reflection v1 and
 /// v1alpha (token-checked too, as daprd checks every call).
@@ -34,7 +31,7 @@ pub fn routes(app: Arc<App>) -> Result<tonic::service::Routes, String> {
                 .get("dapr-api-token")
                 .map(|v| v.as_bytes())
                 .unwrap_or_default();
-            if !dapr::same(given, token.as_bytes()) {
+            if !dapr::constant_time_eq(given, token.as_bytes()) {
                 return Err(Status::unauthenticated("invalid api token"));
             }
         }
@@ -64,31 +61,15 @@ pub fn routes(app: Arc<App>) -> Result<tonic::service::Routes, String> {
 }
 
 /// The service's handlers.
-struct Api {
-    app: Arc<App>,
+pub(super) struct Api {
+    pub(super) app: Arc<App>,
 }
 
 type Answer<T> = Result<Response<T>, Status>;
 
-/// Dapr's gRPC code for an error it also answers over HTTP.
-fn code_of(e: &DaprError) -> Code {
-    match (e.code, e.status.as_u16()) {
-        ("ERR_STATE_STORE_NOT_CONFIGURED", _) => Code::FailedPrecondition,
-        ("ERR_NOT_SUPPORTED_STATE_OPERATION", _) => Code::Unimplemented,
-        ("ERR_STATE_STORE_NOT_SUPPORTED", _)
-            if e.error_reason() == Some("DAPR_STATE_TRANSACTIONS_NOT_SUPPORTED") =>
-        {
-            Code::Unimplemented
-        }
-        (_, 400) => Code::InvalidArgument,
-        (_, 409) => Code::Aborted,
-        _ => Code::Internal,
-    }
-}
-
 /// The error as a gRPC status with its details.
 fn status(e: DaprError) -> Status {
-    let code = code_of(&e);
+    let code = e.grpc;
     status_as(code, e)
 }
 
@@ -161,17 +142,29 @@ fn etag(e: Option<&super::proto::dapr::proto::common::v1::Etag>) -> Option<ETag>
         .map(ETag::new)
 }
 
-/// The set request of a state item; a value saved with
+/// The set request of a state item of a transaction.
+fn set_request(store: &str, mut item: StateItem) -> Result<SetRequest, Status> {
+    let value = std::mem::take(&mut item.value);
+    let del = delete_request(store, item)?;
+    let mut req = SetRequest::new(del.key, value);
+    req.etag = del.etag;
+    req.metadata = del.metadata;
+    req.concurrency = del.concurrency;
+    req.consistency = del.consistency;
+    Ok(req)
+}
+
+/// The set request of a state item of `SaveState`, checked as Dapr checks
+/// a save: a key (`ERR_STATE_SAVE` without one), and a value saved with
 /// `contentType=application/json` must be JSON (Dapr: Unknown otherwise).
-fn set_request(store: &str, item: StateItem, code: &'static str) -> Result<SetRequest, Status> {
+fn save_request(store: &str, item: StateItem) -> Result<SetRequest, Status> {
     if item.key.is_empty() {
         return Err(status(DaprError::new(
             axum::http::StatusCode::BAD_REQUEST,
-            code,
+            "ERR_STATE_SAVE",
             "state key cannot be empty",
         )));
     }
-    check_key(store, &item.key)?;
     let json = item
         .metadata
         .get("contentType")
@@ -182,13 +175,7 @@ fn set_request(store: &str, item: StateItem, code: &'static str) -> Result<SetRe
             item.key
         )));
     }
-    let (concurrency, consistency) = options(item.options.as_ref());
-    let mut req = SetRequest::new(item.key, item.value);
-    req.etag = etag(item.etag.as_ref());
-    req.metadata = item.metadata.into_iter().collect();
-    req.concurrency = concurrency;
-    req.consistency = consistency;
-    Ok(req)
+    set_request(store, item)
 }
 
 fn delete_request(store: &str, item: StateItem) -> Result<DeleteRequest, Status> {
@@ -382,7 +369,7 @@ impl Api {
         let sets = req
             .states
             .into_iter()
-            .map(|item| set_request(&req.store_name, item, code))
+            .map(|item| save_request(&req.store_name, item))
             .collect::<Result<Vec<_>, _>>()?;
         dapr::write_all(
             sets,
@@ -431,7 +418,7 @@ impl Api {
         Ok(Response::new(()))
     }
 
-    async fn transact(&self, req: pb::ExecuteStateTransactionRequest) -> Answer<()> {
+    pub(super) async fn transact(&self, req: pb::ExecuteStateTransactionRequest) -> Answer<()> {
         let name = &req.store_name;
         let store = store(&self.app, name)?;
         if !store
@@ -443,9 +430,11 @@ impl Api {
         }
         let mut ops = Vec::with_capacity(req.operations.len());
         for op in req.operations {
+            // The key first, then the operation, in Dapr's order.
             let item = op.request.unwrap_or_default();
+            check_key(name, &item.key)?;
             ops.push(match op.operation_type.as_str() {
-                "upsert" => TransactionOp::Set(set_request(name, item, "ERR_STATE_TRANSACTION")?),
+                "upsert" => TransactionOp::Set(set_request(name, item)?),
                 "delete" => TransactionOp::Delete(delete_request(name, item)?),
                 other => return Err(status(DaprError::unknown_operation(other))),
             });
@@ -487,7 +476,7 @@ impl Api {
             .map(|r| pb::QueryStateItem {
                 key: r.key,
                 data: r.value.to_vec(),
-                etag: r.etag.map(|e| e.as_str().to_owned()).unwrap_or_default(),
+                etag: dapr::etag_text(r.etag.as_ref()),
                 error: r.error.unwrap_or_default(),
             })
             .collect();
@@ -497,15 +486,4 @@ impl Api {
             metadata: res.metadata.into_iter().collect(),
         }))
     }
-}
-
-/// An empty transaction on store `name`, as the unit tests send it.
-#[cfg(test)]
-pub async fn transact_for_test(app: &Arc<App>, name: &str) -> Answer<()> {
-    let api = Api { app: app.clone() };
-    api.transact(pb::ExecuteStateTransactionRequest {
-        store_name: name.to_owned(),
-        ..Default::default()
-    })
-    .await
 }

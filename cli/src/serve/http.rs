@@ -6,31 +6,20 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
-use statestore::runtime::Runtime;
 use statestore::{
     DeleteRequest, ETag, Feature, GetRequest, Query, QueryRequest, SetRequest, Store,
     TransactRequest, TransactionOp,
 };
 
 use super::dapr::{self, DaprError, Object};
-
-/// Largest request body, as Dapr's.
-pub const MAX_BODY: usize = 4 << 20;
-
-/// What the handlers share.
-pub struct App {
-    /// The loaded components.
-    pub runtime: Runtime,
-    /// The API token every call but healthz needs, when set.
-    pub token: Option<String>,
-}
+use super::{App, MAX_MESSAGE};
 
 type Shared = Arc<App>;
 type Answer = Result<Response, DaprError>;
@@ -62,9 +51,7 @@ pub fn router(app: Shared) -> Router {
     if tracing::enabled!(tracing::Level::DEBUG) {
         router = router.layer(middleware::from_fn(log_request));
     }
-    router
-        .layer(DefaultBodyLimit::max(MAX_BODY))
-        .with_state(app)
+    router.with_state(app)
 }
 
 /// Logs each request at debug level: method, path, status and time.
@@ -94,7 +81,7 @@ async fn check_token(State(app): State<Shared>, req: Request, next: Next) -> Res
             .get("dapr-api-token")
             .map(HeaderValue::as_bytes)
             .unwrap_or_default();
-        if !dapr::same(given, token.as_bytes()) {
+        if !dapr::constant_time_eq(given, token.as_bytes()) {
             return (StatusCode::UNAUTHORIZED, "invalid api token").into_response();
         }
     }
@@ -140,8 +127,9 @@ fn store(app: &App, name: &str) -> Result<Arc<dyn Store>, DaprError> {
 }
 
 /// The query parameters of a request, unescaped; a repeated name keeps its
-/// first value.
-fn params(uri: &Uri) -> Result<BTreeMap<String, String>, DaprError> {
+/// first value, and a pair with a bad escape is dropped, as Go's
+/// `URL.Query` drops it.
+fn params(uri: &Uri) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     for pair in uri
         .query()
@@ -150,14 +138,11 @@ fn params(uri: &Uri) -> Result<BTreeMap<String, String>, DaprError> {
         .filter(|p| !p.is_empty())
     {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let (Some(k), Some(v)) = (dapr::query_unescape(k), dapr::query_unescape(v)) else {
-            return Err(DaprError::malformed(format!(
-                "bad escape in the query {pair:?}"
-            )));
-        };
-        out.entry(k).or_insert(v);
+        if let (Some(k), Some(v)) = (dapr::query_unescape(k), dapr::query_unescape(v)) {
+            out.entry(k).or_insert(v);
+        }
     }
-    Ok(out)
+    out
 }
 
 /// The `metadata.*` query parameters.
@@ -202,13 +187,13 @@ async fn get_key(State(app): State<Shared>, uri: Uri) -> Response {
 async fn get_one(app: &App, name: &str, key: String, uri: &Uri) -> Answer {
     let store = store(app, name)?;
     dapr::check_key(name, &key)?;
-    let params = params(uri)?;
+    let params = params(uri);
     let mut req = GetRequest::new(key);
     req.metadata = query_metadata(&params);
-    if let Some(c) = params.get("consistency") {
-        req.consistency = c
-            .parse()
-            .map_err(|e| DaprError::internal("ERR_STATE_GET", &e))?;
+    // Dapr hands a read's consistency to the store, whose read ignores
+    // what it does not know.
+    if let Some(Ok(c)) = params.get("consistency").map(|c| c.parse()) {
+        req.consistency = c;
     }
     let item = store
         .get(req)
@@ -246,7 +231,7 @@ async fn delete_key(State(app): State<Shared>, uri: Uri, headers: HeaderMap) -> 
 async fn delete_one(app: &App, name: &str, key: String, uri: &Uri, headers: &HeaderMap) -> Answer {
     let store = store(app, name)?;
     dapr::check_key(name, &key)?;
-    let params = params(uri)?;
+    let params = params(uri);
     let code = "ERR_STATE_DELETE";
     let mut req = DeleteRequest::new(key);
     req.metadata = query_metadata(&params);
@@ -274,21 +259,42 @@ fn answer(a: Answer) -> Response {
     a.unwrap_or_else(IntoResponse::into_response)
 }
 
+/// The body, up to 4 MiB: a larger one cannot be read, and Dapr then
+/// answers 400 as for any body it cannot decode.
+async fn read(body: Body) -> Result<Bytes, DaprError> {
+    axum::body::to_bytes(body, MAX_MESSAGE).await.map_err(|e| {
+        DaprError::malformed(format!(
+            "the body cannot be read (at most {MAX_MESSAGE} bytes): {e}"
+        ))
+    })
+}
+
 /// The body as text (JSON is UTF-8).
 fn text(body: &Bytes) -> Result<&str, DaprError> {
     std::str::from_utf8(body).map_err(|_| DaprError::malformed("the body is not UTF-8 JSON"))
 }
 
-async fn save(State(app): State<Shared>, uri: Uri, body: Bytes) -> Response {
-    answer(save_all(&app, &store_name(&uri), &uri, &body).await)
+async fn save(State(app): State<Shared>, uri: Uri, body: Body) -> Response {
+    answer(save_all(&app, &store_name(&uri), &uri, body).await)
 }
 
 /// A set request of one item of a save or transaction body.
 fn set_request(store: &str, o: &Object, code: &'static str) -> Result<SetRequest, DaprError> {
+    let d = delete_request(store, o, code)?;
+    let mut req = SetRequest::new(d.key, o.value_bytes());
+    req.etag = d.etag;
+    req.metadata = d.metadata;
+    req.concurrency = d.concurrency;
+    req.consistency = d.consistency;
+    Ok(req)
+}
+
+/// The fields of a state item but its value, as a delete request.
+fn delete_request(store: &str, o: &Object, code: &'static str) -> Result<DeleteRequest, DaprError> {
     let what = "a state item";
     let key = o.string("key", what)?.unwrap_or_default();
     dapr::check_key(store, &key)?;
-    let mut req = SetRequest::new(key, o.value_bytes());
+    let mut req = DeleteRequest::new(key);
     req.etag = o
         .string("etag", what)?
         .filter(|e| !e.is_empty())
@@ -298,17 +304,16 @@ fn set_request(store: &str, o: &Object, code: &'static str) -> Result<SetRequest
     Ok(req)
 }
 
-async fn save_all(app: &App, name: &str, uri: &Uri, body: &Bytes) -> Answer {
+async fn save_all(app: &App, name: &str, uri: &Uri, body: Body) -> Answer {
     let store = store(app, name)?;
     let code = "ERR_STATE_SAVE";
-    let items = dapr::array(text(body)?, "the body")?;
-    let extra = query_metadata(&params(uri)?);
+    let body = read(body).await?;
+    let items = dapr::array(text(&body)?, "the body")?;
+    let extra = query_metadata(&params(uri));
     let mut reqs = Vec::with_capacity(items.len());
     for item in &items {
         let mut req = set_request(name, &Object::parse(item.get(), "a state item")?, code)?;
-        for (k, v) in &extra {
-            req.metadata.entry(k.clone()).or_insert_with(|| v.clone());
-        }
+        dapr::merge_query(&mut req.metadata, &extra);
         reqs.push(req);
     }
     dapr::write_all(
@@ -321,13 +326,18 @@ async fn save_all(app: &App, name: &str, uri: &Uri, body: &Bytes) -> Answer {
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn bulk(State(app): State<Shared>, uri: Uri, body: Bytes) -> Response {
-    answer(bulk_get(&app, &store_name(&uri), &uri, &body).await)
+async fn bulk(State(app): State<Shared>, uri: Uri, body: Body) -> Response {
+    answer(bulk_get(&app, &store_name(&uri), &uri, body).await)
 }
 
-async fn bulk_get(app: &App, name: &str, uri: &Uri, body: &Bytes) -> Answer {
+async fn bulk_get(app: &App, name: &str, uri: &Uri, body: Body) -> Answer {
     let store = store(app, name)?;
-    let o = Object::parse(text(body)?, "the body")?;
+    let body = read(body).await?;
+    let o = Object::parse(text(&body)?, "the body")?;
+    // Only a hint, but Dapr's decoder wants a number.
+    if o.value("parallelism").is_some_and(|p| !p.is_i64()) {
+        return Err(DaprError::malformed("parallelism must be an integer"));
+    }
     let keys: Vec<String> = match o.value("keys") {
         None => Vec::new(),
         Some(Value::Array(a)) => a
@@ -341,7 +351,7 @@ async fn bulk_get(app: &App, name: &str, uri: &Uri, body: &Bytes) -> Answer {
         Some(_) => return Err(DaprError::malformed("keys must be an array of strings")),
     };
     let mut meta = o.metadata("the body")?;
-    meta.extend(query_metadata(&params(uri)?));
+    meta.extend(query_metadata(&params(uri)));
     for k in &keys {
         dapr::check_key(name, k)?;
     }
@@ -391,11 +401,11 @@ async fn bulk_get(app: &App, name: &str, uri: &Uri, body: &Bytes) -> Answer {
     Ok(json_response(StatusCode::OK, &Value::Array(items)))
 }
 
-async fn transaction(State(app): State<Shared>, uri: Uri, body: Bytes) -> Response {
-    answer(transact(&app, &store_name(&uri), &uri, &body).await)
+async fn transaction(State(app): State<Shared>, uri: Uri, body: Body) -> Response {
+    answer(transact(&app, &store_name(&uri), &uri, body).await)
 }
 
-async fn transact(app: &App, name: &str, uri: &Uri, body: &Bytes) -> Answer {
+async fn transact(app: &App, name: &str, uri: &Uri, body: Body) -> Answer {
     let store = store(app, name)?;
     let code = "ERR_STATE_TRANSACTION";
     if !store
@@ -405,8 +415,9 @@ async fn transact(app: &App, name: &str, uri: &Uri, body: &Bytes) -> Answer {
     {
         return Err(DaprError::not_transactional(name));
     }
-    let o = Object::parse(text(body)?, "the body")?;
-    let query = query_metadata(&params(uri)?);
+    let body = read(body).await?;
+    let o = Object::parse(text(&body)?, "the body")?;
+    let query = query_metadata(&params(uri));
     let list = match o.raw("operations") {
         None => Vec::new(),
         Some(r) if r.get() == "null" => Vec::new(),
@@ -422,19 +433,14 @@ async fn transact(app: &App, name: &str, uri: &Uri, body: &Bytes) -> Answer {
         let request = op
             .object("request", "an operation's request")?
             .unwrap_or_default();
-        let mut set = set_request(name, &request, code)?;
-        for (k, v) in &query {
-            set.metadata.entry(k.clone()).or_insert_with(|| v.clone());
-        }
         ops.push(if kind == "upsert" {
+            let mut set = set_request(name, &request, code)?;
+            dapr::merge_query(&mut set.metadata, &query);
             TransactionOp::Set(set)
         } else {
-            let mut d = DeleteRequest::new(set.key);
-            d.etag = set.etag;
-            d.metadata = set.metadata;
-            d.concurrency = set.concurrency;
-            d.consistency = set.consistency;
-            TransactionOp::Delete(d)
+            let mut del = delete_request(name, &request, code)?;
+            dapr::merge_query(&mut del.metadata, &query);
+            TransactionOp::Delete(del)
         });
     }
     if let Some(max) = store.capabilities().limits.max_transaction_ops
@@ -455,16 +461,20 @@ async fn transact(app: &App, name: &str, uri: &Uri, body: &Bytes) -> Answer {
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn query(State(app): State<Shared>, uri: Uri, body: Bytes) -> Response {
-    answer(run_query(&app, &store_name(&uri), &uri, &body).await)
+async fn query(State(app): State<Shared>, uri: Uri, body: Body) -> Response {
+    answer(run_query(&app, &store_name(&uri), &uri, body).await)
 }
 
-async fn run_query(app: &App, name: &str, uri: &Uri, body: &Bytes) -> Answer {
+async fn run_query(app: &App, name: &str, uri: &Uri, body: Body) -> Answer {
     let store = store(app, name)?;
     if !store.capabilities().features.contains(Feature::QueryApi) {
         return Err(DaprError::query_unsupported(name));
     }
-    let text = std::str::from_utf8(body).map_err(|_| {
+    let body = read(body).await.map_err(|e| {
+        let message = format!("failed to read request body: {}", e.message);
+        DaprError::new(StatusCode::BAD_REQUEST, "ERR_BODY_READ", message)
+    })?;
+    let text = std::str::from_utf8(&body).map_err(|_| {
         DaprError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "ERR_STATE_QUERY",
@@ -472,11 +482,13 @@ async fn run_query(app: &App, name: &str, uri: &Uri, body: &Bytes) -> Answer {
         )
     })?;
     let failed = |e: statestore::Error| DaprError::query_failed(name, &format!("{e:#}"));
+    // Go decodes a `null` query as the empty one.
+    let text = if text.trim() == "null" { "{}" } else { text };
     let q = Query::from_json(text).map_err(failed)?;
     let mut req = QueryRequest::new(q);
-    req.metadata = query_metadata(&params(uri)?);
+    req.metadata = query_metadata(&params(uri));
     let res = store.query(req).await.map_err(failed)?;
-    if res.results.is_empty() && res.token.is_none() {
+    if res.results.is_empty() {
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
     let results: Vec<Value> = res
@@ -489,12 +501,18 @@ async fn run_query(app: &App, name: &str, uri: &Uri, body: &Bytes) -> Answer {
             if let Some(e) = &r.etag {
                 o.insert("etag".into(), Value::String(e.as_str().to_owned()));
             }
+            if let Some(e) = r.error.as_ref().filter(|e| !e.is_empty()) {
+                o.insert("error".into(), Value::String(e.clone()));
+            }
             Value::Object(o)
         })
         .collect();
     let mut body = json!({ "results": results });
     if let Some(t) = &res.token {
         body["token"] = Value::String(t.clone());
+    }
+    if !res.metadata.is_empty() {
+        body["metadata"] = json!(res.metadata);
     }
     Ok(json_response(StatusCode::OK, &body))
 }

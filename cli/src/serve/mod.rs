@@ -15,8 +15,21 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Args;
+use statestore::manifest::Manifest;
+use statestore::runtime::Runtime;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+
+/// Largest request body or message, as Dapr's (4 MiB).
+const MAX_MESSAGE: usize = 4 << 20;
+
+/// What the HTTP and gRPC handlers share.
+pub struct App {
+    /// The loaded components.
+    pub runtime: statestore::runtime::Runtime,
+    /// The API token every call but healthz needs, when set.
+    pub token: Option<String>,
+}
 
 /// The runtime version `GetMetadata` and `/v1.0/metadata` report.
 const RUNTIME_VERSION: &str = concat!("statestore ", env!("CARGO_PKG_VERSION"));
@@ -94,9 +107,20 @@ pub async fn run(args: ServeArgs) -> statestore::Result<ExitCode> {
     if let Some(t) = &args.api_token {
         crate::remember_secret(t);
     }
-    let runtime = statestore::runtime(args.app_id.clone())?
-        .load(components)
-        .await?;
+    // The ports first: a busy one fails before any store is opened.
+    let listeners = async {
+        let h = bind(SocketAddr::new(args.listen, args.http_port), "HTTP").await?;
+        let g = bind(SocketAddr::new(args.listen, args.grpc_port), "gRPC").await?;
+        Ok::<_, String>((h, g))
+    };
+    let (http_listener, grpc_listener) = match listeners.await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let runtime = load(&args.app_id, components).await?;
     for note in runtime.notes() {
         eprintln!("note: {}", crate::scrub(note));
     }
@@ -115,22 +139,16 @@ pub async fn run(args: ServeArgs) -> statestore::Result<ExitCode> {
             );
         }
     }
-    let app = Arc::new(http::App {
+    let app = Arc::new(App {
         runtime,
         token: args.api_token.filter(|t| !t.is_empty()),
     });
-    let listeners = async {
-        let h = bind(SocketAddr::new(args.listen, args.http_port), "HTTP").await?;
-        let g = bind(SocketAddr::new(args.listen, args.grpc_port), "gRPC").await?;
-        let routes = grpc::routes(app.clone())?;
-        Ok::<_, String>((h, g, routes))
-    };
-    let (http_listener, grpc_listener, routes) = match listeners.await {
-        Ok(l) => l,
+    let routes = match grpc::routes(app.clone()) {
+        Ok(r) => r,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: gRPC reflection: {e}");
             let _ = app.runtime.close().await;
-            return Ok(ExitCode::from(2));
+            return Ok(ExitCode::from(1));
         }
     };
     let http_addr = http_listener.local_addr().ok();
@@ -182,6 +200,24 @@ pub async fn run(args: ServeArgs) -> statestore::Result<ExitCode> {
         return Ok(ExitCode::from(1));
     }
     closed.map(|()| ExitCode::SUCCESS)
+}
+
+/// Loads the components of `path`, remembering the secret values of every
+/// one (from a secret store, or of a property its type declares secret) so
+/// that no message or log line prints them.
+async fn load(app_id: &str, path: &std::path::Path) -> statestore::Result<Runtime> {
+    let registry = statestore::registry()?;
+    let manifest = Manifest::load(path)?;
+    let builder = Runtime::builder(registry.clone(), app_id);
+    for c in &manifest.components {
+        if let (Ok(properties), Ok((registration, _))) = (
+            builder.properties_of(&manifest, c).await,
+            registry.resolve(&c.type_name, c.version.as_deref()),
+        ) {
+            crate::remember_secrets(&properties, registration.properties);
+        }
+    }
+    builder.start(manifest).await
 }
 
 /// Ctrl-C, or SIGTERM on Unix.

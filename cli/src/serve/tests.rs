@@ -12,8 +12,9 @@ use statestore::{
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::grpc;
-use super::http::App;
+use super::App;
+use super::grpc::Api;
+use super::proto::dapr::proto::runtime::v1 as pb;
 
 /// The in-memory store without `TRANSACTIONAL`.
 #[derive(Default)]
@@ -117,6 +118,11 @@ async fn a_store_without_transactions_is_refused_before_the_body_is_read() {
         "{answer}"
     );
 
-    let status = grpc::transact_for_test(&app, "notx").await.unwrap_err();
+    let api = Api { app: app.clone() };
+    let request = pb::ExecuteStateTransactionRequest {
+        store_name: "notx".into(),
+        ..Default::default()
+    };
+    let status = api.transact(request).await.unwrap_err();
     assert_eq!(status.code(), tonic::Code::Unimplemented, "{status:?}");
 }
