@@ -97,15 +97,16 @@ def main():
         assert d.get_state(store, "py-1").data == b"t1"
         assert d.get_state(store, "py-2").data == b"t2"
 
-        # Query, on a store that supports it.
+        # Query, on a store that supports it (the JavaScript run writes
+        # documents with "city" to the same store; these have "town").
         for i, city in enumerate(["Oslo", "Lima", "Oslo"]):
             d.save_state(
                 query_store,
                 f"person-{i}",
-                json.dumps({"city": city, "age": 30 + i}),
+                json.dumps({"town": city, "age": 30 + i}),
                 state_metadata={"contentType": "application/json"},
             )
-        q = {"filter": {"EQ": {"city": "Oslo"}}, "sort": [{"key": "age", "order": "DESC"}]}
+        q = {"filter": {"EQ": {"town": "Oslo"}}, "sort": [{"key": "age", "order": "DESC"}]}
         res = d.query_state(query_store, json.dumps(q))
         assert [r.key for r in res.results] == ["person-2", "person-0"], res.results
         assert json.loads(res.results[0].value)["age"] == 32
