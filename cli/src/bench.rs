@@ -51,7 +51,8 @@ pub struct BenchArgs {
     /// Leave out the raw-driver rows.
     #[arg(long)]
     no_raw: bool,
-    /// Leave out the loop-of-single-calls rows of bulk workloads.
+    /// Leave out the loop-of-single-calls rows of bulk workloads and
+    /// transactions (the sequential loop runs in one task).
     #[arg(long)]
     no_loops: bool,
     /// Output: a table with ratios, or one JSON document.
@@ -93,7 +94,9 @@ enum Via {
     /// This SDK, a bulk call done as concurrent single calls (Dapr's
     /// default for stores without native bulk).
     ParallelLoop,
-    /// This SDK, a bulk call done as awaited single calls, one by one.
+    /// This SDK, a bulk call (or a transaction's writes) done as awaited
+    /// single calls, one by one, from one task: the loop a user writes by
+    /// hand.
     SequentialLoop,
     /// The raw driver.
     Raw,
@@ -104,7 +107,7 @@ impl Via {
         match self {
             Via::Sdk => "statestore".into(),
             Via::ParallelLoop => "statestore, parallel single calls".into(),
-            Via::SequentialLoop => "statestore, sequential single calls".into(),
+            Via::SequentialLoop => "statestore, one task, single calls".into(),
             Via::Raw => format!("raw {driver}"),
         }
     }
@@ -206,8 +209,12 @@ impl Fixture {
     /// only with a baseline).
     fn call(self: &Arc<Self>, workload: Workload, via: Via) -> Option<Call> {
         let bulk = matches!(workload, Workload::BulkGet | Workload::BulkSet);
-        let looped = matches!(via, Via::ParallelLoop | Via::SequentialLoop);
-        if (looped && !bulk) || (via == Via::Raw && self.raw.is_none()) {
+        let looped = match via {
+            Via::ParallelLoop => !bulk,
+            Via::SequentialLoop => !bulk && workload != Workload::Transact,
+            _ => false,
+        };
+        if looped || (via == Via::Raw && self.raw.is_none()) {
             return None;
         }
         let f = self.clone();
@@ -278,7 +285,7 @@ impl Fixture {
                     s.get(GetRequest::new(k)).await?;
                 }
             }
-            (BulkSet, Via::SequentialLoop, _) => {
+            (BulkSet | Transact, Via::SequentialLoop, _) => {
                 for r in sets() {
                     s.set(r).await?;
                 }
@@ -436,6 +443,8 @@ pub async fn run(registry: &Registry, args: BenchArgs) -> Result<std::process::E
             let mut vias = vec![Via::Sdk];
             if bulk && !args.no_loops {
                 vias.extend([Via::ParallelLoop, Via::SequentialLoop]);
+            } else if workload == Workload::Transact && !args.no_loops {
+                vias.push(Via::SequentialLoop);
             }
             vias.push(Via::Raw);
             // Each row runs in two halves, in the order A B C C B A, so drift
@@ -455,7 +464,13 @@ pub async fn run(registry: &Registry, args: BenchArgs) -> Result<std::process::E
                     via.label(&driver)
                 );
                 let draw = ((i as u64) << 1) | u64::from(second);
-                measure(call.clone(), args.concurrency, length, draw).await
+                // The hand-written loop runs in one task.
+                let tasks = if *via == Via::SequentialLoop {
+                    1
+                } else {
+                    args.concurrency
+                };
+                measure(call.clone(), tasks, length, draw).await
             };
             let mut samples = Vec::new();
             for i in 0..calls.len() {
@@ -577,7 +592,10 @@ fn ratios(rows: &[Row]) -> Vec<(String, f64)> {
     let against = [
         (Via::Raw, "statestore / raw driver"),
         (Via::ParallelLoop, "native bulk / parallel single calls"),
-        (Via::SequentialLoop, "native bulk / sequential single calls"),
+        (
+            Via::SequentialLoop,
+            "native call / one task's loop of single calls",
+        ),
     ];
     let mut out = Vec::new();
     for w in [

@@ -25,8 +25,9 @@ fn check(doc: &serde_json::Value, raw_driver: &str) {
         "{doc:#}"
     );
     let rows = doc["rows"].as_array().unwrap();
-    // get, set: SDK + raw; bulk_get, bulk_set: SDK, 2 loops, raw; transact: SDK + raw.
-    assert_eq!(rows.len(), 14, "{doc:#}");
+    // get, set: SDK + raw; bulk_get, bulk_set: SDK, 2 loops, raw; transact:
+    // SDK, one task's loop, raw.
+    assert_eq!(rows.len(), 15, "{doc:#}");
     for r in rows {
         assert_eq!(r["errors"], 0, "{r:#}");
         assert!(r["calls"].as_u64().unwrap() > 0, "{r:#}");
@@ -46,6 +47,15 @@ fn check(doc: &serde_json::Value, raw_driver: &str) {
         ratios.contains(&"bulk_set: native bulk / parallel single calls (keys/s)"),
         "{ratios:?}"
     );
+    assert!(
+        ratios.contains(&"transact: native call / one task's loop of single calls (keys/s)"),
+        "{ratios:?}"
+    );
+    let one_task = rows
+        .iter()
+        .find(|r| r["workload"] == "transact" && r["via"] == "statestore, one task, single calls")
+        .expect("the transact loop row");
+    assert!(one_task["calls"].as_u64().unwrap() > 0, "{one_task:#}");
 }
 
 #[test]

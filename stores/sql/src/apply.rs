@@ -88,6 +88,55 @@ pub async fn apply<D: Dialect, C: Conn>(
     Ok(out)
 }
 
+/// A call made only of unconditional writes that fit one statement: each
+/// operation's row (for its outcome), and the statement's rows, one per
+/// key (the last write of a key wins, as applying them in order would
+/// leave it), in key order.
+pub struct SingleUpsert<'a> {
+    /// Every operation's index and row.
+    pub ops: Vec<(usize, WriteRow<'a>)>,
+    /// The rows to write.
+    pub rows: Vec<WriteRow<'a>>,
+}
+
+/// The call as one multi-row upsert, when it is one (see [`SingleUpsert`]).
+/// That statement then does the whole call outside a transaction: it is
+/// atomic by itself, and takes its row locks in key order, the order every
+/// transaction here takes them in. (Before, such a call also began a
+/// transaction, locked its rows and committed: four round trips for one;
+/// docs/performance.md.)
+pub fn single_upsert<'a, D: Dialect>(d: &D, ops: &'a [(usize, Op)]) -> Option<SingleUpsert<'a>> {
+    let mut all = Vec::with_capacity(ops.len());
+    for (i, op) in ops {
+        match op {
+            Op::Write(w) if w.condition == Condition::Always => {
+                all.push((*i, WriteRow::new(w, 0)));
+            }
+            _ => return None,
+        }
+    }
+    let mut rows: Vec<(usize, WriteRow)> = all.clone();
+    // By key, and within a key by index, so the last of a key wins.
+    rows.sort_unstable_by(|a, b| a.1.key.cmp(b.1.key).then(a.0.cmp(&b.0)));
+    let mut last: Vec<WriteRow> = Vec::with_capacity(rows.len());
+    for (_, r) in rows {
+        match last.last_mut() {
+            Some(prev) if prev.key == r.key => *prev = r,
+            _ => last.push(r),
+        }
+    }
+    let bytes = last
+        .iter()
+        .fold(0usize, |n, r| n.saturating_add(d.row_bytes(r)));
+    if last.len() > d.max_rows().max(1) || (last.len() > 1 && bytes > d.max_statement_bytes()) {
+        return None;
+    }
+    Some(SingleUpsert {
+        ops: all,
+        rows: last,
+    })
+}
+
 /// Runs `stmt` changing `rows` and returns the keys it changed: by row count
 /// for one row, from `RETURNING` when the dialect has it, else by reading
 /// the etags back (writes only: each row's new etag is unique).

@@ -305,8 +305,20 @@ impl<B: Backend> Inner<B> {
         ops: &[(usize, Op)],
         all_or_nothing: bool,
     ) -> Result<Vec<(usize, Outcome)>> {
+        let d = self.backend.dialect();
+        if let Some(one) = apply::single_upsert(d, ops) {
+            let mut conn = self.backend.write().await?;
+            conn.execute(d.upsert(&one.rows)).await?;
+            let mut outcomes: Vec<(usize, Outcome)> = one
+                .ops
+                .iter()
+                .map(|(i, r)| (*i, Ok(Some(etag::format(r.etag)))))
+                .collect();
+            outcomes.sort_unstable_by_key(|(i, _)| *i);
+            return Ok(outcomes);
+        }
         let mut conn = self.backend.begin().await?;
-        let outcomes = apply::apply(self.backend.dialect(), &mut conn, ops).await?;
+        let outcomes = apply::apply(d, &mut conn, ops).await?;
         if all_or_nothing && outcomes.iter().any(|(_, o)| o.is_err()) {
             // Dropping the connection rolls the transaction back.
             drop(conn);

@@ -370,3 +370,35 @@ async fn check_denied(dir: &Path) {
         assert_eq!(err.store(), Some("state.sqlite"), "{name}: {err:#}");
     }
 }
+
+/// Unconditional writes that fit one statement go out as one upsert
+/// (docs/performance.md): a key written twice in one call ends with its
+/// last value and etag, and the earlier item's etag was never current.
+#[tokio::test]
+async fn one_statement_upserts_keep_the_last_write_of_a_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(props(&dir.path().join("one.db"))).await;
+    let reqs = vec![
+        SetRequest::new("b", "b1"),
+        SetRequest::new("a", "a1"),
+        SetRequest::new("b", "b2"),
+    ];
+    let etags: Vec<_> = s
+        .bulk_set(reqs)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.result.unwrap().expect("an etag"))
+        .collect();
+    let b = s.get_item("b").await.unwrap().unwrap();
+    assert_eq!(
+        (&b.value[..], b.etag.as_ref()),
+        (&b"b2"[..], Some(&etags[2]))
+    );
+    let stale = s
+        .set(SetRequest::new("b", "b3").etag(etags[0].clone()))
+        .await;
+    assert_eq!(stale.unwrap_err().kind(), ErrorKind::ETagMismatch);
+    assert_eq!(&s.get_item("a").await.unwrap().unwrap().value[..], b"a1");
+    s.close().await.unwrap();
+}

@@ -27,7 +27,7 @@ mod server;
 pub use checks::{
     Users, awkward_items_fail_alone, bulk_calls_beyond_one_statement, bulk_round_trip,
     concurrent_instances_migrate_once, hostile_keys_round_trip, longest_table_name,
-    malformed_and_stale_etags, one_instance_takes_the_cleanup_turn,
+    malformed_and_stale_etags, one_instance_takes_the_cleanup_turn, one_statement_upserts,
     refused_users_are_permission_denied, stores_sharing_a_metadata_table_start_together,
     values_keep_their_bytes_and_json_is_queryable,
 };
@@ -49,7 +49,7 @@ macro_rules! sql_store_tests {
             one_instance_takes_the_cleanup_turn);
         $crate::sql_store_tests!(@tests $harness, ():
             hostile_keys_round_trip, malformed_and_stale_etags, bulk_calls_beyond_one_statement,
-            awkward_items_fail_alone, longest_table_name);
+            awkward_items_fail_alone, longest_table_name, one_statement_upserts);
     };
     (@tests $harness:expr, $runtime:tt: $($body:ident),*) => {
         $(
