@@ -214,6 +214,12 @@ impl Dialect for PgDialect {
         512 * 1024 * 1024
     }
 
+    /// A JSON value travels twice: as `bytea` and as the text of its
+    /// `jsonb` copy.
+    fn row_bytes(&self, row: &WriteRow<'_>) -> usize {
+        row.key.len() + 2 * row.value.len()
+    }
+
     fn get(&self, keys: &[&str]) -> Stmt {
         Stmt::fixed(
             &Self::pick(keys.len(), &self.get1, &self.get_many),

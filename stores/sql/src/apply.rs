@@ -101,9 +101,12 @@ pub struct SingleUpsert<'a> {
 
 /// The call as one multi-row upsert, when it is one (see [`SingleUpsert`]).
 /// That statement then does the whole call outside a transaction: it is
-/// atomic by itself, and takes its row locks in key order, the order every
-/// transaction here takes them in. (Before, such a call also began a
-/// transaction, locked its rows and committed: four round trips for one;
+/// atomic by itself, and its rows go in key order, so two such statements
+/// never deadlock each other. One can still deadlock with a checked
+/// transaction that inserts new keys (those lock out of key order, see
+/// [`apply`]); the server then rolls one back and `apply_all` runs it again,
+/// as for any deadlock. (Before, such a call began a transaction, locked
+/// its existing rows or went one statement per key, and committed;
 /// docs/performance.md.)
 pub fn single_upsert<'a, D: Dialect>(d: &D, ops: &'a [(usize, Op)]) -> Option<SingleUpsert<'a>> {
     let mut all = Vec::with_capacity(ops.len());

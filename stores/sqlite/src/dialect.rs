@@ -269,3 +269,55 @@ impl Dialect for SqliteDialect {
         ]]
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use statestore_core::check::{self, Op};
+    use statestore_core::{Limits, SetRequest};
+    use statestore_sql::apply::single_upsert;
+
+    use super::SqliteDialect;
+
+    fn ops(reqs: Vec<SetRequest>) -> Vec<(usize, Op)> {
+        reqs.into_iter()
+            .map(|r| Op::Write(check::write(r, &Limits::default()).unwrap()))
+            .enumerate()
+            .collect()
+    }
+
+    /// Which calls go out as one upsert (docs/performance.md): only
+    /// unconditional writes, one row per key (the last), in key order, and
+    /// only while they fit one statement.
+    #[test]
+    fn single_upsert_takes_only_unconditional_calls_that_fit() {
+        let d = SqliteDialect::new("state", "metadata");
+        let call = ops(vec![
+            SetRequest::new("b", "b1"),
+            SetRequest::new("a", "a1"),
+            SetRequest::new("b", "b2"),
+        ]);
+        let one = single_upsert(&d, &call).expect("one statement");
+        assert_eq!(one.ops.len(), 3);
+        let rows: Vec<(&str, &[u8])> = one.rows.iter().map(|r| (r.key, &r.value[..])).collect();
+        assert_eq!(rows, [("a", &b"a1"[..]), ("b", &b"b2"[..])]);
+        assert_eq!(one.rows[1].etag, one.ops[2].1.etag);
+
+        let conditional = ops(vec![
+            SetRequest::new("a", "1"),
+            SetRequest::new("b", "2").etag("1"),
+        ]);
+        assert!(single_upsert(&d, &conditional).is_none());
+        let first_write = ops(vec![SetRequest::new("a", "1").first_write()]);
+        assert!(single_upsert(&d, &first_write).is_none());
+
+        let max = statestore_sql::Dialect::max_rows(&d);
+        let many = ops((0..=max)
+            .map(|i| SetRequest::new(format!("k{i}"), "v"))
+            .collect());
+        assert!(single_upsert(&d, &many).is_none());
+        let fits = ops((0..max)
+            .map(|i| SetRequest::new(format!("k{i}"), "v"))
+            .collect());
+        assert!(single_upsert(&d, &fits).is_some());
+    }
+}
