@@ -209,12 +209,13 @@ impl Fixture {
     /// only with a baseline).
     fn call(self: &Arc<Self>, workload: Workload, via: Via) -> Option<Call> {
         let bulk = matches!(workload, Workload::BulkGet | Workload::BulkSet);
-        let looped = match via {
+        let absent = match via {
             Via::ParallelLoop => !bulk,
             Via::SequentialLoop => !bulk && workload != Workload::Transact,
-            _ => false,
+            Via::Raw => self.raw.is_none(),
+            Via::Sdk => false,
         };
-        if looped || (via == Via::Raw && self.raw.is_none()) {
+        if absent {
             return None;
         }
         let f = self.clone();

@@ -77,6 +77,8 @@ struct Loaded {
     prefix: Option<String>,
     raw: Arc<dyn Store>,
     view: Arc<dyn Store>,
+    /// The secret values of its properties, for tools that print messages.
+    secrets: Vec<String>,
 }
 
 /// Initialised state stores by component name. Close it with
@@ -140,6 +142,15 @@ impl Runtime {
     /// The capabilities of a component's store.
     pub fn capabilities(&self, name: &str) -> Result<Capabilities> {
         self.find(name).map(|l| l.raw.capabilities())
+    }
+
+    /// The secret values of the loaded components' properties (from a
+    /// secret store, or of a property the type declares secret), so that a
+    /// tool can mask them in what it prints.
+    pub fn secret_values(&self) -> impl Iterator<Item = &str> {
+        self.stores
+            .iter()
+            .flat_map(|l| l.secrets.iter().map(String::as_str))
     }
 
     /// The names of the loaded state stores, in load order.
@@ -538,6 +549,12 @@ impl RuntimeBuilder {
             prefix: p.prefix.clone(),
             raw,
             view,
+            secrets: p
+                .properties
+                .hidden_values(reg.properties)
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
         };
         Ok((loaded, actors))
     }

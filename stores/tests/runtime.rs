@@ -383,6 +383,7 @@ async fn secrets_from_env_and_files_are_used() {
         runtime.store(name).unwrap().put("k", name).await.unwrap();
     }
     let shown = format!("{runtime:?}");
+    let secrets: Vec<String> = runtime.secret_values().map(str::to_owned).collect();
     runtime.close().await.unwrap();
 
     let json_db = dir.join("db-from-json-secret.db");
@@ -400,6 +401,11 @@ async fn secrets_from_env_and_files_are_used() {
     }
     for secret in [ENV_TABLE, json_db.to_str().unwrap(), "tbl_from_yaml"] {
         assert!(!shown.contains(secret), "{secret} shown in {shown}");
+        // A tool that prints messages can mask them (statestore serve does).
+        assert!(
+            secrets.iter().any(|s| s == secret),
+            "{secret} not in {secrets:?}"
+        );
     }
 }
 

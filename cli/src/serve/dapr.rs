@@ -15,7 +15,10 @@ use serde::de::{Deserializer as _, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use statestore::runtime::Runtime;
-use statestore::{Concurrency, Consistency, Error, ErrorKind, KeyResult, Store};
+use statestore::{
+    Concurrency, Consistency, DeleteRequest, Error, ErrorKind, KeyResult, SetRequest, Store,
+    TransactRequest, TransactionOp,
+};
 
 /// One of Dapr's error answers, for HTTP and gRPC alike.
 #[derive(Debug)]
@@ -277,13 +280,18 @@ impl IntoResponse for DaprError {
         if !self.details.is_empty() {
             body["details"] = self.details.iter().map(Detail::json).collect();
         }
-        let mut r = (self.status, body.to_string()).into_response();
-        r.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        r
+        json_response(self.status, &body)
     }
+}
+
+/// A JSON answer.
+pub fn json_response(status: StatusCode, body: &Value) -> Response {
+    let mut r = (status, body.to_string()).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
 }
 
 /// The store of component `name` in `runtime`, or Dapr's error: not
@@ -335,6 +343,70 @@ pub async fn write_all<R, T>(
     DaprError::bulk(code, failed).map_or(Ok(()), Err)
 }
 
+/// The set request of a state item: its fields but the value (read as a
+/// delete request, the key checked) and `value`.
+pub fn set_from(del: DeleteRequest, value: impl Into<statestore::Bytes>) -> SetRequest {
+    let mut req = SetRequest::new(del.key, value);
+    req.etag = del.etag;
+    req.metadata = del.metadata;
+    req.concurrency = del.concurrency;
+    req.consistency = del.consistency;
+    req
+}
+
+/// Refuses a transaction on a store without `TRANSACTIONAL`, before its
+/// body is read, as Dapr does.
+pub fn transactional(store: &dyn Store, name: &str) -> Result<(), DaprError> {
+    if store
+        .capabilities()
+        .features
+        .contains(statestore::Feature::Transactional)
+    {
+        Ok(())
+    } else {
+        Err(DaprError::not_transactional(name))
+    }
+}
+
+/// Runs a transaction's parsed operations as Dapr does: more than the
+/// store takes is refused, none is done at once.
+pub async fn transact(
+    store: &dyn Store,
+    name: &str,
+    ops: Vec<TransactionOp>,
+    metadata: BTreeMap<String, String>,
+) -> Result<(), DaprError> {
+    if let Some(max) = store.capabilities().limits.max_transaction_ops
+        && ops.len() > max
+    {
+        return Err(DaprError::too_many(name, ops.len(), max));
+    }
+    if ops.is_empty() {
+        return Ok(());
+    }
+    let mut req = TransactRequest::new(ops);
+    req.metadata = metadata;
+    store
+        .transact(req)
+        .await
+        .map(drop)
+        .map_err(|e| DaprError::internal("ERR_STATE_TRANSACTION", &e))
+}
+
+/// Concurrency and consistency as Dapr's words (empty: the default); an
+/// unknown word is Dapr's 500 with `code`.
+pub fn options(
+    concurrency: &str,
+    consistency: &str,
+    code: &'static str,
+) -> Result<(Concurrency, Consistency), DaprError> {
+    let bad = |e: Error| DaprError::internal(code, &e);
+    Ok((
+        concurrency.parse().map_err(bad)?,
+        consistency.parse().map_err(bad)?,
+    ))
+}
+
 /// Merges the `metadata.*` query parameters into a request's metadata:
 /// the query's value wins, as Dapr copies it over the body's.
 pub fn merge_query(metadata: &mut BTreeMap<String, String>, query: &BTreeMap<String, String>) {
@@ -374,11 +446,6 @@ pub fn check_key(store: &str, key: &str) -> Result<(), DaprError> {
             .reason("DAPR_STATE_ILLEGAL_KEY", &[]));
     }
     Ok(())
-}
-
-/// Equality whose time depends on the lengths only (the API token).
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// A JSON object of a request body, its members in order with their raw
@@ -481,13 +548,9 @@ impl Object {
         let Some(opts) = self.object("options", "options")? else {
             return Ok(Default::default());
         };
-        let bad = |e: Error| DaprError::internal(code, &e);
         let concurrency = opts.string("concurrency", "options")?.unwrap_or_default();
         let consistency = opts.string("consistency", "options")?.unwrap_or_default();
-        Ok((
-            concurrency.parse().map_err(bad)?,
-            consistency.parse().map_err(bad)?,
-        ))
+        options(&concurrency, &consistency, code)
     }
 
     /// The stored bytes of the `value` member: its JSON text without the

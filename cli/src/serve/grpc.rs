@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use statestore::{
     Concurrency, Consistency, DeleteRequest, ETag, Feature, GetRequest, Query, QueryRequest,
-    SetRequest, Store, TransactRequest, TransactionOp,
+    SetRequest, Store, TransactionOp,
 };
 use tonic::{Code, Request, Response, Status};
 use tonic_types::{ErrorDetail, StatusExt};
@@ -23,19 +23,18 @@ use pb::dapr_server::{Dapr, DaprServer};
 /// The gRPC routes: Dapr's service (token-checked) and reflection v1 and
 /// v1alpha (token-checked too, as daprd checks every call).
 pub fn routes(app: Arc<App>) -> Result<tonic::service::Routes, String> {
-    let token = app.token.clone();
+    let guard = app.clone();
     let check = move |req: Request<()>| -> Result<Request<()>, Status> {
-        if let Some(token) = &token {
-            let given = req
-                .metadata()
-                .get("dapr-api-token")
-                .map(|v| v.as_bytes())
-                .unwrap_or_default();
-            if !dapr::constant_time_eq(given, token.as_bytes()) {
-                return Err(Status::unauthenticated("invalid api token"));
-            }
+        let given = req
+            .metadata()
+            .get("dapr-api-token")
+            .map(|v| v.as_bytes())
+            .unwrap_or_default();
+        if guard.admits(given) {
+            Ok(req)
+        } else {
+            Err(Status::unauthenticated("invalid api token"))
         }
-        Ok(req)
     };
     let api = DaprServer::new(Api { app })
         .max_decoding_message_size(MAX_MESSAGE)
@@ -67,16 +66,10 @@ pub(super) struct Api {
 
 type Answer<T> = Result<Response<T>, Status>;
 
-/// The error as a gRPC status with its details.
+/// The error as a gRPC status with its code and details, in Dapr's order;
+/// the `errorCode` travels as an ErrorInfo when Dapr gives none, so that
+/// SDKs reading `error_code()` see it.
 fn status(e: DaprError) -> Status {
-    let code = e.grpc;
-    status_as(code, e)
-}
-
-/// The error as a gRPC status with this code and the error's details, in
-/// Dapr's order; the `errorCode` travels as an ErrorInfo when Dapr gives
-/// none, so that SDKs reading `error_code()` see it.
-fn status_as(code: Code, e: DaprError) -> Status {
     let mut details: Vec<ErrorDetail> = e
         .details
         .iter()
@@ -104,7 +97,7 @@ fn status_as(code: Code, e: DaprError) -> Status {
     if e.error_reason().is_none() {
         details.push(tonic_types::ErrorInfo::new(e.code, "dapr.io", HashMap::new()).into());
     }
-    Status::with_error_details_vec(code, e.message, details)
+    Status::with_error_details_vec(e.grpc, e.message, details)
 }
 
 /// The store of `name`, or its status.
@@ -142,16 +135,10 @@ fn etag(e: Option<&super::proto::dapr::proto::common::v1::Etag>) -> Option<ETag>
         .map(ETag::new)
 }
 
-/// The set request of a state item of a transaction.
+/// The set request of a state item (the key checked first).
 fn set_request(store: &str, mut item: StateItem) -> Result<SetRequest, Status> {
     let value = std::mem::take(&mut item.value);
-    let del = delete_request(store, item)?;
-    let mut req = SetRequest::new(del.key, value);
-    req.etag = del.etag;
-    req.metadata = del.metadata;
-    req.concurrency = del.concurrency;
-    req.consistency = del.consistency;
-    Ok(req)
+    Ok(dapr::set_from(delete_request(store, item)?, value))
 }
 
 /// The set request of a state item of `SaveState`, checked as Dapr checks
@@ -305,11 +292,7 @@ impl Api {
             return Ok(Response::new(pb::GetStateResponse::default()));
         };
         Ok(Response::new(pb::GetStateResponse {
-            etag: item
-                .etag
-                .as_ref()
-                .map(|e| e.as_str().to_owned())
-                .unwrap_or_default(),
+            etag: dapr::etag_text(item.etag.as_ref()),
             metadata: item.dapr_metadata().into_iter().collect(),
             data: item.value.to_vec(),
         }))
@@ -333,10 +316,9 @@ impl Api {
             })
             .collect();
         // Dapr answers a failed bulk get with Unknown.
-        let results = store
-            .bulk_get(gets)
-            .await
-            .map_err(|e| status_as(Code::Unknown, DaprError::internal("ERR_STATE_BULK_GET", &e)))?;
+        let results = store.bulk_get(gets).await.map_err(|e| {
+            status(DaprError::internal("ERR_STATE_BULK_GET", &e).grpc(Code::Unknown))
+        })?;
         let items = results
             .into_iter()
             .map(|r| {
@@ -346,11 +328,7 @@ impl Api {
                 };
                 match r.result {
                     Ok(Some(item)) => {
-                        out.etag = item
-                            .etag
-                            .as_ref()
-                            .map(|e| e.as_str().to_owned())
-                            .unwrap_or_default();
+                        out.etag = dapr::etag_text(item.etag.as_ref());
                         out.metadata = item.dapr_metadata().into_iter().collect();
                         out.data = item.value.to_vec();
                     }
@@ -421,38 +399,24 @@ impl Api {
     pub(super) async fn transact(&self, req: pb::ExecuteStateTransactionRequest) -> Answer<()> {
         let name = &req.store_name;
         let store = store(&self.app, name)?;
-        if !store
-            .capabilities()
-            .features
-            .contains(Feature::Transactional)
-        {
-            return Err(status(DaprError::not_transactional(name)));
-        }
+        dapr::transactional(store.as_ref(), name).map_err(status)?;
         let mut ops = Vec::with_capacity(req.operations.len());
         for op in req.operations {
-            // The key first, then the operation, in Dapr's order.
-            let item = op.request.unwrap_or_default();
-            check_key(name, &item.key)?;
+            // The key first (read as a delete's), then the operation, in
+            // Dapr's order.
+            let mut item = op.request.unwrap_or_default();
+            let value = std::mem::take(&mut item.value);
+            let del = delete_request(name, item)?;
             ops.push(match op.operation_type.as_str() {
-                "upsert" => TransactionOp::Set(set_request(name, item)?),
-                "delete" => TransactionOp::Delete(delete_request(name, item)?),
+                "upsert" => TransactionOp::Set(dapr::set_from(del, value)),
+                "delete" => TransactionOp::Delete(del),
                 other => return Err(status(DaprError::unknown_operation(other))),
             });
         }
-        if let Some(max) = store.capabilities().limits.max_transaction_ops
-            && ops.len() > max
-        {
-            return Err(status(DaprError::too_many(name, ops.len(), max)));
-        }
-        if ops.is_empty() {
-            return Ok(Response::new(()));
-        }
-        let mut t = TransactRequest::new(ops);
-        t.metadata = req.metadata.into_iter().collect();
-        store
-            .transact(t)
+        let metadata = req.metadata.into_iter().collect();
+        dapr::transact(store.as_ref(), name, ops, metadata)
             .await
-            .map_err(|e| status(DaprError::internal("ERR_STATE_TRANSACTION", &e)))?;
+            .map_err(status)?;
         Ok(Response::new(()))
     }
 

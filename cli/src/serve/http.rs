@@ -14,8 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 use statestore::{
-    DeleteRequest, ETag, Feature, GetRequest, Query, QueryRequest, SetRequest, Store,
-    TransactRequest, TransactionOp,
+    DeleteRequest, ETag, Feature, GetRequest, Query, QueryRequest, SetRequest, Store, TransactionOp,
 };
 
 use super::dapr::{self, DaprError, Object};
@@ -73,17 +72,13 @@ async fn check_token(State(app): State<Shared>, req: Request, next: Next) -> Res
     let path = req.uri().path();
     let open = (req.method() == Method::GET || req.method() == Method::HEAD)
         && (path == "/v1.0/healthz" || path == "/v1.0/healthz/outbound");
-    if let Some(token) = &app.token
-        && !open
-    {
-        let given = req
-            .headers()
-            .get("dapr-api-token")
-            .map(HeaderValue::as_bytes)
-            .unwrap_or_default();
-        if !dapr::constant_time_eq(given, token.as_bytes()) {
-            return (StatusCode::UNAUTHORIZED, "invalid api token").into_response();
-        }
+    let given = req
+        .headers()
+        .get("dapr-api-token")
+        .map(HeaderValue::as_bytes)
+        .unwrap_or_default();
+    if !open && !app.admits(given) {
+        return (StatusCode::UNAUTHORIZED, "invalid api token").into_response();
     }
     next.run(req).await
 }
@@ -109,16 +104,7 @@ async fn metadata(State(app): State<Shared>) -> Response {
         "components": components,
         "extended": {},
     });
-    json_response(StatusCode::OK, &body)
-}
-
-fn json_response(status: StatusCode, body: &Value) -> Response {
-    let mut r = (status, body.to_string()).into_response();
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    r
+    dapr::json_response(StatusCode::OK, &body)
 }
 
 /// The store of a component, or Dapr's error for an unknown one.
@@ -241,13 +227,9 @@ async fn delete_one(app: &App, name: &str, key: String, uri: &Uri, headers: &Hea
             req.etag = Some(ETag::new(e));
         }
     }
-    let bad = |e: statestore::Error| DaprError::internal(code, &e);
-    if let Some(c) = params.get("concurrency").filter(|c| !c.is_empty()) {
-        req.concurrency = c.parse().map_err(bad)?;
-    }
-    if let Some(c) = params.get("consistency").filter(|c| !c.is_empty()) {
-        req.consistency = c.parse().map_err(bad)?;
-    }
+    let word = |name: &str| params.get(name).map_or("", String::as_str);
+    (req.concurrency, req.consistency) =
+        dapr::options(word("concurrency"), word("consistency"), code)?;
     store
         .delete(req)
         .await
@@ -280,13 +262,10 @@ async fn save(State(app): State<Shared>, uri: Uri, body: Body) -> Response {
 
 /// A set request of one item of a save or transaction body.
 fn set_request(store: &str, o: &Object, code: &'static str) -> Result<SetRequest, DaprError> {
-    let d = delete_request(store, o, code)?;
-    let mut req = SetRequest::new(d.key, o.value_bytes());
-    req.etag = d.etag;
-    req.metadata = d.metadata;
-    req.concurrency = d.concurrency;
-    req.consistency = d.consistency;
-    Ok(req)
+    Ok(dapr::set_from(
+        delete_request(store, o, code)?,
+        o.value_bytes(),
+    ))
 }
 
 /// The fields of a state item but its value, as a delete request.
@@ -351,7 +330,7 @@ async fn bulk_get(app: &App, name: &str, uri: &Uri, body: Body) -> Answer {
         Some(_) => return Err(DaprError::malformed("keys must be an array of strings")),
     };
     let mut meta = o.metadata("the body")?;
-    meta.extend(query_metadata(&params(uri)));
+    dapr::merge_query(&mut meta, &query_metadata(&params(uri)));
     for k in &keys {
         dapr::check_key(name, k)?;
     }
@@ -398,7 +377,7 @@ async fn bulk_get(app: &App, name: &str, uri: &Uri, body: Body) -> Answer {
             Value::Object(out)
         })
         .collect();
-    Ok(json_response(StatusCode::OK, &Value::Array(items)))
+    Ok(dapr::json_response(StatusCode::OK, &Value::Array(items)))
 }
 
 async fn transaction(State(app): State<Shared>, uri: Uri, body: Body) -> Response {
@@ -408,13 +387,7 @@ async fn transaction(State(app): State<Shared>, uri: Uri, body: Body) -> Respons
 async fn transact(app: &App, name: &str, uri: &Uri, body: Body) -> Answer {
     let store = store(app, name)?;
     let code = "ERR_STATE_TRANSACTION";
-    if !store
-        .capabilities()
-        .features
-        .contains(Feature::Transactional)
-    {
-        return Err(DaprError::not_transactional(name));
-    }
+    dapr::transactional(store.as_ref(), name)?;
     let body = read(body).await?;
     let o = Object::parse(text(&body)?, "the body")?;
     let query = query_metadata(&params(uri));
@@ -443,21 +416,9 @@ async fn transact(app: &App, name: &str, uri: &Uri, body: Body) -> Answer {
             TransactionOp::Delete(del)
         });
     }
-    if let Some(max) = store.capabilities().limits.max_transaction_ops
-        && ops.len() > max
-    {
-        return Err(DaprError::too_many(name, ops.len(), max));
-    }
-    if ops.is_empty() {
-        return Ok(StatusCode::NO_CONTENT.into_response());
-    }
-    let mut req = TransactRequest::new(ops);
-    req.metadata = o.metadata("the body")?;
-    req.metadata.extend(query);
-    store
-        .transact(req)
-        .await
-        .map_err(|e| DaprError::internal(code, &e))?;
+    let mut metadata = o.metadata("the body")?;
+    dapr::merge_query(&mut metadata, &query);
+    dapr::transact(store.as_ref(), name, ops, metadata).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -514,5 +475,5 @@ async fn run_query(app: &App, name: &str, uri: &Uri, body: Body) -> Answer {
     if !res.metadata.is_empty() {
         body["metadata"] = json!(res.metadata);
     }
-    Ok(json_response(StatusCode::OK, &body))
+    Ok(dapr::json_response(StatusCode::OK, &body))
 }

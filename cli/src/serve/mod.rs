@@ -15,7 +15,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Args;
-use statestore::manifest::Manifest;
 use statestore::runtime::Runtime;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -29,6 +28,24 @@ pub struct App {
     pub runtime: statestore::runtime::Runtime,
     /// The API token every call but healthz needs, when set.
     pub token: Option<String>,
+}
+
+impl App {
+    /// Whether a call carrying `given` as its `dapr-api-token` (empty when
+    /// absent) may go on: always without a token, else when it matches,
+    /// compared in a time that depends on the lengths only.
+    pub fn admits(&self, given: &[u8]) -> bool {
+        let Some(token) = &self.token else {
+            return true;
+        };
+        let token = token.as_bytes();
+        given.len() == token.len()
+            && given
+                .iter()
+                .zip(token)
+                .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+                == 0
+    }
 }
 
 /// The runtime version `GetMetadata` and `/v1.0/metadata` report.
@@ -202,22 +219,14 @@ pub async fn run(args: ServeArgs) -> statestore::Result<ExitCode> {
     closed.map(|()| ExitCode::SUCCESS)
 }
 
-/// Loads the components of `path`, remembering the secret values of every
-/// one (from a secret store, or of a property its type declares secret) so
-/// that no message or log line prints them.
+/// Loads the components of `path` and remembers the secret values of
+/// every one, so that no message or log line prints them.
 async fn load(app_id: &str, path: &std::path::Path) -> statestore::Result<Runtime> {
-    let registry = statestore::registry()?;
-    let manifest = Manifest::load(path)?;
-    let builder = Runtime::builder(registry.clone(), app_id);
-    for c in &manifest.components {
-        if let (Ok(properties), Ok((registration, _))) = (
-            builder.properties_of(&manifest, c).await,
-            registry.resolve(&c.type_name, c.version.as_deref()),
-        ) {
-            crate::remember_secrets(&properties, registration.properties);
-        }
+    let runtime = statestore::runtime(app_id)?.load(path).await?;
+    for secret in runtime.secret_values() {
+        crate::remember_secret(secret);
     }
-    builder.start(manifest).await
+    Ok(runtime)
 }
 
 /// Ctrl-C, or SIGTERM on Unix.
