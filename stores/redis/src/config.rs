@@ -138,6 +138,12 @@ pub const POOL_SETTINGS: &[Property] = &[
         "Pub/sub only; accepted for Dapr manifests, no effect.",
     ),
 ];
+/// `layout`, default `compact`.
+pub const LAYOUT: Property = Property::new(
+    "layout",
+    "How values are stored: compact (one string per key: one GET or SET) or dapr (Dapr's hash, for sharing the database with daprd). Both read both.",
+)
+.with_default("compact");
 /// `minIdleConns`: accepted, no effect.
 pub const MIN_IDLE_CONNS: Property = Property::new(
     "minIdleConns",
@@ -165,6 +171,7 @@ pub const PROPERTIES: &[Property] = &[
     WRITE_TIMEOUT,
     TTL_IN_SECONDS,
     POOL_SIZE,
+    LAYOUT,
     MIN_IDLE_CONNS,
     QUERY_INDEXES,
     POOL_SETTINGS[0],
@@ -193,6 +200,17 @@ pub enum Mode {
     Node,
     /// `redisType: cluster`.
     Cluster,
+}
+
+/// How a value is stored (property `layout`). Reads understand both, so
+/// either can open data written with the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueLayout {
+    /// One string per key: a small header (etag, expiry, content type)
+    /// then the value (see `record.rs`).
+    Compact,
+    /// Dapr's hash: `data`, `version`, `ctype`, `exp`.
+    Dapr,
 }
 
 /// The parsed configuration.
@@ -226,6 +244,8 @@ pub struct Config {
     pub default_ttl: Option<Ttl>,
     /// Multiplexed connections in node mode.
     pub pool_size: usize,
+    /// How values are stored.
+    pub layout: ValueLayout,
 }
 
 impl fmt::Debug for Config {
@@ -246,6 +266,7 @@ impl fmt::Debug for Config {
             .field("response_timeout", &self.response_timeout)
             .field("default_ttl", &self.default_ttl)
             .field("pool_size", &self.pool_size)
+            .field("layout", &self.layout)
             .finish()
     }
 }
@@ -348,6 +369,16 @@ impl Config {
                 format!("{pool_size} is outside 1 to {MAX_POOL_SIZE}"),
             ));
         }
+        let layout = match r.require(&LAYOUT)?.trim().to_ascii_lowercase().as_str() {
+            "compact" => ValueLayout::Compact,
+            "dapr" => ValueLayout::Dapr,
+            other => {
+                return Err(r.error(
+                    &LAYOUT,
+                    format!("invalid value {other:?}: expected compact or dapr"),
+                ));
+            }
+        };
         r.parse::<u64>(&MIN_IDLE_CONNS, "a non-negative integer")?;
         for p in POOL_SETTINGS {
             r.interval(p)?;
@@ -367,6 +398,7 @@ impl Config {
             response_timeout: read.zip(write).map(|(a, b)| a.max(b)),
             default_ttl,
             pool_size,
+            layout,
         })
     }
 
@@ -450,6 +482,7 @@ mod tests {
         assert_eq!(c.call_timeout(), Some(Duration::from_secs(8)));
         assert_eq!(c.default_ttl, None);
         assert_eq!(c.pool_size, 1);
+        assert_eq!(c.layout, ValueLayout::Compact);
     }
 
     #[test]
@@ -496,6 +529,7 @@ mod tests {
             ("poolSize", "0"),
             ("minIdleConns", "-1"),
             ("idleTimeout", "x"),
+            ("layout", "json"),
         ] {
             let e = Config::from_properties(&props("h").with(name, value)).unwrap_err();
             assert!(e.to_string().contains(name), "{name}: {e}");

@@ -1,7 +1,9 @@
 //! Driver calls: connections, the write script, pipelines split by slot,
 //! scans over every primary.
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
+use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, UNIX_EPOCH};
@@ -19,9 +21,10 @@ use redis::{
 use statestore_core::check::{Condition, Op, Write};
 use statestore_core::{ETag, Error, Item, Result, Ttl};
 
-use crate::config::{Config, MAX_BULK_BATCH, Mode};
-use crate::error::map;
+use crate::config::{Config, MAX_BULK_BATCH, MAX_TRANSACTION_OPS, Mode, ValueLayout};
+use crate::error::{copy, map};
 use crate::layout::Layout;
+use crate::record;
 
 const WRITE_SCRIPT: &str = include_str!("write.lua");
 /// The error of writes whose `WAIT` found no replica in time.
@@ -75,6 +78,9 @@ pub struct Call {
     pub slot: u16,
     /// The command.
     pub cmd: Cmd,
+    /// Whether it calls the write script (whose answer says which
+    /// condition failed) rather than a plain command.
+    pub script: bool,
 }
 
 /// The connected part of a store.
@@ -90,6 +96,8 @@ pub struct Core {
     next: AtomicUsize,
     /// How keys are named.
     pub layout: Layout,
+    /// How values are stored.
+    values: ValueLayout,
     sha: String,
     /// Whether writes asked for `strong` consistency wait for a replica.
     replicas: bool,
@@ -205,6 +213,7 @@ pub async fn connect(cfg: &Config) -> Result<Core> {
         layout: Layout {
             cluster: cfg.mode == Mode::Cluster,
         },
+        values: cfg.layout,
         sha: redis::Script::new(WRITE_SCRIPT).get_hash().to_owned(),
         replicas: false,
         // Half the answer's bound, so that the answer to WAIT comes in time.
@@ -258,6 +267,21 @@ fn item(v: Value) -> Result<Option<Item>> {
         expires_at: exp.map(|ms| UNIX_EPOCH + Duration::from_millis(ms)),
         metadata: Default::default(),
     }))
+}
+
+/// An item from a read's answer in one layout.
+fn decode(v: Value, values: ValueLayout) -> Result<Option<Item>> {
+    match (values, v) {
+        (ValueLayout::Dapr, v) => item(v),
+        (ValueLayout::Compact, Value::Nil) => Ok(None),
+        (ValueLayout::Compact, Value::BulkString(b)) => record::decode(b).map(Some),
+        _ => Err(Error::backend("unexpected answer to GET")),
+    }
+}
+
+/// Whether the server refused a command for the key's type.
+fn is_wrong_type(e: &RedisError) -> bool {
+    e.code() == Some("WRONGTYPE")
 }
 
 /// Whether `etag` can be one of this store's versions (decimal digits,
@@ -371,33 +395,137 @@ impl Core {
             .map_err(map)
     }
 
-    /// The command reading one key.
-    pub fn get_cmd(&self, key: &str) -> Call {
-        let name = self.layout.name(key);
-        let mut cmd = redis::cmd("HMGET");
-        cmd.arg(&name).arg(&FIELDS[..]);
-        Call {
-            slot: Layout::slot(&name),
-            cmd,
+    /// The command reading a name in one layout: `GET` of a record, or
+    /// `HMGET` of Dapr's hash.
+    fn read_cmd(name: &str, values: ValueLayout) -> Cmd {
+        let mut cmd = match values {
+            ValueLayout::Compact => redis::cmd("GET"),
+            ValueLayout::Dapr => redis::cmd("HMGET"),
+        };
+        cmd.arg(name);
+        if values == ValueLayout::Dapr {
+            cmd.arg(&FIELDS[..]);
+        }
+        cmd
+    }
+
+    /// The other layout: where a read that met a value of another type
+    /// looks next, so each layout reads what the other wrote.
+    fn other(&self) -> ValueLayout {
+        match self.values {
+            ValueLayout::Compact => ValueLayout::Dapr,
+            ValueLayout::Dapr => ValueLayout::Compact,
         }
     }
 
-    /// Reads one key.
+    /// Reads one key: one command, and a second only when the key holds
+    /// the other layout.
     pub async fn get(&self, key: &str) -> Result<Option<Item>> {
-        let v: Value = self
-            .get_cmd(key)
-            .cmd
-            .query_async(&mut self.conn())
-            .await
-            .map_err(map)?;
-        item(v)
+        let name = self.layout.name(key);
+        let mut conn = self.conn();
+        let first = Self::read_cmd(&name, self.values)
+            .query_async::<Value>(&mut conn)
+            .await;
+        match first {
+            Err(e) if is_wrong_type(&e) => {
+                let v = Self::read_cmd(&name, self.other())
+                    .query_async::<Value>(&mut conn)
+                    .await
+                    .map_err(map)?;
+                decode(v, self.other())
+            }
+            answer => decode(answer.map_err(map)?, self.values),
+        }
     }
 
-    /// Reads keys, pipelined; one answer per key.
+    /// Reads keys, pipelined (one `MGET` per 1,000 keys of a server in the
+    /// compact layout); one answer per key. Keys held in the other layout
+    /// (and, after an `MGET`, keys not found, which it cannot tell apart)
+    /// are read again in one more pipeline.
     pub async fn get_many(&self, keys: &[&str]) -> Result<Vec<Result<Option<Item>>>> {
-        let calls = keys.iter().map(|k| self.get_cmd(k)).collect();
-        let answers = self.batch(calls, false).await?;
-        Ok(answers.into_iter().map(|a| a.and_then(item)).collect())
+        let names: Vec<Cow<str>> = keys.iter().map(|k| self.layout.name(k)).collect();
+        // Every slot is written below; a key `again` is written twice.
+        let mut out: Vec<Result<Option<Item>>> = Vec::with_capacity(names.len());
+        let mut again = Vec::new();
+        if self.values == ValueLayout::Compact && !self.layout.cluster {
+            let mgets: Vec<Cmd> = names
+                .chunks(MAX_BULK_BATCH)
+                .map(|c| {
+                    let mut cmd = redis::cmd("MGET");
+                    for name in c {
+                        cmd.arg(name.as_ref());
+                    }
+                    cmd
+                })
+                .collect();
+            // One MGET (up to 1,000 keys) goes straight to its connection.
+            let answers = if mgets.len() == 1 {
+                let mut conn = self.conn();
+                vec![mgets[0].query_async::<Value>(&mut conn).await.map_err(map)]
+            } else {
+                let calls = mgets.into_iter().map(|cmd| Call {
+                    slot: 0,
+                    cmd,
+                    script: false,
+                });
+                self.batch(calls.collect(), false).await?
+            };
+            for (n, answer) in answers.into_iter().enumerate() {
+                let len = (names.len() - n * MAX_BULK_BATCH).min(MAX_BULK_BATCH);
+                match answer {
+                    Ok(Value::Array(values)) if values.len() == len => {
+                        for v in values {
+                            match v {
+                                Value::Nil => {
+                                    again.push(out.len());
+                                    out.push(Ok(None));
+                                }
+                                v => out.push(decode(v, self.values)),
+                            }
+                        }
+                    }
+                    other => {
+                        let e = other
+                            .err()
+                            .unwrap_or_else(|| Error::backend("unexpected answer to MGET"));
+                        out.extend((0..len).map(|_| Err(copy(&e))));
+                    }
+                }
+            }
+        } else {
+            let calls = names
+                .iter()
+                .map(|n| Call {
+                    slot: Layout::slot(n),
+                    cmd: Self::read_cmd(n, self.values),
+                    script: false,
+                })
+                .collect();
+            for (i, answer) in self.send_calls(calls, false).await?.into_iter().enumerate() {
+                out.push(match answer {
+                    Answer::Refused(e) if is_wrong_type(&e) => {
+                        again.push(i);
+                        Ok(None)
+                    }
+                    a => a.into_result().and_then(|v| decode(v, self.values)),
+                });
+            }
+        }
+        if !again.is_empty() {
+            let other = self.other();
+            let calls = again
+                .iter()
+                .map(|&i| Call {
+                    slot: Layout::slot(&names[i]),
+                    cmd: Self::read_cmd(&names[i], other),
+                    script: false,
+                })
+                .collect();
+            for (&i, answer) in again.iter().zip(self.batch(calls, false).await?) {
+                out[i] = answer.and_then(|v| decode(v, other));
+            }
+        }
+        Ok(out)
     }
 
     /// The milliseconds a write's ttl asks for (0: no expiry).
@@ -408,12 +536,26 @@ impl Core {
         }
     }
 
+    /// The bytes a set stores as `value` in the script's arguments: the
+    /// whole record in the compact layout, the value itself in Dapr's.
+    fn stored(&self, w: &Write, version: &str, ttl_ms: u64) -> Result<Vec<u8>> {
+        match self.values {
+            ValueLayout::Compact => record::encode(
+                version,
+                record::expiry_ms(ttl_ms),
+                w.content_type.as_deref(),
+                &w.value,
+            ),
+            ValueLayout::Dapr => Ok(w.value.to_vec()),
+        }
+    }
+
     /// The script call applying `ops` all or nothing, with the versions of
     /// its sets (one per op, unused for deletes). In a cluster a script runs
     /// on one hash slot: keys of several slots are refused here, before
     /// anything is sent.
     pub fn write_cmd(&self, ops: &[Op], versions: &[String]) -> Result<Call> {
-        let names: Vec<String> = ops.iter().map(|op| self.layout.name(op.key())).collect();
+        let names: Vec<Cow<str>> = ops.iter().map(|op| self.layout.name(op.key())).collect();
         let slot = names.first().map_or(0, |n| Layout::slot(n));
         if self.layout.cluster
             && let Some(i) = names.iter().position(|n| Layout::slot(n) != slot)
@@ -427,7 +569,10 @@ impl Core {
             )));
         }
         let mut cmd = redis::cmd("EVALSHA");
-        cmd.arg(&self.sha).arg(ops.len()).arg(&names);
+        cmd.arg(&self.sha).arg(ops.len());
+        for name in &names {
+            cmd.arg(name.as_ref());
+        }
         let mut ttls = Vec::with_capacity(ops.len());
         for (op, version) in ops.iter().zip(versions) {
             let (kind, ttl): (&str, u64) = match op {
@@ -445,23 +590,119 @@ impl Core {
             cmd.arg(kind).arg(cond).arg(etag).arg(version.as_str());
             match op {
                 Op::Write(w) => cmd
-                    .arg(&w.value[..])
+                    .arg(self.stored(w, version, ttl)?)
                     .arg(w.content_type.as_deref().unwrap_or("")),
                 Op::Delete(_) => cmd.arg("").arg(""),
             };
             ttls.push(ttl);
         }
-        cmd.arg(ttls);
-        Ok(Call { slot, cmd })
+        cmd.arg(ttls).arg(match self.values {
+            ValueLayout::Compact => "c",
+            ValueLayout::Dapr => "d",
+        });
+        Ok(Call {
+            slot,
+            cmd,
+            script: true,
+        })
     }
 
-    /// An unconditional write without expiry, the most common write, as
-    /// `MULTI`, `DEL`, `HSET`, `EXEC` instead of the script: the same
-    /// result (the hash replaced whole, any expiry gone) at a fraction of a
-    /// script call's cost on the server. `None` when the write needs the
-    /// script (a condition or a ttl).
+    /// An unconditional operation as one plain command, where the layout
+    /// has one: `DEL`, or in the compact layout `SET name record [PX ttl]`
+    /// (which replaces whatever the key held, expiry included).
+    fn plain_cmd(&self, op: &Op, version: &str) -> Result<Option<Call>> {
+        if op.condition() != &Condition::Always {
+            return Ok(None);
+        }
+        let name = self.layout.name(op.key());
+        let cmd = match (op, self.values) {
+            (Op::Delete(_), _) => {
+                let mut cmd = redis::cmd("DEL");
+                cmd.arg(name.as_ref());
+                cmd
+            }
+            (Op::Write(w), ValueLayout::Compact) => {
+                let ttl = self.ttl_ms(w.ttl);
+                let mut cmd = redis::cmd("SET");
+                cmd.arg(&name).arg(self.stored(w, version, ttl)?);
+                if ttl > 0 {
+                    cmd.arg("PX").arg(ttl);
+                }
+                cmd
+            }
+            (Op::Write(_), ValueLayout::Dapr) => return Ok(None),
+        };
+        Ok(Some(Call {
+            slot: Layout::slot(&name),
+            cmd,
+            script: false,
+        }))
+    }
+
+    /// The calls of a bulk write, each with the operations it carries, in
+    /// order: a plain command per unconditional operation where the layout
+    /// has one; in Dapr's layout, each run of unconditional writes of one
+    /// slot as one script call (it cannot fail a condition, so it answers
+    /// for all of them); a script call per conditional operation.
+    pub fn write_calls(
+        &self,
+        ops: &[Op],
+        versions: &[String],
+    ) -> Result<Vec<(Call, Range<usize>)>> {
+        let mut out: Vec<(Call, Range<usize>)> = Vec::new();
+        let mut i = 0;
+        while i < ops.len() {
+            if let Some(call) = self.plain_cmd(&ops[i], &versions[i])? {
+                out.push((call, i..i + 1));
+                i += 1;
+                continue;
+            }
+            let mut end = i + 1;
+            if ops[i].condition() == &Condition::Always {
+                let slot = Layout::slot(&self.layout.name(ops[i].key()));
+                while end < ops.len()
+                    && end - i < MAX_TRANSACTION_OPS
+                    && matches!(&ops[end], Op::Write(w) if w.condition == Condition::Always)
+                    && Layout::slot(&self.layout.name(ops[end].key())) == slot
+                {
+                    end += 1;
+                }
+            }
+            out.push((self.write_cmd(&ops[i..end], &versions[i..end])?, i..end));
+            i = end;
+        }
+        Ok(out)
+    }
+
+    /// A transaction of unconditional operations as `MULTI` ... `EXEC` of
+    /// plain commands: in the compact layout on one server only (a cluster
+    /// or Dapr's layout takes the script). `None` when it does not apply.
+    pub fn plain_transaction(&self, ops: &[Op], versions: &[String]) -> Result<Option<Pipeline>> {
+        if self.layout.cluster || self.values != ValueLayout::Compact {
+            return Ok(None);
+        }
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for (op, version) in ops.iter().zip(versions) {
+            match self.plain_cmd(op, version)? {
+                Some(call) => pipe.add_command(call.cmd).ignore(),
+                None => return Ok(None),
+            };
+        }
+        Ok(Some(pipe))
+    }
+
+    /// An unconditional write without expiry in Dapr's layout, the most
+    /// common write, as `MULTI`, `DEL`, `HSET`, `EXEC` instead of the
+    /// script: the same result (the hash replaced whole, any expiry gone)
+    /// at a fraction of a script call's cost on the server. `None` when the
+    /// write needs the script (a condition or a ttl), or in the compact
+    /// layout (see [`Core::write_calls`]).
     pub fn plain_write(&self, w: &Write, version: &str) -> Option<Pipeline> {
-        if w.condition != Condition::Always || self.ttl_ms(w.ttl) > 0 {
+        if w.condition != Condition::Always
+            || self.ttl_ms(w.ttl) > 0
+            || self.values != ValueLayout::Dapr
+        {
             return None;
         }
         let name = self.layout.name(&w.key);
@@ -481,17 +722,28 @@ impl Core {
         Some(pipe)
     }
 
-    /// Sends a pipeline built by [`Core::plain_write`].
+    /// Sends a pipeline of plain writes ([`Core::plain_write`],
+    /// [`Core::plain_transaction`]).
     pub async fn send_plain(&self, pipe: Pipeline) -> Result<()> {
         pipe.query_async::<()>(&mut self.conn()).await.map_err(map)
     }
 
-    /// Runs one script call: `Ok(None)` when applied, `Ok(Some(i))` when
-    /// operation `i` (0-based) failed its condition.
+    /// Runs one write call: `Ok(None)` when applied, `Ok(Some(i))` when
+    /// operation `i` (0-based) failed its condition. A plain command
+    /// without `wait` goes straight to its connection.
     pub async fn write(&self, call: Call, strong: bool) -> Result<Option<usize>> {
         let wait = strong && self.replicas;
+        if !call.script && !wait {
+            return call
+                .cmd
+                .query_async::<Value>(&mut self.conn())
+                .await
+                .map(|_| None)
+                .map_err(map);
+        }
+        let script = call.script;
         let answer = self.batch(vec![call], wait).await?.pop();
-        script_outcome(answer.unwrap_or(Ok(Value::Nil)))
+        outcome(script, answer.unwrap_or(Ok(Value::Nil)))
     }
 
     /// Sends calls pipelined, at most [`MAX_BULK_BATCH`] per pipeline and,
@@ -500,22 +752,51 @@ impl Core {
     /// loaded again and only the calls it refused are sent again. With
     /// `wait`, each pipeline ends with a `WAIT` for one replica.
     pub async fn batch(&self, calls: Vec<Call>, wait: bool) -> Result<Vec<Result<Value>>> {
-        let mut answers = self.send(&calls, wait).await;
+        let answers = self.send_calls(calls, wait).await?;
+        Ok(answers.into_iter().map(Answer::into_result).collect())
+    }
+
+    /// [`Core::batch`], with the server's refusals as they came.
+    async fn send_calls(&self, calls: Vec<Call>, wait: bool) -> Result<Vec<Answer>> {
+        let slots: Vec<u16> = calls.iter().map(|c| c.slot).collect();
+        let (mut answers, sent) = self.send(calls, wait).await;
         let lost: Vec<usize> = (0..answers.len())
             .filter(|i| matches!(&answers[*i], Answer::Refused(e) if is_noscript(e)))
             .collect();
         if !lost.is_empty() {
             self.load_script().await?;
-            let mut calls: Vec<Option<Call>> = calls.into_iter().map(Some).collect();
-            let again: Vec<Call> = lost.iter().filter_map(|i| calls[*i].take()).collect();
-            for (i, a) in lost.into_iter().zip(self.send(&again, wait).await) {
+            // The refused commands, copied out of the pipelines they went in.
+            let mut cmds: Vec<Option<&Cmd>> = vec![None; slots.len()];
+            for (ids, pipe) in &sent {
+                for (i, cmd) in ids.iter().zip(pipe.cmd_iter()) {
+                    cmds[*i] = Some(cmd);
+                }
+            }
+            let again: Vec<Call> = lost
+                .iter()
+                .filter_map(|&i| {
+                    cmds[i].map(|cmd| Call {
+                        slot: slots[i],
+                        cmd: cmd.clone(),
+                        script: true,
+                    })
+                })
+                .collect();
+            for (i, a) in lost.into_iter().zip(self.send(again, wait).await.0) {
                 answers[i] = a;
             }
         }
-        Ok(answers.into_iter().map(Answer::into_result).collect())
+        Ok(answers)
     }
 
-    async fn send(&self, calls: &[Call], wait: bool) -> Vec<Answer> {
+    /// Sends calls as [`Core::batch`] describes; the answers, and each
+    /// pipeline sent with the indexes of its calls.
+    async fn send(
+        &self,
+        calls: Vec<Call>,
+        wait: bool,
+    ) -> (Vec<Answer>, Vec<(Vec<usize>, Pipeline)>) {
+        let n = calls.len();
         // Groups of call indexes, each sent as one pipeline.
         let mut groups: Vec<Vec<usize>> = Vec::new();
         if self.layout.cluster {
@@ -527,15 +808,18 @@ impl Core {
                 groups.extend(ids.chunks(MAX_BULK_BATCH).map(<[usize]>::to_vec));
             }
         } else {
-            let all: Vec<usize> = (0..calls.len()).collect();
+            let all: Vec<usize> = (0..n).collect();
             groups.extend(all.chunks(MAX_BULK_BATCH).map(<[usize]>::to_vec));
         }
+        let mut cmds: Vec<Option<Cmd>> = calls.into_iter().map(|c| Some(c.cmd)).collect();
         let wait_ms = self.wait_ms;
         let sends = groups.into_iter().map(|ids| {
-            let mut pipe = redis::pipe();
+            let mut pipe = redis::Pipeline::with_capacity(ids.len() + 1);
             pipe.ignore_errors();
             for i in &ids {
-                pipe.add_command(calls[*i].cmd.clone());
+                if let Some(cmd) = cmds[*i].take() {
+                    pipe.add_command(cmd);
+                }
             }
             if wait {
                 pipe.cmd("WAIT").arg(1).arg(wait_ms);
@@ -547,14 +831,16 @@ impl Core {
             };
             async move {
                 let r = pipe.query_async::<Vec<RedisResult<Value>>>(&mut c).await;
-                (ids, r)
+                (ids, pipe, r)
             }
         });
-        let mut answers: Vec<Answer> = (0..calls.len()).map(|_| Answer::Missing).collect();
+        let sends: Vec<_> = sends.collect();
+        let mut answers: Vec<Answer> = (0..n).map(|_| Answer::Missing).collect();
+        let mut sent = Vec::new();
         // A group that failed as a whole (its node unreachable, or no
         // replica acknowledged its writes) fails each of its calls; the
         // other groups keep their answers.
-        for (ids, result) in join_all(sends).await {
+        for (ids, pipe, result) in join_all(sends).await {
             let failed = match result {
                 Err(e) => Some(Failed::Redis(e)),
                 Ok(mut values) => {
@@ -574,12 +860,13 @@ impl Core {
                 }
             };
             if let Some(f) = failed {
-                for i in ids {
+                for &i in &ids {
                     answers[i] = Answer::Failed(f.error());
                 }
             }
+            sent.push((ids, pipe));
         }
-        answers
+        (answers, sent)
     }
 
     /// The addresses of every primary (the server itself in node mode).
@@ -656,7 +943,11 @@ impl Core {
             for chunk in names.chunks(500) {
                 let mut cmd = redis::cmd("DEL");
                 cmd.arg(chunk);
-                calls.push(Call { slot, cmd });
+                calls.push(Call {
+                    slot,
+                    cmd,
+                    script: false,
+                });
             }
         }
         let mut total = 0;
@@ -713,8 +1004,18 @@ fn is_noscript(e: &RedisError) -> bool {
     e.kind() == redis::ErrorKind::Server(ServerErrorKind::NoScript)
 }
 
+/// The outcome of one write call: the script's answer, or any answer of a
+/// plain command (which has no condition to fail).
+pub fn outcome(script: bool, answer: Result<Value>) -> Result<Option<usize>> {
+    if script {
+        script_outcome(answer)
+    } else {
+        answer.map(|_| None)
+    }
+}
+
 /// The outcome of one write script call.
-pub fn script_outcome(answer: Result<Value>) -> Result<Option<usize>> {
+fn script_outcome(answer: Result<Value>) -> Result<Option<usize>> {
     match answer? {
         Value::Int(0) => Ok(None),
         Value::Int(i) if i > 0 => Ok(Some(i as usize - 1)),

@@ -15,6 +15,8 @@
 //! prefix of three or more parts has the prefix's first three parts as its
 //! partition, so deleting an actor's state stays within one slot.
 
+use std::borrow::Cow;
+
 use statestore_core::check::SEPARATOR;
 
 /// How many slots Redis Cluster has.
@@ -45,11 +47,15 @@ pub struct Layout {
 }
 
 impl Layout {
-    /// The Redis name of a user key.
-    pub fn name(&self, key: &str) -> String {
-        match partition(key).filter(|_| self.cluster) {
-            Some(p) => format!("{{{:016x}}}{key}", fnv1a(p)),
-            None => key.to_owned(),
+    /// The Redis name of a user key: the key itself, without a copy,
+    /// unless it is tagged.
+    pub fn name<'a>(&self, key: &'a str) -> Cow<'a, str> {
+        if !self.cluster {
+            return Cow::Borrowed(key);
+        }
+        match partition(key) {
+            Some(p) => Cow::Owned(format!("{{{:016x}}}{key}", fnv1a(p))),
+            None => Cow::Borrowed(key),
         }
     }
 

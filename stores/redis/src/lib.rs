@@ -6,6 +6,7 @@ pub mod config;
 mod core;
 mod error;
 pub mod layout;
+mod record;
 mod store;
 
 pub use crate::baseline::RedisBaseline;

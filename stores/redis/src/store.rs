@@ -18,7 +18,9 @@ use crate::NAME;
 use crate::config::{
     Config, MAX_BULK_BATCH, MAX_KEY_LEN, MAX_TRANSACTION_OPS, MAX_VALUE_LEN, PROPERTIES,
 };
-use crate::core::{self as driver, Core, script_outcome};
+use crate::core::{self as driver, Core, outcome};
+use crate::error::copy;
+use crate::record::check_content_type;
 
 /// What the Redis store offers.
 pub const FEATURES: Features = Features::NONE
@@ -105,8 +107,8 @@ impl RedisStore {
         result.map_err(|e| e.context(NAME, op))
     }
 
-    /// Bulk writes: each item (key, checked op, strong) is its own script
-    /// call, all pipelined; one outcome per item, in order.
+    /// Bulk writes (key, checked op, strong), pipelined as
+    /// [`Core::write_calls`] groups them; one outcome per item, in order.
     async fn bulk_write<T>(
         &self,
         name: Operation,
@@ -114,36 +116,48 @@ impl RedisStore {
         map: impl Fn(Option<ETag>) -> T + Send,
     ) -> Result<Vec<KeyResult<T>>> {
         self.run(name, |core| async move {
-            let mut calls = Vec::new();
-            let mut new_versions = Vec::new();
+            // The valid operations move to `ops`; each item keeps its
+            // index there, or its error.
+            let mut ops: Vec<Op> = Vec::with_capacity(checked.len());
             let mut strong = false;
-            for (_, op, s) in &checked {
-                if let Ok(op) = op {
-                    let v = versions(std::slice::from_ref(op));
-                    // One key is always in one slot.
-                    calls.push(core.write_cmd(std::slice::from_ref(op), &v)?);
-                    new_versions.extend(v);
-                    strong |= *s;
+            let items: Vec<(String, Result<usize>)> = checked
+                .into_iter()
+                .map(|(key, op, s)| {
+                    let at = op.map(|op| {
+                        strong |= s;
+                        ops.push(op);
+                        ops.len() - 1
+                    });
+                    (key, at)
+                })
+                .collect();
+            let new_versions = versions(&ops);
+            let calls = core.write_calls(&ops, &new_versions)?;
+            let mut results: Vec<Result<()>> = Vec::with_capacity(ops.len());
+            let (calls, ranges): (Vec<_>, Vec<_>) = calls.into_iter().unzip();
+            let scripts: Vec<bool> = calls.iter().map(|c| c.script).collect();
+            let answers = core.batch(calls, strong && core.replicas()).await?;
+            for ((range, script), answer) in ranges.into_iter().zip(scripts).zip(answers) {
+                let result = outcome(script, answer);
+                for i in range {
+                    results.push(match &result {
+                        Ok(None) => Ok(()),
+                        Ok(Some(_)) => Err(mismatch(&ops[i])),
+                        Err(e) => Err(copy(e).with_key(ops[i].key().to_owned())),
+                    });
                 }
             }
-            let wait = strong && core.replicas();
-            let mut answers = core.batch(calls, wait).await?.into_iter();
-            let mut new_versions = new_versions.into_iter();
-            let mut out = Vec::with_capacity(checked.len());
-            for (key, op, _) in checked {
-                let result = match op {
+            let mut results = results.into_iter();
+            let mut out = Vec::with_capacity(items.len());
+            for (key, at) in items {
+                let result = match at {
                     Err(e) => Err(e),
-                    Ok(op) => {
-                        let version = new_versions.next().unwrap_or_default();
-                        let answer = answers.next().unwrap_or(Ok(redis::Value::Nil));
-                        match script_outcome(answer) {
-                            Ok(None) => {
-                                Ok(map(matches!(op, Op::Write(_)).then(|| ETag::new(version))))
-                            }
-                            Ok(Some(_)) => Err(mismatch(&op)),
-                            Err(e) => Err(e.with_key(key.clone())),
-                        }
-                    }
+                    Ok(i) => match results.next() {
+                        Some(Ok(())) => Ok(map(matches!(ops[i], Op::Write(_))
+                            .then(|| ETag::new(new_versions[i].clone())))),
+                        Some(Err(e)) => Err(e),
+                        None => Err(Error::backend("no answer to a pipelined write")),
+                    },
                 };
                 let result = result.map_err(|e| e.context(NAME, name));
                 out.push(KeyResult { key, result });
@@ -151,6 +165,30 @@ impl RedisStore {
             Ok(out)
         })
         .await
+    }
+
+    /// One write or delete (not in a bulk call): a plain command where
+    /// [`Core::write_calls`] has one, else the script.
+    async fn write_one(core: &Core, op: Op, strong: bool) -> Result<Option<ETag>> {
+        let key = op.key().to_owned();
+        let ops = [op];
+        let v = versions(&ops);
+        if let (Op::Write(w), false) = (&ops[0], strong)
+            && let Some(pipe) = core.plain_write(w, &v[0])
+        {
+            core.send_plain(pipe).await.map_err(|e| e.with_key(key))?;
+            return Ok(v.into_iter().next().map(ETag::new));
+        }
+        let Some((call, _)) = core.write_calls(&ops, &v)?.pop() else {
+            return Err(Error::backend("no command for a write"));
+        };
+        match core.write(call, strong).await {
+            Ok(None) => Ok(matches!(ops[0], Op::Write(_))
+                .then(|| v.into_iter().next().map(ETag::new))
+                .flatten()),
+            Ok(Some(_)) => Err(mismatch(&ops[0])),
+            Err(e) => Err(e.with_key(key)),
+        }
     }
 }
 
@@ -197,41 +235,22 @@ impl Store for RedisStore {
     }
 
     async fn set(&self, req: SetRequest) -> Result<Option<ETag>> {
-        let key = req.key.clone();
         self.run(Operation::Set, |core| async move {
             let strong = req.consistency == Consistency::Strong;
-            let w = check::write(req, &LIMITS).map(Op::Write)?;
-            let ops = [w];
-            let v = versions(&ops);
-            if let (Op::Write(w), false) = (&ops[0], strong)
-                && let Some(pipe) = core.plain_write(w, &v[0])
-            {
-                core.send_plain(pipe).await.map_err(|e| e.with_key(key))?;
-                return Ok(v.into_iter().next().map(ETag::new));
-            }
-            match core.write(core.write_cmd(&ops, &v)?, strong).await {
-                Ok(None) => Ok(v.into_iter().next().map(ETag::new)),
-                Ok(Some(_)) => Err(mismatch(&ops[0])),
-                Err(e) => Err(e.with_key(key)),
-            }
+            let w = check::write(req, &LIMITS)?;
+            check_content_type(w.content_type.as_deref())?;
+            Self::write_one(&core, Op::Write(w), strong).await
         })
         .await
     }
 
     async fn delete(&self, req: DeleteRequest) -> Result<()> {
-        let key = req.key.clone();
         self.run(Operation::Delete, |core| async move {
             let strong = req.consistency == Consistency::Strong;
-            let d = check::delete(req, &LIMITS).map(Op::Delete)?;
-            let ops = [d];
-            match core
-                .write(core.write_cmd(&ops, &versions(&ops))?, strong)
+            let d = check::delete(req, &LIMITS)?;
+            Self::write_one(&core, Op::Delete(d), strong)
                 .await
-            {
-                Ok(None) => Ok(()),
-                Ok(Some(_)) => Err(mismatch(&ops[0])),
-                Err(e) => Err(e.with_key(key)),
-            }
+                .map(drop)
         })
         .await
     }
@@ -239,25 +258,31 @@ impl Store for RedisStore {
     async fn bulk_get(&self, reqs: Vec<GetRequest>) -> Result<Vec<KeyResult<Option<Item>>>> {
         let op = Operation::BulkGet;
         self.run(op, |core| async move {
-            let valid: Vec<&str> = reqs
+            // Each key is checked once; its verdict waits in `checked`.
+            let checked: Vec<(String, Result<()>)> = reqs
+                .into_iter()
+                .map(|r| {
+                    let ok = check::get(&r, &LIMITS);
+                    (r.key, ok)
+                })
+                .collect();
+            let valid: Vec<&str> = checked
                 .iter()
-                .filter(|r| check::get(r, &LIMITS).is_ok())
-                .map(|r| r.key.as_str())
+                .filter(|(_, ok)| ok.is_ok())
+                .map(|(k, _)| k.as_str())
                 .collect();
             let mut found = core.get_many(&valid).await?.into_iter();
-            let mut out = Vec::with_capacity(reqs.len());
-            for r in &reqs {
-                let result = match check::get(r, &LIMITS) {
+            drop(valid);
+            let mut out = Vec::with_capacity(checked.len());
+            for (key, ok) in checked {
+                let result = match ok {
                     Err(e) => Err(e.context(NAME, op)),
                     Ok(()) => found
                         .next()
                         .unwrap_or(Ok(None))
                         .map_err(|e| e.context(NAME, op)),
                 };
-                out.push(KeyResult {
-                    key: r.key.clone(),
-                    result,
-                });
+                out.push(KeyResult { key, result });
             }
             Ok(out)
         })
@@ -268,7 +293,9 @@ impl Store for RedisStore {
         let checked = reqs.into_iter().map(|r| {
             let strong = r.consistency == Consistency::Strong;
             let key = r.key.clone();
-            (key, check::write(r, &LIMITS).map(Op::Write), strong)
+            let w = check::write(r, &LIMITS)
+                .and_then(|w| check_content_type(w.content_type.as_deref()).map(|()| w));
+            (key, w.map(Op::Write), strong)
         });
         self.bulk_write(Operation::BulkSet, checked.collect(), |e| e)
             .await
@@ -304,13 +331,25 @@ impl Store for RedisStore {
             if ops.is_empty() {
                 return Ok(Vec::new());
             }
+            for op in &ops {
+                if let Op::Write(w) = op {
+                    check_content_type(w.content_type.as_deref())
+                        .map_err(|e| e.with_key(w.key.clone()))?;
+                }
+            }
             let v = versions(&ops);
-            match core.write(core.write_cmd(&ops, &v)?, false).await? {
-                None => Ok(ops
-                    .iter()
+            let etags = |v: Vec<String>| {
+                ops.iter()
                     .zip(v)
                     .map(|(o, v)| matches!(o, Op::Write(_)).then(|| ETag::new(v)))
-                    .collect()),
+                    .collect()
+            };
+            if let Some(pipe) = core.plain_transaction(&ops, &v)? {
+                core.send_plain(pipe).await?;
+                return Ok(etags(v));
+            }
+            match core.write(core.write_cmd(&ops, &v)?, false).await? {
+                None => Ok(etags(v)),
                 Some(i) => Err(mismatch(&ops[i]).in_transaction(i)),
             }
         })

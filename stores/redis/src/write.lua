@@ -1,8 +1,8 @@
 -- Applies writes and deletes all or nothing: every condition is checked
 -- first, in order, against the state the earlier operations leave behind;
--- only when all hold is anything written. One script serves set, delete,
--- each item of a bulk call, and transactions, so there is one place where
--- etags are checked.
+-- only when all hold is anything written. One script serves conditional
+-- writes, runs of unconditional ones, and transactions, so there is one
+-- place where etags are checked.
 --
 -- KEYS[i] is the key of operation i. ARGV holds 6 values per operation:
 --   kind     "s" set, "d" delete
@@ -10,49 +10,84 @@
 --            the current version equals etag, "x" never (a malformed etag)
 --   etag     the expected version (cond "e")
 --   version  the new version of a set (random, chosen by the client)
---   value    the bytes of a set
---   meta     a set's content type, "" for none
--- followed by one ttl per operation at the end: milliseconds, "0" for none.
+--   value    the bytes of a set: the whole record in the compact layout
+--   meta     a set's content type, "" for none (Dapr's layout)
+-- followed by one ttl per operation (milliseconds, "0" for none), then the
+-- layout to write: "c" compact, "d" Dapr's.
 -- Returns 0 when everything was applied, else the 1-based index of the
 -- first operation whose condition failed (nothing is applied then).
 --
--- A key is a hash: data, version (Dapr's layout, so Dapr reads it), and
--- when present ctype (content type) and exp (expiry, Unix milliseconds,
--- also set as the key's own expiry so Redis drops it).
+-- Either layout is read (see docs.md): Dapr's is a hash with data, version
+-- (so Dapr reads it), and when present ctype (content type) and exp
+-- (expiry, Unix milliseconds, also set as the key's own expiry); the
+-- compact one is a string starting with a header (src/record.rs) whose
+-- first 25 bytes hold the version.
 local n = #KEYS
+local compact = ARGV[n * 7 + 1] == 'c'
+local MAGIC = '\245ss\1'
+
+-- The current version of a key, false when absent, nil for a value of
+-- another type.
+local function version(key)
+  local t = redis.call('TYPE', key)['ok']
+  if t == 'none' then return false end
+  if t == 'hash' then return redis.call('HGET', key, 'version') or false end
+  if t == 'string' then
+    local h = redis.call('GETRANGE', key, 0, 24)
+    if #h >= 5 and string.sub(h, 1, 4) == MAGIC then
+      return string.sub(h, 6, 5 + string.byte(h, 5))
+    end
+  end
+  return nil
+end
+
 local seen = {}
 for i = 1, n do
   local key, b = KEYS[i], (i - 1) * 6
-  local cur = seen[key]
-  if cur == nil then
-    cur = redis.call('HGET', key, 'version')
-  end
   local cond = ARGV[b + 2]
-  if (cond == 'e' and cur ~= ARGV[b + 3]) or (cond == 'f' and cur) or cond == 'x' then
-    return i
+  if cond == 'x' then return i end
+  if cond == 'e' or cond == 'f' then
+    local cur = seen[key]
+    if cur == nil then
+      cur = version(key)
+      if cur == nil then
+        return redis.error_reply('WRONGTYPE the key ' .. key .. ' holds another type of value')
+      end
+    end
+    if (cond == 'e' and cur ~= ARGV[b + 3]) or (cond == 'f' and cur) then
+      return i
+    end
   end
   if ARGV[b + 1] == 's' then seen[key] = ARGV[b + 4] else seen[key] = false end
 end
+
 local now
 for i = 1, n do
   local key, b = KEYS[i], (i - 1) * 6
-  redis.call('DEL', key)
-  if ARGV[b + 1] == 's' then
-    local ttl = tonumber(ARGV[n * 6 + i])
+  local ttl = tonumber(ARGV[n * 6 + i])
+  if ARGV[b + 1] ~= 's' then
+    redis.call('DEL', key)
+  elseif compact then
+    if ttl > 0 then
+      redis.call('SET', key, ARGV[b + 5], 'PX', ttl)
+    else
+      redis.call('SET', key, ARGV[b + 5])
+    end
+  else
+    redis.call('DEL', key)
     local fields = { 'data', ARGV[b + 5], 'version', ARGV[b + 4] }
     if ARGV[b + 6] ~= '' then
       fields[#fields + 1] = 'ctype'
       fields[#fields + 1] = ARGV[b + 6]
     end
-    local exp, exp_text
+    local exp_text
     if ttl > 0 then
       if not now then
         local t = redis.call('TIME')
         now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
       end
-      exp = now + ttl
       -- Text, never a Lua number: Redis could print a large one as 1.7e+12.
-      exp_text = string.format('%.0f', exp)
+      exp_text = string.format('%.0f', now + ttl)
       fields[#fields + 1] = 'exp'
       fields[#fields + 1] = exp_text
     end

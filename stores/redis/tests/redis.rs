@@ -41,16 +41,45 @@ fn run_id() -> String {
     format!("redis-test-{:08x}", fastrand::u32(..))
 }
 
-#[tokio::test]
-async fn dapr_layout_both_ways() {
-    let store = open(node()).await;
-    let mut r = raw().await;
-    let key = format!("{}||dapr", run_id());
-    // Written the way Dapr's Redis store writes: a hash with data and version.
+/// Writes `key` the way Dapr's Redis store does: a hash of data and version.
+async fn dapr_write(
+    r: &mut redis::aio::MultiplexedConnection,
+    key: &str,
+    data: &str,
+    version: &str,
+) {
     let _: () = r
-        .hset_multiple(&key, &[("data", "from dapr"), ("version", "3")])
+        .hset_multiple(key, &[("data", data), ("version", version)])
         .await
         .unwrap();
+}
+
+/// What Redis holds under `key`: its type, and Dapr's data and version
+/// fields when it is a hash.
+async fn stored(
+    r: &mut redis::aio::MultiplexedConnection,
+    key: &str,
+) -> (String, Option<String>, Option<String>) {
+    let t: String = redis::cmd("TYPE").arg(key).query_async(r).await.unwrap();
+    if t != "hash" {
+        return (t, None, None);
+    }
+    let (data, version) = redis::cmd("HMGET")
+        .arg(key)
+        .arg("data")
+        .arg("version")
+        .query_async(r)
+        .await
+        .unwrap();
+    (t, data, version)
+}
+
+#[tokio::test]
+async fn dapr_layout_both_ways() {
+    let store = open(node().with("layout", "dapr")).await;
+    let mut r = raw().await;
+    let key = format!("{}||dapr", run_id());
+    dapr_write(&mut r, &key, "from dapr", "3").await;
     let item = store.get_item(&key).await.unwrap().unwrap();
     assert_eq!(&item.value[..], b"from dapr");
     assert_eq!(item.etag.as_ref().unwrap().as_str(), "3");
@@ -59,30 +88,158 @@ async fn dapr_layout_both_ways() {
         .await
         .unwrap()
         .unwrap();
-    let (data, version): (String, String) = redis::cmd("HMGET")
-        .arg(&key)
-        .arg("data")
-        .arg("version")
-        .query_async(&mut r)
-        .await
-        .unwrap();
+    let (_, data, version) = stored(&mut r, &key).await;
     assert_eq!(
-        (data.as_str(), version.as_str()),
-        ("from statestore", etag.as_str())
+        (data.as_deref(), version.as_deref()),
+        (Some("from statestore"), Some(etag.as_str()))
     );
+    // Unconditional writes, single and bulk, keep Dapr's hash too.
+    store.put(&key, "plain").await.unwrap();
+    store
+        .bulk_set(vec![SetRequest::new(key.clone(), "bulk")])
+        .await
+        .unwrap()[0]
+        .result
+        .as_ref()
+        .unwrap();
+    assert_eq!(stored(&mut r, &key).await.1.as_deref(), Some("bulk"));
     store.remove(&key).await.unwrap();
+}
+
+/// The default (compact) layout reads what Dapr wrote, in every read and
+/// in every etag check, and an etag write replaces Dapr's hash with its
+/// record; Dapr's layout reads the compact records back the same way.
+#[tokio::test]
+async fn each_layout_reads_the_other() {
+    let compact = open(node()).await;
+    let dapr = open(node().with("layout", "dapr")).await;
+    let mut r = raw().await;
+    let id = run_id();
+    let (a, b, missing) = (
+        format!("{id}||a"),
+        format!("{id}||b"),
+        format!("{id}||none"),
+    );
+    dapr_write(&mut r, &a, "from dapr a", "11").await;
+    dapr_write(&mut r, &b, "from dapr b", "12").await;
+
+    let item = compact.get_item(&a).await.unwrap().unwrap();
+    assert_eq!(
+        (&item.value[..], item.etag.unwrap().as_str()),
+        (&b"from dapr a"[..], "11")
+    );
+    let reqs = [&a, &missing, &b]
+        .map(|k| GetRequest::new(k.clone()))
+        .to_vec();
+    let got = compact.bulk_get(reqs).await.unwrap();
+    let values: Vec<Option<Vec<u8>>> = got
+        .iter()
+        .map(|r| {
+            r.result
+                .as_ref()
+                .unwrap()
+                .as_ref()
+                .map(|i| i.value.to_vec())
+        })
+        .collect();
+    assert_eq!(
+        values,
+        vec![
+            Some(b"from dapr a".to_vec()),
+            None,
+            Some(b"from dapr b".to_vec())
+        ]
+    );
+    // A stale etag is refused against Dapr's version, the right one applies.
+    let e = compact
+        .set(SetRequest::new(a.clone(), "x").etag("99"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ETagMismatch, "{e}");
+    let e = compact
+        .set(SetRequest::new(a.clone(), "x").first_write())
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ETagMismatch, "{e}");
+    let etag = compact
+        .set(SetRequest::new(a.clone(), "from compact").etag("11"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored(&mut r, &a).await.0, "string");
+
+    // Dapr's layout reads the record, checks its etag, and writes its hash.
+    let item = dapr.get_item(&a).await.unwrap().unwrap();
+    assert_eq!(&item.value[..], b"from compact");
+    assert_eq!(item.etag.as_ref(), Some(&etag));
+    let reqs = [&missing, &a].map(|k| GetRequest::new(k.clone())).to_vec();
+    let got = dapr.bulk_get(reqs).await.unwrap();
+    assert!(got[0].result.as_ref().unwrap().is_none());
+    assert_eq!(
+        &got[1].result.as_ref().unwrap().as_ref().unwrap().value[..],
+        b"from compact"
+    );
+    let e = dapr
+        .delete(statestore_core::DeleteRequest::new(a.clone()).etag("1"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ETagMismatch, "{e}");
+    let etag = dapr
+        .set(SetRequest::new(a.clone(), "back in dapr").etag(etag.as_str()))
+        .await
+        .unwrap()
+        .unwrap();
+    let (t, data, version) = stored(&mut r, &a).await;
+    assert_eq!(
+        (t.as_str(), data.as_deref(), version.as_deref()),
+        ("hash", Some("back in dapr"), Some(etag.as_str()))
+    );
+    // A transaction over both layouts' keys checks both etags.
+    let tx = TransactRequest::new([
+        TransactionOp::from(SetRequest::new(a.clone(), "t1").etag(etag.as_str())),
+        TransactionOp::from(SetRequest::new(b.clone(), "t2").etag("12")),
+    ]);
+    compact.transact(tx).await.unwrap();
+    assert_eq!(stored(&mut r, &b).await.0, "string");
+    for k in [&a, &b] {
+        compact.remove(k).await.unwrap();
+    }
 }
 
 #[tokio::test]
 async fn a_key_of_another_type_is_a_backend_error() {
-    let store = open(node()).await;
     let mut r = raw().await;
-    let key = format!("{}||string", run_id());
-    let _: () = r.set(&key, "plain").await.unwrap();
-    let e = store.get_item(&key).await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Backend, "{e}");
-    assert!(e.to_string().contains("another type"), "{e}");
-    let _: () = r.del(&key).await.unwrap();
+    let id = run_id();
+    let (string, list) = (format!("{id}||string"), format!("{id}||list"));
+    // Plain text: not a record (no SET of a user's could start like one).
+    let _: () = r.set(&string, "plain").await.unwrap();
+    let _: () = r.rpush(&list, "item").await.unwrap();
+    for layout in ["compact", "dapr"] {
+        let store = open(node().with("layout", layout)).await;
+        for key in [&string, &list] {
+            let e = store.get_item(key).await.unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Backend, "{layout} {key}: {e}");
+            assert!(
+                e.to_string().contains("another type"),
+                "{layout} {key}: {e}"
+            );
+            let got = store
+                .bulk_get(vec![GetRequest::new(key.clone())])
+                .await
+                .unwrap();
+            let e = got[0].result.as_ref().unwrap_err();
+            assert!(
+                e.to_string().contains("another type"),
+                "{layout} {key}: {e}"
+            );
+            let e = store
+                .set(SetRequest::new(key.clone(), "v").etag("1"))
+                .await
+                .unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Backend, "{layout} {key}: {e}");
+        }
+    }
+    let _: () = r.del(&[&string, &list]).await.unwrap();
 }
 
 #[tokio::test]

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The store x workload table of docs/performance.md: `statestore bench` on
+# each manifest, RUNS times (default 3), with 100 keys per bulk call and
+# transaction (every workload) and with 1,000 (bulk workloads only), then
+# scripts/bench_table.py prints each ratio to the raw driver as the median
+# of the runs with their spread, and the native call against one task's
+# loop of single calls.
+#
+# Usage: scripts/bench-table.sh [manifest names (default: the six stores)]
+#   RUNS=3 DURATION=3s OUT=/tmp/bench-table scripts/bench-table.sh sqlite redis
+# Needs the services (scripts/services.sh start); builds the release CLI.
+# Run it on an otherwise idle machine: the figures are ratios of one run,
+# but a busy machine still widens their spread.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${RUNS:-3}
+duration=${DURATION:-3s}
+out=${OUT:-$(mktemp -d)}
+target="${CARGO_TARGET_DIR:-target}"
+stores=("$@")
+[ ${#stores[@]} -gt 0 ] || stores=(sqlite redis postgres mysql mongodb dynamodb)
+cargo build --quiet --release -p statestore-cli --all-features --bin statestore
+bin="$target/release/statestore"
+mkdir -p "$out"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+# SQLite's database goes to a scratch folder, out of the checkout.
+sed "s|statestore.db|$work/bench.db|" examples/components/sqlite.yaml >"$work/sqlite.yaml"
+for run in $(seq 1 "$runs"); do
+    for store in "${stores[@]}"; do
+        manifest="examples/components/$store.yaml"
+        [ "$store" = sqlite ] && manifest="$work/sqlite.yaml"
+        echo "[bench-table] run $run/$runs: $store, batch 100" >&2
+        "$bin" bench --component "$manifest" --duration "$duration" --batch 100 \
+            --format json 2>/dev/null >"$out/$store-100-$run.json"
+        echo "[bench-table] run $run/$runs: $store, batch 1000 (bulk workloads)" >&2
+        "$bin" bench --component "$manifest" --duration "$duration" --batch 1000 \
+            --ops bulk_get,bulk_set,transact --format json 2>/dev/null >"$out/$store-1000-$run.json"
+    done
+done
+echo "[bench-table] results in $out" >&2
+python3 scripts/bench_table.py "$out"

@@ -1,0 +1,182 @@
+//! The compact layout's record: one Redis string holding a key's etag,
+//! expiry, content type and value, so a read is one `GET` and an
+//! unconditional write one `SET`.
+//!
+//! ```text
+//! MAGIC (4 bytes) | etag length (1) | etag (decimal digits)
+//! | expiry, Unix ms, big-endian u64 (8; 0 for none)
+//! | content type length, big-endian u16 (2) | content type | value
+//! ```
+//!
+//! The magic starts with 0xF5, a byte that never occurs in UTF-8, so no
+//! text a user wrote with plain `SET` reads as a record. The write script
+//! (`write.lua`) reads the etag of a record with `GETRANGE key 0 24`: keep
+//! the magic and the etag first.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::{Buf, Bytes};
+use statestore_core::{ETag, Error, Item, Result};
+
+/// The first four bytes of every record (the last is the format's version).
+pub const MAGIC: [u8; 4] = [0xF5, b's', b's', 1];
+
+/// Refuses a content type a record cannot hold (over 65,535 bytes); checked
+/// for every write, whatever the layout, so both layouts take the same.
+pub fn check_content_type(content_type: Option<&str>) -> Result<()> {
+    match content_type {
+        Some(c) if c.len() > usize::from(u16::MAX) => Err(Error::invalid(format!(
+            "content type of {} bytes: this store keeps at most 65,535",
+            c.len()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Encodes a record. `exp_ms` is the expiry in Unix milliseconds, 0 for none.
+pub fn encode(
+    etag: &str,
+    exp_ms: u64,
+    content_type: Option<&str>,
+    value: &[u8],
+) -> Result<Vec<u8>> {
+    check_content_type(content_type)?;
+    let ctype = content_type.unwrap_or("");
+    let (Ok(etag_len), Ok(ctype_len)) = (u8::try_from(etag.len()), u16::try_from(ctype.len()))
+    else {
+        return Err(Error::backend(format!(
+            "an etag of {} bytes does not fit a record",
+            etag.len()
+        )));
+    };
+    let mut out = Vec::with_capacity(15 + etag.len() + ctype.len() + value.len());
+    out.extend_from_slice(&MAGIC);
+    out.push(etag_len);
+    out.extend_from_slice(etag.as_bytes());
+    out.extend_from_slice(&exp_ms.to_be_bytes());
+    out.extend_from_slice(&ctype_len.to_be_bytes());
+    out.extend_from_slice(ctype.as_bytes());
+    out.extend_from_slice(value);
+    Ok(out)
+}
+
+/// The expiry of a write with a ttl of `ttl_ms` milliseconds made now, on
+/// this machine's clock (Redis drops the key by its own clock: `SET ... PX`).
+pub fn expiry_ms(ttl_ms: u64) -> u64 {
+    if ttl_ms == 0 {
+        return 0;
+    }
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    (now.as_millis() as u64).saturating_add(ttl_ms)
+}
+
+fn not_a_record() -> Error {
+    Error::backend(
+        "the key holds another type of value, not written by this store (a string that is not a statestore record)",
+    )
+}
+
+/// Decodes a record; the value is a slice of `bytes`, not a copy.
+pub fn decode(bytes: Vec<u8>) -> Result<Item> {
+    let b = &bytes[..];
+    if b.len() < 5 || b[..4] != MAGIC {
+        return Err(not_a_record());
+    }
+    let etag_end = 5 + usize::from(b[4]);
+    let ctype_at = etag_end + 10;
+    let (Some(etag), Some(exp), Some(ctype_len)) = (
+        b.get(5..etag_end),
+        b.get(etag_end..etag_end + 8),
+        b.get(etag_end + 8..ctype_at),
+    ) else {
+        return Err(not_a_record());
+    };
+    let exp = u64::from_be_bytes(exp.try_into().unwrap_or_default());
+    let value_at = ctype_at + usize::from(u16::from_be_bytes([ctype_len[0], ctype_len[1]]));
+    let (Some(ctype), true) = (b.get(ctype_at..value_at), value_at <= b.len()) else {
+        return Err(not_a_record());
+    };
+    let (Ok(etag), Ok(ctype)) = (std::str::from_utf8(etag), std::str::from_utf8(ctype)) else {
+        return Err(not_a_record());
+    };
+    let etag = (!etag.is_empty()).then(|| ETag::new(etag.to_owned()));
+    let content_type = (!ctype.is_empty()).then(|| ctype.to_owned());
+    Ok(Item {
+        etag,
+        content_type,
+        expires_at: (exp > 0).then(|| UNIX_EPOCH + Duration::from_millis(exp)),
+        metadata: Default::default(),
+        value: {
+            // advance, not slice: slicing clones, which would move the
+            // buffer into a shared allocation.
+            let mut value = Bytes::from(bytes);
+            value.advance(value_at);
+            value
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips() {
+        for (etag, exp, ctype, value) in [
+            ("1", 0, None, &b""[..]),
+            (
+                "9223372036854775807",
+                1_765_000_000_123,
+                Some("application/json"),
+                &b"{\"a\":1}"[..],
+            ),
+            ("42", 0, Some(""), &[0xF5, 0, 1, 2][..]),
+        ] {
+            let rec = encode(etag, exp, ctype, value).unwrap();
+            let item = decode(rec).unwrap();
+            assert_eq!(&item.value[..], value);
+            assert_eq!(item.etag.unwrap().as_str(), etag);
+            assert_eq!(
+                item.content_type.as_deref(),
+                ctype.filter(|c| !c.is_empty())
+            );
+            assert_eq!(
+                item.expires_at,
+                (exp > 0).then(|| UNIX_EPOCH + Duration::from_millis(exp))
+            );
+        }
+    }
+
+    #[test]
+    fn the_script_finds_the_etag_in_the_first_25_bytes() {
+        let rec = encode("12345678901234567890", 7, Some("text/plain"), b"v").unwrap();
+        assert_eq!(&rec[..4], &MAGIC);
+        assert_eq!(rec[4], 20);
+        assert_eq!(&rec[5..25], b"12345678901234567890");
+    }
+
+    #[test]
+    fn anything_else_is_refused_never_a_panic() {
+        let good = encode("7", 0, Some("text/plain"), b"value").unwrap();
+        let mut cases: Vec<Vec<u8>> = vec![
+            b"plain text".to_vec(),
+            b"".to_vec(),
+            MAGIC.to_vec(),
+            [&MAGIC[..], &[200]].concat(),
+            [&MAGIC[..], &[1, b'1', 0, 0]].concat(),
+            [&MAGIC[..], &[1, 0xFF], &[0; 8], &[0, 0]].concat(),
+        ];
+        // Every truncation of a good record short of its content type's end.
+        for n in 0..good.len() - 5 {
+            cases.push(good[..n].to_vec());
+        }
+        for c in cases {
+            let e = decode(c.clone()).unwrap_err();
+            assert!(e.to_string().contains("another type"), "{c:?}: {e}");
+        }
+        let huge = "x".repeat(70_000);
+        assert!(encode("1", 0, Some(&huge), b"").is_err());
+    }
+}
