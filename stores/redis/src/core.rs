@@ -27,6 +27,7 @@ use crate::layout::Layout;
 use crate::record;
 
 const WRITE_SCRIPT: &str = include_str!("write.lua");
+const READ_SCRIPT: &str = include_str!("read.lua");
 /// The error of writes whose `WAIT` found no replica in time.
 const WAIT_FAILED: &str =
     "written on the primary, but no replica acknowledged it in time (consistency strong)";
@@ -279,6 +280,15 @@ fn decode(v: Value, values: ValueLayout) -> Result<Option<Item>> {
     }
 }
 
+/// The other layout: where a read that met a value of another type looks
+/// next, so each layout reads what the other wrote.
+fn other(values: ValueLayout) -> ValueLayout {
+    match values {
+        ValueLayout::Compact => ValueLayout::Dapr,
+        ValueLayout::Dapr => ValueLayout::Compact,
+    }
+}
+
 /// Whether the server refused a command for the key's type.
 fn is_wrong_type(e: &RedisError) -> bool {
     e.code() == Some("WRONGTYPE")
@@ -409,32 +419,42 @@ impl Core {
         cmd
     }
 
-    /// The other layout: where a read that met a value of another type
-    /// looks next, so each layout reads what the other wrote.
-    fn other(&self) -> ValueLayout {
-        match self.values {
-            ValueLayout::Compact => ValueLayout::Dapr,
-            ValueLayout::Dapr => ValueLayout::Compact,
-        }
-    }
-
     /// Reads one key: one command, and a second only when the key holds
     /// the other layout.
     pub async fn get(&self, key: &str) -> Result<Option<Item>> {
-        let name = self.layout.name(key);
+        self.read_name(&self.layout.name(key), self.values).await
+    }
+
+    /// Reads a name in layout `first`; a value of the other layout
+    /// (`WRONGTYPE`) is read again in that one; should a writer have moved
+    /// it back in between, `read.lua` reads it in one step, whatever its
+    /// layout.
+    async fn read_name(&self, name: &str, first: ValueLayout) -> Result<Option<Item>> {
         let mut conn = self.conn();
-        let first = Self::read_cmd(&name, self.values)
-            .query_async::<Value>(&mut conn)
-            .await;
-        match first {
-            Err(e) if is_wrong_type(&e) => {
-                let v = Self::read_cmd(&name, self.other())
-                    .query_async::<Value>(&mut conn)
-                    .await
-                    .map_err(map)?;
-                decode(v, self.other())
+        for values in [first, other(first)] {
+            match Self::read_cmd(name, values)
+                .query_async::<Value>(&mut conn)
+                .await
+            {
+                Err(e) if is_wrong_type(&e) => continue,
+                answer => return decode(answer.map_err(map)?, values),
             }
-            answer => decode(answer.map_err(map)?, self.values),
+        }
+        let answer: Value = redis::cmd("EVAL")
+            .arg(READ_SCRIPT)
+            .arg(1)
+            .arg(name)
+            .query_async(&mut conn)
+            .await
+            .map_err(map)?;
+        let Value::Array(mut parts) = answer else {
+            return Err(Error::backend("unexpected answer from the read script"));
+        };
+        let value = parts.pop().unwrap_or(Value::Nil);
+        match parts.first() {
+            Some(Value::BulkString(k)) if k == b"c" => decode(value, ValueLayout::Compact),
+            Some(Value::BulkString(k)) if k == b"d" => decode(value, ValueLayout::Dapr),
+            _ => Ok(None),
         }
     }
 
@@ -512,7 +532,7 @@ impl Core {
             }
         }
         if !again.is_empty() {
-            let other = self.other();
+            let other = other(self.values);
             let calls = again
                 .iter()
                 .map(|&i| Call {
@@ -521,8 +541,14 @@ impl Core {
                     script: false,
                 })
                 .collect();
-            for (&i, answer) in again.iter().zip(self.batch(calls, false).await?) {
-                out[i] = answer.and_then(|v| decode(v, other));
+            for (&i, answer) in again.iter().zip(self.send_calls(calls, false).await?) {
+                out[i] = match answer {
+                    // Moved back meanwhile: read it alone.
+                    Answer::Refused(e) if is_wrong_type(&e) => {
+                        self.read_name(&names[i], self.values).await
+                    }
+                    a => a.into_result().and_then(|v| decode(v, other)),
+                };
             }
         }
         Ok(out)
@@ -659,11 +685,17 @@ impl Core {
             }
             let mut end = i + 1;
             if ops[i].condition() == &Condition::Always {
-                let slot = Layout::slot(&self.layout.name(ops[i].key()));
+                // One server runs a script on any keys; a cluster on one slot.
+                let slot = |op: &Op| {
+                    self.layout
+                        .cluster
+                        .then(|| Layout::slot(&self.layout.name(op.key())))
+                };
+                let first = slot(&ops[i]);
                 while end < ops.len()
                     && end - i < MAX_TRANSACTION_OPS
                     && matches!(&ops[end], Op::Write(w) if w.condition == Condition::Always)
-                    && Layout::slot(&self.layout.name(ops[end].key())) == slot
+                    && slot(&ops[end]) == first
                 {
                     end += 1;
                 }
@@ -813,6 +845,14 @@ impl Core {
         }
         let mut cmds: Vec<Option<Cmd>> = calls.into_iter().map(|c| Some(c.cmd)).collect();
         let wait_ms = self.wait_ms;
+        // Every pipeline of a batch on one connection, sent in order: a key
+        // repeated in pipelines that went on different connections could be
+        // written out of request order.
+        let conn = if wait {
+            self.strong_conn()
+        } else {
+            self.conn()
+        };
         let sends = groups.into_iter().map(|ids| {
             let mut pipe = redis::Pipeline::with_capacity(ids.len() + 1);
             pipe.ignore_errors();
@@ -824,11 +864,7 @@ impl Core {
             if wait {
                 pipe.cmd("WAIT").arg(1).arg(wait_ms);
             }
-            let mut c = if wait {
-                self.strong_conn()
-            } else {
-                self.conn()
-            };
+            let mut c = conn.clone();
             async move {
                 let r = pipe.query_async::<Vec<RedisResult<Value>>>(&mut c).await;
                 (ids, pipe, r)

@@ -10,8 +10,8 @@
 //!
 //! The magic starts with 0xF5, a byte that never occurs in UTF-8, so no
 //! text a user wrote with plain `SET` reads as a record. The write script
-//! (`write.lua`) reads the etag of a record with `GETRANGE key 0 24`: keep
-//! the magic and the etag first.
+//! (`write.lua`) reads the header with `GETRANGE key 0 34` and makes the
+//! same checks as [`decode`]: keep the two in step.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -84,6 +84,9 @@ pub fn decode(bytes: Vec<u8>) -> Result<Item> {
     if b.len() < 5 || b[..4] != MAGIC {
         return Err(not_a_record());
     }
+    if !(1..=20).contains(&b[4]) {
+        return Err(not_a_record());
+    }
     let etag_end = 5 + usize::from(b[4]);
     let ctype_at = etag_end + 10;
     let (Some(etag), Some(exp), Some(ctype_len)) = (
@@ -98,11 +101,13 @@ pub fn decode(bytes: Vec<u8>) -> Result<Item> {
     let (Some(ctype), true) = (b.get(ctype_at..value_at), value_at <= b.len()) else {
         return Err(not_a_record());
     };
-    let (Ok(etag), Ok(ctype)) = (std::str::from_utf8(etag), std::str::from_utf8(ctype)) else {
+    if !etag.iter().all(u8::is_ascii_digit) {
         return Err(not_a_record());
-    };
-    let etag = (!etag.is_empty()).then(|| ETag::new(etag.to_owned()));
-    let content_type = (!ctype.is_empty()).then(|| ctype.to_owned());
+    }
+    // Digits are UTF-8; a content type that is not (only written by hand)
+    // reads with replacement characters, as the script accepts it too.
+    let etag = Some(ETag::new(String::from_utf8_lossy(etag).into_owned()));
+    let content_type = (!ctype.is_empty()).then(|| String::from_utf8_lossy(ctype).into_owned());
     Ok(Item {
         etag,
         content_type,
@@ -150,11 +155,12 @@ mod tests {
     }
 
     #[test]
-    fn the_script_finds_the_etag_in_the_first_25_bytes() {
+    fn the_script_finds_the_header_in_the_first_35_bytes() {
         let rec = encode("12345678901234567890", 7, Some("text/plain"), b"v").unwrap();
         assert_eq!(&rec[..4], &MAGIC);
         assert_eq!(rec[4], 20);
         assert_eq!(&rec[5..25], b"12345678901234567890");
+        assert_eq!(&rec[33..35], &10u16.to_be_bytes());
     }
 
     #[test]
@@ -167,6 +173,9 @@ mod tests {
             [&MAGIC[..], &[200]].concat(),
             [&MAGIC[..], &[1, b'1', 0, 0]].concat(),
             [&MAGIC[..], &[1, 0xFF], &[0; 8], &[0, 0]].concat(),
+            [&MAGIC[..], &[0], &[0; 8], &[0, 0]].concat(),
+            [&MAGIC[..], &[2, b'1', b'x'], &[0; 8], &[0, 0]].concat(),
+            [&MAGIC[..], &[21], &[b'1'; 21], &[0; 8], &[0, 0]].concat(),
         ];
         // Every truncation of a good record short of its content type's end.
         for n in 0..good.len() - 5 {

@@ -280,7 +280,7 @@ impl Store for RedisStore {
                     Ok(()) => found
                         .next()
                         .unwrap_or(Ok(None))
-                        .map_err(|e| e.context(NAME, op)),
+                        .map_err(|e| e.with_key(key.clone()).context(NAME, op)),
                 };
                 out.push(KeyResult { key, result });
             }

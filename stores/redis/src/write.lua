@@ -21,7 +21,7 @@
 -- (so Dapr reads it), and when present ctype (content type) and exp
 -- (expiry, Unix milliseconds, also set as the key's own expiry); the
 -- compact one is a string starting with a header (src/record.rs) whose
--- first 25 bytes hold the version.
+-- first 35 bytes hold the version and the content type's length.
 local n = #KEYS
 local compact = ARGV[n * 7 + 1] == 'c'
 local MAGIC = '\245ss\1'
@@ -33,9 +33,18 @@ local function version(key)
   if t == 'none' then return false end
   if t == 'hash' then return redis.call('HGET', key, 'version') or false end
   if t == 'string' then
-    local h = redis.call('GETRANGE', key, 0, 24)
-    if #h >= 5 and string.sub(h, 1, 4) == MAGIC then
-      return string.sub(h, 6, 5 + string.byte(h, 5))
+    -- The same checks as record::decode: magic, 1 to 20 digits of etag,
+    -- and the whole header (expiry, content type) within the string.
+    local h = redis.call('GETRANGE', key, 0, 34)
+    if #h >= 15 and string.sub(h, 1, 4) == MAGIC then
+      local len = string.byte(h, 5)
+      local etag = string.sub(h, 6, 5 + len)
+      if len >= 1 and len <= 20 and #h >= 15 + len and string.match(etag, '^%d+$') then
+        local ctype_len = string.byte(h, 14 + len) * 256 + string.byte(h, 15 + len)
+        if redis.call('STRLEN', key) >= 15 + len + ctype_len then
+          return etag
+        end
+      end
     end
   end
   return nil

@@ -242,6 +242,118 @@ async fn a_key_of_another_type_is_a_backend_error() {
     let _: () = r.del(&[&string, &list]).await.unwrap();
 }
 
+/// Strings that look like records but are not whole ones are refused by
+/// the write script exactly as reads refuse them: never taken as a version.
+#[tokio::test]
+async fn hand_made_strings_read_and_write_alike() {
+    let mut r = raw().await;
+    let key = format!("{}||hand", run_id());
+    let magic = b"\xF5ss\x01";
+    let header = |etag: &[u8], ctype_len: u16| {
+        let mut v = magic.to_vec();
+        v.push(etag.len() as u8);
+        v.extend_from_slice(etag);
+        v.extend_from_slice(&[0; 8]);
+        v.extend_from_slice(&ctype_len.to_be_bytes());
+        v
+    };
+    let cases: Vec<Vec<u8>> = vec![
+        [&magic[..], &[2], b"12"].concat(), // no expiry, no content type
+        [&magic[..], &[5], b"12"].concat(), // etag cut short
+        header(b"12", 100),                 // content type cut short
+        header(b"1x", 0),                   // etag not digits
+        header(b"", 0),                     // no etag
+    ];
+    for layout in ["compact", "dapr"] {
+        let store = open(node().with("layout", layout)).await;
+        for (n, case) in cases.iter().enumerate() {
+            let _: () = r.set(&key, case.as_slice()).await.unwrap();
+            let e = store.get_item(&key).await.unwrap_err();
+            assert!(e.to_string().contains("another type"), "{layout} {n}: {e}");
+            for req in [
+                SetRequest::new(key.clone(), "x").etag("12"),
+                SetRequest::new(key.clone(), "x").first_write(),
+            ] {
+                let e = store.set(req).await.unwrap_err();
+                assert_eq!(e.kind(), ErrorKind::Backend, "{layout} {n}: {e}");
+            }
+            let del = statestore_core::DeleteRequest::new(key.clone()).etag("12");
+            let e = store.delete(del).await.unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Backend, "{layout} {n}: {e}");
+        }
+    }
+    let _: () = r.del(&key).await.unwrap();
+}
+
+/// Writers in both layouts moving one key back and forth never make a read
+/// fail: a read that meets the other layout twice reads in one step.
+#[tokio::test]
+async fn a_key_moving_between_layouts_always_reads() {
+    let compact = std::sync::Arc::new(open(node()).await);
+    let dapr = std::sync::Arc::new(open(node().with("layout", "dapr")).await);
+    let key = format!("{}||moving", run_id());
+    compact.put(&key, "start").await.unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (compact, dapr, key, stop) = (compact.clone(), dapr.clone(), key.clone(), stop.clone());
+        tokio::spawn(async move {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                compact.put(&key, "c").await.unwrap();
+                dapr.put(&key, "d").await.unwrap();
+            }
+        })
+    };
+    let until = std::time::Instant::now() + Duration::from_millis(1500);
+    let mut reads = 0;
+    while std::time::Instant::now() < until {
+        for store in [&compact, &dapr] {
+            let item = store.get_item(&key).await.expect("get while the key moves");
+            assert!(item.is_some());
+            let got = store
+                .bulk_get(vec![GetRequest::new(key.clone())])
+                .await
+                .unwrap();
+            got[0]
+                .result
+                .as_ref()
+                .expect("bulk_get while the key moves");
+            reads += 2;
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.await.unwrap();
+    assert!(reads > 100, "{reads} reads");
+    compact.remove(&key).await.unwrap();
+}
+
+/// A bulk call of more than one pipeline (over 1,000 items) on a pool of
+/// connections still applies a repeated key in request order.
+#[tokio::test]
+async fn big_bulk_calls_keep_request_order() {
+    for layout in ["compact", "dapr"] {
+        let store = open(node().with("layout", layout).with("poolSize", "4")).await;
+        let id = run_id();
+        let key = format!("{id}||repeated");
+        for round in 0..5 {
+            let mut reqs: Vec<SetRequest> = (0..999)
+                .map(|i| SetRequest::new(format!("{id}||filler{i}"), "f"))
+                .collect();
+            reqs.push(SetRequest::new(key.clone(), "early"));
+            reqs.push(SetRequest::new(key.clone(), "late"));
+            for r in store.bulk_set(reqs).await.unwrap() {
+                r.result.unwrap();
+            }
+            let item = store.get_item(&key).await.unwrap().unwrap();
+            assert_eq!(&item.value[..], b"late", "{layout}, round {round}");
+        }
+        let n = store
+            .delete_with_prefix(DeleteWithPrefixRequest::new(format!("{id}||")))
+            .await
+            .unwrap();
+        assert_eq!(n, 1000, "{layout}");
+    }
+}
+
 #[tokio::test]
 async fn lost_scripts_are_loaded_again() {
     let store = open(node()).await;
