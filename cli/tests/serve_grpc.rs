@@ -56,6 +56,26 @@ fn item(key: &str, value: &[u8], etag: Option<&str>) -> cm::StateItem {
 
 /// The status of a call that must fail, checked for its code and, when
 /// given, the ErrorInfo reason the SDKs read as the error code.
+/// One operation of a transaction.
+fn op(kind: &str, i: cm::StateItem) -> rt::TransactionalStateOperation {
+    rt::TransactionalStateOperation {
+        operation_type: kind.to_owned(),
+        request: Some(i),
+    }
+}
+
+/// A transaction on `store`.
+fn tx(
+    store: &str,
+    ops: Vec<rt::TransactionalStateOperation>,
+) -> rt::ExecuteStateTransactionRequest {
+    rt::ExecuteStateTransactionRequest {
+        store_name: store.into(),
+        operations: ops,
+        metadata: HashMap::new(),
+    }
+}
+
 fn refused<T: std::fmt::Debug>(
     r: Result<tonic::Response<T>, tonic::Status>,
     code: Code,
@@ -184,27 +204,24 @@ async fn scenario(port: u16, store: &str, run: &str) {
     // A transaction that commits, then one with a stale etag that changes
     // nothing.
     let etag = get(&mut api, store, &k("1")).await.etag;
-    let op = |kind: &str, i: cm::StateItem| rt::TransactionalStateOperation {
-        operation_type: kind.to_owned(),
-        request: Some(i),
-    };
-    let tx = |ops| rt::ExecuteStateTransactionRequest {
-        store_name: store.into(),
-        operations: ops,
-        metadata: HashMap::new(),
-    };
-    api.execute_state_transaction(tx(vec![
-        op("upsert", item(&k("1"), b"t1", Some(&etag))),
-        op("upsert", item(&k("2"), b"t2", None)),
-    ]))
+    api.execute_state_transaction(tx(
+        store,
+        vec![
+            op("upsert", item(&k("1"), b"t1", Some(&etag))),
+            op("upsert", item(&k("2"), b"t2", None)),
+        ],
+    ))
     .await
     .unwrap();
     assert_eq!(get(&mut api, store, &k("1")).await.data, b"t1");
     let lost = api
-        .execute_state_transaction(tx(vec![
-            op("upsert", item(&k("2"), b"lost", None)),
-            op("delete", item(&k("1"), b"", Some(&etag))),
-        ]))
+        .execute_state_transaction(tx(
+            store,
+            vec![
+                op("upsert", item(&k("2"), b"lost", None)),
+                op("delete", item(&k("1"), b"", Some(&etag))),
+            ],
+        ))
         .await;
     refused(lost, Code::Internal, Some("ERR_STATE_TRANSACTION"));
     assert_eq!(get(&mut api, store, &k("1")).await.data, b"t1");
@@ -345,40 +362,22 @@ async fn errors_carry_dapr_codes_and_details() {
     tx_item
         .metadata
         .insert("contentType".into(), "application/json".into());
-    api.execute_state_transaction(rt::ExecuteStateTransactionRequest {
-        store_name: "statestore".into(),
-        operations: vec![rt::TransactionalStateOperation {
-            operation_type: "upsert".into(),
-            request: Some(tx_item),
-        }],
-        metadata: HashMap::new(),
-    })
-    .await
-    .unwrap();
+    api.execute_state_transaction(tx("statestore", vec![op("upsert", tx_item)]))
+        .await
+        .unwrap();
     assert_eq!(get(&mut api, "statestore", "tj").await.data, b"{oops");
 
     // The key is checked before the operation, as Dapr does.
     let r = api
-        .execute_state_transaction(rt::ExecuteStateTransactionRequest {
-            store_name: "statestore".into(),
-            operations: vec![rt::TransactionalStateOperation {
-                operation_type: "merge".into(),
-                request: Some(item("a||b", b"v", None)),
-            }],
-            metadata: HashMap::new(),
-        })
+        .execute_state_transaction(tx(
+            "statestore",
+            vec![op("merge", item("a||b", b"v", None))],
+        ))
         .await;
     refused(r, Code::InvalidArgument, Some("DAPR_STATE_ILLEGAL_KEY"));
 
     let r = api
-        .execute_state_transaction(rt::ExecuteStateTransactionRequest {
-            store_name: "statestore".into(),
-            operations: vec![rt::TransactionalStateOperation {
-                operation_type: "merge".into(),
-                request: Some(item("k", b"v", None)),
-            }],
-            metadata: HashMap::new(),
-        })
+        .execute_state_transaction(tx("statestore", vec![op("merge", item("k", b"v", None))]))
         .await;
     refused(
         r,

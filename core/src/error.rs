@@ -231,6 +231,17 @@ impl Error {
         self
     }
 
+    /// A copy for each key of a call that failed as a whole (an error is
+    /// not `Clone`): kind, message, retryability, and the source as text.
+    pub fn copied(&self) -> Error {
+        let copy =
+            Error::new(self.kind(), self.message().to_owned()).with_retryable(self.is_retryable());
+        match StdError::source(self) {
+            Some(source) => copy.with_source(source.to_string()),
+            None => copy,
+        }
+    }
+
     /// Names the key the error is about.
     pub fn with_key(mut self, key: impl Into<String>) -> Self {
         self.0.key = Some(key.into());

@@ -356,6 +356,24 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// One of `options`, by name (without case or surrounding space), from
+    /// the property's text or its default; an error lists the names.
+    pub fn choice<T: Copy>(&self, p: &Property, options: &[(&str, T)]) -> Result<T> {
+        let v = self.require(p)?;
+        let found = options
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(v.trim()));
+        found.map(|(_, t)| *t).ok_or_else(|| {
+            let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
+            let expected = match names.split_last() {
+                Some((last, [])) => (*last).to_owned(),
+                Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+                None => "no value at all".to_owned(),
+            };
+            self.bad_value(p, &v, &expected)
+        })
+    }
+
     /// A boolean: `true/false`, `yes/no`, `on/off`, `1/0`, `y/n`, `t/f`;
     /// false when absent without default.
     pub fn bool(&self, p: &Property) -> Result<bool> {
@@ -504,6 +522,24 @@ mod tests {
             e.to_string(),
             "state.test: init: configuration error: property connectionString: is required"
         );
+    }
+
+    #[test]
+    fn choices_match_without_case_and_list_the_names() {
+        const MODE: Property = Property::new("mode", "m").with_default("fast");
+        let options = [("fast", 1), ("safe", 2), ("both", 3)];
+        let read = |v: Option<&str>| {
+            let mut p = Properties::new();
+            if let Some(v) = v {
+                p.insert("mode", v);
+            }
+            p.reader("s").choice(&MODE, &options)
+        };
+        assert_eq!(read(None).unwrap(), 1);
+        assert_eq!(read(Some(" SAFE ")).unwrap(), 2);
+        let e = read(Some("slow")).unwrap_err().to_string();
+        assert!(e.contains("mode") && e.contains("\"slow\""), "{e}");
+        assert!(e.contains("expected fast, safe or both"), "{e}");
     }
 
     #[test]

@@ -492,7 +492,7 @@ impl Core {
             .collect();
         let mut requests = match requests {
             Ok(r) => r,
-            Err(e) => return (0..n).map(|_| Err(clone_error(&e))).collect(),
+            Err(e) => return (0..n).map(|_| Err(e.copied())).collect(),
         };
         let mut pause = Duration::from_millis(10);
         while !requests.is_empty() {
@@ -532,7 +532,7 @@ impl Core {
                 }
                 Err(e) => {
                     let e = map(e);
-                    return (0..n).map(|_| Err(clone_error(&e))).collect();
+                    return (0..n).map(|_| Err(e.copied())).collect();
                 }
             }
         }
@@ -666,14 +666,4 @@ impl Core {
     pub async fn ping(&self) -> Result<()> {
         self.get("statestore-ping").await.map(drop)
     }
-}
-
-/// A copy of an error for each key of a failed request (the source is
-/// kept as text).
-pub fn clone_error(e: &Error) -> Error {
-    let mut copy = Error::new(e.kind(), e.message().to_owned()).with_retryable(e.is_retryable());
-    if let Some(source) = std::error::Error::source(e) {
-        copy = copy.with_source(source.to_string());
-    }
-    copy
 }

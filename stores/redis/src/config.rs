@@ -275,16 +275,10 @@ impl Config {
     /// Reads and validates the properties.
     pub fn from_properties(properties: &Properties) -> Result<Config> {
         let r = properties.reader(NAME);
-        let mode = match r.require(&REDIS_TYPE)?.trim().to_ascii_lowercase().as_str() {
-            "node" => Mode::Node,
-            "cluster" => Mode::Cluster,
-            other => {
-                return Err(r.error(
-                    &REDIS_TYPE,
-                    format!("invalid value {other:?}: expected node or cluster"),
-                ));
-            }
-        };
+        let mode = r.choice(
+            &REDIS_TYPE,
+            &[("node", Mode::Node), ("cluster", Mode::Cluster)],
+        )?;
         let (hosts, url_tls) =
             parse_hosts(&r.require(&REDIS_HOST)?).map_err(|why| r.error(&REDIS_HOST, why))?;
         if mode == Mode::Node && hosts.len() > 1 {
@@ -369,16 +363,13 @@ impl Config {
                 format!("{pool_size} is outside 1 to {MAX_POOL_SIZE}"),
             ));
         }
-        let layout = match r.require(&LAYOUT)?.trim().to_ascii_lowercase().as_str() {
-            "compact" => ValueLayout::Compact,
-            "dapr" => ValueLayout::Dapr,
-            other => {
-                return Err(r.error(
-                    &LAYOUT,
-                    format!("invalid value {other:?}: expected compact or dapr"),
-                ));
-            }
-        };
+        let layout = r.choice(
+            &LAYOUT,
+            &[
+                ("compact", ValueLayout::Compact),
+                ("dapr", ValueLayout::Dapr),
+            ],
+        )?;
         r.parse::<u64>(&MIN_IDLE_CONNS, "a non-negative integer")?;
         for p in POOL_SETTINGS {
             r.interval(p)?;

@@ -22,7 +22,7 @@ use statestore_core::check::{Condition, Op, Write};
 use statestore_core::{ETag, Error, Item, Result, Ttl};
 
 use crate::config::{Config, MAX_BULK_BATCH, MAX_TRANSACTION_OPS, Mode, ValueLayout};
-use crate::error::{copy, map};
+use crate::error::map;
 use crate::layout::Layout;
 use crate::record;
 
@@ -478,18 +478,12 @@ impl Core {
                     cmd
                 })
                 .collect();
-            // One MGET (up to 1,000 keys) goes straight to its connection.
-            let answers = if mgets.len() == 1 {
-                let mut conn = self.conn();
-                vec![mgets[0].query_async::<Value>(&mut conn).await.map_err(map)]
-            } else {
-                let calls = mgets.into_iter().map(|cmd| Call {
-                    slot: 0,
-                    cmd,
-                    script: false,
-                });
-                self.batch(calls.collect(), false).await?
-            };
+            let calls = mgets.into_iter().map(|cmd| Call {
+                slot: 0,
+                cmd,
+                script: false,
+            });
+            let answers = self.batch(calls.collect(), false).await?;
             for (n, answer) in answers.into_iter().enumerate() {
                 let len = (names.len() - n * MAX_BULK_BATCH).min(MAX_BULK_BATCH);
                 match answer {
@@ -508,7 +502,7 @@ impl Core {
                         let e = other
                             .err()
                             .unwrap_or_else(|| Error::backend("unexpected answer to MGET"));
-                        out.extend((0..len).map(|_| Err(copy(&e))));
+                        out.extend((0..len).map(|_| Err(e.copied())));
                     }
                 }
             }

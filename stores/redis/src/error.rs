@@ -57,17 +57,6 @@ pub fn map(e: RedisError) -> Error {
     mapped.with_source(e)
 }
 
-/// The same error for another key of a call that failed as a whole (an
-/// `MGET`, a script call for a run of writes): kind, message, retryability
-/// and the driver's text as its source.
-pub fn copy(e: &Error) -> Error {
-    let copy = Error::new(e.kind(), e.message().to_owned()).with_retryable(e.is_retryable());
-    match std::error::Error::source(e) {
-        Some(source) => copy.with_source(source.to_string()),
-        None => copy,
-    }
-}
-
 /// A cluster that refuses every initial connection reports one I/O error
 /// whose detail is the text of a node's error: a refused login shows only
 /// there.

@@ -16,14 +16,20 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::{Buf, Bytes};
+use statestore_core::check::Write;
 use statestore_core::{ETag, Error, Item, Result};
 
 /// The first four bytes of every record (the last is the format's version).
 pub const MAGIC: [u8; 4] = [0xF5, b's', b's', 1];
 
-/// Refuses a content type a record cannot hold (over 65,535 bytes); checked
-/// for every write, whatever the layout, so both layouts take the same.
-pub fn check_content_type(content_type: Option<&str>) -> Result<()> {
+/// Refuses a write whose content type a record cannot hold; checked for
+/// every write, whatever the layout, so both layouts take the same.
+pub fn check_write(w: &Write) -> Result<()> {
+    check_content_type(w.content_type.as_deref()).map_err(|e| e.with_key(w.key.clone()))
+}
+
+/// Refuses a content type over 65,535 bytes.
+fn check_content_type(content_type: Option<&str>) -> Result<()> {
     match content_type {
         Some(c) if c.len() > usize::from(u16::MAX) => Err(Error::invalid(format!(
             "content type of {} bytes: this store keeps at most 65,535",
@@ -42,8 +48,8 @@ pub fn encode(
 ) -> Result<Vec<u8>> {
     check_content_type(content_type)?;
     let ctype = content_type.unwrap_or("");
-    let (Ok(etag_len), Ok(ctype_len)) = (u8::try_from(etag.len()), u16::try_from(ctype.len()))
-    else {
+    let ctype_len = ctype.len() as u16; // checked just above
+    let Ok(etag_len) = u8::try_from(etag.len()) else {
         return Err(Error::backend(format!(
             "an etag of {} bytes does not fit a record",
             etag.len()

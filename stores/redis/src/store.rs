@@ -19,8 +19,7 @@ use crate::config::{
     Config, MAX_BULK_BATCH, MAX_KEY_LEN, MAX_TRANSACTION_OPS, MAX_VALUE_LEN, PROPERTIES,
 };
 use crate::core::{self as driver, Core, outcome};
-use crate::error::copy;
-use crate::record::check_content_type;
+use crate::record::check_write;
 
 /// What the Redis store offers.
 pub const FEATURES: Features = Features::NONE
@@ -134,16 +133,22 @@ impl RedisStore {
             let new_versions = versions(&ops);
             let calls = core.write_calls(&ops, &new_versions)?;
             let mut results: Vec<Result<()>> = Vec::with_capacity(ops.len());
-            let (calls, ranges): (Vec<_>, Vec<_>) = calls.into_iter().unzip();
-            let scripts: Vec<bool> = calls.iter().map(|c| c.script).collect();
+            // Each call's operations and kind stay here; the calls go out.
+            let (calls, spans): (Vec<_>, Vec<_>) = calls
+                .into_iter()
+                .map(|(call, range)| {
+                    let script = call.script;
+                    (call, (range, script))
+                })
+                .unzip();
             let answers = core.batch(calls, strong && core.replicas()).await?;
-            for ((range, script), answer) in ranges.into_iter().zip(scripts).zip(answers) {
+            for ((range, script), answer) in spans.into_iter().zip(answers) {
                 let result = outcome(script, answer);
                 for i in range {
                     results.push(match &result {
                         Ok(None) => Ok(()),
                         Ok(Some(_)) => Err(mismatch(&ops[i])),
-                        Err(e) => Err(copy(e).with_key(ops[i].key().to_owned())),
+                        Err(e) => Err(e.copied().with_key(ops[i].key().to_owned())),
                     });
                 }
             }
@@ -238,7 +243,7 @@ impl Store for RedisStore {
         self.run(Operation::Set, |core| async move {
             let strong = req.consistency == Consistency::Strong;
             let w = check::write(req, &LIMITS)?;
-            check_content_type(w.content_type.as_deref())?;
+            check_write(&w)?;
             Self::write_one(&core, Op::Write(w), strong).await
         })
         .await
@@ -293,8 +298,7 @@ impl Store for RedisStore {
         let checked = reqs.into_iter().map(|r| {
             let strong = r.consistency == Consistency::Strong;
             let key = r.key.clone();
-            let w = check::write(r, &LIMITS)
-                .and_then(|w| check_content_type(w.content_type.as_deref()).map(|()| w));
+            let w = check::write(r, &LIMITS).and_then(|w| check_write(&w).map(|()| w));
             (key, w.map(Op::Write), strong)
         });
         self.bulk_write(Operation::BulkSet, checked.collect(), |e| e)
@@ -333,8 +337,7 @@ impl Store for RedisStore {
             }
             for op in &ops {
                 if let Op::Write(w) = op {
-                    check_content_type(w.content_type.as_deref())
-                        .map_err(|e| e.with_key(w.key.clone()))?;
+                    check_write(w)?;
                 }
             }
             let v = versions(&ops);
