@@ -33,6 +33,7 @@ pub mod cases;
 mod context;
 mod harness;
 mod model;
+mod query_model;
 mod recording;
 mod settings;
 
@@ -57,6 +58,10 @@ pub struct Quirks {
     /// How the suite may stop and start the backend, for the restart case
     /// (docs/conformance.md, *Restarts*); `None` skips it.
     pub restart: Option<Restart>,
+    /// Whether arrays and objects among themselves compare and sort in the
+    /// backend's own order rather than the reference's (MongoDB, see its
+    /// docs); the query model then leaves them out of its documents.
+    pub native_container_order: bool,
 }
 
 /// A restart hook: a future that stops or starts the backend; the error
@@ -136,6 +141,7 @@ impl Default for Quirks {
             malformed_etag: "not an etag!".into(),
             shared_backend: true,
             restart: None,
+            native_container_order: false,
         }
     }
 }

@@ -9,6 +9,7 @@
 //! * one [`Error`] type whose [`ErrorKind`]s follow the *Errors* section of
 //!   docs/contract.md;
 //! * [`Capabilities`], printed with Dapr's feature names;
+//! * [`bulk`], the bookkeeping of bulk reads by distinct keys;
 //! * [`check`], the request rules every store applies the same way, with
 //!   [`like`] patterns and [`token`]s for keys-like paging;
 //! * [`query`], Dapr's query language and its evaluator;
@@ -23,9 +24,11 @@
 #![deny(missing_docs)]
 
 pub mod baseline;
+pub mod bulk;
 pub mod capabilities;
 pub mod check;
 pub mod error;
+mod etag;
 pub mod ext;
 pub mod handle;
 pub mod like;

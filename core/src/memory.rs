@@ -81,7 +81,7 @@ impl Entry {
     fn item(&self) -> Item {
         Item {
             value: self.value.clone(),
-            etag: Some(ETag::new(self.etag.to_string())),
+            etag: Some(ETag::format(format_args!("{}", self.etag))),
             content_type: self.content_type.clone(),
             expires_at: self.expires_at,
             metadata: Default::default(),
@@ -220,7 +220,7 @@ impl MemoryStore {
             },
         );
         state.note_write(now);
-        Ok(ETag::new(etag.to_string()))
+        Ok(ETag::format(format_args!("{etag}")))
     }
 
     fn delete_entry(
@@ -382,7 +382,7 @@ impl Store for MemoryStore {
                             expires_at,
                         }),
                     );
-                    etags.push(Some(ETag::new(etag.to_string())));
+                    etags.push(Some(ETag::format(format_args!("{etag}"))));
                 }
                 Op::Delete(_) => {
                     staged.insert(key, None);
@@ -498,7 +498,7 @@ impl Store for MemoryStore {
             .map(|(_, (key, value, etag, _))| QueryItem {
                 key: key.clone(),
                 value: value.clone(),
-                etag: Some(ETag::new(etag.to_string())),
+                etag: Some(ETag::format(format_args!("{etag}"))),
                 error: None,
             })
             .collect();

@@ -1,71 +1,14 @@
 //! The small value types of requests: etags, concurrency, consistency, TTL.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+pub use crate::etag::ETag;
 
 /// Free-form request or response metadata (Dapr's `map<string,string>`).
 pub type Metadata = BTreeMap<String, String>;
-
-/// An opaque version token chosen by the store. An empty etag is the same as
-/// no etag.
-#[derive(Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ETag(String);
-
-impl ETag {
-    /// Wraps a string the store (or a user repeating it) produced.
-    pub fn new(value: impl Into<String>) -> Self {
-        ETag(value.into())
-    }
-
-    /// The etag's text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// True for the empty etag, which means "no etag".
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// The etag's text, owned.
-    pub fn into_string(self) -> String {
-        self.0
-    }
-}
-
-impl fmt::Display for ETag {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl fmt::Debug for ETag {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ETag({:?})", self.0)
-    }
-}
-
-impl From<String> for ETag {
-    fn from(value: String) -> Self {
-        ETag(value)
-    }
-}
-
-impl From<&str> for ETag {
-    fn from(value: &str) -> Self {
-        ETag(value.to_owned())
-    }
-}
-
-impl From<&ETag> for ETag {
-    fn from(value: &ETag) -> Self {
-        value.clone()
-    }
-}
 
 /// Dapr's concurrency option: how a write with or without an etag behaves.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Hash)]

@@ -294,6 +294,11 @@ pub fn all() -> Vec<Case> {
             query::sort_mixed_types_and_missing
         ),
         case!(
+            "query::random_queries",
+            QUERY,
+            crate::query_model::random_queries
+        ),
+        case!(
             "query::paging_under_changes",
             QUERY,
             query::paging_under_changes

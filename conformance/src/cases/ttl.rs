@@ -101,16 +101,42 @@ pub async fn never_removes_expiry(cx: &Ctx) -> Outcome {
     cx.read_eq(&k, b"v2").await.map(drop)
 }
 
-/// Rewriting without ttl removes the expiry.
+/// Rewriting without ttl removes the expiry, one key at a time and in a
+/// bulk call (where a store may write every row without a ttl in one
+/// statement), also beside a row that keeps a ttl.
 pub async fn rewrite_without_ttl(cx: &Ctx) -> Outcome {
-    let k = cx.key("k");
-    cx.write(SetRequest::new(&k, "v1").ttl(Ttl::Seconds(1)))
-        .await?;
+    let (k, a, b, c) = (cx.key("k"), cx.key("a"), cx.key("b"), cx.key("c"));
+    for key in [&k, &a, &b, &c] {
+        cx.write(SetRequest::new(key, "v1").ttl(Ttl::Seconds(1)))
+            .await?;
+    }
     cx.put(&k, "v2").await?;
-    let at = cx.read_some(&k).await?.expires_at;
-    ensure!(at.is_none(), "rewritten without ttl but expires at {at:?}");
+    let rewrites = |reqs: Vec<SetRequest>| async move {
+        let what = format!("bulk_set of {} keys", reqs.len());
+        for r in ok(cx.store.bulk_set(reqs).await, &what)? {
+            ok(r.result, format!("{what}: {:?}", r.key))?;
+        }
+        Ok::<_, Failure>(())
+    };
+    rewrites(vec![SetRequest::new(&a, "v2"), SetRequest::new(&b, "v2")]).await?;
+    rewrites(vec![
+        SetRequest::new(&c, "v2"),
+        SetRequest::new(cx.key("d"), "v").ttl(Ttl::Seconds(1)),
+    ])
+    .await?;
+    for key in [&k, &a, &b, &c] {
+        let at = cx.read_some(key).await?.expires_at;
+        ensure!(
+            at.is_none(),
+            "{key:?} rewritten without ttl but expires at {at:?}"
+        );
+    }
     nap().await;
-    cx.read_eq(&k, b"v2").await.map(drop)
+    for key in [&k, &a, &b, &c] {
+        cx.read_eq(key, b"v2").await?;
+    }
+    cx.read_none(&cx.key("d"), "written with ttl 1 s, 2.1 s ago")
+        .await
 }
 
 /// A new ttl replaces the old deadline, both longer and shorter.

@@ -292,26 +292,44 @@ const TABLE: &[Entry] = &[
     entry!(
         "query-numbers-as-text",
         QueryNumbersAsText,
-        &[(
-            "query::numbers_and_strings_compare_by_value",
-            &["numbers compare as numbers"]
-        ),]
+        &[
+            (
+                "query::numbers_and_strings_compare_by_value",
+                &["numbers compare as numbers"]
+            ),
+            (
+                "query::random_queries",
+                &["diverged from the in-memory reference store", "shrunk in"]
+            ),
+        ]
     ),
     entry!(
         "query-neq-matches-missing",
         QueryNeqMatchesMissing,
-        &[(
-            "query::missing_paths_and_other_kinds_never_match",
-            &["NEQ", "never match"]
-        ),]
+        &[
+            (
+                "query::missing_paths_and_other_kinds_never_match",
+                &["NEQ", "never match"]
+            ),
+            (
+                "query::random_queries",
+                &["diverged from the in-memory reference store", "shrunk in"]
+            ),
+        ]
     ),
     entry!(
         "query-sorts-by-text",
         QuerySortsByText,
-        &[(
-            "query::sort_mixed_types_and_missing",
-            &["sort by v ascending"]
-        ),]
+        &[
+            (
+                "query::sort_mixed_types_and_missing",
+                &["sort by v ascending"]
+            ),
+            (
+                "query::random_queries",
+                &["diverged from the in-memory reference store", "shrunk in"]
+            ),
+        ]
     ),
     entry!(
         "query-in-loose",

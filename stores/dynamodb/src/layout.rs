@@ -110,7 +110,7 @@ pub fn item(attrs: &Attributes, ttl_attribute: Option<&str>, now: SystemTime) ->
     }
     let mut item = Item::new(decode(attrs));
     item.etag = match attrs.get(ETAG) {
-        Some(AttributeValue::S(e)) => Some(ETag::new(e.clone())),
+        Some(AttributeValue::S(e)) => Some(ETag::from(e.as_str())),
         _ => None,
     };
     item.content_type = match attrs.get(CONTENT_TYPE) {

@@ -70,6 +70,30 @@ fn alive(doc: &Document) -> bool {
     }
 }
 
+/// What this process's clock can tell of a document read without `$$NOW`.
+enum Verdict {
+    Live,
+    Expired,
+    /// It expires within [`CLOSE_CALL`]: only the server's clock may judge.
+    Ask,
+}
+
+fn judge(doc: &Document) -> Verdict {
+    let Ok(at) = doc.get_datetime(TTL) else {
+        return Verdict::Live;
+    };
+    let now = DateTime::now().timestamp_millis();
+    let at = at.timestamp_millis();
+    let close = CLOSE_CALL.as_millis() as i64;
+    if at > now.saturating_add(close) {
+        Verdict::Live
+    } else if at < now.saturating_sub(close) {
+        Verdict::Expired
+    } else {
+        Verdict::Ask
+    }
+}
+
 /// One write of a batch, as a statement.
 pub struct Statement {
     /// The key.
@@ -331,22 +355,41 @@ impl Core {
         self.client.clone().shutdown().immediate(true).await;
     }
 
-    /// The live documents of `keys`, in any order.
+    /// The live documents of `keys`. As in [`Core::find_one`], only the
+    /// documents whose expiry is within [`CLOSE_CALL`] of this process's
+    /// clock are read a second time, together, with the server's clock.
     pub async fn find(&self, keys: &[String]) -> Result<Vec<Document>> {
-        let mut cursor = self
-            .coll
-            .find(doc! { ID: { "$in": keys } })
-            .projection(by_key_projection())
-            .await
-            .map_err(error::map)?;
+        let mut out = Vec::with_capacity(keys.len());
+        let mut ask = Vec::new();
+        for doc in self.find_docs(keys, false).await? {
+            match judge(&doc) {
+                Verdict::Live => out.push(doc),
+                Verdict::Expired => {}
+                Verdict::Ask => ask.extend(doc.get_str(ID).ok().map(str::to_owned)),
+            }
+        }
+        if !ask.is_empty() {
+            out.extend(self.find_docs(&ask, true).await?.into_iter().filter(alive));
+        }
+        Ok(out)
+    }
+
+    /// The stored documents of `keys`, with the server's `$$NOW` when
+    /// `with_now`.
+    async fn find_docs(&self, keys: &[String], with_now: bool) -> Result<Vec<Document>> {
+        let find = self.coll.find(doc! { ID: { "$in": keys } });
+        let find = if with_now {
+            find.projection(by_key_projection())
+        } else {
+            find
+        };
+        let mut cursor = find.await.map_err(error::map)?;
         let mut out = Vec::with_capacity(keys.len());
         while cursor.advance().await.map_err(error::map)? {
             let doc = Document::try_from(cursor.current()).map_err(|e| {
                 Error::backend("a stored document could not be read").with_source(e)
             })?;
-            if alive(&doc) {
-                out.push(doc);
-            }
+            out.push(doc);
         }
         Ok(out)
     }
@@ -362,25 +405,19 @@ impl Core {
             .await
             .map_err(error::map)?;
         let Some(doc) = doc else { return Ok(None) };
-        let Ok(at) = doc.get_datetime(TTL) else {
-            return Ok(Some(doc));
-        };
-        let now = DateTime::now().timestamp_millis();
-        let at = at.timestamp_millis();
-        let close = CLOSE_CALL.as_millis() as i64;
-        if at > now.saturating_add(close) {
-            return Ok(Some(doc));
+        match judge(&doc) {
+            Verdict::Live => Ok(Some(doc)),
+            Verdict::Expired => Ok(None),
+            Verdict::Ask => {
+                let doc = self
+                    .coll
+                    .find_one(doc! { ID: key })
+                    .projection(by_key_projection())
+                    .await
+                    .map_err(error::map)?;
+                Ok(doc.filter(alive))
+            }
         }
-        if at < now.saturating_sub(close) {
-            return Ok(None);
-        }
-        let doc = self
-            .coll
-            .find_one(doc! { ID: key })
-            .projection(by_key_projection())
-            .await
-            .map_err(error::map)?;
-        Ok(doc.filter(alive))
     }
 
     /// Runs `statements` as `update` commands of at most

@@ -130,14 +130,15 @@ pub fn encode(bytes: &Bytes) -> Stored {
 /// The bytes of a stored document's value: the exact bytes kept in
 /// `_statestore` when they are current, else the `value` field as Dapr
 /// reads it (strings and binary as they are, other values as JSON).
-pub fn decode(doc: &Document) -> Bytes {
-    if let Some(raw) = extra(doc).and_then(|x| x.get_binary_generic("raw").ok()) {
+pub fn decode(mut doc: Document) -> Bytes {
+    if let Some(raw) = extra(&doc).and_then(|x| x.get_binary_generic("raw").ok()) {
         return Bytes::copy_from_slice(raw);
     }
-    match doc.get(VALUE) {
-        Some(Bson::String(s)) => Bytes::copy_from_slice(s.as_bytes()),
-        Some(Bson::Binary(b)) => Bytes::copy_from_slice(&b.bytes),
-        Some(other) => Bytes::from(render(other)),
+    // The document is spent: the value moves out of it, uncopied.
+    match doc.remove(VALUE) {
+        Some(Bson::String(s)) => Bytes::from(s.into_bytes()),
+        Some(Bson::Binary(b)) => Bytes::from(b.bytes),
+        Some(other) => Bytes::from(render(&other)),
         None => Bytes::new(),
     }
 }
@@ -318,7 +319,7 @@ mod tests {
         let stored = encode(&Bytes::copy_from_slice(text));
         let mut d = doc! { ETAG: "e", VALUE: stored.value.clone() };
         d.insert(EXTRA, extra_doc("e", &stored, None));
-        (stored.value, stored.raw.is_some(), decode(&d))
+        (stored.value, stored.raw.is_some(), decode(d))
     }
 
     #[test]
@@ -361,17 +362,17 @@ mod tests {
         let stored = encode(&Bytes::from_static(br#"{"a": 1}"#));
         let mut d = doc! { ETAG: "new", VALUE: stored.value.clone() };
         d.insert(EXTRA, extra_doc("old", &stored, Some("text/x")));
-        assert_eq!(&decode(&d)[..], br#"{"a":1}"#);
+        assert_eq!(&decode(d.clone())[..], br#"{"a":1}"#);
         assert_eq!(content_type(&d), None);
     }
 
     #[test]
     fn dapr_values_read_as_dapr_reads_them() {
         let d = doc! { ETAG: "e", VALUE: { "a": 1_i32, "b": 2.5 } };
-        assert_eq!(&decode(&d)[..], br#"{"a":1,"b":2.5}"#);
+        assert_eq!(&decode(d.clone())[..], br#"{"a":1,"b":2.5}"#);
         let d = doc! { ETAG: "e", VALUE: "\"quoted\"" };
-        assert_eq!(&decode(&d)[..], b"\"quoted\"");
+        assert_eq!(&decode(d.clone())[..], b"\"quoted\"");
         let d = doc! { ETAG: "e", VALUE: 7_i64 };
-        assert_eq!(&decode(&d)[..], b"7");
+        assert_eq!(&decode(d.clone())[..], b"7");
     }
 }

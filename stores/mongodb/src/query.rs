@@ -212,13 +212,13 @@ pub async fn run(core: &Core, q: &Query) -> Result<QueryResponse> {
         .map_err(error::map)?;
     let docs: Vec<Document> = cursor.try_collect().await.map_err(error::map)?;
     let more = limit.is_some_and(|n| docs.len() > n);
-    let docs = &docs[..limit.map_or(docs.len(), |n| n.min(docs.len()))];
     let results: Vec<QueryItem> = docs
-        .iter()
+        .into_iter()
+        .take(limit.unwrap_or(usize::MAX))
         .map(|d| QueryItem {
             key: d.get_str(ID).unwrap_or_default().to_owned(),
+            etag: d.get_str(ETAG).ok().map(ETag::from),
             value: layout::decode(d),
-            etag: d.get_str(ETAG).ok().map(ETag::new),
             error: None,
         })
         .collect();

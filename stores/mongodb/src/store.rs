@@ -5,6 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use statestore_core::bulk::BulkGet;
 use statestore_core::check::{self, Condition, Op};
 use statestore_core::handle::Handle;
 use statestore_core::like::{LikePattern, LikeToken};
@@ -109,12 +110,16 @@ fn statement(op: &Op) -> Result<(Statement, Option<ETag>)> {
 }
 
 /// The item of a stored document.
-fn item(doc: &mongodb::bson::Document) -> Item {
-    let mut item = Item::new(layout::decode(doc));
-    item.etag = doc.get_str(ETAG).ok().map(ETag::new);
-    item.content_type = layout::content_type(doc);
-    item.expires_at = driver::expires_at(doc);
-    item
+fn item(doc: mongodb::bson::Document) -> Item {
+    let etag = doc.get_str(ETAG).ok().map(ETag::from);
+    let content_type = layout::content_type(&doc);
+    let expires_at = driver::expires_at(&doc);
+    Item {
+        etag,
+        content_type,
+        expires_at,
+        ..Item::new(layout::decode(doc))
+    }
 }
 
 /// The anchored regular expression of a LIKE pattern.
@@ -303,7 +308,7 @@ impl Store for MongoStore {
                 .find_one(&req.key)
                 .await
                 .map_err(|e| e.with_key(req.key))?;
-            Ok(doc.as_ref().map(item))
+            Ok(doc.map(item))
         })
         .await
     }
@@ -325,31 +330,19 @@ impl Store for MongoStore {
     async fn bulk_get(&self, reqs: Vec<GetRequest>) -> Result<Vec<KeyResult<Option<Item>>>> {
         let op = Operation::BulkGet;
         self.run(op, |core| async move {
-            let valid: Vec<String> = reqs
-                .iter()
-                .filter(|r| check::get(r, &LIMITS).is_ok())
-                .map(|r| r.key.clone())
-                .collect();
-            let mut found: HashMap<String, Item> = HashMap::new();
+            let bulk = BulkGet::new(reqs, &LIMITS);
+            let keys: Vec<String> = bulk.keys().into_iter().map(str::to_owned).collect();
+            let mut found = HashMap::with_capacity(keys.len());
             // `$in` lists of at most 8 MiB: a command is one document of
             // at most 16 MiB.
-            for chunk in driver::runs(&valid, MAX_BULK_BATCH, 8 << 20, String::len) {
+            for chunk in driver::runs(&keys, MAX_BULK_BATCH, 8 << 20, String::len) {
                 for doc in core.find(chunk).await? {
                     if let Ok(k) = doc.get_str(layout::ID) {
-                        found.insert(k.to_owned(), item(&doc));
+                        found.insert(k.to_owned(), item(doc));
                     }
                 }
             }
-            Ok(reqs
-                .iter()
-                .map(|r| KeyResult {
-                    key: r.key.clone(),
-                    result: match check::get(r, &LIMITS) {
-                        Err(e) => Err(e.context(NAME, op)),
-                        Ok(()) => Ok(found.get(&r.key).cloned()),
-                    },
-                })
-                .collect())
+            Ok(bulk.answer(found, NAME, op))
         })
         .await
     }

@@ -11,7 +11,7 @@ use sqlx::mysql::MySqlPool;
 use sqlx::{AssertSqlSafe, MySql, MySqlConnection, QueryBuilder};
 use statestore_core::baseline::Baseline;
 use statestore_core::{Bytes, Properties, Result};
-use statestore_sql::driver::{map, raw_get, raw_set};
+use statestore_sql::driver::{map, raw_get, raw_set, raw_store_row};
 
 use crate::config::Config;
 use crate::core::{MySqlDriver, pool, prepare};
@@ -21,11 +21,19 @@ const CHUNK: usize = 500;
 
 /// What makes an insert an upsert.
 const ON_DUPLICATE: &str = " ON DUPLICATE KEY UPDATE value = VALUES(value)";
+/// The same for the store's row ([`raw_store_row`]).
+const ON_DUPLICATE_ROW: &str = " ON DUPLICATE KEY UPDATE value = VALUES(value), \
+    content_type = VALUES(content_type), value_json = VALUES(value_json), etag = VALUES(etag), \
+    expires_at = VALUES(expires_at)";
+/// The store's liveness test.
+const LIVE: &str = "(expires_at IS NULL OR expires_at > CAST(UNIX_TIMESTAMP(CURRENT_TIMESTAMP(3)) * 1000 AS SIGNED))";
 
 /// Raw sqlx against the database named by the store's properties.
 pub struct MySqlBaseline {
     pool: MySqlPool,
     table: String,
+    /// Whether rows are the store's ([`raw_store_row`]).
+    store_row: bool,
     /// The single-key statements, built once like the store's own, so
     /// neither side formats SQL on its hot path.
     get_sql: Arc<str>,
@@ -40,12 +48,28 @@ impl MySqlBaseline {
         let last: BTreeMap<&str, &Bytes> = items.iter().map(|(k, v)| (k.as_str(), v)).collect();
         let rows: Vec<(&str, &Bytes)> = last.into_iter().collect();
         for chunk in rows.chunks(CHUNK) {
-            let mut q =
-                QueryBuilder::<MySql>::new(format!("INSERT INTO `{}` (`key`, value) ", self.table));
+            let t = &self.table;
+            let mut q = QueryBuilder::<MySql>::new(if self.store_row {
+                format!(
+                    "INSERT INTO `{t}` (`key`, value, content_type, etag, expires_at, value_json) "
+                )
+            } else {
+                format!("INSERT INTO `{t}` (`key`, value) ")
+            });
             q.push_values(chunk, |mut b, (k, v)| {
                 b.push_bind(k.to_string()).push_bind(v.to_vec());
+                if self.store_row {
+                    b.push("NULL")
+                        .push_bind(fastrand::i64(..))
+                        .push("NULL")
+                        .push("NULL");
+                }
             });
-            q.push(ON_DUPLICATE);
+            q.push(if self.store_row {
+                ON_DUPLICATE_ROW
+            } else {
+                ON_DUPLICATE
+            });
             q.build()
                 .execute(&mut *conn)
                 .await
@@ -64,8 +88,15 @@ impl Baseline for MySqlBaseline {
         prepare(&config).await?;
         let pool = pool(&config).await?;
         let table = format!("statestore_bench_raw_{:08x}", fastrand::u32(..));
+        let store_row = raw_store_row();
+        let columns = if store_row {
+            ", content_type VARCHAR(255) CHARACTER SET utf8mb4, etag BIGINT NOT NULL, expires_at BIGINT, \
+             value_json JSON, INDEX (expires_at)"
+        } else {
+            ""
+        };
         let create = format!(
-            "CREATE TABLE `{table}` (`key` VARBINARY(2048) NOT NULL PRIMARY KEY, value LONGBLOB NOT NULL) ENGINE=InnoDB"
+            "CREATE TABLE `{table}` (`key` VARBINARY(2048) NOT NULL PRIMARY KEY, value LONGBLOB NOT NULL{columns}) ENGINE=InnoDB"
         );
         if let Err(e) = sqlx::query(AssertSqlSafe(create)).execute(&pool).await {
             pool.close().await;
@@ -73,10 +104,23 @@ impl Baseline for MySqlBaseline {
         }
         Ok(MySqlBaseline {
             pool,
-            get_sql: format!("SELECT value FROM `{table}` WHERE `key` = ?").into(),
-            set_sql: format!("INSERT INTO `{table}` (`key`, value) VALUES (?, ?){ON_DUPLICATE}")
-                .into(),
+            get_sql: if store_row {
+                format!("SELECT value, etag, content_type, expires_at FROM `{table}` WHERE `key` = ? AND {LIVE}")
+            } else {
+                format!("SELECT value FROM `{table}` WHERE `key` = ?")
+            }
+            .into(),
+            set_sql: if store_row {
+                format!(
+                    "INSERT INTO `{table}` (`key`, value, content_type, etag, expires_at, value_json) \
+                     VALUES (?, ?, NULL, UUID_SHORT(), NULL, NULL){ON_DUPLICATE_ROW}"
+                )
+            } else {
+                format!("INSERT INTO `{table}` (`key`, value) VALUES (?, ?){ON_DUPLICATE}")
+            }
+            .into(),
             table,
+            store_row,
         })
     }
 
@@ -95,21 +139,27 @@ impl Baseline for MySqlBaseline {
     async fn bulk_get(&self, keys: &[String]) -> Result<usize> {
         let mut found = 0;
         for chunk in keys.chunks(CHUNK) {
-            let mut q = QueryBuilder::<MySql>::new(format!(
-                "SELECT `key`, value FROM `{}` WHERE `key` IN (",
-                self.table
-            ));
+            let t = &self.table;
+            let mut q = QueryBuilder::<MySql>::new(if self.store_row {
+                format!(
+                    "SELECT CONVERT(`key` USING utf8mb4), value, etag, content_type, expires_at \
+                     FROM `{t}` WHERE {LIVE} AND `key` IN ("
+                )
+            } else {
+                format!("SELECT `key`, value FROM `{t}` WHERE `key` IN (")
+            });
             let mut list = q.separated(", ");
             for k in chunk {
                 list.push_bind(k.clone());
             }
             q.push(")");
-            found += q
-                .build()
+            // Each row read out, as a caller of the raw driver would.
+            let rows: Vec<(Vec<u8>, Vec<u8>)> = q
+                .build_query_as()
                 .fetch_all(&self.pool)
                 .await
-                .map_err(map::<MySqlDriver>)?
-                .len();
+                .map_err(map::<MySqlDriver>)?;
+            found += rows.len();
         }
         Ok(found)
     }

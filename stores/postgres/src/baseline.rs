@@ -15,7 +15,7 @@ use sqlx::query::Query;
 use sqlx::{AssertSqlSafe, Postgres};
 use statestore_core::baseline::Baseline;
 use statestore_core::{Bytes, Properties, Result};
-use statestore_sql::driver::{map, raw_get, raw_set};
+use statestore_sql::driver::{map, raw_get, raw_set, raw_store_row};
 
 use crate::config::Config;
 use crate::core::{PgDriver, pool};
@@ -57,22 +57,60 @@ impl Baseline for PgBaseline {
         let config = Config::from_properties(properties)?;
         let pool = pool(&config).await?;
         let table = format!("statestore_bench_raw_{:08x}", fastrand::u32(..));
+        let store_row = raw_store_row();
+        let columns = if store_row {
+            ", content_type text, etag int8 NOT NULL, expires_at int8, value_json jsonb"
+        } else {
+            ""
+        };
         let create = format!(
-            "CREATE TABLE {table} (key text COLLATE \"C\" NOT NULL PRIMARY KEY, value bytea NOT NULL)"
+            "CREATE TABLE {table} (key text COLLATE \"C\" NOT NULL PRIMARY KEY, value bytea NOT NULL{columns})"
         );
         if let Err(e) = sqlx::query(AssertSqlSafe(create)).execute(&pool).await {
             pool.close().await;
             return Err(map::<PgDriver>(e));
         }
+        if store_row {
+            let index =
+                format!("CREATE INDEX ON {table} (expires_at) WHERE expires_at IS NOT NULL");
+            if let Err(e) = sqlx::query(AssertSqlSafe(index)).execute(&pool).await {
+                pool.close().await;
+                return Err(map::<PgDriver>(e));
+            }
+        }
         let upsert = " ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+        // The store's row: its other columns, its liveness test, and a new
+        // etag per write drawn by the server.
+        let (more, live, etag, etags) = if store_row {
+            (
+                ", content_type = excluded.content_type, etag = excluded.etag, \
+                 expires_at = excluded.expires_at, value_json = excluded.value_json",
+                " AND (expires_at IS NULL OR expires_at > (EXTRACT(EPOCH FROM statement_timestamp()) * 1000)::int8)",
+                ", etag",
+                ", (random() * 9e18)::int8",
+            )
+        } else {
+            ("", "", "", "")
+        };
+        let read = if store_row {
+            "value, etag, content_type, expires_at"
+        } else {
+            "value"
+        };
         Ok(PgBaseline {
             pool,
-            get_sql: format!("SELECT value FROM {table} WHERE key = $1").into(),
-            set_sql: format!("INSERT INTO {table} (key, value) VALUES ($1, $2){upsert}").into(),
-            bulk_get_sql: format!("SELECT key, value FROM {table} WHERE key = ANY($1::text[])")
-                .into(),
+            get_sql: format!("SELECT {read} FROM {table} WHERE key = $1{live}").into(),
+            set_sql: format!(
+                "INSERT INTO {table} (key, value{etag}) VALUES ($1, $2{etags}){upsert}{more}"
+            )
+            .into(),
+            bulk_get_sql: format!(
+                "SELECT key, {read} FROM {table} WHERE key = ANY($1::text[]){live}"
+            )
+            .into(),
             bulk_set_sql: format!(
-                "INSERT INTO {table} (key, value) SELECT * FROM UNNEST($1::text[], $2::bytea[]){upsert}"
+                "INSERT INTO {table} (key, value{etag}) SELECT k, v{etags} \
+                 FROM UNNEST($1::text[], $2::bytea[]) AS u(k, v){upsert}{more}"
             )
             .into(),
             table,
@@ -92,7 +130,8 @@ impl Baseline for PgBaseline {
     }
 
     async fn bulk_get(&self, keys: &[String]) -> Result<usize> {
-        let rows = sqlx::query(AssertSqlSafe(self.bulk_get_sql.clone()))
+        // Each row read out, as a caller of the raw driver would.
+        let rows: Vec<(String, Vec<u8>)> = sqlx::query_as(AssertSqlSafe(self.bulk_get_sql.clone()))
             .bind(keys)
             .fetch_all(&self.pool)
             .await

@@ -112,7 +112,7 @@ pub fn decode(bytes: Vec<u8>) -> Result<Item> {
     }
     // Digits are UTF-8; a content type that is not (only written by hand)
     // reads with replacement characters, as the script accepts it too.
-    let etag = Some(ETag::new(String::from_utf8_lossy(etag).into_owned()));
+    let etag = Some(ETag::from(&*String::from_utf8_lossy(etag)));
     let content_type = (!ctype.is_empty()).then(|| String::from_utf8_lossy(ctype).into_owned());
     Ok(Item {
         etag,

@@ -99,6 +99,15 @@ fn pool_error<D: Driver>(pool: &sqlx::Pool<D::Db>, e: sqlx::Error) -> Error {
     }
 }
 
+/// Whether a benchmark baseline keeps the store's row (etag, expiry with
+/// its index, content type, JSON copy) instead of a key and a value:
+/// `STATESTORE_BENCH_RAW_ROW=store`. That tells what the row costs the
+/// server from what the SDK costs the client (docs/performance.md, "What
+/// the row costs").
+pub fn raw_store_row() -> bool {
+    std::env::var("STATESTORE_BENCH_RAW_ROW").is_ok_and(|v| v == "store")
+}
+
 /// The raw single-key read of a benchmark baseline: `sql` takes the key
 /// and selects the value, on a pool like the store's.
 pub async fn raw_get<D: Driver>(

@@ -14,7 +14,7 @@ pub fn fresh() -> i64 {
 
 /// The etag's text.
 pub fn format(etag: i64) -> ETag {
-    ETag::new(format!("{:016x}", etag as u64))
+    ETag::format(format_args!("{:016x}", etag as u64))
 }
 
 /// Parses an etag's text exactly as [`format()`] writes it: 16 lowercase hex

@@ -1,6 +1,5 @@
 //! [`SqlStore`]: the whole contract on any [`Backend`].
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -8,6 +7,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use statestore_core::bulk::BulkGet;
 use statestore_core::check::{self, Condition, Op};
 use statestore_core::{
     Capabilities, DeleteRequest, DeleteWithPrefixRequest, ETag, Error, ErrorKind, Feature,
@@ -464,27 +464,14 @@ impl<B: Backend> Store for SqlStore<B> {
     async fn bulk_get(&self, reqs: Vec<GetRequest>) -> Result<Vec<KeyResult<Option<Item>>>> {
         let op = Operation::BulkGet;
         self.run(op, |inner| async move {
-            let limits = inner.limits();
-            let mut unique: Vec<&str> = reqs
-                .iter()
-                .filter(|r| check::get(r, &limits).is_ok())
-                .map(|r| r.key.as_str())
-                .collect();
-            unique.sort_unstable();
-            unique.dedup();
-            let found: HashMap<String, Item> = inner
-                .rows(&unique)
+            let bulk = BulkGet::new(reqs, &inner.limits());
+            let found = inner
+                .rows(&bulk.keys())
                 .await?
                 .into_iter()
-                .map(|row| (row.key.clone(), item(row)))
+                .map(|mut row| (std::mem::take(&mut row.key), item(row)))
                 .collect();
-            Ok(reqs
-                .iter()
-                .map(|r| match check::get(r, &limits) {
-                    Err(e) => KeyResult::err(r.key.clone(), e.context(B::NAME, op)),
-                    Ok(()) => KeyResult::ok(r.key.clone(), found.get(&r.key).cloned()),
-                })
-                .collect())
+            Ok(bulk.answer(found, B::NAME, op))
         })
         .await
     }

@@ -90,7 +90,13 @@ impl Baseline for SqliteBaseline {
                 list.push_bind(k.clone());
             }
             q.push(")");
-            found += q.build().fetch_all(&self.reader).await.map_err(map)?.len();
+            // Each row read out, as a caller of the raw driver would.
+            let rows: Vec<(String, Vec<u8>)> = q
+                .build_query_as()
+                .fetch_all(&self.reader)
+                .await
+                .map_err(map)?;
+            found += rows.len();
         }
         Ok(found)
     }
