@@ -13,29 +13,34 @@ use crate::response::{Item, KeyResult};
 pub struct BulkGet {
     reqs: Vec<GetRequest>,
     checks: Vec<Result<()>>,
+    /// One valid request per distinct key, by index, in key order.
+    distinct: Vec<usize>,
+    /// Whether some valid key was asked twice.
+    repeated: bool,
 }
 
 impl BulkGet {
     /// Checks each request against `limits`.
     pub fn new(reqs: Vec<GetRequest>, limits: &Limits) -> Self {
-        let checks = reqs.iter().map(|r| check::get(r, limits)).collect();
-        BulkGet { reqs, checks }
+        let checks: Vec<Result<()>> = reqs.iter().map(|r| check::get(r, limits)).collect();
+        let mut distinct: Vec<usize> = (0..reqs.len()).filter(|&i| checks[i].is_ok()).collect();
+        let valid = distinct.len();
+        distinct.sort_unstable_by(|&a, &b| reqs[a].key.cmp(&reqs[b].key));
+        distinct.dedup_by(|a, b| reqs[*a].key == reqs[*b].key);
+        BulkGet {
+            repeated: distinct.len() < valid,
+            reqs,
+            checks,
+            distinct,
+        }
     }
 
     /// The distinct keys of the valid requests, in byte order.
     pub fn keys(&self) -> Vec<&str> {
-        let mut keys: Vec<&str> = self.valid().collect();
-        keys.sort_unstable();
-        keys.dedup();
-        keys
-    }
-
-    fn valid(&self) -> impl Iterator<Item = &str> {
-        self.reqs
+        self.distinct
             .iter()
-            .zip(&self.checks)
-            .filter(|(_, c)| c.is_ok())
-            .map(|(r, _)| r.key.as_str())
+            .map(|&i| self.reqs[i].key.as_str())
+            .collect()
     }
 
     /// One answer per request, in request order: the item found under its
@@ -47,7 +52,7 @@ impl BulkGet {
         store: &'static str,
         op: Operation,
     ) -> Vec<KeyResult<Option<Item>>> {
-        let repeated = self.keys().len() < self.valid().count();
+        let repeated = self.repeated;
         self.reqs
             .into_iter()
             .zip(self.checks)
