@@ -39,12 +39,10 @@ impl ETag {
     /// `ETag::format(format_args!("{n:016x}"))`.
     pub fn format(args: fmt::Arguments<'_>) -> Self {
         let mut w = Writer::default();
-        match w.write_fmt(args) {
-            Ok(()) => w.finish(),
-            // Only a failing Display impl gets here; fall back to its
-            // allocating path, which reports nothing either.
-            Err(_) => ETag::new(args.to_string()),
-        }
+        // The writer never fails; a failing Display impl leaves the text
+        // written so far, as `to_string` would not (it panics).
+        let _ = w.write_fmt(args);
+        w.finish()
     }
 
     /// The etag's text.
@@ -83,11 +81,7 @@ impl Writer {
     fn finish(self) -> ETag {
         match self.heap {
             Some(s) => ETag(Repr::Heap(s.into_boxed_str())),
-            None => {
-                let mut buf = [0; INLINE];
-                buf[..self.len].copy_from_slice(&self.buf[..self.len]);
-                ETag(Repr::Inline(self.len as u8, buf))
-            }
+            None => ETag(Repr::Inline(self.len as u8, self.buf)),
         }
     }
 }

@@ -81,7 +81,7 @@ impl Entry {
     fn item(&self) -> Item {
         Item {
             value: self.value.clone(),
-            etag: Some(ETag::format(format_args!("{}", self.etag))),
+            etag: Some(etag_text(self.etag)),
             content_type: self.content_type.clone(),
             expires_at: self.expires_at,
             metadata: Default::default(),
@@ -108,6 +108,11 @@ fn current<'a>(
         None => map.get(key),
     }
     .filter(|e| e.live(now))
+}
+
+/// An etag's text: its decimal number.
+fn etag_text(etag: u64) -> ETag {
+    ETag::format(format_args!("{etag}"))
 }
 
 fn parse_etag(etag: &ETag) -> Result<u64> {
@@ -220,7 +225,7 @@ impl MemoryStore {
             },
         );
         state.note_write(now);
-        Ok(ETag::format(format_args!("{etag}")))
+        Ok(etag_text(etag))
     }
 
     fn delete_entry(
@@ -382,7 +387,7 @@ impl Store for MemoryStore {
                             expires_at,
                         }),
                     );
-                    etags.push(Some(ETag::format(format_args!("{etag}"))));
+                    etags.push(Some(etag_text(etag)));
                 }
                 Op::Delete(_) => {
                     staged.insert(key, None);
@@ -498,7 +503,7 @@ impl Store for MemoryStore {
             .map(|(_, (key, value, etag, _))| QueryItem {
                 key: key.clone(),
                 value: value.clone(),
-                etag: Some(ETag::format(format_args!("{etag}"))),
+                etag: Some(etag_text(*etag)),
                 error: None,
             })
             .collect();

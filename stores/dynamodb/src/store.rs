@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use futures::StreamExt;
+use statestore_core::bulk::BulkGet;
 use statestore_core::check::{self, Condition, Op};
 use statestore_core::handle::Handle;
 use statestore_core::{
@@ -422,25 +423,16 @@ impl Store for DynamoStore {
     async fn bulk_get(&self, reqs: Vec<GetRequest>) -> Result<Vec<KeyResult<Option<Item>>>> {
         let op = Operation::BulkGet;
         self.run(op, |core| async move {
-            let valid: Vec<String> = reqs
-                .iter()
-                .filter(|r| check::get(r, &LIMITS).is_ok())
-                .map(|r| r.key.clone())
-                .collect();
-            let found = core.batch_get(&valid).await?;
+            let bulk = BulkGet::new(reqs, &LIMITS);
+            let keys: Vec<String> = bulk.keys().into_iter().map(str::to_owned).collect();
             let now = SystemTime::now();
-            Ok(reqs
-                .iter()
-                .map(|r| KeyResult {
-                    key: r.key.clone(),
-                    result: match check::get(r, &LIMITS) {
-                        Err(e) => Err(e.context(NAME, op)),
-                        Ok(()) => Ok(found
-                            .get(&r.key)
-                            .and_then(|a| layout::item(a, core.ttl_attr.as_deref(), now))),
-                    },
-                })
-                .collect())
+            let found = core
+                .batch_get(&keys)
+                .await?
+                .into_iter()
+                .filter_map(|(k, a)| Some((k, layout::item(&a, core.ttl_attr.as_deref(), now)?)))
+                .collect();
+            Ok(bulk.answer(found, NAME, op))
         })
         .await
     }

@@ -11,10 +11,11 @@ use sqlx::mysql::MySqlPool;
 use sqlx::{AssertSqlSafe, MySql, MySqlConnection, QueryBuilder};
 use statestore_core::baseline::Baseline;
 use statestore_core::{Bytes, Properties, Result};
-use statestore_sql::driver::{map, raw_get, raw_set, raw_store_row};
+use statestore_sql::driver::{map, raw_create, raw_get, raw_set, raw_store_row};
 
 use crate::config::Config;
 use crate::core::{MySqlDriver, pool, prepare};
+use crate::dialect::{MySqlDialect, NOW};
 
 /// Rows per multi-row statement (two bound values each).
 const CHUNK: usize = 500;
@@ -25,8 +26,6 @@ const ON_DUPLICATE: &str = " ON DUPLICATE KEY UPDATE value = VALUES(value)";
 const ON_DUPLICATE_ROW: &str = " ON DUPLICATE KEY UPDATE value = VALUES(value), \
     content_type = VALUES(content_type), value_json = VALUES(value_json), etag = VALUES(etag), \
     expires_at = VALUES(expires_at)";
-/// The store's liveness test.
-const LIVE: &str = "(expires_at IS NULL OR expires_at > CAST(UNIX_TIMESTAMP(CURRENT_TIMESTAMP(3)) * 1000 AS SIGNED))";
 
 /// Raw sqlx against the database named by the store's properties.
 pub struct MySqlBaseline {
@@ -34,6 +33,8 @@ pub struct MySqlBaseline {
     table: String,
     /// Whether rows are the store's ([`raw_store_row`]).
     store_row: bool,
+    /// The multi-key read up to its key list.
+    bulk_get_head: String,
     /// The single-key statements, built once like the store's own, so
     /// neither side formats SQL on its hot path.
     get_sql: Arc<str>,
@@ -89,23 +90,18 @@ impl Baseline for MySqlBaseline {
         let pool = pool(&config).await?;
         let table = format!("statestore_bench_raw_{:08x}", fastrand::u32(..));
         let store_row = raw_store_row();
-        let columns = if store_row {
-            ", content_type VARCHAR(255) CHARACTER SET utf8mb4, etag BIGINT NOT NULL, expires_at BIGINT, \
-             value_json JSON, INDEX (expires_at)"
-        } else {
-            ""
-        };
-        let create = format!(
-            "CREATE TABLE `{table}` (`key` VARBINARY(2048) NOT NULL PRIMARY KEY, value LONGBLOB NOT NULL{columns}) ENGINE=InnoDB"
+        let plain = format!(
+            "CREATE TABLE `{table}` (`key` VARBINARY(2048) NOT NULL PRIMARY KEY, value LONGBLOB NOT NULL) ENGINE=InnoDB"
         );
-        if let Err(e) = sqlx::query(AssertSqlSafe(create)).execute(&pool).await {
-            pool.close().await;
-            return Err(map::<MySqlDriver>(e));
-        }
+        // With STATESTORE_BENCH_RAW_ROW=store, the store's own table instead.
+        let store = MySqlDialect::new(&table, &table, false, usize::MAX);
+        raw_create::<MySqlDriver>(&pool, plain, &store).await?;
+        // The store's liveness test, on the server's clock.
+        let live = format!("(expires_at IS NULL OR expires_at > {NOW})");
         Ok(MySqlBaseline {
             pool,
             get_sql: if store_row {
-                format!("SELECT value, etag, content_type, expires_at FROM `{table}` WHERE `key` = ? AND {LIVE}")
+                format!("SELECT value, etag, content_type, expires_at FROM `{table}` WHERE `key` = ? AND {live}")
             } else {
                 format!("SELECT value FROM `{table}` WHERE `key` = ?")
             }
@@ -119,6 +115,14 @@ impl Baseline for MySqlBaseline {
                 format!("INSERT INTO `{table}` (`key`, value) VALUES (?, ?){ON_DUPLICATE}")
             }
             .into(),
+            bulk_get_head: if store_row {
+                format!(
+                    "SELECT CONVERT(`key` USING utf8mb4), value, etag, content_type, expires_at \
+                     FROM `{table}` WHERE {live} AND `key` IN ("
+                )
+            } else {
+                format!("SELECT `key`, value FROM `{table}` WHERE `key` IN (")
+            },
             table,
             store_row,
         })
@@ -139,15 +143,7 @@ impl Baseline for MySqlBaseline {
     async fn bulk_get(&self, keys: &[String]) -> Result<usize> {
         let mut found = 0;
         for chunk in keys.chunks(CHUNK) {
-            let t = &self.table;
-            let mut q = QueryBuilder::<MySql>::new(if self.store_row {
-                format!(
-                    "SELECT CONVERT(`key` USING utf8mb4), value, etag, content_type, expires_at \
-                     FROM `{t}` WHERE {LIVE} AND `key` IN ("
-                )
-            } else {
-                format!("SELECT `key`, value FROM `{t}` WHERE `key` IN (")
-            });
+            let mut q = QueryBuilder::<MySql>::new(&self.bulk_get_head);
             let mut list = q.separated(", ");
             for k in chunk {
                 list.push_bind(k.clone());

@@ -17,7 +17,7 @@ use statestore_sql::dialect::{
 };
 use statestore_sql::{Bookkeeping, Dialect, KeyEtag, Param, Stmt, WriteRow};
 
-const NOW: &str = "CAST(UNIX_TIMESTAMP(CURRENT_TIMESTAMP(3)) * 1000 AS SIGNED)";
+pub(crate) const NOW: &str = "CAST(UNIX_TIMESTAMP(CURRENT_TIMESTAMP(3)) * 1000 AS SIGNED)";
 const KEY: &str = "CONVERT(`key` USING utf8mb4)";
 
 /// Rows per statement: 1,000 rows of at most 7 parameters stay far below
@@ -115,7 +115,7 @@ impl MySqlDialect {
     /// Without `ttl`, no row expires and `expires_at` is a plain `NULL`: the
     /// server resolves the expiry expression once per row at every
     /// execution, which cost a third of a 1,000-row upsert's time
-    /// (docs/performance.md, "SQL row shape").
+    /// (docs/performance.md, "What the row costs (SQL)").
     fn upsert_sql(t: &str, rows: usize, if_expired: bool, ttl: bool) -> String {
         let expired = format!("(expires_at IS NOT NULL AND expires_at <= {NOW})");
         let set = |col: &str| {

@@ -15,10 +15,11 @@ use sqlx::query::Query;
 use sqlx::{AssertSqlSafe, Postgres};
 use statestore_core::baseline::Baseline;
 use statestore_core::{Bytes, Properties, Result};
-use statestore_sql::driver::{map, raw_get, raw_set, raw_store_row};
+use statestore_sql::driver::{map, raw_create, raw_get, raw_set, raw_store_row};
 
 use crate::config::Config;
 use crate::core::{PgDriver, pool};
+use crate::dialect::{NOW, PgDialect};
 
 /// Raw sqlx against the database named by the store's properties.
 pub struct PgBaseline {
@@ -58,26 +59,12 @@ impl Baseline for PgBaseline {
         let pool = pool(&config).await?;
         let table = format!("statestore_bench_raw_{:08x}", fastrand::u32(..));
         let store_row = raw_store_row();
-        let columns = if store_row {
-            ", content_type text, etag int8 NOT NULL, expires_at int8, value_json jsonb"
-        } else {
-            ""
-        };
-        let create = format!(
-            "CREATE TABLE {table} (key text COLLATE \"C\" NOT NULL PRIMARY KEY, value bytea NOT NULL{columns})"
+        let plain = format!(
+            "CREATE TABLE {table} (key text COLLATE \"C\" NOT NULL PRIMARY KEY, value bytea NOT NULL)"
         );
-        if let Err(e) = sqlx::query(AssertSqlSafe(create)).execute(&pool).await {
-            pool.close().await;
-            return Err(map::<PgDriver>(e));
-        }
-        if store_row {
-            let index =
-                format!("CREATE INDEX ON {table} (expires_at) WHERE expires_at IS NOT NULL");
-            if let Err(e) = sqlx::query(AssertSqlSafe(index)).execute(&pool).await {
-                pool.close().await;
-                return Err(map::<PgDriver>(e));
-            }
-        }
+        // With STATESTORE_BENCH_RAW_ROW=store, the store's own table instead.
+        let store = PgDialect::new(&table, &table);
+        raw_create::<PgDriver>(&pool, plain, &store).await?;
         let upsert = " ON CONFLICT (key) DO UPDATE SET value = excluded.value";
         // The store's row: its other columns, its liveness test, and a new
         // etag per write drawn by the server.
@@ -85,12 +72,12 @@ impl Baseline for PgBaseline {
             (
                 ", content_type = excluded.content_type, etag = excluded.etag, \
                  expires_at = excluded.expires_at, value_json = excluded.value_json",
-                " AND (expires_at IS NULL OR expires_at > (EXTRACT(EPOCH FROM statement_timestamp()) * 1000)::int8)",
+                format!(" AND (expires_at IS NULL OR expires_at > {NOW})"),
                 ", etag",
                 ", (random() * 9e18)::int8",
             )
         } else {
-            ("", "", "", "")
+            ("", String::new(), "", "")
         };
         let read = if store_row {
             "value, etag, content_type, expires_at"

@@ -12,7 +12,7 @@ use statestore_core::like::LikePattern;
 use statestore_sql::dialect::{json_text, push_row, range_params};
 use statestore_sql::{Bookkeeping, Dialect, KeyEtag, Param, Stmt, WriteRow};
 
-const NOW: &str = "(EXTRACT(EPOCH FROM statement_timestamp()) * 1000)::int8";
+pub(crate) const NOW: &str = "(EXTRACT(EPOCH FROM statement_timestamp()) * 1000)::int8";
 const COLS: &str = r#""key", value, etag, content_type, expires_at"#;
 const UNNEST_ROWS: &str =
     "UNNEST($1::text[], $2::bytea[], $3::text[], $4::int8[], $5::int8[], $6::text[]";

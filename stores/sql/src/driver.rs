@@ -108,6 +108,37 @@ pub fn raw_store_row() -> bool {
     std::env::var("STATESTORE_BENCH_RAW_ROW").is_ok_and(|v| v == "store")
 }
 
+/// Creates a benchmark baseline's table: `plain`, a key and a value, or
+/// with [`raw_store_row`] the store's own table and indexes from the
+/// migrations of `store`, a dialect on the baseline's table name. Closes the
+/// pool on failure.
+pub async fn raw_create<D: Driver>(
+    pool: &sqlx::Pool<D::Db>,
+    plain: String,
+    store: &impl crate::Dialect,
+) -> Result<()>
+where
+    for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
+    <D::Db as Database>::Arguments: IntoArguments<D::Db>,
+{
+    let create: Vec<String> = if raw_store_row() {
+        let stmts = store.migrations().into_iter().flatten();
+        stmts.map(|s| s.sql.to_string()).collect()
+    } else {
+        vec![plain]
+    };
+    for sql in create {
+        if let Err(e) = sqlx::query::<D::Db>(sqlx::AssertSqlSafe(sql))
+            .execute(pool)
+            .await
+        {
+            pool.close().await;
+            return Err(map::<D>(e));
+        }
+    }
+    Ok(())
+}
+
 /// The raw single-key read of a benchmark baseline: `sql` takes the key
 /// and selects the value, on a pool like the store's.
 pub async fn raw_get<D: Driver>(
