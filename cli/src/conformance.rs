@@ -52,9 +52,8 @@ pub struct ConformanceArgs {
     /// malformed etag.
     #[arg(long)]
     no_invalid_etags: bool,
-    /// Quirk: arrays and objects compare and sort among themselves in the
-    /// backend's own order (always on for state.mongodb, which documents
-    /// it).
+    /// Quirk: arrays and objects sort among themselves in the backend's
+    /// own order, where the contract makes them tie.
     #[arg(long)]
     native_container_order: bool,
     /// Quirk: two instances with these properties do not share data (set
@@ -105,8 +104,7 @@ pub async fn run(registry: &Registry, args: ConformanceArgs) -> statestore::Resu
         detects_invalid_etags: !args.no_invalid_etags,
         shared_backend: !args.isolated && chosen.registration.name != statestore::memory::NAME,
         restart,
-        native_container_order: args.native_container_order
-            || chosen.registration.name == "state.mongodb",
+        native_container_order: args.native_container_order,
         ..Quirks::default()
     };
     let suite = Suite::new(chosen.registration, chosen.properties.clone())

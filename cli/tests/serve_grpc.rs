@@ -7,9 +7,8 @@
 mod common;
 
 use std::collections::HashMap;
-use std::path::Path;
 
-use common::{manifests, serve};
+use common::{manifests, redis_manifest, serve};
 use dapr::client::{ApiTokenInterceptor, ClientOptions};
 use dapr::dapr::proto::common::v1 as cm;
 use dapr::dapr::proto::runtime::v1 as rt;
@@ -30,17 +29,6 @@ async fn api(port: u16, token: Option<&str>) -> Api {
         .expect("the gRPC port accepts");
     let token = ApiTokenInterceptor::try_new(token.map(str::to_owned)).unwrap();
     rt::dapr_client::DaprClient::with_interceptor(channel, token)
-}
-
-/// The Redis component, next to the SQLite and in-memory ones.
-fn redis_manifest(dir: &Path) {
-    std::fs::write(
-        dir.join("redis.yaml"),
-        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: redisstore\n\
-         spec:\n  type: state.redis\n  version: v1\n  metadata:\n  \
-         - name: redisHost\n    value: 127.0.0.1:6379\n",
-    )
-    .unwrap();
 }
 
 fn item(key: &str, value: &[u8], etag: Option<&str>) -> cm::StateItem {
@@ -305,6 +293,7 @@ async fn dapr_rust_sdk_on_sqlite_and_redis() {
 async fn errors_carry_dapr_codes_and_details() {
     let dir = tempfile::tempdir().unwrap();
     manifests(dir.path());
+    redis_manifest(dir.path());
     let s = serve(dir.path(), &[]);
     let mut api = api(s.grpc, None).await;
 
@@ -395,7 +384,7 @@ async fn errors_carry_dapr_codes_and_details() {
     refused(r, Code::Internal, Some("DAPR_STATE_QUERY_FAILED"));
     let r = api
         .query_state_alpha1(rt::QueryStateRequest {
-            store_name: "statestore".into(),
+            store_name: "redisstore".into(),
             query: "{}".into(),
             metadata: HashMap::new(),
         })

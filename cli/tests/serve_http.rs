@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{call, manifests, serve};
+use common::{call, manifests, redis_manifest, serve};
 
 #[test]
 fn save_get_delete_bulk_and_transaction() {
@@ -163,6 +163,7 @@ fn save_get_delete_bulk_and_transaction() {
 fn errors_as_dapr_answers_them() {
     let dir = tempfile::tempdir().unwrap();
     manifests(dir.path());
+    redis_manifest(dir.path());
     let s = serve(dir.path(), &[]);
     let a = call(&s, "GET", "/v1.0/state/nostore/k", &[], "");
     assert_eq!(
@@ -205,9 +206,10 @@ fn errors_as_dapr_answers_them() {
         call(&s, "GET", "/v1.0/state/statestore/%zz", &[], "").status,
         400
     );
-    // The query: not offered by SQLite yet, offered by the in-memory store.
+    // The query: not offered by Redis; offered by SQLite, through the app's
+    // key prefix, and by the in-memory store.
     let q = r#"{"filter":{"EQ":{"n":1}}}"#;
-    let a = call(&s, "POST", "/v1.0-alpha1/state/statestore/query", &[], q);
+    let a = call(&s, "POST", "/v1.0-alpha1/state/redisstore/query", &[], q);
     assert_eq!(a.json()["errorCode"], "ERR_STATE_STORE_NOT_SUPPORTED");
     assert_eq!(
         a.json()["details"][1]["reason"],
@@ -227,6 +229,20 @@ fn errors_as_dapr_answers_them() {
     let a = call(&s, "POST", "/v1.0-alpha1/state/memory/query", &[], q);
     assert_eq!(a.status, 200, "{}", a.text());
     assert_eq!(a.json()["results"][0]["data"]["n"], 1);
+    let saved = r#"[{"key":"q","value":{"n":1}},{"key":"r","value":{"n":2}}]"#;
+    assert_eq!(
+        call(&s, "POST", "/v1.0/state/statestore", &[], saved).status,
+        204
+    );
+    let a = call(&s, "POST", "/v1.0-alpha1/state/statestore/query", &[], q);
+    assert_eq!(a.status, 200, "{}", a.text());
+    let keys: Vec<_> = a.json()["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["key"].clone())
+        .collect();
+    assert_eq!(keys, ["q"], "only the app's key, without its prefix");
     let a = call(&s, "POST", "/v1.0-alpha1/state/memory/query", &[], "{bad");
     assert_eq!(
         (a.status, a.json()["errorCode"].clone()),

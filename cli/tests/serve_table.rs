@@ -1,8 +1,9 @@
 //! One case per row of the error table of docs/serve.md, and one per rule
 //! of Dapr's handlers it copies, on the wire. The stores: SQLite
 //! `statestore`, in-memory `memory` (keyPrefix none), in-memory `small`
-//! (two operations per transaction) and SQLite `broken`, whose table is
-//! dropped under the server so that every call on it fails in the store.
+//! (two operations per transaction), SQLite `broken`, whose table is
+//! dropped under the server so that every call on it fails in the store,
+//! and Redis `redisstore`, a store without query.
 //! The row "store without transactions" needs a store no manifest loads: it
 //! is a unit test in cli/src/serve/http.rs.
 
@@ -10,7 +11,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{Answer, Server, call, manifests, serve};
+use common::{Answer, Server, call, manifests, redis_manifest, serve};
 
 /// One request and what Dapr answers to it.
 struct Case {
@@ -156,7 +157,7 @@ const TABLE: &[Case] = &[
     case(
         "query unsupported",
         "POST",
-        "/v1.0-alpha1/state/statestore/query",
+        "/v1.0-alpha1/state/redisstore/query",
         "{}",
         500,
         Some("ERR_STATE_STORE_NOT_SUPPORTED"),
@@ -454,6 +455,7 @@ fn every_row_of_the_error_table_and_every_handler_rule() {
     let dir = tempfile::tempdir().unwrap();
     manifests(dir.path());
     extra_manifests(dir.path());
+    redis_manifest(dir.path());
     let s = serve(dir.path(), &[]);
     break_store(dir.path());
     let seed = call(

@@ -121,8 +121,9 @@ impl Gen {
                 Filter::Or(children)
             };
         }
+        // Operands are scalars: the contract refuses arrays and objects.
         let p = self.path(rng);
-        let v = self.value(rng);
+        let v = self.scalar(rng);
         match rng.u8(..7) {
             0 => Filter::Eq(p, v),
             1 => Filter::Neq(p, v),
@@ -130,7 +131,7 @@ impl Gen {
             3 => Filter::Gte(p, v),
             4 => Filter::Lt(p, v),
             5 => Filter::Lte(p, v),
-            _ => Filter::In(p, (0..rng.usize(1..=3)).map(|_| self.value(rng)).collect()),
+            _ => Filter::In(p, (0..rng.usize(1..=3)).map(|_| self.scalar(rng)).collect()),
         }
     }
 

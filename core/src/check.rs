@@ -295,6 +295,25 @@ pub fn prefix(prefix: &str) -> Result<String> {
     }
 }
 
+/// The least text greater than every text starting with `prefix`, under
+/// code point order: its last character that has a successor, raised by one
+/// (what follows it dropped); `None` when every character is the last one.
+pub fn prefix_end(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(c) = chars.pop() {
+        // The next scalar value; surrogates are not characters.
+        let next = match c {
+            '\u{d7ff}' => Some('\u{e000}'),
+            c => char::from_u32(c as u32 + 1),
+        };
+        if let Some(n) = next {
+            chars.push(n);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
 /// Whether `key` is a direct child of `prefix` (which ends in `||`).
 pub fn is_direct_child(key: &str, prefix: &str) -> bool {
     key.strip_prefix(prefix)
@@ -316,6 +335,19 @@ pub fn keys_like(req: &KeysLikeRequest) -> Result<LikePattern> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prefix_ends_bound_every_key_with_the_prefix() {
+        assert_eq!(prefix_end("app||").as_deref(), Some("app|}"));
+        assert_eq!(prefix_end("a\u{10ffff}").as_deref(), Some("b"));
+        assert_eq!(prefix_end("a\u{d7ff}").as_deref(), Some("a\u{e000}"));
+        assert_eq!(prefix_end("\u{10ffff}"), None);
+        let end = prefix_end("é").unwrap();
+        for key in ["é", "é\u{10ffff}", "éz||x"] {
+            assert!(key >= "é" && key < end.as_str(), "{key:?}");
+        }
+        assert!("ê" >= end.as_str());
+    }
     use crate::ErrorKind;
 
     fn limits() -> Limits {

@@ -456,6 +456,7 @@ impl Store for MemoryStore {
     async fn query(&self, req: QueryRequest) -> Result<QueryResponse> {
         let op = Operation::Query;
         let q = req.query;
+        q.check().map_err(|e| e.context(NAME, op))?;
         let after = match &q.page.token {
             Some(t) => Some(query::parse_page_token(t, &q.sort).map_err(|e| e.context(NAME, op))?),
             None => None,
@@ -468,6 +469,7 @@ impl Store for MemoryStore {
                 .map
                 .iter()
                 .filter(|(_, e)| e.live(now))
+                .filter(|(k, _)| req.key_prefix.as_ref().is_none_or(|p| k.starts_with(p)))
                 .filter_map(|(k, e)| {
                     // Values that are not JSON never match and never fail a query.
                     let doc = serde_json::from_slice(&e.value).ok()?;

@@ -8,10 +8,17 @@
 //!
 //! Comparisons follow SQL: a path that is missing, or holds a value of another
 //! kind than the operand, never matches, `NEQ` included (`NEQ` matches values
-//! of the operand's kind that differ). Numbers compare as numbers, strings by
-//! code point; `GT`/`GTE`/`LT`/`LTE` apply to numbers and strings.
+//! of the operand's kind that differ). Numbers compare as numbers (64-bit
+//! floating point), strings by code point; `GT`/`GTE`/`LT`/`LTE` apply to
+//! numbers and strings. Operands are strings, numbers, booleans or null: an
+//! array or object operand is refused, so a path that holds an array or an
+//! object never matches a comparison. (Equality of JSON containers differs
+//! between databases, in member order and in how `1` and `1.0` compare; a
+//! rule each store could keep exactly is none at all.)
 //!
-//! Results are ordered by the sort keys and then by key, a total order; page
+//! Sorting ranks kinds: missing < null < bool < number < string < array <
+//! object; arrays tie with arrays and objects with objects, for the same
+//! reason. Results are ordered by the sort keys and then by key, a total order; page
 //! tokens hold the last result's sort values and key, and the next page
 //! continues strictly after them, so paging never repeats or skips a result
 //! that stayed in place.
@@ -170,6 +177,7 @@ fn parse_sort(v: &Value) -> Result<Sort> {
         .and_then(Value::as_str)
         .filter(|k| !k.is_empty())
         .ok_or_else(|| invalid("each sort entry needs a non-empty \"key\""))?;
+    check_path(key)?;
     let order = match v.get("order").and_then(Value::as_str) {
         None => Order::Asc,
         Some(o) if o.eq_ignore_ascii_case("ASC") => Order::Asc,
@@ -235,8 +243,17 @@ impl Filter {
                 if path.is_empty() {
                     return Err(invalid(format!("{op} has an empty path")));
                 }
+                check_path(path)?;
                 let p = path.clone();
                 let o = operand.clone();
+                match &o {
+                    Value::Array(values) if op == "IN" => {
+                        for v in values {
+                            check_operand(op, path, v)?;
+                        }
+                    }
+                    v => check_operand(op, path, v)?,
+                }
                 Ok(match op.as_str() {
                     "EQ" => Filter::Eq(p, o),
                     "NEQ" => Filter::Neq(p, o),
@@ -278,6 +295,78 @@ impl Filter {
     }
 }
 
+/// Most characters of a path; longer ones are refused.
+pub const MAX_PATH_LEN: usize = 1024;
+
+/// Refuses a path no store can address: empty, with an empty part (`a..b`,
+/// `.a`), with a NUL or other control character, or longer than
+/// [`MAX_PATH_LEN`] bytes. Any other text is a path, quotes and brackets
+/// included, and names object members, never array elements.
+pub fn check_path(path: &str) -> Result<()> {
+    let why = if path.len() > MAX_PATH_LEN {
+        Some("is longer than 1024 bytes")
+    } else if path.split('.').any(str::is_empty) {
+        Some("has an empty part")
+    } else if path.chars().any(char::is_control) {
+        Some("holds a control character")
+    } else {
+        None
+    };
+    match why {
+        Some(why) => Err(invalid(format!(
+            "path {:?} {why}",
+            path.chars().take(MAX_PATH_LEN).collect::<String>()
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Refuses an array or object operand of `op` on `path`, or a bad path.
+fn check_operand(op: &str, path: &str, v: &Value) -> Result<()> {
+    check_path(path)?;
+    let kind = match v {
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+        _ => return Ok(()),
+    };
+    Err(invalid(format!(
+        "{op} on path {:?}: the operand {} is {kind}; filters compare strings, numbers, booleans and null",
+        path,
+        crate::token::cut(&v.to_string()),
+    )))
+}
+
+impl Query {
+    /// Checks a query built in code as [`Query::from_value`] checks one
+    /// parsed: the filter (see [`Filter::check`]) and the sort paths.
+    pub fn check(&self) -> Result<()> {
+        if let Some(f) = &self.filter {
+            f.check()?;
+        }
+        self.sort.iter().try_for_each(|s| check_path(&s.key))
+    }
+}
+
+impl Filter {
+    /// Checks a filter built in code as [`Filter::from_value`] checks one
+    /// parsed: no array or object operands, `AND`/`OR` of at least two.
+    pub fn check(&self) -> Result<()> {
+        match self {
+            Filter::Eq(p, v) => check_operand("EQ", p, v),
+            Filter::Neq(p, v) => check_operand("NEQ", p, v),
+            Filter::Gt(p, v) => check_operand("GT", p, v),
+            Filter::Gte(p, v) => check_operand("GTE", p, v),
+            Filter::Lt(p, v) => check_operand("LT", p, v),
+            Filter::Lte(p, v) => check_operand("LTE", p, v),
+            Filter::In(p, vs) => vs.iter().try_for_each(|v| check_operand("IN", p, v)),
+            Filter::And(fs) | Filter::Or(fs) if fs.len() < 2 => {
+                Err(invalid("AND and OR need at least two filters"))
+            }
+            Filter::And(fs) | Filter::Or(fs) => fs.iter().try_for_each(Filter::check),
+        }
+    }
+}
+
 fn ordered(v: &Value) -> bool {
     matches!(v, Value::Number(_) | Value::String(_))
 }
@@ -287,38 +376,37 @@ pub fn lookup<'a>(doc: &'a Value, path: &str) -> Option<&'a Value> {
     path.split('.').try_fold(doc, |v, part| v.get(part))
 }
 
-/// Compares two JSON values of the same kind; `None` when not comparable.
+/// Compares two scalar JSON values of the same kind; `None` when not
+/// comparable (other kinds, arrays, objects).
 pub fn compare(a: &Value, b: &Value) -> Option<Ordering> {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => x.as_f64()?.partial_cmp(&y.as_f64()?),
         (Value::String(x), Value::String(y)) => Some(x.cmp(y)),
         (Value::Bool(x), Value::Bool(y)) => Some(x.cmp(y)),
         (Value::Null, Value::Null) => Some(Ordering::Equal),
-        (x @ (Value::Array(_) | Value::Object(_)), y) if x == y => Some(Ordering::Equal),
         _ => None,
     }
 }
 
-/// A total order for sorting: missing < null < bool < number < string <
-/// array < object, values of one kind by [`compare`].
-pub fn sort_order(a: Option<&Value>, b: Option<&Value>) -> Ordering {
-    fn rank(v: Option<&Value>) -> u8 {
-        match v {
-            None => 0,
-            Some(Value::Null) => 1,
-            Some(Value::Bool(_)) => 2,
-            Some(Value::Number(_)) => 3,
-            Some(Value::String(_)) => 4,
-            Some(Value::Array(_)) => 5,
-            Some(Value::Object(_)) => 6,
-        }
+/// The rank of a value's kind in sorting: missing 0, null 1, bool 2,
+/// number 3, string 4, array 5, object 6.
+pub fn rank(v: Option<&Value>) -> u8 {
+    match v {
+        None => 0,
+        Some(Value::Null) => 1,
+        Some(Value::Bool(_)) => 2,
+        Some(Value::Number(_)) => 3,
+        Some(Value::String(_)) => 4,
+        Some(Value::Array(_)) => 5,
+        Some(Value::Object(_)) => 6,
     }
+}
+
+/// A total order for sorting: missing < null < bool < number < string <
+/// array < object, scalars of one kind by [`compare`]; arrays tie with
+/// arrays, objects with objects.
+pub fn sort_order(a: Option<&Value>, b: Option<&Value>) -> Ordering {
     match (a, b) {
-        // Arrays and objects by their JSON text: a total order, unlike
-        // equality of their contents (`[-0.0]` equals `[0.0]`).
-        (Some(x @ (Value::Array(_) | Value::Object(_))), Some(y)) if rank(a) == rank(b) => {
-            x.to_string().cmp(&y.to_string())
-        }
         (Some(x), Some(y)) if rank(a) == rank(b) => compare(x, y).unwrap_or(Ordering::Equal),
         _ => rank(a).cmp(&rank(b)),
     }
@@ -360,6 +448,24 @@ pub fn page_token(values: &[Option<&Value>], key: &str) -> String {
         .collect();
     let body = serde_json::json!({"v": values, "k": key}).to_string();
     format!("q1{}", crate::token::hex(body.as_bytes()))
+}
+
+/// A page of results in order; with `more` (results remain after it), a
+/// token that resumes after the last one, its sort values read from its
+/// value.
+pub fn page(q: &Query, results: Vec<QueryItem>, more: bool) -> QueryResponse {
+    let token = match (more, results.last()) {
+        (true, Some(last)) => {
+            let doc: Value = serde_json::from_slice(&last.value).unwrap_or(Value::Null);
+            Some(page_token(&sort_values(&q.sort, &doc), &last.key))
+        }
+        _ => None,
+    };
+    QueryResponse {
+        results,
+        token,
+        metadata: Metadata::new(),
+    }
 }
 
 /// The sort values and key a [`page_token`] resumes after.
@@ -434,9 +540,40 @@ mod tests {
             json!({"page": {"limit": -1}}),
             json!({"filters": {}}),
             json!([1]),
+            json!({"filter": {"EQ": {"tags": [1]}}}),
+            json!({"filter": {"NEQ": {"a": {"b": 1}}}}),
+            json!({"filter": {"IN": {"a": [1, [2]]}}}),
         ] {
             let e = q(bad.clone()).unwrap_err();
             assert_eq!(e.kind(), crate::ErrorKind::InvalidRequest, "{bad}");
+        }
+    }
+
+    #[test]
+    fn container_operands_are_refused_by_name() {
+        let e = q(json!({"filter": {"IN": {"person.tags": ["a", ["b"]]}}})).unwrap_err();
+        let m = e.to_string();
+        assert!(
+            m.contains("IN") && m.contains("person.tags") && m.contains("array"),
+            "{m}"
+        );
+        let built = Filter::And(vec![
+            Filter::Eq("a".into(), json!(1)),
+            Filter::Eq("b".into(), json!({"c": 1})),
+        ]);
+        assert!(built.check().unwrap_err().to_string().contains("object"));
+        assert!(
+            Filter::Or(vec![Filter::Eq("a".into(), json!(1))])
+                .check()
+                .is_err()
+        );
+        for bad in ["a..b", ".a", "a.", "a\u{0}b", "a\nb"] {
+            let e = q(json!({"filter": {"EQ": {bad: 1}}})).unwrap_err();
+            assert!(e.to_string().contains(&format!("{bad:?}")), "{e}");
+            assert!(q(json!({"sort": [{"key": bad}]})).is_err(), "{bad:?}");
+        }
+        for fine in ["q\"t", "o'k", "br[0]", "sp ace", "x') OR ('1'='1", "é.ü"] {
+            assert!(q(json!({"filter": {"EQ": {fine: 1}}, "sort": [{"key": fine}]})).is_ok());
         }
     }
 
@@ -456,14 +593,17 @@ mod tests {
             !t(json!({"NEQ": {"state": 1}})),
             "another kind never matches"
         );
-        assert!(t(json!({"NEQ": {"tags": [2]}})));
+        assert!(
+            !t(json!({"NEQ": {"tags": 2}})),
+            "an array is of no scalar's kind"
+        );
         assert!(!t(json!({"EQ": {"missing": null}})));
         assert!(t(json!({"IN": {"state": ["WA", "CA"]}})));
         assert!(
             !t(json!({"GT": {"state": 1}})),
             "string vs number never matches"
         );
-        assert!(t(json!({"EQ": {"tags": [1]}})));
+        assert!(!t(json!({"EQ": {"tags": 1}})));
         assert!(t(
             json!({"AND": [{"EQ": {"state": "CA"}}, {"OR": [{"EQ": {"state": "x"}}, {"LT": {"person.age": 50}}]}]})
         ));
@@ -522,5 +662,8 @@ mod tests {
         }
         assert_eq!(order(&json!(2), &json!(10)), Ordering::Less);
         assert_eq!(order(&json!("a"), &json!(1)), Ordering::Greater);
+        assert_eq!(order(&json!([2]), &json!([1, 0])), Ordering::Equal);
+        assert_eq!(order(&json!({"b": 1}), &json!({"a": 2})), Ordering::Equal);
+        assert_eq!(order(&json!([9]), &json!({})), Ordering::Less);
     }
 }

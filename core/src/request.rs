@@ -306,6 +306,9 @@ impl KeysLikeRequest {
 pub struct QueryRequest {
     /// Filter, sort and page.
     pub query: Query,
+    /// Only keys that start with this text; results keep their whole key.
+    /// A key-prefixed view (`keyPrefix`) queries through it.
+    pub key_prefix: Option<String>,
     /// Request metadata.
     pub metadata: Metadata,
 }
@@ -315,8 +318,23 @@ impl QueryRequest {
     pub fn new(query: Query) -> Self {
         QueryRequest {
             query,
+            key_prefix: None,
             metadata: Metadata::new(),
         }
+    }
+
+    /// Only keys that start with `prefix`.
+    pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.key_prefix = Some(prefix.into());
+        self
+    }
+
+    /// The key range `[from, to)` that holds exactly the keys starting with
+    /// [`QueryRequest::key_prefix`], under code point (UTF-8 byte) order;
+    /// `to` is `None` when no key is past them. `None` without a prefix.
+    pub fn key_range(&self) -> Option<(&str, Option<String>)> {
+        let p = self.key_prefix.as_deref().filter(|p| !p.is_empty())?;
+        Some((p, crate::check::prefix_end(p)))
     }
 }
 

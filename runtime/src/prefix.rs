@@ -251,15 +251,11 @@ impl Store for PrefixedStore {
     }
 
     /// The store's, less what the prefix takes: the longest key is shorter
-    /// by the prefix, and with a prefix there is no query (see
-    /// [`PrefixedStore::query`]).
+    /// by the prefix.
     fn capabilities(&self) -> Capabilities {
         let mut c = self.inner.capabilities();
         if let Some(max) = c.limits.max_key_len.as_mut() {
             *max = max.saturating_sub(self.prefix.len());
-        }
-        if !self.prefix.is_empty() {
-            c.features = c.features.without(statestore_core::Feature::QueryApi);
         }
         c
     }
@@ -387,22 +383,25 @@ impl Store for PrefixedStore {
         })
     }
 
-    /// Passed through without a prefix (`keyPrefix: none`); refused with
-    /// one: a query runs over the whole table, so its pages and tokens
-    /// would carry other apps' keys and values.
-    async fn query(&self, req: QueryRequest) -> Result<QueryResponse> {
+    /// Only keys under the prefix match (the store filters by
+    /// [`QueryRequest::key_prefix`], the view's prefix before the
+    /// caller's), and come back without it, actor keys as `type||id||k`
+    /// as in [`PrefixedStore::keys_like`]. Page tokens pass through.
+    async fn query(&self, mut req: QueryRequest) -> Result<QueryResponse> {
         let op = Operation::Query;
         if !self.prefix.is_empty() {
-            return Err(Error::new(
-                statestore_core::ErrorKind::NotSupported,
-                "query through a key prefix would see every app's keys; use keyPrefix: none for a store you query",
-            )
-            .context(self.name(), op));
+            let own = req.key_prefix.take().unwrap_or_default();
+            req.key_prefix = Some(format!("{}{own}", self.prefix));
         }
-        self.inner
+        let mut r = self
+            .inner
             .query(req)
             .await
-            .map_err(|e| self.fix_error(e, op))
+            .map_err(|e| self.fix_error(e, op))?;
+        for item in &mut r.results {
+            item.key = self.user_key(std::mem::take(&mut item.key));
+        }
+        Ok(r)
     }
 }
 
@@ -528,10 +527,29 @@ mod tests {
             .unwrap();
         assert_eq!(n, 0);
         assert!(raw.get_item("app|||x").await.unwrap().is_some());
-        // Query would see other apps' rows: refused, and not advertised.
-        let e = v.query(QueryRequest::default()).await.unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::NotSupported);
-        assert!(!v.capabilities().has(statestore_core::Feature::QueryApi));
+        // Query sees this app's rows only, without the prefix, page by page.
+        assert!(v.capabilities().has(statestore_core::Feature::QueryApi));
+        raw.put("other||q", r#"{"n": 1}"#).await.unwrap();
+        raw.put("app|}", r#"{"n": 1}"#).await.unwrap();
+        v.put("q1", r#"{"n": 1}"#).await.unwrap();
+        v.put("q2", r#"{"n": 2}"#).await.unwrap();
+        let q = statestore_core::Query::from_json(
+            r#"{"filter": {"GTE": {"n": 1}}, "sort": [{"key": "n"}], "page": {"limit": 1}}"#,
+        )
+        .unwrap();
+        let first = v.query(QueryRequest::new(q.clone())).await.unwrap();
+        let keys = |r: &QueryResponse| r.results.iter().map(|i| i.key.clone()).collect::<Vec<_>>();
+        assert_eq!(keys(&first), ["q1"]);
+        let mut next = q.clone();
+        next.page.token = first.token;
+        let second = v.query(QueryRequest::new(next)).await.unwrap();
+        assert_eq!(keys(&second), ["q2"]);
+        assert_eq!(second.token, None);
+        let narrowed = v
+            .query(QueryRequest::new(statestore_core::Query::default()).key_prefix("q2"))
+            .await
+            .unwrap();
+        assert_eq!(keys(&narrowed), ["q2"]);
         // Dapr lower-cases the custom prefix.
         let p = KeyPrefix::parse("MyShared")
             .unwrap()

@@ -43,6 +43,19 @@ pub fn manifests(dir: &Path) {
     .unwrap();
 }
 
+/// The Redis component `redisstore` (127.0.0.1:6379, started by
+/// scripts/services.sh), next to the SQLite and in-memory ones: a store
+/// without query.
+pub fn redis_manifest(dir: &Path) {
+    std::fs::write(
+        dir.join("redis.yaml"),
+        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: redisstore\n\
+         spec:\n  type: state.redis\n  version: v1\n  metadata:\n  \
+         - name: redisHost\n    value: 127.0.0.1:6379\n",
+    )
+    .unwrap();
+}
+
 /// Starts `statestore serve` on the manifests of `dir`, on free ports,
 /// and waits for its "serving" line; its standard error goes to
 /// `dir/serve.err`.

@@ -271,6 +271,11 @@ pub fn all() -> Vec<Case> {
         ),
         case!("query::comparisons", QUERY, query::comparisons),
         case!("query::nesting", QUERY, query::nesting),
+        case!(
+            "query::hostile_paths_and_operands",
+            QUERY,
+            query::hostile_paths_and_operands
+        ),
         case!("query::sort_and_page", QUERY, query::sort_and_page),
         case!("query::results", QUERY, query::results),
         case!(

@@ -354,6 +354,71 @@ pub async fn missing_paths_and_other_kinds_never_match(cx: &Ctx) -> Outcome {
     .await
 }
 
+/// Paths are data, never SQL or operators: one that looks like an
+/// injection names a member like any other, and one no store can address
+/// (an empty part, a control character) is refused with InvalidRequest
+/// naming it. An array or object operand is refused too, even in a query
+/// built in code, which no parser checked.
+pub async fn hostile_paths_and_operands(cx: &Ctx) -> Outcome {
+    let sneaky = "x') OR ('1'='1";
+    let suite = seed_docs(
+        cx,
+        &[
+            ("plain", json!({"v": 1})),
+            ("sneaky", json!({ sneaky: 1, "$where": "1" })),
+            ("quoted", json!({"q\"t": {"o'k": "yes"}, "br[0]": 2})),
+        ],
+    )
+    .await?;
+    let cases: [(Value, &[&str]); 5] = [
+        (json!({"EQ": { sneaky: 1 }}), &["sneaky"]),
+        (json!({"NEQ": { "v') OR 1=1 --": 0 }}), &[]),
+        (json!({"EQ": {"$where": "1"}}), &["sneaky"]),
+        (json!({"EQ": {"q\"t.o'k": "yes"}}), &["quoted"]),
+        (json!({"EQ": {"br[0]": 2}}), &["quoted"]),
+    ];
+    expect_each(cx, &suite, &cases, "paths name members, quotes and all").await?;
+    let built = |filter: Filter, sort: &str| Query {
+        filter: Some(filter),
+        sort: vec![statestore_core::query::Sort {
+            key: sort.to_owned(),
+            order: Default::default(),
+        }],
+        ..Query::default()
+    };
+    let refused = [
+        (built(Filter::Eq("v".into(), json!([1])), "v"), "[1]"),
+        (
+            built(Filter::In("v".into(), vec![json!(1), json!({"a": 1})]), "v"),
+            "{\"a\":1}",
+        ),
+        (built(Filter::Eq("a..b".into(), json!(1)), "v"), "a..b"),
+        (
+            built(Filter::Eq("v".into(), json!(1)), "v.\u{1}"),
+            "v.\u{1}",
+        ),
+    ];
+    for (query, named) in refused {
+        let shown = format!("{:?}", query.filter);
+        match cx.store.query(QueryRequest::new(query)).await {
+            Err(e) if e.kind() == ErrorKind::InvalidRequest => {
+                let m = e.to_string();
+                let quoted = named.escape_debug().to_string();
+                ensure!(
+                    m.contains(named) || m.contains(&quoted),
+                    "query {shown}: the refusal does not name {quoted}: {m}"
+                );
+            }
+            other => {
+                return Err(fail(format!(
+                    "query {shown}: expected InvalidRequest, got {other:?}"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// IN matches a value equal to one operand, of the same kind: `1` matches
 /// 1 and 1.0, not `"1"`; `"true"` matches the string, not `true`.
 pub async fn in_with_mixed_types(cx: &Ctx) -> Outcome {

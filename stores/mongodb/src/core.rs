@@ -12,19 +12,19 @@
 //! new one), which makes it invisible at once, and one `delete` command
 //! then removes what the batch expired, by key and new etag.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use mongodb::bson::{Bson, DateTime, Document, doc};
+use mongodb::bson::{Bson, DateTime, Document, RawDocumentBuf, doc};
 use mongodb::options::{
     Acknowledgment, ClientOptions, CollectionOptions, ReadConcern, TransactionOptions, WriteConcern,
 };
 use mongodb::{Client, ClientSession, Collection, Database};
 use statestore_core::check::Condition;
-use statestore_core::{Error, Result};
+use statestore_core::{Error, Item, Result};
 
 use crate::config::{self, Config};
 use crate::error::{self, CONVERSION_FAILURE, DUPLICATE_KEY};
-use crate::layout::{self, ETAG, EXTRA, ID, TTL, VALUE};
+use crate::layout::{self, ETAG, EXTRA, Fields, ID, TTL, VALUE};
 
 /// The text the guard of a conditional write fails to convert: a write
 /// error carrying it means the condition did not hold.
@@ -40,20 +40,19 @@ pub struct Core {
     client: Client,
     db: Database,
     coll: Collection<Document>,
+    /// The collection, read as raw documents.
+    raw: Collection<RawDocumentBuf>,
     config: Config,
     /// Whether the deployment runs transactions (a replica set or a
     /// sharded cluster, as the server's `hello` says).
     pub transactions: bool,
 }
 
-/// The field a read by key adds: the server's clock when it answered.
-const NOW: &str = "_statestore_now";
-
 /// The projection of reads by key: the stored fields, and the server's
 /// `$$NOW` to compare the expiry with (a projection, unlike a filter, keeps
 /// the server on its point lookup by `_id`).
 fn by_key_projection() -> Document {
-    doc! { VALUE: 1, ETAG: 1, TTL: 1, EXTRA: 1, NOW: "$$NOW" }
+    doc! { VALUE: 1, ETAG: 1, TTL: 1, EXTRA: 1, layout::NOW: "$$NOW" }
 }
 
 /// How near its expiry, by this process's clock, a document read by key is
@@ -61,12 +60,13 @@ fn by_key_projection() -> Document {
 /// server must differ by less (NTP keeps them within milliseconds).
 pub const CLOSE_CALL: Duration = Duration::from_secs(60);
 
-/// Whether a document read by key had not expired when the server read it.
-fn alive(doc: &Document) -> bool {
-    match (doc.get(TTL), doc.get(NOW)) {
-        (Some(Bson::DateTime(t)), Some(Bson::DateTime(now))) => t > now,
-        (Some(Bson::DateTime(_)), _) => false,
-        _ => true,
+/// Whether a document read by key with [`layout::NOW`] had not expired
+/// when the server read it.
+fn alive(doc: &Fields) -> bool {
+    match (doc.ttl, doc.now) {
+        (Some(t), Some(now)) => t > now,
+        (Some(_), None) => false,
+        (None, _) => true,
     }
 }
 
@@ -78,8 +78,8 @@ enum Verdict {
     Ask,
 }
 
-fn judge(doc: &Document) -> Verdict {
-    let Ok(at) = doc.get_datetime(TTL) else {
+fn judge(doc: &Fields) -> Verdict {
+    let Some(at) = doc.ttl else {
         return Verdict::Live;
     };
     let now = DateTime::now().timestamp_millis();
@@ -325,6 +325,7 @@ impl Core {
         Ok(Core {
             client,
             db,
+            raw: coll.clone_with_type(),
             coll,
             config: config.clone(),
             transactions,
@@ -355,28 +356,37 @@ impl Core {
         self.client.clone().shutdown().immediate(true).await;
     }
 
-    /// The live documents of `keys`. As in [`Core::find_one`], only the
-    /// documents whose expiry is within [`CLOSE_CALL`] of this process's
-    /// clock are read a second time, together, with the server's clock.
-    pub async fn find(&self, keys: &[String]) -> Result<Vec<Document>> {
-        let mut out = Vec::with_capacity(keys.len());
+    /// Calls `each` with the live documents of `keys`. As in
+    /// [`Core::find_one`], only the documents whose expiry is within
+    /// [`CLOSE_CALL`] of this process's clock are read a second time,
+    /// together, with the server's clock.
+    pub async fn find(&self, keys: &[String], mut each: impl FnMut(&Fields)) -> Result<()> {
         let mut ask = Vec::new();
-        for doc in self.find_docs(keys, false).await? {
-            match judge(&doc) {
-                Verdict::Live => out.push(doc),
-                Verdict::Expired => {}
-                Verdict::Ask => ask.extend(doc.get_str(ID).ok().map(str::to_owned)),
-            }
-        }
+        self.find_docs(keys, false, |doc| match judge(doc) {
+            Verdict::Live => each(doc),
+            Verdict::Expired => {}
+            Verdict::Ask => ask.extend(doc.id.map(str::to_owned)),
+        })
+        .await?;
         if !ask.is_empty() {
-            out.extend(self.find_docs(&ask, true).await?.into_iter().filter(alive));
+            self.find_docs(&ask, true, |doc| {
+                if alive(doc) {
+                    each(doc)
+                }
+            })
+            .await?;
         }
-        Ok(out)
+        Ok(())
     }
 
-    /// The stored documents of `keys`, with the server's `$$NOW` when
-    /// `with_now`.
-    async fn find_docs(&self, keys: &[String], with_now: bool) -> Result<Vec<Document>> {
+    /// Calls `each` with the stored documents of `keys`, with the server's
+    /// `$$NOW` when `with_now`, read where the cursor holds them.
+    async fn find_docs(
+        &self,
+        keys: &[String],
+        with_now: bool,
+        mut each: impl FnMut(&Fields),
+    ) -> Result<()> {
         let find = self.coll.find(doc! { ID: { "$in": keys } });
         let find = if with_now {
             find.projection(by_key_projection())
@@ -384,38 +394,38 @@ impl Core {
             find
         };
         let mut cursor = find.await.map_err(error::map)?;
-        let mut out = Vec::with_capacity(keys.len());
         while cursor.advance().await.map_err(error::map)? {
-            let doc = Document::try_from(cursor.current()).map_err(|e| {
-                Error::backend("a stored document could not be read").with_source(e)
-            })?;
-            out.push(doc);
+            each(&Fields::read(cursor.current())?);
         }
-        Ok(out)
+        Ok(())
     }
 
-    /// The live document of `key`. A plain `find_one` is the server's
-    /// point lookup; a projection of `$$NOW` nearly halves its speed, so it
-    /// is asked for only when the document expires within [`CLOSE_CALL`] of
-    /// this process's clock, where only the server's clock may judge.
-    pub async fn find_one(&self, key: &str) -> Result<Option<Document>> {
+    /// The live document of `key`, as an item. A plain `find_one` is the
+    /// server's point lookup; a projection of `$$NOW` nearly halves its
+    /// speed, so it is asked for only when the document expires within
+    /// [`CLOSE_CALL`] of this process's clock, where only the server's clock
+    /// may judge.
+    pub async fn find_one(&self, key: &str) -> Result<Option<Item>> {
         let doc = self
-            .coll
+            .raw
             .find_one(doc! { ID: key })
             .await
             .map_err(error::map)?;
         let Some(doc) = doc else { return Ok(None) };
-        match judge(&doc) {
-            Verdict::Live => Ok(Some(doc)),
+        let fields = Fields::read(&doc)?;
+        match judge(&fields) {
+            Verdict::Live => Ok(Some(fields.item())),
             Verdict::Expired => Ok(None),
             Verdict::Ask => {
                 let doc = self
-                    .coll
+                    .raw
                     .find_one(doc! { ID: key })
                     .projection(by_key_projection())
                     .await
                     .map_err(error::map)?;
-                Ok(doc.filter(alive))
+                let Some(doc) = doc else { return Ok(None) };
+                let fields = Fields::read(&doc)?;
+                Ok(alive(&fields).then(|| fields.item()))
             }
         }
     }
@@ -715,11 +725,6 @@ pub fn escape(text: &str) -> String {
 /// then anything without `||`.
 pub fn children_regex(prefix: &str) -> String {
     format!(r"^{}(?:[^|]|\|(?!\|))*\z", escape(prefix))
-}
-
-/// The expiry of a stored document.
-pub fn expires_at(doc: &Document) -> Option<SystemTime> {
-    doc.get_datetime(TTL).ok().map(|d| d.to_system_time())
 }
 
 #[cfg(test)]

@@ -15,9 +15,11 @@
 use std::fmt::Write as _;
 
 use bytes::Bytes;
-use mongodb::bson::{Binary, Bson, Document, doc, spec::BinarySubtype};
+use mongodb::bson::{
+    Binary, Bson, DateTime, Document, RawBsonRef, RawDocument, doc, spec::BinarySubtype,
+};
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
-use statestore_core::{ETag, Error, Result};
+use statestore_core::{ETag, Error, Item, Result};
 
 /// The key field.
 pub const ID: &str = "_id";
@@ -127,33 +129,92 @@ pub fn encode(bytes: &Bytes) -> Stored {
     }
 }
 
-/// The bytes of a stored document's value: the exact bytes kept in
-/// `_statestore` when they are current, else the `value` field as Dapr
-/// reads it (strings and binary as they are, other values as JSON).
-pub fn decode(mut doc: Document) -> Bytes {
-    if let Some(raw) = extra(&doc).and_then(|x| x.get_binary_generic("raw").ok()) {
-        return Bytes::copy_from_slice(raw);
-    }
-    // The document is spent: the value moves out of it, uncopied.
-    match doc.remove(VALUE) {
-        Some(Bson::String(s)) => Bytes::from(s.into_bytes()),
-        Some(Bson::Binary(b)) => Bytes::from(b.bytes),
-        Some(other) => Bytes::from(render(&other)),
-        None => Bytes::new(),
-    }
+/// The field a read by key may add: the server's clock when it answered.
+pub const NOW: &str = "_statestore_now";
+
+/// The fields of a stored document, read in one pass over its raw bytes:
+/// converting the whole document to a [`Document`] first cost as much as
+/// the rest of a read (docs/performance.md, "bulk_get under callgrind").
+#[derive(Default)]
+pub struct Fields<'a> {
+    /// The key.
+    pub id: Option<&'a str>,
+    value: Option<RawBsonRef<'a>>,
+    etag: Option<&'a str>,
+    /// The expiry.
+    pub ttl: Option<DateTime>,
+    extra: Option<&'a RawDocument>,
+    /// The server's clock, when the read projected [`NOW`].
+    pub now: Option<DateTime>,
 }
 
-/// The content type kept with a document, when current.
-pub fn content_type(doc: &Document) -> Option<String> {
-    extra(doc)
-        .and_then(|x| x.get_str("type").ok())
-        .map(str::to_owned)
-}
+impl<'a> Fields<'a> {
+    /// Reads the fields of `doc`; fails on malformed BSON.
+    pub fn read(doc: &'a RawDocument) -> Result<Fields<'a>> {
+        let mut f = Fields::default();
+        for field in doc {
+            let (name, v) = field.map_err(|e| {
+                Error::backend("a stored document could not be read").with_source(e)
+            })?;
+            match (name.as_str(), v) {
+                (ID, RawBsonRef::String(s)) => f.id = Some(s),
+                (VALUE, v) => f.value = Some(v),
+                (ETAG, RawBsonRef::String(s)) => f.etag = Some(s),
+                (TTL, RawBsonRef::DateTime(t)) => f.ttl = Some(t),
+                (EXTRA, RawBsonRef::Document(d)) => f.extra = Some(d),
+                (NOW, RawBsonRef::DateTime(t)) => f.now = Some(t),
+                _ => {}
+            }
+        }
+        Ok(f)
+    }
 
-/// `_statestore` of a document, when it belongs to the current write.
-fn extra(doc: &Document) -> Option<&Document> {
-    let x = doc.get_document(EXTRA).ok()?;
-    (x.get_str("etag").ok() == doc.get_str(ETAG).ok()).then_some(x)
+    /// `_statestore`, when it belongs to the current write.
+    fn extra(&self) -> Option<&'a RawDocument> {
+        let x = self.extra?;
+        (x.get_str("etag").ok() == self.etag).then_some(x)
+    }
+
+    /// The bytes of the value: the exact bytes kept in `_statestore` when
+    /// they are current, else the `value` field as Dapr reads it (strings
+    /// and binary as they are, other values as JSON).
+    pub fn bytes(&self) -> Bytes {
+        if let Some(raw) = self.extra().and_then(|x| x.get_binary("raw").ok()) {
+            return Bytes::copy_from_slice(raw.bytes);
+        }
+        match self.value {
+            Some(RawBsonRef::String(s)) => Bytes::copy_from_slice(s.as_bytes()),
+            Some(RawBsonRef::Binary(b)) => Bytes::copy_from_slice(b.bytes),
+            Some(other) => match Bson::try_from(other) {
+                Ok(v) => Bytes::from(render(&v)),
+                // Unreadable inside: what Dapr would make of it is unknown.
+                Err(_) => Bytes::new(),
+            },
+            None => Bytes::new(),
+        }
+    }
+
+    /// The content type kept with the document, when current.
+    pub fn content_type(&self) -> Option<String> {
+        self.extra()
+            .and_then(|x| x.get_str("type").ok())
+            .map(str::to_owned)
+    }
+
+    /// The etag.
+    pub fn etag(&self) -> Option<ETag> {
+        self.etag.map(ETag::from)
+    }
+
+    /// The document as an item.
+    pub fn item(&self) -> Item {
+        Item {
+            etag: self.etag(),
+            content_type: self.content_type(),
+            expires_at: self.ttl.map(DateTime::to_system_time),
+            ..Item::new(self.bytes())
+        }
+    }
 }
 
 /// `_statestore` for a write with etag `etag`.
@@ -297,6 +358,17 @@ fn write_json(out: &mut String, v: &Bson) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mongodb::bson::RawDocumentBuf;
+
+    fn decode(d: Document) -> Bytes {
+        let raw = RawDocumentBuf::try_from(&d).unwrap();
+        Fields::read(&raw).unwrap().bytes()
+    }
+
+    fn content_type(d: &Document) -> Option<String> {
+        let raw = RawDocumentBuf::try_from(d).unwrap();
+        Fields::read(&raw).unwrap().content_type()
+    }
 
     #[test]
     fn etags_are_lower_case_uuids() {

@@ -11,18 +11,17 @@
 //! * a page resumes strictly after the last result's sort values and key,
 //!   with the reference's page token.
 //!
-//! Arrays and objects among themselves sort and compare as MongoDB orders
-//! them, not by their JSON text as the reference does.
+//! Arrays tie with arrays and objects with objects in sorting, as in the
+//! reference: their sort value is null.
 
-use futures::TryStreamExt;
 use mongodb::bson::{Bson, Document, doc};
 use serde_json::Value;
 use statestore_core::query::{self, Filter, Order, Sort};
-use statestore_core::{ETag, Error, Query, QueryItem, QueryResponse, Result};
+use statestore_core::{Error, QueryItem, QueryRequest, QueryResponse, Result};
 
 use crate::core::{Core, live};
 use crate::error;
-use crate::layout::{self, ETAG, EXTRA, ID, VALUE};
+use crate::layout::{self, ETAG, EXTRA, Fields, ID, VALUE};
 
 /// A path checked for what a field name may hold: non-empty parts, no NUL.
 fn parts(path: &str) -> Result<Vec<&str>> {
@@ -120,6 +119,15 @@ fn rank(x: Bson) -> Bson {
     } })
 }
 
+/// `x`, or null when it is an array or an object: those tie in sorting.
+fn scalar(x: Bson) -> Bson {
+    Bson::Document(doc! { "$cond": [
+        { "$in": [ { "$type": x.clone() }, ["array", "object"] ] },
+        Bson::Null,
+        x,
+    ] })
+}
+
 /// Values that are JSON: documents, arrays, numbers, booleans and null as
 /// Dapr stores them, and strings this store marked as JSON.
 fn is_json() -> Document {
@@ -138,18 +146,15 @@ fn after(sort: &[Sort], values: &[Option<Value>], key: &str) -> Bson {
     let mut equal: Vec<Bson> = Vec::new();
     for (i, (s, v)) in sort.iter().zip(values).enumerate() {
         let (r, x) = (format!("$_r{i}"), format!("$_v{i}"));
-        let v_rank = v.as_ref().map_or(0, |v| match v {
-            Value::Null => 1,
-            Value::Bool(_) => 2,
-            Value::Number(_) => 3,
-            Value::String(_) => 4,
-            Value::Array(_) => 5,
-            Value::Object(_) => 6,
-        });
+        let v_rank = i32::from(query::rank(v.as_ref()));
         let beyond = if s.order == Order::Desc { "$lt" } else { "$gt" };
         let mut ahead = vec![Bson::Document(doc! { beyond: [ r.clone(), v_rank ] })];
         if let Some(v) = v {
-            let literal = Bson::Document(doc! { "$literal": operand(v) });
+            // Arrays and objects tie: their sort value is null.
+            let literal = match v {
+                Value::Array(_) | Value::Object(_) => Bson::Null,
+                v => Bson::Document(doc! { "$literal": operand(v) }),
+            };
             ahead.push(Bson::Document(doc! { "$and": [
                 { "$eq": [ r.clone(), v_rank ] },
                 { beyond: [ x.clone(), literal.clone() ] },
@@ -171,8 +176,10 @@ fn after(sort: &[Sort], values: &[Option<Value>], key: &str) -> Bson {
     Bson::Document(doc! { "$or": branches })
 }
 
-/// Runs `q` against the collection of `core`.
-pub async fn run(core: &Core, q: &Query) -> Result<QueryResponse> {
+/// Runs the query of `req` against the collection of `core`.
+pub async fn run(core: &Core, req: &QueryRequest) -> Result<QueryResponse> {
+    let q = &req.query;
+    q.check()?;
     let mut conditions = vec![
         live().remove("$expr").unwrap_or(Bson::Boolean(true)),
         Bson::Document(is_json()),
@@ -180,14 +187,21 @@ pub async fn run(core: &Core, q: &Query) -> Result<QueryResponse> {
     if let Some(f) = &q.filter {
         conditions.push(expr(f)?);
     }
-    let matched = doc! { "$expr": { "$and": conditions } };
+    let mut matched = doc! { "$expr": { "$and": conditions } };
+    if let Some((from, to)) = req.key_range() {
+        let mut range = doc! { "$gte": from };
+        if let Some(to) = to {
+            range.insert("$lt", to);
+        }
+        matched.insert(ID, range);
+    }
     let mut pipeline = vec![doc! { "$match": matched }];
     let mut fields = Document::new();
     let mut order = Document::new();
     for (i, s) in q.sort.iter().enumerate() {
         let at = lookup(&s.key)?;
         fields.insert(format!("_r{i}"), rank(at.clone()));
-        fields.insert(format!("_v{i}"), at);
+        fields.insert(format!("_v{i}"), scalar(at));
         let dir = if s.order == Order::Desc { -1 } else { 1 };
         order.insert(format!("_r{i}"), dir);
         order.insert(format!("_v{i}"), dir);
@@ -205,38 +219,27 @@ pub async fn run(core: &Core, q: &Query) -> Result<QueryResponse> {
     if let Some(n) = limit {
         pipeline.push(doc! { "$limit": (n as i64) + 1 });
     }
-    let cursor = core
+    let mut cursor = core
         .collection()
         .aggregate(pipeline)
         .await
         .map_err(error::map)?;
-    let docs: Vec<Document> = cursor.try_collect().await.map_err(error::map)?;
-    let more = limit.is_some_and(|n| docs.len() > n);
-    let results: Vec<QueryItem> = docs
-        .into_iter()
-        .take(limit.unwrap_or(usize::MAX))
-        .map(|d| QueryItem {
-            key: d.get_str(ID).unwrap_or_default().to_owned(),
-            etag: d.get_str(ETAG).ok().map(ETag::from),
-            value: layout::decode(d),
-            error: None,
-        })
-        .collect();
-    let token = match (more, results.last()) {
-        (true, Some(last)) => {
-            let doc: Value = serde_json::from_slice(&last.value).unwrap_or(Value::Null);
-            Some(query::page_token(
-                &query::sort_values(&q.sort, &doc),
-                &last.key,
-            ))
+    let mut results = Vec::new();
+    let mut more = false;
+    while cursor.advance().await.map_err(error::map)? {
+        if limit.is_some_and(|n| results.len() >= n) {
+            more = true;
+            break;
         }
-        _ => None,
-    };
-    Ok(QueryResponse {
-        results,
-        token,
-        metadata: Default::default(),
-    })
+        let doc = Fields::read(cursor.current())?;
+        results.push(QueryItem {
+            key: doc.id.unwrap_or_default().to_owned(),
+            etag: doc.etag(),
+            value: doc.bytes(),
+            error: None,
+        });
+    }
+    Ok(query::page(q, results, more))
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use statestore_core::{
 use crate::NAME;
 use crate::config::{Config, PROPERTIES};
 use crate::core::{self as driver, Core, Statement};
-use crate::layout::{self, ETAG};
+use crate::layout;
 
 /// What every MongoDB deployment offers; `TRANSACTIONAL` comes on top where
 /// the deployment runs transactions.
@@ -107,19 +107,6 @@ fn statement(op: &Op) -> Result<(Statement, Option<ETag>)> {
         }
         Op::Delete(d) => (driver::delete_statement(&d.key, &d.condition), None),
     })
-}
-
-/// The item of a stored document.
-fn item(doc: mongodb::bson::Document) -> Item {
-    let etag = doc.get_str(ETAG).ok().map(ETag::from);
-    let content_type = layout::content_type(&doc);
-    let expires_at = driver::expires_at(&doc);
-    Item {
-        etag,
-        content_type,
-        expires_at,
-        ..Item::new(layout::decode(doc))
-    }
 }
 
 /// The anchored regular expression of a LIKE pattern.
@@ -304,11 +291,9 @@ impl Store for MongoStore {
     async fn get(&self, req: GetRequest) -> Result<Option<Item>> {
         self.run(Operation::Get, |core| async move {
             check::get(&req, &LIMITS)?;
-            let doc = core
-                .find_one(&req.key)
+            core.find_one(&req.key)
                 .await
-                .map_err(|e| e.with_key(req.key))?;
-            Ok(doc.map(item))
+                .map_err(|e| e.with_key(req.key))
         })
         .await
     }
@@ -336,11 +321,12 @@ impl Store for MongoStore {
             // `$in` lists of at most 8 MiB: a command is one document of
             // at most 16 MiB.
             for chunk in driver::runs(&keys, MAX_BULK_BATCH, 8 << 20, String::len) {
-                for doc in core.find(chunk).await? {
-                    if let Ok(k) = doc.get_str(layout::ID) {
-                        found.insert(k.to_owned(), item(doc));
+                core.find(chunk, |doc| {
+                    if let Some(k) = doc.id {
+                        found.insert(k.to_owned(), doc.item());
                     }
-                }
+                })
+                .await?;
             }
             Ok(bulk.answer(found, NAME, op))
         })
@@ -434,7 +420,7 @@ impl Store for MongoStore {
 
     async fn query(&self, req: QueryRequest) -> Result<QueryResponse> {
         self.run(Operation::Query, |core| async move {
-            crate::query::run(&core, &req.query).await
+            crate::query::run(&core, &req).await
         })
         .await
     }

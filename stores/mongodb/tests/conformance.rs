@@ -21,7 +21,6 @@ fn main() -> std::process::ExitCode {
     restart.recover_within = Duration::from_secs(60);
     let quirks = Quirks {
         restart: Some(restart),
-        native_container_order: true,
         ..Quirks::default()
     };
     let code = statestore_conformance::main_with_quirks(

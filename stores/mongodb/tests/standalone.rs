@@ -7,11 +7,7 @@ mod common;
 fn main() -> std::process::ExitCode {
     let url = common::standalone_url();
     let collection = format!("alone_{}", std::process::id());
-    // MongoDB orders arrays and objects its own way (docs.md, "Capabilities").
-    let quirks = statestore_conformance::Quirks {
-        native_container_order: true,
-        ..Default::default()
-    };
+    let quirks = statestore_conformance::Quirks::default();
     let code = statestore_conformance::main_with_quirks(
         statestore_mongodb::REGISTRATION,
         common::props(&url, &collection).with("writeConcern", "1"),

@@ -46,6 +46,7 @@ pub struct MySqlDialect {
     live1: Arc<str>,
     keys_like: Arc<str>,
     delete_prefix: Arc<str>,
+    json_rows: String,
     book: Bookkeeping,
 }
 
@@ -60,6 +61,10 @@ impl MySqlDialect {
         let live = format!("({t}.expires_at IS NULL OR {t}.expires_at > {NOW})");
         let arc = |s: String| -> Arc<str> { s.into() };
         MySqlDialect {
+            json_rows: format!(
+                "SELECT {KEY}, value, etag, content_type, expires_at FROM {t} \
+                 WHERE {live} AND {t}.value_json IS NOT NULL"
+            ),
             // Liveness as a column rather than in `WHERE`: MariaDB runs
             // the primary-key lookup cheaper so (see `Stmt::live_column`).
             get1: arc(format!(
@@ -178,6 +183,13 @@ impl MySqlDialect {
             let head = format!("{select} FROM {}", self.table);
             format!("{} AND {}", where_in(&head, "`key`", n), self.live)
         })
+    }
+}
+
+impl MySqlDialect {
+    /// `SELECT` of live rows holding JSON, for the query API.
+    pub(crate) fn json_rows(&self) -> &str {
+        &self.json_rows
     }
 }
 

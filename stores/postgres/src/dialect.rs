@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use statestore_core::like::LikePattern;
-use statestore_sql::dialect::{json_text, push_row, range_params};
+use statestore_sql::dialect::{json_text, push_row, range_params, without_nul};
 use statestore_sql::{Bookkeeping, Dialect, KeyEtag, Param, Stmt, WriteRow};
 
 pub(crate) const NOW: &str = "(EXTRACT(EPOCH FROM statement_timestamp()) * 1000)::int8";
@@ -52,6 +52,7 @@ pub struct PgDialect {
     live_many: Arc<str>,
     keys_like: Arc<str>,
     delete_prefix: Arc<str>,
+    json_rows: String,
     book: Bookkeeping,
 }
 
@@ -82,6 +83,9 @@ impl PgDialect {
             .filter_map(|n| n.split_once('.').map(|(s, _)| quote(s)))
             .collect();
         PgDialect {
+            json_rows: format!(
+                "SELECT {COLS} FROM {t} WHERE {live} AND {t}.value_json IS NOT NULL"
+            ),
             get1: arc(format!(
                 "SELECT {COLS} FROM {t} WHERE \"key\" = $1 AND {live}"
             )),
@@ -171,7 +175,7 @@ impl PgDialect {
         if let [r] = rows {
             let mut p = Vec::with_capacity(7);
             push_row(&mut p, r);
-            p.push(Param::OptText(json_text(r.value)));
+            p.push(Param::OptText(json_text(r.value).map(without_nul)));
             if expected {
                 p.push(Param::I64(r.expected));
             }
@@ -187,7 +191,11 @@ impl PgDialect {
             ),
             Param::I64Array(rows.iter().map(|r| r.etag).collect()),
             Param::OptI64Array(rows.iter().map(|r| r.ttl.map(i64::from)).collect()),
-            Param::OptTextArray(rows.iter().map(|r| json_text(r.value)).collect()),
+            Param::OptTextArray(
+                rows.iter()
+                    .map(|r| json_text(r.value).map(without_nul))
+                    .collect(),
+            ),
         ];
         if expected {
             p.push(Param::I64Array(rows.iter().map(|r| r.expected).collect()));
@@ -201,6 +209,13 @@ impl PgDialect {
         } else {
             stmt.returning_keys()
         }
+    }
+}
+
+impl PgDialect {
+    /// `SELECT` of live rows holding JSON, for the query API.
+    pub(crate) fn json_rows(&self) -> &str {
+        &self.json_rows
     }
 }
 

@@ -15,7 +15,7 @@ use bytes::Bytes;
 use statestore_core::like::LikePattern;
 
 /// One bound parameter.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq)]
 pub enum Param {
     /// Text.
     Text(String),
@@ -27,6 +27,8 @@ pub enum Param {
     I64(i64),
     /// A nullable 64-bit integer.
     OptI64(Option<i64>),
+    /// A double (the query's numbers).
+    F64(f64),
     /// An array of text (PostgreSQL only, like every array).
     TextArray(Vec<String>),
     /// An array of nullable text.
@@ -48,6 +50,7 @@ impl std::fmt::Debug for Param {
             Param::Bytes(b) => write!(f, "Bytes({})", b.len()),
             Param::I64(_) => f.write_str("I64"),
             Param::OptI64(_) => f.write_str("OptI64"),
+            Param::F64(_) => f.write_str("F64"),
             Param::TextArray(v) => write!(f, "TextArray[{}]", v.len()),
             Param::OptTextArray(v) => write!(f, "OptTextArray[{}]", v.len()),
             Param::BytesArray(v) => write!(f, "BytesArray[{}]", v.len()),
@@ -192,15 +195,42 @@ pub const MAX_JSON_EXPONENT: i64 = 1000;
 /// The value as JSON text when it is a JSON document that every database's
 /// JSON column accepts, so that JSON state stays queryable; `None`
 /// otherwise, and the value is stored as bytes only. Refused besides
-/// invalid JSON: `\u0000` (PostgreSQL's `jsonb`), nesting deeper than
-/// [`MAX_JSON_DEPTH`], exponents beyond [`MAX_JSON_EXPONENT`].
+/// invalid JSON: nesting deeper than [`MAX_JSON_DEPTH`], exponents beyond
+/// [`MAX_JSON_EXPONENT`]. (PostgreSQL's `jsonb` also refuses `\u0000`:
+/// see [`without_nul`].)
 pub fn json_text(value: &[u8]) -> Option<String> {
     let text = std::str::from_utf8(value).ok()?;
-    if text.contains("\\u0000") || !within_json_limits(text) {
+    if !within_json_limits(text) {
         return None;
     }
     serde_json::from_str::<serde_json::Value>(text).ok()?;
     Some(text.to_owned())
+}
+
+/// JSON text with every `\u0000` escape (a NUL in a string, which
+/// PostgreSQL's `jsonb` cannot hold) written as `\ufffd`, the replacement
+/// character; an escaped backslash followed by `u0000` is left alone.
+pub fn without_nul(text: String) -> String {
+    if !text.contains("\\u0000") {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text.as_str();
+    while let Some(i) = rest.find('\\') {
+        out.push_str(&rest[..i]);
+        let escape = &rest[i..];
+        if let Some(after) = escape.strip_prefix("\\u0000") {
+            out.push_str("\\ufffd");
+            rest = after;
+        } else {
+            // A two-character escape (`\\` included) is copied whole.
+            let n = escape.chars().nth(1).map_or(1, |c| 1 + c.len_utf8());
+            out.push_str(&escape[..n]);
+            rest = &escape[n..];
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Nesting depth and number exponents, outside strings; the text need not
@@ -326,8 +356,9 @@ pub struct Bookkeeping {
 }
 
 /// The statements of one SQL database, for one state table and one metadata
-/// table. "Live" below means "not expired by the server's clock".
-pub trait Dialect: Send + Sync + 'static {
+/// table. "Live" below means "not expired by the server's clock". The query
+/// API's statements come from its [`JsonSql`](crate::JsonSql) half.
+pub trait Dialect: crate::JsonSql + Send + Sync + 'static {
     /// Most rows one statement may carry (from the parameter limit).
     fn max_rows(&self) -> usize;
 
@@ -442,6 +473,7 @@ mod tests {
             "-2.5E-12".into(),
             r#""[[[[ not nesting e99999 ""#.into(),
             r#"{"k":"\"e-20000"}"#.into(),
+            r#"{"a":"x\u0000"}"#.into(),
             "true".into(),
             deep(MAX_JSON_DEPTH),
         ] {
@@ -456,12 +488,23 @@ mod tests {
             "[1E+1001]".into(),
             "1e99999999999999999999".into(),
             deep(MAX_JSON_DEPTH + 1),
-            r#"{"a":"x\u0000"}"#.into(),
             "not json".into(),
             "{".into(),
         ] {
             assert_eq!(json_text(refused.as_bytes()), None, "{refused}");
         }
         assert_eq!(json_text(&[0xff, b'1']), None);
+    }
+
+    #[test]
+    fn nul_escapes_become_replacement_characters() {
+        for (text, want) in [
+            (r#"{"a":"x\u0000y"}"#, r#"{"a":"x\ufffdy"}"#),
+            (r#"["\\u0000","\\\u0000"]"#, r#"["\\u0000","\\\ufffd"]"#),
+            (r#"{"\u0000":"é\"\u0000"}"#, r#"{"\ufffd":"é\"\ufffd"}"#),
+            (r#"{"plain":1}"#, r#"{"plain":1}"#),
+        ] {
+            assert_eq!(without_nul(text.to_owned()), want, "{text}");
+        }
     }
 }

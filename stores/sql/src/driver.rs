@@ -45,6 +45,7 @@ where
     for<'q> String: sqlx::Encode<'q, D::Db> + Type<D::Db>,
     for<'q> Vec<u8>: sqlx::Encode<'q, D::Db> + Type<D::Db>,
     for<'q> i64: sqlx::Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> f64: sqlx::Encode<'q, D::Db> + Type<D::Db>,
     for<'q> Option<String>: sqlx::Encode<'q, D::Db>,
     for<'q> Option<i64>: sqlx::Encode<'q, D::Db>,
 {
@@ -54,6 +55,7 @@ where
         Param::Bytes(b) => q.bind(Vec::from(b)),
         Param::I64(v) => q.bind(v),
         Param::OptI64(v) => q.bind(v),
+        Param::F64(v) => q.bind(v),
         array => return Err((q, array)),
     })
 }

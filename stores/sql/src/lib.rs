@@ -29,6 +29,7 @@ pub mod dialect;
 pub mod driver;
 pub mod etag;
 pub mod ident;
+pub mod query;
 mod schema;
 mod store;
 #[cfg(feature = "testing")]
@@ -37,5 +38,6 @@ pub mod testing;
 pub use backend::{Backend, Conn, Settings};
 pub use dialect::{Bookkeeping, Dialect, KeyEtag, Param, Row, Stmt, WriteRow};
 pub use driver::{Driver, SqlxConn};
+pub use query::{JsonSql, Kind, Path, Sql};
 pub use schema::{cleanup_turn, lock_id};
 pub use store::{FEATURES, SqlStore};

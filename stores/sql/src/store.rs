@@ -19,7 +19,7 @@ use tokio::task::JoinHandle;
 use crate::apply::{self, Outcome};
 use crate::backend::{Backend, Conn, Settings};
 use crate::dialect::{Dialect, KeyEtag, Row, WriteRow};
-use crate::{etag, schema};
+use crate::{etag, query, schema};
 
 /// What every SQL store offers.
 pub const FEATURES: Features = Features::NONE
@@ -27,7 +27,8 @@ pub const FEATURES: Features = Features::NONE
     .with(Feature::Transactional)
     .with(Feature::Ttl)
     .with(Feature::DeleteWithPrefix)
-    .with(Feature::KeysLike);
+    .with(Feature::KeysLike)
+    .with(Feature::QueryApi);
 
 /// A state store on a SQL database: the logic of every SQL store, with the
 /// database's statements and connections supplied by `B`.
@@ -587,7 +588,14 @@ impl<B: Backend> Store for SqlStore<B> {
         .await
     }
 
-    async fn query(&self, _req: QueryRequest) -> Result<QueryResponse> {
-        Err(Error::not_supported(B::NAME, Operation::Query))
+    /// One statement (see [`crate::query`]); nothing is filtered here.
+    async fn query(&self, req: QueryRequest) -> Result<QueryResponse> {
+        self.run(Operation::Query, |inner| async move {
+            let (stmt, limit) = query::statement(inner.backend.dialect(), &req)?;
+            let mut conn = inner.backend.read().await?;
+            let rows = conn.rows(stmt).await?;
+            Ok(query::response(&req.query, rows, limit))
+        })
+        .await
     }
 }

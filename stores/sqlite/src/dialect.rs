@@ -36,6 +36,7 @@ pub struct SqliteDialect {
     live1: Arc<str>,
     keys_like: Arc<str>,
     delete_prefix: Arc<str>,
+    json_rows: String,
     book: Bookkeeping,
 }
 
@@ -52,6 +53,9 @@ impl SqliteDialect {
         let live = format!("({t}.expires_at IS NULL OR {t}.expires_at > {NOW})");
         let arc = |s: String| -> Arc<str> { s.into() };
         SqliteDialect {
+            json_rows: format!(
+                "SELECT {COLS} FROM {t} WHERE {live} AND json_valid(CAST({t}.value AS TEXT))"
+            ),
             get1: arc(format!(
                 "SELECT {COLS} FROM {t} WHERE \"key\" = ? AND {live}"
             )),
@@ -131,6 +135,13 @@ impl SqliteDialect {
             let head = format!("{select} FROM {}", self.table);
             format!("{} AND {}", where_in(&head, "\"key\"", n), self.live)
         })
+    }
+}
+
+impl SqliteDialect {
+    /// `SELECT` of live rows holding JSON, for the query API.
+    pub(crate) fn json_rows(&self) -> &str {
+        &self.json_rows
     }
 }
 

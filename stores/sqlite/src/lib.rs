@@ -6,6 +6,7 @@ pub mod config;
 mod core;
 pub mod dialect;
 mod error;
+mod json;
 mod store;
 
 pub use crate::baseline::SqliteBaseline;

@@ -1,0 +1,66 @@
+//! The query API's reading of JSON in SQLite: the value itself, as text
+//! (a BLOB would be read as SQLite's binary JSONB), through `json_type`
+//! and `json_extract` with a path of quoted labels, which read object
+//! members only (`$."0"` of an array is NULL).
+
+use statestore_sql::{JsonSql, Kind, Path, Sql};
+
+use crate::dialect::SqliteDialect;
+
+/// The value as JSON text.
+const JSON: &str = "CAST(value AS TEXT)";
+
+impl JsonSql for SqliteDialect {
+    fn numbered(&self) -> bool {
+        false
+    }
+
+    fn select_json_rows(&self) -> &str {
+        self.json_rows()
+    }
+
+    /// `TEXT` with the `BINARY` collation: code point order.
+    fn key_column(&self) -> &str {
+        "\"key\""
+    }
+
+    /// Guarded by `json_valid` in the expression itself: SQLite does not
+    /// promise to test the statement's `json_valid` first, and `json_type`
+    /// fails on text that is not JSON.
+    fn kind(&self, sql: &mut Sql, path: &Path) {
+        sql.push(&format!(
+            "(CASE WHEN json_valid({JSON}) THEN json_type({JSON}, "
+        ));
+        sql.json_path(path);
+        sql.push(") END)");
+    }
+
+    fn kind_names(&self, kind: Kind) -> &'static [&'static str] {
+        match kind {
+            Kind::Null => &["null"],
+            Kind::Bool => &["true", "false"],
+            Kind::Number => &["integer", "real"],
+            Kind::String => &["text"],
+            Kind::Array => &["array"],
+            Kind::Object => &["object"],
+        }
+    }
+
+    fn number(&self, sql: &mut Sql, path: &Path) {
+        sql.push(&format!("CAST(json_extract({JSON}, "));
+        sql.json_path(path);
+        sql.push(") AS REAL)");
+    }
+
+    fn string(&self, sql: &mut Sql, path: &Path) {
+        sql.push(&format!("json_extract({JSON}, "));
+        sql.json_path(path);
+        sql.push(")");
+    }
+
+    fn boolean(&self, sql: &mut Sql, path: &Path) {
+        sql.push(&format!("(json_type({JSON}, "));
+        sql.json_path(path);
+        sql.push(") = 'true')");
+    }
+}
