@@ -1,5 +1,7 @@
 //! The query API (`QUERY_API`): filter, sort and page JSON values with
-//! Dapr's query language. The in-memory store offers it today.
+//! Dapr's query language, here on SQLite (one SQL statement per page; the
+//! same query runs on the in-memory store, PostgreSQL, MySQL and MongoDB).
+//! docs/query.md has the rules and how to index a path.
 //!
 //! Run it with `cargo run -p statestore-examples --example query`.
 
@@ -11,9 +13,9 @@ use statestore::{Feature, Properties, Query, QueryRequest, SetRequest};
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error>> {
     let registry = statestore::registry()?;
-    let store = registry
-        .open("state.in-memory", None, &Properties::new())
-        .await?;
+    let file = std::env::temp_dir().join(format!("statestore-query-{}.db", std::process::id()));
+    let props = Properties::new().with("connectionString", file.to_string_lossy());
+    let store = registry.open("state.sqlite", None, &props).await?;
     assert!(store.capabilities().has(Feature::QueryApi));
 
     let people = [
@@ -66,10 +68,20 @@ async fn main() -> Result<(), Box<dyn Error>> {
         }
     }
 
+    // Only keys under a prefix: what a component's keyPrefix does for an app.
+    let everyone = Query::from_json(r#"{"sort": [{"key": "name"}]}"#)?;
+    let people = store
+        .query(QueryRequest::new(everyone).key_prefix("person||"))
+        .await?;
+    println!("{} people", people.results.len());
+
     // Malformed queries are refused with a message that says what is wrong.
     let err = Query::from_json(r#"{"filter": {"AND": [{"EQ": {"team": "core"}}]}}"#).unwrap_err();
     println!("malformed query: {err}");
+    let err = Query::from_json(r#"{"filter": {"EQ": {"tags": ["x"]}}}"#).unwrap_err();
+    println!("array operand: {err}");
 
     store.close().await?;
+    let _ = std::fs::remove_file(&file);
     Ok(())
 }

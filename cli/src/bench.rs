@@ -14,8 +14,8 @@ use serde_json::json;
 use statestore::baseline::Baseline;
 use statestore::response::all_ok;
 use statestore::{
-    Bytes, DeleteRequest, Feature, GetRequest, KeyResult, Registry, Result, SetRequest, Store,
-    TransactRequest, TransactionOp,
+    Bytes, DeleteRequest, Feature, Filter, GetRequest, KeyResult, QueryRequest, Registry, Result,
+    SetRequest, Store, TransactRequest, TransactionOp,
 };
 
 use super::{Format, StoreArgs, bounded, duration};
@@ -68,6 +68,9 @@ enum Workload {
     BulkGet,
     BulkSet,
     Transact,
+    /// A query for one page of 100 documents among `--keys` JSON documents
+    /// (`{"run", "group", "n"}`, 100 per group), by an `EQ` on `group`.
+    Query,
 }
 
 impl Workload {
@@ -82,6 +85,7 @@ impl Workload {
             Workload::BulkGet => "bulk_get",
             Workload::BulkSet => "bulk_set",
             Workload::Transact => "transact",
+            Workload::Query => "query",
         }
     }
 }
@@ -183,6 +187,10 @@ struct Fixture {
     value: Bytes,
     batch: usize,
     tx_batch: usize,
+    /// The run's key prefix, which the query documents also carry.
+    run_id: String,
+    /// JSON documents written for the query workload (0 without it).
+    query_docs: usize,
 }
 
 impl Fixture {
@@ -200,6 +208,17 @@ impl Fixture {
         Bytes::from(v)
     }
 
+    /// Query documents per `group`, and so results per query.
+    const GROUP: usize = 100;
+
+    fn groups(&self) -> usize {
+        (self.query_docs / Self::GROUP).max(1)
+    }
+
+    fn query_key(&self, i: usize) -> String {
+        format!("{}q{i}", self.run_id)
+    }
+
     fn picks(&self, rng: &mut fastrand::Rng, n: usize) -> Vec<String> {
         (0..n).map(|_| self.pick(rng)).collect()
     }
@@ -212,7 +231,7 @@ impl Fixture {
         let absent = match via {
             Via::ParallelLoop => !bulk,
             Via::SequentialLoop => !bulk && workload != Workload::Transact,
-            Via::Raw => self.raw.is_none(),
+            Via::Raw => self.raw.is_none() || workload == Workload::Query,
             Via::Sdk => false,
         };
         if absent {
@@ -224,8 +243,14 @@ impl Fixture {
                 Workload::Get | Workload::Set => 1,
                 Workload::BulkGet | Workload::BulkSet => f.batch,
                 Workload::Transact => f.tx_batch,
+                Workload::Query => 0,
             };
-            let keys = f.picks(rng, n);
+            // A query's one "key" is the group it asks for.
+            let keys = if workload == Workload::Query {
+                vec![rng.usize(..f.groups()).to_string()]
+            } else {
+                f.picks(rng, n)
+            };
             let value = if workload.writes() {
                 f.fresh(rng)
             } else {
@@ -245,13 +270,26 @@ impl Fixture {
         keys: Vec<String>,
         value: Bytes,
     ) -> Result<u64> {
-        use Workload::{BulkGet, BulkSet, Get, Set, Transact};
+        use Workload::{BulkGet, BulkSet, Get, Query, Set, Transact};
         let s = &self.store;
         let sets = || keys.iter().map(|k| SetRequest::new(k, value.clone()));
         let items = || -> Vec<(String, Bytes)> {
             keys.iter().map(|k| (k.clone(), value.clone())).collect()
         };
         match (workload, via, &self.raw) {
+            (Query, Via::Sdk, _) => {
+                let group: u64 = keys[0].parse().unwrap_or(0);
+                let filter = Filter::And(vec![
+                    Filter::Eq("run".into(), json!(self.run_id)),
+                    Filter::Eq("group".into(), json!(group)),
+                ]);
+                let mut q = statestore::Query {
+                    filter: Some(filter),
+                    ..Default::default()
+                };
+                q.page.limit = Some(Fixture::GROUP as u32);
+                return Ok(s.query(QueryRequest::new(q)).await?.results.len() as u64);
+            }
             (Get, Via::Sdk, _) => drop(s.get(GetRequest::new(&keys[0])).await?),
             (Set, Via::Sdk, _) => drop(s.set(SetRequest::new(&keys[0], value.clone())).await?),
             (BulkGet, Via::Sdk, _) => {
@@ -385,7 +423,14 @@ pub async fn run(registry: &Registry, args: BenchArgs) -> Result<std::process::E
     };
     let driver = raw.as_ref().map(|r| r.driver()).unwrap_or_default();
     let run_id = format!("bench{:08x}-", fastrand::u32(..));
-    let keys: Vec<String> = (0..args.keys).map(|i| format!("{run_id}{i}")).collect();
+    // Keys for the workloads that read and write them; a query-only run
+    // writes its JSON documents alone.
+    let key_count = if args.ops.iter().all(|w| *w == Workload::Query) {
+        0
+    } else {
+        args.keys
+    };
+    let keys: Vec<String> = (0..key_count).map(|i| format!("{run_id}{i}")).collect();
     let value = Bytes::from(
         (0..args.value_size)
             .map(|_| fastrand::u8(..))
@@ -396,6 +441,13 @@ pub async fn run(registry: &Registry, args: BenchArgs) -> Result<std::process::E
         .limits
         .max_transaction_ops
         .map_or(batch, |m| batch.min(m));
+    let query = args.ops.contains(&Workload::Query);
+    if query && !caps.has(Feature::QueryApi) {
+        eprintln!(
+            "note: query skipped: {} does not declare QUERY_API",
+            chosen.registration.name
+        );
+    }
     let fixture = Arc::new(Fixture {
         store: store.clone(),
         raw: raw.clone(),
@@ -403,13 +455,19 @@ pub async fn run(registry: &Registry, args: BenchArgs) -> Result<std::process::E
         value,
         batch,
         tx_batch,
+        query_docs: if query && caps.has(Feature::QueryApi) {
+            args.keys
+        } else {
+            0
+        },
+        run_id,
     });
     let text = args.format == Format::Text;
     args.format.note(&format!(
         "{}: {} tasks, {} keys, {}-byte values, {} keys per bulk call, {} operations per transaction, {:?} per row{}",
         chosen.title(),
         args.concurrency,
-        fixture.keys.len(),
+        args.keys,
         args.value_size,
         batch,
         tx_batch,
@@ -423,8 +481,11 @@ pub async fn run(registry: &Registry, args: BenchArgs) -> Result<std::process::E
     // Whatever happens, Ctrl-C included, the keys and the baseline's table
     // are removed.
     let work = async {
-        eprintln!("writing {} keys through both sides ...", fixture.keys.len());
-        populate(&fixture).await?;
+        if !fixture.keys.is_empty() {
+            eprintln!("writing {} keys through both sides ...", fixture.keys.len());
+            populate(&fixture).await?;
+        }
+        populate_query(&fixture).await?;
         let mut rows: Vec<Row> = Vec::new();
         if text {
             println!(
@@ -433,6 +494,9 @@ pub async fn run(registry: &Registry, args: BenchArgs) -> Result<std::process::E
             );
         }
         for &workload in &args.ops {
+            if workload == Workload::Query && fixture.query_docs == 0 {
+                continue;
+            }
             if workload == Workload::Transact && !caps.has(Feature::Transactional) {
                 eprintln!(
                     "note: transact skipped: {} does not declare TRANSACTIONAL",
@@ -509,7 +573,7 @@ pub async fn run(registry: &Registry, args: BenchArgs) -> Result<std::process::E
                 "version": chosen.version,
                 "target": chosen.label,
                 "concurrency": args.concurrency,
-                "keys": fixture.keys.len(),
+                "keys": args.keys,
                 "value_size": args.value_size,
                 "batch": batch,
                 "transaction_ops": tx_batch,
@@ -584,9 +648,32 @@ async fn populate(f: &Fixture) -> Result<()> {
     Ok(())
 }
 
+/// Writes the query workload's JSON documents, saying how far it got.
+async fn populate_query(f: &Fixture) -> Result<()> {
+    if f.query_docs == 0 {
+        return Ok(());
+    }
+    eprintln!("writing {} JSON documents for query ...", f.query_docs);
+    let groups = f.groups();
+    for start in (0..f.query_docs).step_by(500) {
+        let reqs = (start..(start + 500).min(f.query_docs))
+            .map(|i| {
+                let doc = json!({"run": f.run_id, "group": i % groups, "n": i});
+                SetRequest::json(f.query_key(i), &doc)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        all_ok(f.store.bulk_set(reqs).await?)?;
+        if start > 0 && start % 20_000 == 0 {
+            eprintln!("  {start} of {} written", f.query_docs);
+        }
+    }
+    Ok(())
+}
+
 /// Deletes the SDK's keys (the baseline removes its own on close).
 async fn cleanup(f: &Fixture) {
-    for chunk in f.keys.chunks(500) {
+    let query_keys: Vec<String> = (0..f.query_docs).map(|i| f.query_key(i)).collect();
+    for chunk in f.keys.chunks(500).chain(query_keys.chunks(500)) {
         let reqs = chunk.iter().map(DeleteRequest::new).collect();
         if let Err(e) = f.store.bulk_delete(reqs).await {
             eprintln!("warning: cleanup failed: {e:#}");

@@ -81,3 +81,29 @@ fn sqlite() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+/// The query row: full pages of 100 from 200 documents (`bench`'s
+/// `--keys`) on SQLite, no raw row, and nothing left behind.
+#[test]
+fn query_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("query.db");
+    let meta = format!("connectionString={}", db.display());
+    let doc = bench(&["--type", "state.sqlite", "--meta", &meta, "--ops", "query"]);
+    let rows = doc["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{doc:#}");
+    let row = &rows[0];
+    assert_eq!(row["workload"], "query");
+    let calls = row["calls"].as_u64().unwrap();
+    assert!(calls > 0 && row["errors"] == 0, "{row:#}");
+    assert_eq!(
+        row["keys"].as_u64().unwrap(),
+        calls * 100,
+        "every page is full"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_statestore"))
+        .args(["keys", "%", "--type", "state.sqlite", "--meta", &meta])
+        .output()
+        .unwrap();
+    assert!(out.status.success() && out.stdout.is_empty());
+}

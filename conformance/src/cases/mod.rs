@@ -276,6 +276,7 @@ pub fn all() -> Vec<Case> {
             QUERY,
             query::hostile_paths_and_operands
         ),
+        case!("query::key_prefix", QUERY, query::key_prefix),
         case!("query::sort_and_page", QUERY, query::sort_and_page),
         case!("query::results", QUERY, query::results),
         case!(

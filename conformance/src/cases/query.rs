@@ -419,6 +419,50 @@ pub async fn hostile_paths_and_operands(cx: &Ctx) -> Outcome {
     Ok(())
 }
 
+/// A query with a key prefix sees only keys that start with it, as text:
+/// `%`, `_` and quotes in the prefix are characters, not patterns; keys
+/// come back whole, and paging stays within the prefix.
+pub async fn key_prefix(cx: &Ctx) -> Outcome {
+    let inside = ["p%_'||1", "p%_'||2", "p%_'||2||actor"];
+    let outside = ["pab'||3", "p%_'|x", "p%_'|}", "p%_'", "q%_'||1"];
+    let mut docs: Vec<(&str, Value)> = Vec::new();
+    for (n, name) in inside.iter().chain(&outside).enumerate() {
+        docs.push((name, json!({"n": n})));
+    }
+    let suite = seed_docs(cx, &docs).await?;
+    let prefix = cx.key("p%_'||");
+    let mut got = Vec::new();
+    let mut token = None;
+    for _ in 0..10 {
+        let mut q = ok(
+            Query::from_value(&json!({
+                "filter": {"EQ": {"suite": suite}},
+                "sort": [{"key": "n", "order": "DESC"}],
+                "page": {"limit": 2},
+            })),
+            "parse",
+        )?;
+        q.page.token = token;
+        let r = ok(
+            cx.store
+                .query(QueryRequest::new(q).key_prefix(prefix.clone()))
+                .await,
+            format!("query with key prefix {prefix:?}"),
+        )?;
+        got.extend(r.results.into_iter().map(|i| i.key));
+        token = r.token;
+        if token.is_none() {
+            break;
+        }
+    }
+    let want: Vec<String> = inside.iter().rev().map(|k| cx.key(k)).collect();
+    ensure!(
+        got == want,
+        "query with key prefix {prefix:?}, by n descending, two a page: expected {want:?}, got {got:?}"
+    );
+    Ok(())
+}
+
 /// IN matches a value equal to one operand, of the same kind: `1` matches
 /// 1 and 1.0, not `"1"`; `"true"` matches the string, not `true`.
 pub async fn in_with_mixed_types(cx: &Ctx) -> Outcome {

@@ -76,3 +76,15 @@ impl JsonSql for PgDialect {
         sql.push(" = 'true'::jsonb)::int");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// docs/query.md shows the expressions this dialect writes, for a user
+    /// to index: they must be the ones it writes.
+    #[test]
+    fn the_documented_index_expressions_are_the_written_ones() {
+        let d = crate::dialect::PgDialect::new("state", "state_metadata");
+        let docs = include_str!("../../../docs/query.md");
+        statestore_sql::testing::index_expressions_are_documented(&d, docs);
+    }
+}

@@ -58,3 +58,29 @@ fn url_as(user: &str) -> String {
     let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
     format!("{scheme}://{user}@{host}")
 }
+
+/// An expression index on the query's expression for a path is what the
+/// query's statement uses (docs/query.md, "Indexes").
+#[tokio::test]
+async fn an_expression_index_serves_the_query() {
+    let pg = common::postgres();
+    let index = |table: &str, expr: &str| {
+        vec![
+            format!("CREATE INDEX statestore_group ON {table} ({expr})"),
+            format!("ANALYZE {table}"),
+        ]
+    };
+    let plan = async |sql: String| {
+        use sqlx::Row as _;
+        let mut c = pg.connect().await.unwrap();
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN {sql}")))
+            .fetch_all(&mut c)
+            .await
+            .unwrap();
+        rows.iter()
+            .map(|r| r.get::<String, _>(0))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    statestore_sql::testing::an_index_serves_the_query(&pg, index, plan, true).await;
+}

@@ -394,6 +394,23 @@ fn ahead<D: JsonSql + ?Sized>(d: &D, sql: &mut Sql, path: &Path, order: Order, v
     sql.push(")");
 }
 
+/// The expression a query writes for the values of `kind` at `path`: what
+/// an index must be on to serve comparisons and sorting on that path
+/// (docs/query.md, *Indexes*). Only a plain path (ASCII letters, digits and
+/// `_` in each part) is written as a literal, which an index can match;
+/// any other is refused, naming it.
+pub fn index_expression<D: JsonSql + ?Sized>(d: &D, path: &str, kind: Kind) -> Result<String> {
+    let p = Path::new(path)?;
+    if !p.plain {
+        return Err(statestore_core::Error::invalid(format!(
+            "path {path:?}: only paths of ASCII letters, digits, '_' and '.' can be indexed"
+        )));
+    }
+    let mut sql = Sql::new(d.numbered());
+    typed(d, &mut sql, kind, &p);
+    Ok(sql.text)
+}
+
 /// The statement of a query, and the page limit it was written for.
 pub fn statement<D: JsonSql + ?Sized>(d: &D, req: &QueryRequest) -> Result<(Stmt, Option<u32>)> {
     let q: &Query = &req.query;

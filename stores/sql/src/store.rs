@@ -125,6 +125,12 @@ impl<B: Backend> SqlStore<B> {
         self.inner.as_ref().map(|i| &i.settings)
     }
 
+    /// The dialect, once initialised: the text of every statement, for
+    /// tools that show or explain them (see [`crate::query::statement`]).
+    pub fn dialect(&self) -> Option<&B::Dialect> {
+        self.inner.as_ref().map(|i| i.backend.dialect())
+    }
+
     /// Deletes expired rows now, outside the cleanup schedule and whether or
     /// not another instance had the last turn. Returns how many.
     pub async fn purge_expired(&self) -> Result<u64> {

@@ -402,3 +402,37 @@ async fn one_statement_upserts_keep_the_last_write_of_a_key() {
     assert_eq!(&s.get_item("a").await.unwrap().unwrap().value[..], b"a1");
     s.close().await.unwrap();
 }
+
+/// An expression index on the query's expression for a path is what the
+/// query's statement uses (docs/query.md, "Indexes").
+#[tokio::test]
+async fn an_expression_index_serves_the_query() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("index.db");
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&file)
+        .create_if_missing(true);
+    let h = statestore_sql::testing::Harness::<
+        statestore_sqlite::SqliteBackend,
+        sqlx::SqliteConnection,
+    >::new("sqlite", props(&file), options);
+    let index = |table: &str, expr: &str| {
+        vec![
+            format!("CREATE INDEX statestore_group ON {table} ({expr})"),
+            "ANALYZE".to_owned(),
+        ]
+    };
+    let plan = async |sql: String| {
+        use sqlx::Row as _;
+        let mut c = raw(&file).await;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")))
+            .fetch_all(&mut c)
+            .await
+            .unwrap();
+        rows.iter()
+            .map(|r| r.get::<String, _>("detail"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    statestore_sql::testing::an_index_serves_the_query(&h, index, plan, true).await;
+}

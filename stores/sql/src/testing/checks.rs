@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use statestore_core::{
-    DeleteRequest, ErrorKind, Feature, GetRequest, KeysLikeRequest, SetRequest, Store, StoreExt,
+    DeleteRequest, ErrorKind, Feature, GetRequest, KeysLikeRequest, QueryRequest, QueryResponse,
+    SetRequest, Store, StoreExt,
 };
 
 use super::harness::{Harness, Raw, TEST_TIMEOUT, Tables};
@@ -477,4 +478,96 @@ pub async fn refused_users_are_permission_denied<B: Backend, C: Raw>(
             "a user {what}: {e:#}"
         );
     }
+}
+
+/// The statement's text with its parameters written in as literals, for a
+/// database's plan of it (numbers only: the query below binds no text).
+fn with_literals(stmt: &crate::Stmt) -> String {
+    let literal = |p: &crate::Param| match p {
+        crate::Param::F64(v) => format!("{v:?}"),
+        crate::Param::I64(v) => v.to_string(),
+        other => panic!("a literal for {other:?}"),
+    };
+    let mut sql = stmt.sql.to_string();
+    if sql.contains("$1") {
+        for (i, p) in stmt.params.iter().enumerate().rev() {
+            sql = sql.replace(&format!("${}", i + 1), &literal(p));
+        }
+    } else {
+        for p in &stmt.params {
+            sql = sql.replacen('?', &literal(p), 1);
+        }
+    }
+    sql
+}
+
+/// An index on the expression [`crate::query::index_expression`] gives for
+/// a path (docs/query.md, *Indexes*) leaves the query's answers as they
+/// were, and, where `used`, the database's plan of the query's own
+/// statement names it. `index(table, expression)` is the DDL that adds the
+/// index named `statestore_group`; `plan(sql)` the database's plan of a
+/// statement, as text.
+pub async fn an_index_serves_the_query<B: Backend, C: Raw>(
+    h: &Harness<B, C>,
+    index: impl Fn(&str, &str) -> Vec<String>,
+    plan: impl AsyncFn(String) -> String,
+    used: bool,
+) {
+    use crate::query::{Kind, index_expression, statement};
+    let t = Tables::new(h, "index");
+    let s = t.open(t.props()).await;
+    for chunk in (0..2000).collect::<Vec<i32>>().chunks(500) {
+        let reqs = chunk
+            .iter()
+            .map(|i| {
+                SetRequest::json(
+                    format!("k{i:04}"),
+                    &serde_json::json!({"group": i % 200, "n": i}),
+                )
+                .unwrap()
+            })
+            .collect();
+        for r in s.bulk_set(reqs).await.unwrap() {
+            r.result.unwrap();
+        }
+    }
+    s.put("text", "not json").await.unwrap();
+    s.put("string", r#"{"group": "7"}"#).await.unwrap();
+    let q = statestore_core::Query::from_json(
+        r#"{"filter": {"EQ": {"group": 7}}, "sort": [{"key": "n", "order": "DESC"}], "page": {"limit": 5}}"#,
+    )
+    .unwrap();
+    let req = QueryRequest::new(q);
+    let keys = |r: QueryResponse| r.results.into_iter().map(|i| i.key).collect::<Vec<_>>();
+    let before = keys(s.query(req.clone()).await.unwrap());
+    assert_eq!(before, ["k1807", "k1607", "k1407", "k1207", "k1007"]);
+    let d = s.dialect().unwrap();
+    let expr = index_expression(d, "group", Kind::Number).unwrap();
+    let mut raw = t.raw().await;
+    for ddl in index(&t.table(), &expr) {
+        raw.run(ddl).await.unwrap();
+    }
+    assert_eq!(keys(s.query(req.clone()).await.unwrap()), before);
+    let (stmt, _) = statement(d, &req).unwrap();
+    let shown = plan(with_literals(&stmt)).await;
+    assert!(!shown.trim().is_empty(), "no plan of {}", stmt.sql);
+    assert_eq!(
+        shown.contains("statestore_group"),
+        used,
+        "the plan of {}:\n{shown}",
+        stmt.sql
+    );
+    s.close().await.unwrap();
+}
+
+/// `docs` (docs/query.md) shows the expressions `d` writes for a number at
+/// `person.age` and a string at `city`, and `d` refuses to give one for a
+/// path it binds rather than writes.
+pub fn index_expressions_are_documented<D: crate::JsonSql>(d: &D, docs: &str) {
+    use crate::query::{Kind, index_expression};
+    for (path, kind) in [("person.age", Kind::Number), ("city", Kind::String)] {
+        let expr = index_expression(d, path, kind).unwrap();
+        assert!(docs.contains(&expr), "docs/query.md lacks {expr}");
+    }
+    assert!(index_expression(d, "o'k", Kind::Number).is_err());
 }

@@ -25,9 +25,10 @@ mod restart;
 mod server;
 
 pub use checks::{
-    Users, awkward_items_fail_alone, bulk_calls_beyond_one_statement, bulk_round_trip,
-    concurrent_instances_migrate_once, hostile_keys_round_trip, longest_table_name,
-    malformed_and_stale_etags, one_instance_takes_the_cleanup_turn, one_statement_upserts,
+    Users, an_index_serves_the_query, awkward_items_fail_alone, bulk_calls_beyond_one_statement,
+    bulk_round_trip, concurrent_instances_migrate_once, hostile_keys_round_trip,
+    index_expressions_are_documented, longest_table_name, malformed_and_stale_etags,
+    one_instance_takes_the_cleanup_turn, one_statement_upserts,
     refused_users_are_permission_denied, stores_sharing_a_metadata_table_start_together,
     values_keep_their_bytes_and_json_is_queryable,
 };
