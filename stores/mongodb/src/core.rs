@@ -14,7 +14,8 @@
 
 use std::time::Duration;
 
-use mongodb::bson::{Bson, DateTime, Document, RawDocumentBuf, doc};
+use mongodb::bson::raw::cstr;
+use mongodb::bson::{Bson, DateTime, Document, RawArrayBuf, RawDocumentBuf, doc};
 use mongodb::options::{
     Acknowledgment, ClientOptions, CollectionOptions, ReadConcern, TransactionOptions, WriteConcern,
 };
@@ -98,10 +99,23 @@ fn judge(doc: &Fields) -> Verdict {
 pub struct Statement {
     /// The key.
     pub key: String,
-    /// The statement of the `update` command.
-    pub update: Document,
+    /// The statement of the `update` command, as BSON: serialized once,
+    /// it is sized and copied into its command without another pass.
+    pub update: RawDocumentBuf,
     /// The etag a delete leaves on the expired document, for the cleanup.
     pub expired_etag: Option<String>,
+}
+
+impl Statement {
+    fn new(key: &str, update: &Document, expired_etag: Option<String>) -> Result<Statement> {
+        let update = RawDocumentBuf::try_from(update)
+            .map_err(|e| Error::invalid("the write cannot be written as BSON").with_source(e))?;
+        Ok(Statement {
+            key: key.to_owned(),
+            update,
+            expired_etag,
+        })
+    }
 }
 
 /// Most statements in one command.
@@ -112,7 +126,7 @@ pub const MAX_COMMAND_BYTES: usize = 15 * 1024 * 1024;
 
 /// The size of a statement as BSON.
 fn size(s: &&Statement) -> usize {
-    s.update.to_vec().map_or(MAX_COMMAND_BYTES, |v| v.len())
+    s.update.as_bytes().len()
 }
 
 /// `items` in runs of at most `max_items` whose `size`s add up to at most
@@ -186,9 +200,12 @@ fn not(b: Bson) -> Bson {
 
 /// The statement of an upsert of `key` under `condition`, with `stored`
 /// bytes, a ttl in seconds and a content type; returns it with its etag.
-/// Every condition is a query plus a check in the pipeline:
 ///
-/// * always: matches the key, upserts;
+/// * always, without a ttl: matches the key, upserts, and replaces the
+///   document with one whose `_ttl` is null, as Dapr writes it: no
+///   pipeline to evaluate;
+/// * always, with a ttl: matches the key, upserts, and sets the fields in a
+///   pipeline, which computes the expiry with the server's `$$NOW`;
 /// * first-write: matches the key, upserts, and fails when the document
 ///   it sees is live;
 /// * an etag: matches the key with that etag, upserts, and fails when the
@@ -197,12 +214,21 @@ fn not(b: Bson) -> Bson {
 pub fn set_statement(
     key: &str,
     condition: &Condition,
-    stored: &layout::Stored,
+    stored: layout::Stored,
     ttl_seconds: Option<u32>,
     content_type: Option<&str>,
-) -> (Statement, String) {
+) -> Result<(Statement, String)> {
     let etag = layout::new_etag();
-    let value = Bson::Document(doc! { "$literal": stored.value.clone() });
+    let extra = layout::extra_doc(&etag, &stored, content_type);
+    if matches!(condition, Condition::Always) && ttl_seconds.is_none() {
+        let update = doc! {
+            "q": { ID: key },
+            "u": { VALUE: stored.value, ETAG: &etag, TTL: Bson::Null, EXTRA: extra },
+            "upsert": true,
+        };
+        return Ok((Statement::new(key, &update, None)?, etag));
+    }
+    let value = Bson::Document(doc! { "$literal": stored.value });
     let ttl = match ttl_seconds {
         Some(n) => Bson::Document(doc! { "$add": [ "$$NOW", i64::from(n) * 1000 ] }),
         None => Bson::Null,
@@ -215,26 +241,19 @@ pub fn set_statement(
             unless(not(is_live()), value),
         ),
     };
-    let extra = Bson::Document(doc! { "$literal": layout::extra_doc(&etag, stored, content_type) });
+    let extra = Bson::Document(doc! { "$literal": extra });
     let update = doc! {
         "q": q,
         "u": [ { "$set": { VALUE: value, ETAG: &etag, TTL: ttl, EXTRA: extra } } ],
         "upsert": true,
     };
-    (
-        Statement {
-            key: key.to_owned(),
-            update,
-            expired_etag: None,
-        },
-        etag,
-    )
+    Ok((Statement::new(key, &update, None)?, etag))
 }
 
 /// The statement of a delete of `key` under `condition`: the document is
 /// expired now (its `_ttl` the epoch, its etag a new one), to be removed by
 /// the batch's cleanup.
-pub fn delete_statement(key: &str, condition: &Condition) -> Statement {
+pub fn delete_statement(key: &str, condition: &Condition) -> Result<Statement> {
     let etag = layout::new_etag();
     let keep = Bson::String(format!("${VALUE}"));
     let expire =
@@ -256,22 +275,14 @@ pub fn delete_statement(key: &str, condition: &Condition) -> Statement {
         ),
     };
     let update = doc! { "q": q, "u": [ u ], "upsert": upsert };
-    Statement {
-        key: key.to_owned(),
-        update,
-        expired_etag,
-    }
+    Statement::new(key, &update, expired_etag)
 }
 
 /// The statement of an operation on `key` whose etag is malformed: it
 /// always fails, with [`MALFORMED`], and writes nothing.
-pub fn malformed_statement(key: &str) -> Statement {
+pub fn malformed_statement(key: &str) -> Result<Statement> {
     let update = doc! { "q": { ID: key }, "u": [ { "$set": { VALUE: { "$toInt": MALFORMED } } } ], "upsert": true };
-    Statement {
-        key: key.to_owned(),
-        update,
-        expired_etag: None,
-    }
+    Statement::new(key, &update, None)
 }
 
 /// Whether a write error at a statement means its condition failed.
@@ -467,17 +478,25 @@ impl Core {
         if statements.is_empty() {
             return Ok(Vec::new());
         }
-        let updates: Vec<&Document> = statements.iter().map(|s| &s.update).collect();
-        let mut command =
-            doc! { "update": self.coll.name(), "updates": updates, "ordered": ordered };
+        let mut updates = RawArrayBuf::new();
+        for s in statements {
+            updates.push(s.update.as_ref());
+        }
+        let mut command = RawDocumentBuf::new();
+        command.append(cstr!("update"), self.coll.name());
+        command.append(cstr!("updates"), updates);
+        command.append(cstr!("ordered"), ordered);
         if session.is_none()
             && let Some(wc) = self.write_concern_doc()
         {
-            command.insert("writeConcern", wc);
+            let wc = RawDocumentBuf::try_from(&wc).map_err(|e| {
+                Error::config("the write concern cannot be written as BSON").with_source(e)
+            })?;
+            command.append(cstr!("writeConcern"), wc);
         }
         let reply = match session.as_deref_mut() {
-            Some(s) => self.db.run_command(command).session(s).await,
-            None => self.db.run_command(command).await,
+            Some(s) => self.db.run_raw_command(command).session(s).await,
+            None => self.db.run_raw_command(command).await,
         }
         .map_err(error::map)?;
         if let Ok(wce) = reply.get_document("writeConcernError") {

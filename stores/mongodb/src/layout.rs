@@ -34,7 +34,8 @@ pub const EXTRA: &str = "_statestore";
 
 /// A new etag: a random UUID (version 4) in lower case.
 pub fn new_etag() -> String {
-    let mut b: [u8; 16] = std::array::from_fn(|_| fastrand::u8(..));
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut b = fastrand::u128(..).to_le_bytes();
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let mut h = String::with_capacity(36);
@@ -42,7 +43,8 @@ pub fn new_etag() -> String {
         if matches!(i, 4 | 6 | 8 | 10) {
             h.push('-');
         }
-        let _ = write!(h, "{x:02x}");
+        h.push(char::from(HEX[usize::from(x >> 4)]));
+        h.push(char::from(HEX[usize::from(x & 0x0f)]));
     }
     h
 }

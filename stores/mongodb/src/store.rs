@@ -91,7 +91,7 @@ fn statement(op: &Op) -> Result<(Statement, Option<ETag>)> {
     if let Condition::IfMatch(e) = op.condition()
         && layout::check_etag(e).is_err()
     {
-        return Ok((driver::malformed_statement(op.key()), None));
+        return Ok((driver::malformed_statement(op.key())?, None));
     }
     Ok(match op {
         Op::Write(w) => {
@@ -99,13 +99,13 @@ fn statement(op: &Op) -> Result<(Statement, Option<ETag>)> {
             let (s, etag) = driver::set_statement(
                 &w.key,
                 &w.condition,
-                &stored,
+                stored,
                 w.ttl_seconds(),
                 w.content_type.as_deref(),
-            );
+            )?;
             (s, Some(ETag::new(etag)))
         }
-        Op::Delete(d) => (driver::delete_statement(&d.key, &d.condition), None),
+        Op::Delete(d) => (driver::delete_statement(&d.key, &d.condition)?, None),
     })
 }
 

@@ -16,7 +16,7 @@ use statestore_sql::testing::{self, Tables};
 statestore_sql::sql_store_tests!(common::mysql());
 
 /// Values are `LONGBLOB` byte for byte; JSON documents are also in
-/// `value_json`, except those holding `\u0000`.
+/// `value_json`, `\u0000` included.
 #[tokio::test]
 async fn values_keep_their_bytes_and_json_is_queryable() {
     let first_of_a = "JSON_UNQUOTE(JSON_EXTRACT(value_json, '$.a[0]'))";

@@ -10,7 +10,7 @@ mod common;
 statestore_sql::sql_store_tests!(common::postgres());
 
 /// Values are `bytea` byte for byte; JSON documents are also in
-/// `value_json`, except those `jsonb` refuses.
+/// `value_json`, a `\u0000` as `\ufffd`.
 #[tokio::test]
 async fn values_keep_their_bytes_and_json_is_queryable() {
     let first_of_a = "value_json->'a'->>0";
