@@ -32,7 +32,7 @@ my=(mariadb --protocol=TCP -h 127.0.0.1 -u root test)
 # The expressions of docs/query.md for a number at `group`.
 pg_expr="(CASE WHEN jsonb_typeof(value_json -> 'group') IN ('number') THEN (value_json -> 'group')::float8 END)"
 my_expr="(CASE WHEN JSON_TYPE(JSON_EXTRACT(value_json, '\$.\"group\"')) IN ('INTEGER', 'UNSIGNED INTEGER', 'DOUBLE', 'DECIMAL') THEN CAST(JSON_EXTRACT(value_json, '\$.\"group\"') AS DOUBLE) END)"
-lite_expr="(CASE WHEN (CASE WHEN json_valid(CAST(value AS TEXT)) THEN json_type(CAST(value AS TEXT), '\$.\"group\"') END) IN ('integer', 'real') THEN CAST(json_extract(CAST(value AS TEXT), '\$.\"group\"') AS REAL) END)"
+lite_expr="(CASE WHEN json_type(value_json, '\$.\"group\"') IN ('integer', 'real') THEN CAST(json_extract(value_json, '\$.\"group\"') AS REAL) END)"
 
 args() {
     case "$1" in

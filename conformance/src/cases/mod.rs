@@ -277,6 +277,11 @@ pub fn all() -> Vec<Case> {
             query::hostile_paths_and_operands
         ),
         case!("query::key_prefix", QUERY, query::key_prefix),
+        case!(
+            "query::documents_as_the_reference_reads_them",
+            QUERY,
+            query::documents_as_the_reference_reads_them
+        ),
         case!("query::sort_and_page", QUERY, query::sort_and_page),
         case!("query::results", QUERY, query::results),
         case!(

@@ -65,8 +65,9 @@ impl JsonSql for PgDialect {
         sql.push(" #>> '{}') COLLATE \"C\"");
     }
 
+    /// A NUL as U+FFFD, as the JSON copy holds it (`text` cannot hold NUL).
     fn string_operand(&self, sql: &mut Sql, s: &str) {
-        sql.bind(Param::Text(s.to_owned()));
+        sql.bind(Param::Text(s.replace('\0', "\u{fffd}")));
         sql.push("::text COLLATE \"C\"");
     }
 

@@ -192,19 +192,26 @@ pub const MAX_JSON_DEPTH: usize = 31;
 /// PostgreSQL's `numeric` refuses `1e-20000`.
 pub const MAX_JSON_EXPONENT: i64 = 1000;
 
-/// The value as JSON text when it is a JSON document that every database's
-/// JSON column accepts, so that JSON state stays queryable; `None`
-/// otherwise, and the value is stored as bytes only. Refused besides
+/// The JSON copy of a value, when it is a JSON document that every
+/// database's JSON column accepts, so that JSON state stays queryable;
+/// `None` otherwise, and the value is stored as bytes only. Refused besides
 /// invalid JSON: nesting deeper than [`MAX_JSON_DEPTH`], exponents beyond
 /// [`MAX_JSON_EXPONENT`]. (PostgreSQL's `jsonb` also refuses `\u0000`:
 /// see [`without_nul`].)
+///
+/// The copy is the document as the query's reference reads it (serde,
+/// docs/contract.md, *Query*), written back out: of two members with one
+/// name the last, numbers as the doubles or integers they are read as,
+/// names and strings without escapes but the ones JSON needs. The database
+/// then sees what the reference sees, whatever its own parser would make of
+/// the original text.
 pub fn json_text(value: &[u8]) -> Option<String> {
     let text = std::str::from_utf8(value).ok()?;
     if !within_json_limits(text) {
         return None;
     }
-    serde_json::from_str::<serde_json::Value>(text).ok()?;
-    Some(text.to_owned())
+    let doc = serde_json::from_str::<serde_json::Value>(text).ok()?;
+    serde_json::to_string(&doc).ok()
 }
 
 /// JSON text with every `\u0000` escape (a NUL in a string, which
@@ -477,11 +484,9 @@ mod tests {
             "true".into(),
             deep(MAX_JSON_DEPTH),
         ] {
-            assert_eq!(
-                json_text(ok.as_bytes()).as_deref(),
-                Some(ok.as_str()),
-                "{ok}"
-            );
+            let copy = json_text(ok.as_bytes()).unwrap_or_else(|| panic!("{ok}"));
+            let read = |t: &str| serde_json::from_str::<serde_json::Value>(t).unwrap();
+            assert_eq!(read(&copy), read(&ok), "{ok}");
         }
         for refused in [
             "1e-20000".to_owned(),
@@ -494,6 +499,18 @@ mod tests {
             assert_eq!(json_text(refused.as_bytes()), None, "{refused}");
         }
         assert_eq!(json_text(&[0xff, b'1']), None);
+    }
+
+    #[test]
+    fn json_copies_are_what_the_reference_reads() {
+        let copy = json_text(br#"{"a":2,"a":1,"caf\u00e9":1e3,"f":9.158478740507359,"z":1e-400}"#)
+            .unwrap();
+        assert!(copy.contains("\"café\""), "{copy}");
+        let read: serde_json::Value = serde_json::from_str(&copy).unwrap();
+        assert_eq!(read["a"], 1, "the last of two members");
+        assert_eq!(read["café"], 1000.0);
+        assert_eq!(read["f"], 9.158478740507359);
+        assert_eq!(read["z"], 0.0, "a number below the doubles is 0");
     }
 
     #[test]

@@ -262,21 +262,47 @@ fn filter<D: JsonSql + ?Sized>(d: &D, sql: &mut Sql, f: &Filter) -> Result<()> {
         Filter::Gte(p, v) => compare(d, sql, &Path::new(p)?, ">=", v),
         Filter::Lt(p, v) => compare(d, sql, &Path::new(p)?, "<", v),
         Filter::Lte(p, v) => compare(d, sql, &Path::new(p)?, "<=", v),
-        Filter::In(p, vs) if vs.is_empty() => {
-            Path::new(p)?;
-            sql.push("1 = 0");
-        }
-        Filter::In(p, vs) => {
-            let eqs: Vec<Filter> = vs
-                .iter()
-                .map(|v| Filter::Eq(p.clone(), v.clone()))
-                .collect();
-            each(&eqs, " OR ", sql)?;
-        }
+        Filter::In(p, vs) => one_of(d, sql, &Path::new(p)?, vs),
         Filter::And(fs) => each(fs, " AND ", sql)?,
         Filter::Or(fs) => each(fs, " OR ", sql)?,
     }
     Ok(())
+}
+
+/// `IN`: one `<typed value> IN (...)` per kind among the operands, so that
+/// a long list is one list, not a chain of `OR`s (SQLite refuses
+/// expressions deeper than 1,000).
+fn one_of<D: JsonSql + ?Sized>(d: &D, sql: &mut Sql, path: &Path, vs: &[Value]) {
+    let mut parts = 0;
+    sql.push("(");
+    if vs.iter().any(Value::is_null) {
+        compare(d, sql, path, "=", &Value::Null);
+        parts += 1;
+    }
+    for kind in [Kind::Bool, Kind::Number, Kind::String] {
+        let of_kind: Vec<&Value> = vs.iter().filter(|v| kind_of(v) == kind).collect();
+        if of_kind.is_empty() {
+            continue;
+        }
+        if parts > 0 {
+            sql.push(" OR ");
+        }
+        typed(d, sql, kind, path);
+        sql.push(" IN (");
+        for (i, v) in of_kind.into_iter().enumerate() {
+            if i > 0 {
+                sql.push(", ");
+            }
+            bind_scalar(d, sql, v);
+        }
+        sql.push(")");
+        parts += 1;
+    }
+    if parts == 0 {
+        // No operands, or only arrays and objects (refused before).
+        sql.push("1 = 0");
+    }
+    sql.push(")");
 }
 
 /// The kind of a JSON value.

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use statestore_core::like::LikePattern;
 use statestore_sql::dialect::{
-    key_etag_params, key_params, on_keys, push_row, range_params, repeat, where_in,
+    json_text, key_etag_params, key_params, on_keys, push_row, range_params, repeat, where_in,
 };
 use statestore_sql::{Bookkeeping, Dialect, KeyEtag, Param, Stmt, WriteRow};
 
@@ -54,7 +54,7 @@ impl SqliteDialect {
         let arc = |s: String| -> Arc<str> { s.into() };
         SqliteDialect {
             json_rows: format!(
-                "SELECT {COLS} FROM {t} WHERE {live} AND json_valid(CAST({t}.value AS TEXT))"
+                "SELECT {COLS} FROM {t} WHERE {live} AND {t}.value_json IS NOT NULL"
             ),
             get1: arc(format!(
                 "SELECT {COLS} FROM {t} WHERE \"key\" = ? AND {live}"
@@ -62,8 +62,8 @@ impl SqliteDialect {
             upsert1: arc(Self::upsert_sql(&t, 1, "")),
             insert1: arc(Self::upsert_sql(&t, 1, &Self::only_expired(&t))),
             update1: arc(format!(
-                "UPDATE {t} SET value = ?, content_type = ?, etag = ?, expires_at = {NOW} + ? * 1000 \
-                 WHERE \"key\" = ? AND etag = ? AND {live}"
+                "UPDATE {t} SET value = ?, content_type = ?, etag = ?, expires_at = {NOW} + ? * 1000, \
+                 value_json = ? WHERE \"key\" = ? AND etag = ? AND {live}"
             )),
             delete1: arc(format!("DELETE FROM {t} WHERE \"key\" = ?")),
             delete_match1: arc(format!(
@@ -105,19 +105,28 @@ impl SqliteDialect {
 
     fn upsert_sql(t: &str, rows: usize, condition: &str) -> String {
         format!(
-            "INSERT INTO {t} (\"key\", value, content_type, etag, expires_at) VALUES {} \
+            "INSERT INTO {t} (\"key\", value, content_type, etag, expires_at, value_json) VALUES {} \
              ON CONFLICT (\"key\") DO UPDATE SET value = excluded.value, content_type = excluded.content_type, \
-             etag = excluded.etag, expires_at = excluded.expires_at{condition}",
-            repeat(rows, &format!("(?, ?, ?, ?, {NOW} + ? * 1000)"))
+             etag = excluded.etag, expires_at = excluded.expires_at, value_json = excluded.value_json{condition}",
+            repeat(rows, &format!("(?, ?, ?, ?, {NOW} + ? * 1000, ?)"))
         )
     }
 
-    /// Per row: key, value, content type, new etag, ttl, and with
-    /// `expected` the etag that must be current.
+    /// The JSON copy of a value (docs/query.md): none for a value over half
+    /// the largest, which with its copy would pass SQLite's row limit.
+    fn json(r: &WriteRow<'_>) -> Option<String> {
+        (r.value.len() <= crate::config::MAX_VALUE_LEN / 2)
+            .then(|| json_text(r.value))
+            .flatten()
+    }
+
+    /// Per row: key, value, content type, new etag, ttl, JSON copy, and
+    /// with `expected` the etag that must be current.
     fn row_params(rows: &[WriteRow<'_>], expected: bool) -> Vec<Param> {
-        let mut p = Vec::with_capacity(rows.len() * 6);
+        let mut p = Vec::with_capacity(rows.len() * 7);
         for r in rows {
             push_row(&mut p, r);
+            p.push(Param::OptText(Self::json(r)));
             if expected {
                 p.push(Param::I64(r.expected));
             }
@@ -174,6 +183,7 @@ impl Dialect for SqliteDialect {
                 Param::OptText(r.content_type.map(str::to_owned)),
                 Param::I64(r.etag),
                 Param::OptI64(r.ttl.map(i64::from)),
+                Param::OptText(Self::json(r)),
                 Param::Text(r.key.to_owned()),
                 Param::I64(r.expected),
             ];
@@ -181,10 +191,10 @@ impl Dialect for SqliteDialect {
         }
         let t = &self.table;
         let sql = format!(
-            "WITH v(k, val, ct, et, ttl, old) AS (VALUES {}) \
-             UPDATE {t} SET value = v.val, content_type = v.ct, etag = v.et, expires_at = {NOW} + v.ttl * 1000 \
-             FROM v WHERE {t}.\"key\" = v.k AND {t}.etag = v.old AND {} RETURNING \"key\"",
-            repeat(rows.len(), "(?, ?, ?, ?, ?, ?)"),
+            "WITH v(k, val, ct, et, ttl, j, old) AS (VALUES {}) \
+             UPDATE {t} SET value = v.val, content_type = v.ct, etag = v.et, expires_at = {NOW} + v.ttl * 1000, \
+             value_json = v.j FROM v WHERE {t}.\"key\" = v.k AND {t}.etag = v.old AND {} RETURNING \"key\"",
+            repeat(rows.len(), "(?, ?, ?, ?, ?, ?, ?)"),
             self.live
         );
         let p = Self::row_params(rows, true);
@@ -262,22 +272,28 @@ impl Dialect for SqliteDialect {
     /// create is never adopted by accident.
     fn migrations(&self) -> Vec<Vec<Stmt>> {
         let t = &self.table;
-        vec![vec![
-            Stmt::built(
-                format!(
-                    "CREATE TABLE {t} (\"key\" TEXT NOT NULL PRIMARY KEY, value BLOB NOT NULL, \
-                     content_type TEXT, etag INTEGER NOT NULL, expires_at INTEGER)"
-                ),
-                Vec::new(),
-            ),
-            Stmt::built(
-                format!(
-                    "CREATE INDEX {} ON {t} (expires_at) WHERE expires_at IS NOT NULL",
-                    self.index
-                ),
-                Vec::new(),
-            ),
-        ]]
+        let stmt = |sql: String| Stmt::built(sql, Vec::new());
+        // 2: the JSON copy the query reads (docs/query.md). Rows already
+        // there get SQLite's reading of their JSON until they are written
+        // again.
+        let json_copy = vec![
+            stmt(format!("ALTER TABLE {t} ADD COLUMN value_json TEXT")),
+            stmt(format!(
+                "UPDATE {t} SET value_json = json(CAST(value AS TEXT)) \
+                 WHERE json_valid(CAST(value AS TEXT))"
+            )),
+        ];
+        let index = &self.index;
+        let table = vec![
+            stmt(format!(
+                "CREATE TABLE {t} (\"key\" TEXT NOT NULL PRIMARY KEY, value BLOB NOT NULL, \
+                 content_type TEXT, etag INTEGER NOT NULL, expires_at INTEGER)"
+            )),
+            stmt(format!(
+                "CREATE INDEX {index} ON {t} (expires_at) WHERE expires_at IS NOT NULL"
+            )),
+        ];
+        vec![table, json_copy]
     }
 }
 

@@ -1,14 +1,14 @@
-//! The query API's reading of JSON in SQLite: the value itself, as text
-//! (a BLOB would be read as SQLite's binary JSONB), through `json_type`
-//! and `json_extract` with a path of quoted labels, which read object
-//! members only (`$."0"` of an array is NULL).
+//! The query API's reading of JSON in SQLite: the JSON copy of the value
+//! (`value_json`, the document as the reference reads it), through
+//! `json_type` and `json_extract` with a path of quoted labels, which read
+//! object members only (`$."0"` of an array is NULL).
 
 use statestore_sql::{JsonSql, Kind, Path, Sql};
 
 use crate::dialect::SqliteDialect;
 
-/// The value as JSON text.
-const JSON: &str = "CAST(value AS TEXT)";
+/// The JSON copy.
+const JSON: &str = "value_json";
 
 impl JsonSql for SqliteDialect {
     fn numbered(&self) -> bool {
@@ -24,15 +24,10 @@ impl JsonSql for SqliteDialect {
         "\"key\""
     }
 
-    /// Guarded by `json_valid` in the expression itself: SQLite does not
-    /// promise to test the statement's `json_valid` first, and `json_type`
-    /// fails on text that is not JSON.
     fn kind(&self, sql: &mut Sql, path: &Path) {
-        sql.push(&format!(
-            "(CASE WHEN json_valid({JSON}) THEN json_type({JSON}, "
-        ));
+        sql.push(&format!("json_type({JSON}, "));
         sql.json_path(path);
-        sql.push(") END)");
+        sql.push(")");
     }
 
     fn kind_names(&self, kind: Kind) -> &'static [&'static str] {

@@ -116,7 +116,8 @@ async fn concurrent_instances_migrate_once() {
                 "SELECT CAST(value AS INTEGER) FROM metadata WHERE key = 'schema-version:state'"
             )
             .await,
-            1
+            2,
+            "two migrations: the table, then its JSON copy"
         );
         a.put("k", "v").await.unwrap();
         assert_eq!(&c.get_item("k").await.unwrap().unwrap().value[..], b"v");
@@ -435,4 +436,40 @@ async fn an_expression_index_serves_the_query() {
             .join("\n")
     };
     statestore_sql::testing::an_index_serves_the_query(&h, index, plan, true).await;
+}
+
+/// A table of schema version 1 (no JSON copy) gains the copy at init, its
+/// JSON rows are found by a query, and its other rows are not.
+#[tokio::test]
+async fn a_version_1_table_gains_its_json_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("v1.db");
+    let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}?mode=rwc", file.display()))
+        .await
+        .unwrap();
+    for sql in [
+        "CREATE TABLE state (\"key\" TEXT NOT NULL PRIMARY KEY, value BLOB NOT NULL, \
+         content_type TEXT, etag INTEGER NOT NULL, expires_at INTEGER)",
+        "CREATE TABLE metadata (\"key\" TEXT NOT NULL PRIMARY KEY, value TEXT NOT NULL)",
+        "INSERT INTO metadata VALUES ('schema-version:state', '1'), ('last-cleanup:state', '0')",
+        "INSERT INTO state VALUES ('doc', CAST('{\"n\": 1}' AS BLOB), NULL, 1, NULL), \
+         ('text', CAST('not json' AS BLOB), NULL, 2, NULL)",
+    ] {
+        sqlx::query(sql).execute(&mut c).await.unwrap();
+    }
+    c.close().await.unwrap();
+    let s = open(props(&file)).await;
+    let q = statestore_core::Query::from_json(r#"{"filter": {"EQ": {"n": 1}}}"#).unwrap();
+    let found = s
+        .query(statestore_core::QueryRequest::new(q))
+        .await
+        .unwrap();
+    let keys: Vec<_> = found.results.iter().map(|i| i.key.as_str()).collect();
+    assert_eq!(keys, ["doc"]);
+    let all = s
+        .query(statestore_core::QueryRequest::new(Default::default()))
+        .await
+        .unwrap();
+    assert_eq!(all.results.len(), 1, "the text row has no JSON copy");
+    s.close().await.unwrap();
 }
