@@ -78,6 +78,10 @@ pub struct Stmt {
     /// connection drops the rows that are not live, so the result is the
     /// same. (Cheaper for MySQL's single-key read.)
     pub live_column: bool,
+    /// Whether the connection keeps it prepared for the next time; `false`
+    /// for a text unlikely to come again (a query), which would only push
+    /// statements that do out of the driver's bounded cache.
+    pub persistent: bool,
 }
 
 impl Stmt {
@@ -89,6 +93,7 @@ impl Stmt {
             returns_keys: false,
             count_unreliable: false,
             live_column: false,
+            persistent: true,
         }
     }
 
@@ -102,6 +107,7 @@ impl Stmt {
             returns_keys: false,
             count_unreliable: false,
             live_column: false,
+            persistent: true,
         }
     }
 
@@ -115,6 +121,12 @@ impl Stmt {
     /// [`Stmt::live_column`]).
     pub fn live_in_column(mut self) -> Self {
         self.live_column = true;
+        self
+    }
+
+    /// Marks it as run once: prepared, run and closed, not kept.
+    pub fn once(mut self) -> Self {
+        self.persistent = false;
         self
     }
 

@@ -20,7 +20,7 @@ pub type DriverQuery<D> =
 /// What one sqlx database needs beyond sqlx's own traits.
 pub trait Driver: Send + Sync + 'static {
     /// The sqlx database.
-    type Db: Database;
+    type Db: Database + sqlx::database::HasStatementCache;
 
     /// Binds one parameter. Dialects only produce parameters their driver
     /// binds (arrays are PostgreSQL's); any other is bound as SQL NULL, which
@@ -213,7 +213,7 @@ impl<D: Driver> SqlxConn<D> {
 }
 
 fn query<D: Driver>(stmt: Stmt) -> DriverQuery<D> {
-    let mut q = sqlx::query::<D::Db>(sqlx::AssertSqlSafe(stmt.sql));
+    let mut q = sqlx::query::<D::Db>(sqlx::AssertSqlSafe(stmt.sql)).persistent(stmt.persistent);
     for p in stmt.params {
         q = D::bind(q, p);
     }

@@ -477,7 +477,8 @@ pub fn statement<D: JsonSql + ?Sized>(d: &D, req: &QueryRequest) -> Result<(Stmt
         sql.push(" LIMIT ");
         sql.bind(Param::I64(i64::from(n) + 1));
     }
-    Ok((Stmt::built(sql.text, sql.params), limit))
+    // A query's text is seldom seen twice: it is not kept prepared.
+    Ok((Stmt::built(sql.text, sql.params).once(), limit))
 }
 
 /// The answer to a query from the rows its statement returned.
