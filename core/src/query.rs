@@ -243,18 +243,9 @@ impl Filter {
                 if path.is_empty() {
                     return Err(invalid(format!("{op} has an empty path")));
                 }
-                check_path(path)?;
                 let p = path.clone();
                 let o = operand.clone();
-                match &o {
-                    Value::Array(values) if op == "IN" => {
-                        for v in values {
-                            check_operand(op, path, v)?;
-                        }
-                    }
-                    v => check_operand(op, path, v)?,
-                }
-                Ok(match op.as_str() {
+                let leaf = match op.as_str() {
                     "EQ" => Filter::Eq(p, o),
                     "NEQ" => Filter::Neq(p, o),
                     "GT" => Filter::Gt(p, o),
@@ -265,7 +256,9 @@ impl Filter {
                         Value::Array(values) => Filter::In(p, values),
                         _ => return Err(invalid("IN takes an array of values")),
                     },
-                })
+                };
+                leaf.check()?;
+                Ok(leaf)
             }
             other => Err(invalid(format!("unknown operator {other:?}"))),
         }
@@ -321,9 +314,8 @@ pub fn check_path(path: &str) -> Result<()> {
     }
 }
 
-/// Refuses an array or object operand of `op` on `path`, or a bad path.
+/// Refuses an array or object operand of `op` on `path`.
 fn check_operand(op: &str, path: &str, v: &Value) -> Result<()> {
-    check_path(path)?;
     let kind = match v {
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
@@ -351,19 +343,21 @@ impl Filter {
     /// Checks a filter built in code as [`Filter::from_value`] checks one
     /// parsed: no array or object operands, `AND`/`OR` of at least two.
     pub fn check(&self) -> Result<()> {
-        match self {
-            Filter::Eq(p, v) => check_operand("EQ", p, v),
-            Filter::Neq(p, v) => check_operand("NEQ", p, v),
-            Filter::Gt(p, v) => check_operand("GT", p, v),
-            Filter::Gte(p, v) => check_operand("GTE", p, v),
-            Filter::Lt(p, v) => check_operand("LT", p, v),
-            Filter::Lte(p, v) => check_operand("LTE", p, v),
-            Filter::In(p, vs) => vs.iter().try_for_each(|v| check_operand("IN", p, v)),
+        let (op, p, operands) = match self {
+            Filter::Eq(p, v) => ("EQ", p, std::slice::from_ref(v)),
+            Filter::Neq(p, v) => ("NEQ", p, std::slice::from_ref(v)),
+            Filter::Gt(p, v) => ("GT", p, std::slice::from_ref(v)),
+            Filter::Gte(p, v) => ("GTE", p, std::slice::from_ref(v)),
+            Filter::Lt(p, v) => ("LT", p, std::slice::from_ref(v)),
+            Filter::Lte(p, v) => ("LTE", p, std::slice::from_ref(v)),
+            Filter::In(p, vs) => ("IN", p, vs.as_slice()),
             Filter::And(fs) | Filter::Or(fs) if fs.len() < 2 => {
-                Err(invalid("AND and OR need at least two filters"))
+                return Err(invalid("AND and OR need at least two filters"));
             }
-            Filter::And(fs) | Filter::Or(fs) => fs.iter().try_for_each(Filter::check),
-        }
+            Filter::And(fs) | Filter::Or(fs) => return fs.iter().try_for_each(Filter::check),
+        };
+        check_path(p)?;
+        operands.iter().try_for_each(|v| check_operand(op, p, v))
     }
 }
 

@@ -54,6 +54,26 @@ async fn run(cx: &Ctx, suite: &str, filter: Value, rest: Value) -> Result<QueryR
     )
 }
 
+/// Every result of `req`, page after page, following the tokens for at
+/// most `pages` pages.
+async fn all_pages(cx: &Ctx, req: QueryRequest, pages: usize) -> Result<Vec<QueryItem>, Failure> {
+    let mut items = Vec::new();
+    let mut req = req;
+    for _ in 0..pages {
+        let shown = format!("{:?} (key prefix {:?})", req.query, req.key_prefix);
+        let r = ok(cx.store.query(req.clone()).await, format!("query {shown}"))?;
+        items.extend(r.results);
+        match r.token {
+            Some(t) => req.query.page.token = Some(t),
+            None => return Ok(items),
+        }
+    }
+    Err(fail(format!(
+        "query {:?}: still a token after {pages} pages",
+        req.query
+    )))
+}
+
 /// Every value of a case whose JSON documents carry its `suite`, in key
 /// order; with a limit, page by page.
 pub(super) async fn of_suite(
@@ -61,30 +81,12 @@ pub(super) async fn of_suite(
     suite: &str,
     limit: Option<u32>,
 ) -> Result<Vec<QueryItem>, Failure> {
-    let mut items = Vec::new();
-    let mut token: Option<String> = None;
-    for _ in 0..1000 {
-        let mut q = json!({"filter": {"EQ": {"suite": suite}}});
-        if let Some(n) = limit {
-            q["page"] = json!({"limit": n});
-            if let Some(t) = &token {
-                q["page"]["token"] = Value::String(t.clone());
-            }
-        }
-        let query = ok(Query::from_value(&q), format!("parse {q}"))?;
-        let r = ok(
-            cx.store.query(QueryRequest::new(query)).await,
-            format!("query {q}"),
-        )?;
-        items.extend(r.results);
-        token = r.token;
-        if token.is_none() {
-            return Ok(items);
-        }
+    let mut q = json!({"filter": {"EQ": {"suite": suite}}});
+    if let Some(n) = limit {
+        q["page"] = json!({"limit": n});
     }
-    Err(fail(
-        "query of the case's documents: still a token after 1,000 pages",
-    ))
+    let query = ok(Query::from_value(&q), format!("parse {q}"))?;
+    all_pages(cx, QueryRequest::new(query), 1000).await
 }
 
 fn names(cx: &Ctx, r: &QueryResponse) -> Vec<String> {
@@ -317,28 +319,20 @@ pub async fn documents_as_the_reference_reads_them(cx: &Ctx) -> Outcome {
     ];
     expect_each(cx, &suite, &cases, "documents as the reference reads them").await?;
     // Paging between two rows of one 17-digit value skips neither.
-    let mut got = Vec::new();
-    let mut token = None;
-    for _ in 0..5 {
-        let mut q = ok(
-            Query::from_value(&json!({
-                "filter": {"AND": [{"EQ": {"suite": suite}}, {"GTE": {"f": 0}}]},
-                "sort": [{"key": "f"}],
-                "page": {"limit": 1},
-            })),
-            "parse",
-        )?;
-        q.page.token = token;
-        let r = ok(
-            cx.store.query(QueryRequest::new(q)).await,
-            "query by f, one a page",
-        )?;
-        got.extend(names(cx, &r));
-        token = r.token;
-        if token.is_none() {
-            break;
-        }
-    }
+    let q = ok(
+        Query::from_value(&json!({
+            "filter": {"AND": [{"EQ": {"suite": suite}}, {"GTE": {"f": 0}}]},
+            "sort": [{"key": "f"}],
+            "page": {"limit": 1},
+        })),
+        "parse",
+    )?;
+    let page = all_pages(cx, QueryRequest::new(q), 5).await?;
+    let base = cx.key("");
+    let got: Vec<&str> = page
+        .iter()
+        .map(|i| i.key.strip_prefix(&base).unwrap_or(&i.key))
+        .collect();
     ensure!(
         got == ["f1", "f2"],
         "paging by a 17-digit number, one a page: expected [\"f1\", \"f2\"], got {got:?}"
@@ -508,30 +502,20 @@ pub async fn key_prefix(cx: &Ctx) -> Outcome {
     }
     let suite = seed_docs(cx, &docs).await?;
     let prefix = cx.key("p%_'||");
-    let mut got = Vec::new();
-    let mut token = None;
-    for _ in 0..10 {
-        let mut q = ok(
-            Query::from_value(&json!({
-                "filter": {"EQ": {"suite": suite}},
-                "sort": [{"key": "n", "order": "DESC"}],
-                "page": {"limit": 2},
-            })),
-            "parse",
-        )?;
-        q.page.token = token;
-        let r = ok(
-            cx.store
-                .query(QueryRequest::new(q).key_prefix(prefix.clone()))
-                .await,
-            format!("query with key prefix {prefix:?}"),
-        )?;
-        got.extend(r.results.into_iter().map(|i| i.key));
-        token = r.token;
-        if token.is_none() {
-            break;
-        }
-    }
+    let q = ok(
+        Query::from_value(&json!({
+            "filter": {"EQ": {"suite": suite}},
+            "sort": [{"key": "n", "order": "DESC"}],
+            "page": {"limit": 2},
+        })),
+        "parse",
+    )?;
+    let req = QueryRequest::new(q).key_prefix(prefix.clone());
+    let got: Vec<String> = all_pages(cx, req, 10)
+        .await?
+        .into_iter()
+        .map(|i| i.key)
+        .collect();
     let want: Vec<String> = inside.iter().rev().map(|k| cx.key(k)).collect();
     ensure!(
         got == want,

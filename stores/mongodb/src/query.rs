@@ -17,22 +17,17 @@
 use mongodb::bson::{Bson, Document, doc};
 use serde_json::Value;
 use statestore_core::query::{self, Filter, Order, Sort};
-use statestore_core::{Error, QueryItem, QueryRequest, QueryResponse, Result};
+use statestore_core::{QueryItem, QueryRequest, QueryResponse, Result};
 
 use crate::core::{Core, live};
 use crate::error;
 use crate::layout::{self, ETAG, EXTRA, Fields, ID, VALUE};
 
-/// A path checked for what a field name may hold: non-empty parts, no NUL.
+/// A path's parts, checked as the contract checks paths
+/// ([`query::check_path`]: no empty part, no control character).
 fn parts(path: &str) -> Result<Vec<&str>> {
-    let parts: Vec<&str> = path.split('.').collect();
-    if parts.iter().any(|p| p.is_empty() || p.contains('\0')) {
-        return Err(Error::invalid(format!(
-            "query path {:?} has an empty part or a NUL character",
-            path.chars().take(80).collect::<String>()
-        )));
-    }
-    Ok(parts)
+    query::check_path(path)?;
+    Ok(path.split('.').collect())
 }
 
 /// The value at `path` of the stored value: missing unless every step is

@@ -46,7 +46,8 @@ pub struct MySqlDialect {
     live1: Arc<str>,
     keys_like: Arc<str>,
     delete_prefix: Arc<str>,
-    json_rows: String,
+    /// `SELECT` of live rows holding JSON, for the query API (`json.rs`).
+    pub(crate) json_rows: String,
     book: Bookkeeping,
 }
 
@@ -183,13 +184,6 @@ impl MySqlDialect {
             let head = format!("{select} FROM {}", self.table);
             format!("{} AND {}", where_in(&head, "`key`", n), self.live)
         })
-    }
-}
-
-impl MySqlDialect {
-    /// `SELECT` of live rows holding JSON, for the query API.
-    pub(crate) fn json_rows(&self) -> &str {
-        &self.json_rows
     }
 }
 

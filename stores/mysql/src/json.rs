@@ -19,7 +19,7 @@ impl JsonSql for MySqlDialect {
     }
 
     fn select_json_rows(&self) -> &str {
-        self.json_rows()
+        &self.json_rows
     }
 
     /// `VARBINARY`: byte order, which in UTF-8 is code point order.

@@ -52,7 +52,8 @@ pub struct PgDialect {
     live_many: Arc<str>,
     keys_like: Arc<str>,
     delete_prefix: Arc<str>,
-    json_rows: String,
+    /// `SELECT` of live rows holding JSON, for the query API (`json.rs`).
+    pub(crate) json_rows: String,
     book: Bookkeeping,
 }
 
@@ -209,13 +210,6 @@ impl PgDialect {
         } else {
             stmt.returning_keys()
         }
-    }
-}
-
-impl PgDialect {
-    /// `SELECT` of live rows holding JSON, for the query API.
-    pub(crate) fn json_rows(&self) -> &str {
-        &self.json_rows
     }
 }
 

@@ -30,7 +30,7 @@ impl JsonSql for PgDialect {
     }
 
     fn select_json_rows(&self) -> &str {
-        self.json_rows()
+        &self.json_rows
     }
 
     fn key_column(&self) -> &str {

@@ -222,23 +222,13 @@ fn compare<D: JsonSql + ?Sized>(d: &D, sql: &mut Sql, path: &Path, op: &str, v: 
             d.kind(sql, path);
             sql.push(&format!(" IN ({}))", quoted(d.kind_names(Kind::Null))));
         }
-        Value::Bool(b) if matches!(op, "=" | "<>") => {
-            typed(d, sql, Kind::Bool, path);
+        Value::Bool(_) if !matches!(op, "=" | "<>") => sql.push("1 = 0"),
+        Value::Bool(_) | Value::Number(_) | Value::String(_) => {
+            typed(d, sql, kind_of(v), path);
             sql.push(&format!(" {op} "));
-            sql.bind(Param::I64(i64::from(*b)));
+            bind_scalar(d, sql, v);
         }
-        Value::Number(n) => {
-            typed(d, sql, Kind::Number, path);
-            sql.push(&format!(" {op} "));
-            sql.bind(Param::F64(n.as_f64().unwrap_or(f64::NAN)));
-        }
-        Value::String(s) => {
-            typed(d, sql, Kind::String, path);
-            sql.push(&format!(" {op} "));
-            d.string_operand(sql, s);
-        }
-        // Null with <> (never), booleans with ranges (never), containers
-        // (refused before).
+        // Null with <> (never), containers (refused before).
         _ => sql.push("1 = 0"),
     }
 }
@@ -388,7 +378,7 @@ fn bind_scalar(d: &(impl JsonSql + ?Sized), sql: &mut Sql, v: &Value) {
 
 /// The value at `path` sorts level with `v`.
 fn same<D: JsonSql + ?Sized>(d: &D, sql: &mut Sql, path: &Path, v: Option<&Value>) {
-    let r = v.map_or(0, |v| kind_of(v).rank());
+    let r = query::rank(v);
     sql.push("(");
     rank(d, sql, path);
     sql.push(&format!(" = {r}"));
@@ -403,7 +393,7 @@ fn same<D: JsonSql + ?Sized>(d: &D, sql: &mut Sql, path: &Path, v: Option<&Value
 
 /// The value at `path` sorts after `v` in `order`.
 fn ahead<D: JsonSql + ?Sized>(d: &D, sql: &mut Sql, path: &Path, order: Order, v: Option<&Value>) {
-    let r = v.map_or(0, |v| kind_of(v).rank());
+    let r = query::rank(v);
     let op = if order == Order::Desc { "<" } else { ">" };
     sql.push("(");
     rank(d, sql, path);
@@ -500,6 +490,23 @@ pub fn response(q: &Query, rows: Vec<Row>, limit: Option<u32>) -> QueryResponse 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kinds_rank_as_the_reference_ranks_them() {
+        use serde_json::json;
+        let samples = [
+            json!(null),
+            json!(true),
+            json!(1),
+            json!("s"),
+            json!([]),
+            json!({}),
+        ];
+        for (kind, v) in Kind::ALL.into_iter().zip(samples) {
+            assert_eq!(kind, kind_of(&v));
+            assert_eq!(kind.rank(), query::rank(Some(&v)), "{v}");
+        }
+    }
 
     #[test]
     fn json_paths_quote_every_label() {

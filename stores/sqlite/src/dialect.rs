@@ -36,7 +36,8 @@ pub struct SqliteDialect {
     live1: Arc<str>,
     keys_like: Arc<str>,
     delete_prefix: Arc<str>,
-    json_rows: String,
+    /// `SELECT` of live rows holding JSON, for the query API (`json.rs`).
+    pub(crate) json_rows: String,
     book: Bookkeeping,
 }
 
@@ -144,13 +145,6 @@ impl SqliteDialect {
             let head = format!("{select} FROM {}", self.table);
             format!("{} AND {}", where_in(&head, "\"key\"", n), self.live)
         })
-    }
-}
-
-impl SqliteDialect {
-    /// `SELECT` of live rows holding JSON, for the query API.
-    pub(crate) fn json_rows(&self) -> &str {
-        &self.json_rows
     }
 }
 

@@ -16,7 +16,7 @@ impl JsonSql for SqliteDialect {
     }
 
     fn select_json_rows(&self) -> &str {
-        self.json_rows()
+        &self.json_rows
     }
 
     /// `TEXT` with the `BINARY` collation: code point order.
