@@ -58,6 +58,11 @@ pub struct BenchArgs {
     /// Output: a table with ratios, or one JSON document.
     #[arg(long, value_enum, default_value_t)]
     format: Format,
+    /// Measure the pluggable-component socket hop: serve the store on a
+    /// socket in this process and drive it through state.pluggable, next to
+    /// the same store called directly (instead of the raw driver).
+    #[arg(long)]
+    through_socket: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Debug)]
@@ -405,10 +410,33 @@ pub async fn run(registry: &Registry, args: BenchArgs) -> Result<std::process::E
         }
     }
     let chosen = args.store.choose(registry).await?;
+    #[cfg(feature = "pluggable")]
+    let hop = match args.through_socket {
+        true => Some(crate::hop::Hop::start(&chosen).await?),
+        false => None,
+    };
+    #[cfg(not(feature = "pluggable"))]
+    if args.through_socket {
+        return Err(statestore::Error::invalid(
+            "--through-socket needs a build with the cargo feature pluggable",
+        ));
+    }
+    #[cfg(feature = "pluggable")]
+    let store = match &hop {
+        Some(h) => h.client.clone(),
+        None => chosen.open().await?,
+    };
+    #[cfg(not(feature = "pluggable"))]
     let store = chosen.open().await?;
     let caps = store.capabilities();
+    #[cfg(feature = "pluggable")]
+    let direct = hop.as_ref().map(|h| h.direct.clone());
+    #[cfg(not(feature = "pluggable"))]
+    let direct: Option<Arc<dyn Baseline>> = None;
     let raw: Option<Arc<dyn Baseline>> = if args.no_raw {
         None
+    } else if direct.is_some() {
+        direct
     } else {
         match chosen.registration.baseline {
             Some(open) => Some(Arc::from(open(chosen.properties.clone()).await?)),
@@ -610,6 +638,11 @@ pub async fn run(registry: &Registry, args: BenchArgs) -> Result<std::process::E
         eprintln!("warning: the raw baseline did not clean up: {e:#}");
     }
     let _ = store.close().await;
+    #[cfg(feature = "pluggable")]
+    if let Some(h) = hop {
+        let direct = h.direct_store.clone();
+        h.stop(&fixture.keys, direct.as_ref()).await;
+    }
     let rows = outcome?;
     let failed = rows.iter().any(|r| r.sample.calls == 0);
     Ok(if failed {

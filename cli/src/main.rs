@@ -15,6 +15,8 @@ use statestore::{Error, Properties, Registration, Registry, Store};
 
 mod bench;
 mod conformance;
+#[cfg(feature = "pluggable")]
+mod hop;
 mod kv;
 mod list;
 mod serve;

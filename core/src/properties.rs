@@ -41,6 +41,11 @@ pub struct Property {
 }
 
 impl Property {
+    /// The name of a property that stands for every name a store does not
+    /// read itself but passes on, as `state.pluggable` passes them to its
+    /// component's Init: none of them is unknown.
+    pub const FORWARDED: &'static str = "*";
+
     /// An optional, non-secret property without default.
     pub const fn new(name: &'static str, doc: &'static str) -> Self {
         Property {
@@ -78,8 +83,10 @@ impl Property {
     }
 
     /// Whether `name` names this property (case-insensitively, aliases too).
+    /// The name [`FORWARDED`](Self::FORWARDED) matches every name.
     pub fn matches(&self, name: &str) -> bool {
-        self.name.eq_ignore_ascii_case(name)
+        self.name == Self::FORWARDED
+            || self.name.eq_ignore_ascii_case(name)
             || self.aliases.iter().any(|a| a.eq_ignore_ascii_case(name))
     }
 }

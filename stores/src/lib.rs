@@ -78,6 +78,7 @@ backends! {
     "mysql" => mysql, "`state.mysql`: MySQL and MariaDB (feature `mysql`).";
     "mongodb" => mongodb, "`state.mongodb`: MongoDB (feature `mongodb`).";
     "dynamodb" => dynamodb, "`state.aws.dynamodb`: Amazon DynamoDB (feature `dynamodb`).";
+    "pluggable" => pluggable, "`state.pluggable`: any Dapr pluggable state component, and serving stores to daprd (feature `pluggable`).";
 }
 
 /// The type names of every store type registered in this build: the

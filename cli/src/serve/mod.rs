@@ -4,6 +4,8 @@
 mod dapr;
 mod grpc;
 mod http;
+#[cfg(feature = "pluggable")]
+mod pluggable;
 mod proto;
 #[cfg(test)]
 mod tests;
@@ -93,6 +95,25 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub api_token: Option<String>,
+    /// Serve Dapr's pluggable-component protocol on Unix sockets for daprd,
+    /// instead of the HTTP and gRPC API: one socket per --type and per
+    /// component of --components (docs/pluggable.md).
+    #[arg(long)]
+    pub pluggable: bool,
+    /// With --pluggable: the folder of the sockets, where daprd looks (or
+    /// DAPR_COMPONENTS_SOCKETS_FOLDER).
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "DAPR_COMPONENTS_SOCKETS_FOLDER",
+        default_value = "/tmp/dapr-components-sockets"
+    )]
+    pub sockets_folder: PathBuf,
+    /// With --pluggable: a store type to serve on a socket named after it
+    /// (state.redis on redis.sock), each component instance initialised
+    /// with the metadata daprd sends; may be repeated.
+    #[arg(long = "type", value_name = "TYPE", requires = "pluggable")]
+    pub types: Vec<String>,
 }
 
 /// How long calls in flight may take to finish after Ctrl-C or SIGTERM.
@@ -107,6 +128,17 @@ async fn bind(addr: SocketAddr, what: &str) -> Result<TcpListener, String> {
 
 /// Loads the components and serves until Ctrl-C or SIGTERM.
 pub async fn run(args: ServeArgs) -> statestore::Result<ExitCode> {
+    if args.pluggable {
+        #[cfg(feature = "pluggable")]
+        return pluggable::run(args).await;
+        #[cfg(not(feature = "pluggable"))]
+        {
+            eprintln!(
+                "error: this build has no --pluggable: build with the cargo feature pluggable"
+            );
+            return Ok(ExitCode::from(2));
+        }
+    }
     let Some(components) = &args.components else {
         eprintln!(
             "error: statestore serve needs the state stores to serve: pass --components <FILE|FOLDER>, \
@@ -221,7 +253,7 @@ pub async fn run(args: ServeArgs) -> statestore::Result<ExitCode> {
 
 /// Loads the components of `path` and remembers the secret values of
 /// every one, so that no message or log line prints them.
-async fn load(app_id: &str, path: &std::path::Path) -> statestore::Result<Runtime> {
+pub(crate) async fn load(app_id: &str, path: &std::path::Path) -> statestore::Result<Runtime> {
     let runtime = statestore::runtime(app_id)?.load(path).await?;
     for secret in runtime.secret_values() {
         crate::remember_secret(secret);
@@ -230,7 +262,7 @@ async fn load(app_id: &str, path: &std::path::Path) -> statestore::Result<Runtim
 }
 
 /// Ctrl-C, or SIGTERM on Unix.
-async fn shutdown() {
+pub(crate) async fn shutdown() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -1,0 +1,36 @@
+#![doc = include_str!("../docs.md")]
+#![deny(missing_docs)]
+
+pub mod config;
+mod convert;
+mod core;
+pub mod error;
+pub mod proto;
+mod serve;
+mod service;
+mod store;
+
+pub use serve::{
+    Component, DEFAULT_SOCKETS_FOLDER, MAX_MESSAGE, SOCKETS_FOLDER_ENV, serve, services_for,
+    socket_path, sockets_folder,
+};
+pub use store::{PluggableStore, REGISTRATION};
+
+/// The type name of the client store.
+pub const NAME: &str = "state.pluggable";
+
+/// The gRPC metadata that names the component instance of a call.
+pub const INSTANCE_HEADER: &str = "x-component-instance";
+
+/// The feature a statestore server lists when its query honours
+/// [`KEY_PREFIX_METADATA`] (not one of Dapr's; daprd ignores it).
+pub const KEY_PREFIX_FEATURE: &str = "STATESTORE_QUERY_KEY_PREFIX";
+
+/// Query metadata carrying the contract's `key_prefix`.
+pub const KEY_PREFIX_METADATA: &str = "statestore.keyPrefix";
+
+/// Does nothing; calling it makes the linker keep this crate, and with it its
+/// compile-time registration. The `statestore` facade calls it when its
+/// `pluggable` feature is on.
+#[inline(never)]
+pub fn link() {}

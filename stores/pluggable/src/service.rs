@@ -1,0 +1,334 @@
+//! The server's handlers: the four services of one socket, over the
+//! component instances daprd initialised on it (docs/pluggable.md).
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use statestore_core::{
+    Capabilities, Error, ErrorKind, Feature, Properties, QueryRequest, Store, TransactRequest,
+};
+use tonic::{Request, Response, Status};
+
+use crate::convert;
+use crate::error::{Outcome, outcomes, status, status_with};
+use crate::proto as pb;
+use crate::serve::Component;
+use crate::{INSTANCE_HEADER, KEY_PREFIX_FEATURE, KEY_PREFIX_METADATA};
+
+type Answer<T> = Result<Response<T>, Status>;
+
+/// The features daprd can use through this protocol.
+const CARRIED: [Feature; 4] = [
+    Feature::ETag,
+    Feature::Transactional,
+    Feature::Ttl,
+    Feature::QueryApi,
+];
+
+/// Feature names for `Features`: those the protocol carries, and this
+/// crate's extension when the store can query.
+pub(crate) fn feature_names(caps: &Capabilities) -> Vec<String> {
+    let mut names: Vec<String> = CARRIED
+        .into_iter()
+        .filter(|f| caps.has(*f))
+        .map(|f| f.name().to_owned())
+        .collect();
+    if caps.has(Feature::QueryApi) {
+        names.push(KEY_PREFIX_FEATURE.to_owned());
+    }
+    names
+}
+
+/// The component instances of one socket, by the name daprd sends in
+/// `x-component-instance` (none is the name "").
+pub(crate) struct Instances {
+    component: Component,
+    live: RwLock<HashMap<String, Arc<dyn Store>>>,
+}
+
+fn instance_name<T>(req: &Request<T>) -> String {
+    req.metadata()
+        .get(INSTANCE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+impl Instances {
+    pub(crate) fn new(component: Component) -> Self {
+        Instances {
+            component,
+            live: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// The store of the call's instance.
+    fn store<T>(&self, req: &Request<T>) -> Result<Arc<dyn Store>, Status> {
+        if let Some(ready) = self.component.ready_store() {
+            return Ok(ready);
+        }
+        let name = instance_name(req);
+        let live = self.live.read().unwrap_or_else(|p| p.into_inner());
+        live.get(&name).cloned().ok_or_else(|| {
+            Status::failed_precondition(format!(
+                "component instance {name:?} is not initialised on this socket: call Init first"
+            ))
+        })
+    }
+
+    /// Makes and initialises the instance's store; a second Init of one
+    /// name (daprd restarted) replaces the first, which is then closed.
+    async fn init(&self, name: String, properties: Properties) -> Result<(), Error> {
+        let Some(mut store) = self.component.make() else {
+            if !properties.is_empty() {
+                let names: Vec<&str> = properties.iter().map(|(k, _)| k).collect();
+                tracing::warn!(
+                    instance = %name,
+                    "Init: this socket serves a store configured already; its properties are not used: {}",
+                    names.join(", ")
+                );
+            }
+            return Ok(());
+        };
+        store.init(&properties).await?;
+        let store: Arc<dyn Store> = Arc::from(store);
+        let old = self
+            .live
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name, store);
+        if let Some(old) = old {
+            let _ = old.close().await;
+        }
+        Ok(())
+    }
+
+    /// Closes every instance this socket made.
+    pub(crate) async fn close_all(&self) {
+        let all: Vec<_> = self
+            .live
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain()
+            .collect();
+        for (_, store) in all {
+            let _ = store.close().await;
+        }
+    }
+}
+
+/// The handlers; one value serves every service of the socket.
+#[derive(Clone)]
+pub(crate) struct Handlers(pub(crate) Arc<Instances>);
+
+/// Checks each item of a bulk call, naming the first bad one.
+fn each<T, U>(
+    items: Vec<T>,
+    f: impl Fn(T) -> statestore_core::Result<U>,
+) -> Result<Vec<U>, Status> {
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| {
+            f(item).map_err(|e| status(&e.map_message(|m| format!("items[{i}]: {m}"))))
+        })
+        .collect()
+}
+
+/// A bulk write's answer: every outcome in the answer; when some failed,
+/// the error daprd expects (etag kinds when every failure is one, as Dapr's
+/// HTTP API answers 409 or 400 then) with the outcomes as trailers.
+fn bulk_answer<T>(results: Vec<(String, Outcome)>, body: impl FnOnce(Vec<u8>) -> T) -> Answer<T> {
+    let list = outcomes(results.iter().map(|(_, o)| o));
+    let failed: Vec<(&String, &Error)> = results
+        .iter()
+        .filter_map(|(k, o)| o.as_ref().err().map(|e| (k, e)))
+        .collect();
+    if failed.is_empty() {
+        return Ok(Response::new(body(list)));
+    }
+    let etag_only = failed
+        .iter()
+        .all(|(_, e)| matches!(e.kind(), ErrorKind::ETagMismatch | ErrorKind::ETagInvalid));
+    let kind = if !etag_only {
+        ErrorKind::Bulk
+    } else if failed
+        .iter()
+        .any(|(_, e)| e.kind() == ErrorKind::ETagInvalid)
+    {
+        ErrorKind::ETagInvalid
+    } else {
+        ErrorKind::ETagMismatch
+    };
+    let lines: Vec<String> = failed
+        .iter()
+        .map(|(k, e)| format!("{k:?}: {e:#}"))
+        .collect();
+    let e = Error::new(
+        kind,
+        format!(
+            "{} of {} keys failed: {}",
+            failed.len(),
+            results.len(),
+            lines.join("; ")
+        ),
+    );
+    Err(status_with(&e, Some(list)))
+}
+
+#[tonic::async_trait]
+impl pb::state_store_server::StateStore for Handlers {
+    async fn init(&self, req: Request<pb::InitRequest>) -> Answer<pb::InitResponse> {
+        let name = instance_name(&req);
+        let mut properties = Properties::new();
+        for (k, v) in req.into_inner().metadata.unwrap_or_default().properties {
+            properties.insert(k, v);
+        }
+        self.0
+            .init(name, properties)
+            .await
+            .map_err(|e| status(&e))?;
+        Ok(Response::new(pb::InitResponse {}))
+    }
+
+    async fn features(&self, req: Request<pb::FeaturesRequest>) -> Answer<pb::FeaturesResponse> {
+        let store = self.0.store(&req)?;
+        Ok(Response::new(pb::FeaturesResponse {
+            features: feature_names(&store.capabilities()),
+        }))
+    }
+
+    async fn delete(&self, req: Request<pb::DeleteRequest>) -> Answer<pb::DeleteResponse> {
+        let store = self.0.store(&req)?;
+        let r = convert::delete_in(req.into_inner()).map_err(|e| status(&e))?;
+        store.delete(r).await.map_err(|e| status(&e))?;
+        Ok(Response::new(pb::DeleteResponse {}))
+    }
+
+    async fn get(&self, req: Request<pb::GetRequest>) -> Answer<pb::GetResponse> {
+        let store = self.0.store(&req)?;
+        let r = convert::get_in(req.into_inner()).map_err(|e| status(&e))?;
+        let item = store.get(r).await.map_err(|e| status(&e))?;
+        Ok(Response::new(convert::item_out(item)))
+    }
+
+    async fn set(&self, req: Request<pb::SetRequest>) -> Answer<pb::SetResponse> {
+        let store = self.0.store(&req)?;
+        let r = convert::set_in(req.into_inner()).map_err(|e| status(&e))?;
+        let etag = store.set(r).await.map_err(|e| status(&e))?;
+        Ok(Response::new(pb::SetResponse {
+            statestore_outcomes: outcomes(&[Ok(etag)]),
+        }))
+    }
+
+    async fn ping(&self, req: Request<pb::PingRequest>) -> Answer<pb::PingResponse> {
+        let store = self.0.store(&req)?;
+        store.ping().await.map_err(|e| status(&e))?;
+        Ok(Response::new(pb::PingResponse {}))
+    }
+
+    async fn bulk_delete(
+        &self,
+        req: Request<pb::BulkDeleteRequest>,
+    ) -> Answer<pb::BulkDeleteResponse> {
+        let store = self.0.store(&req)?;
+        let reqs = each(req.into_inner().items, convert::delete_in)?;
+        let results = store.bulk_delete(reqs).await.map_err(|e| status(&e))?;
+        bulk_answer(
+            results
+                .into_iter()
+                .map(|r| (r.key, r.result.map(|()| None)))
+                .collect(),
+            |statestore_outcomes| pb::BulkDeleteResponse {
+                statestore_outcomes,
+            },
+        )
+    }
+
+    async fn bulk_get(&self, req: Request<pb::BulkGetRequest>) -> Answer<pb::BulkGetResponse> {
+        let store = self.0.store(&req)?;
+        let reqs = each(req.into_inner().items, convert::get_in)?;
+        let results = store.bulk_get(reqs).await.map_err(|e| status(&e))?;
+        Ok(Response::new(pb::BulkGetResponse {
+            items: results
+                .into_iter()
+                .map(|r| convert::bulk_item_out(r.key, r.result))
+                .collect(),
+        }))
+    }
+
+    async fn bulk_set(&self, req: Request<pb::BulkSetRequest>) -> Answer<pb::BulkSetResponse> {
+        let store = self.0.store(&req)?;
+        let reqs = each(req.into_inner().items, convert::set_in)?;
+        let results = store.bulk_set(reqs).await.map_err(|e| status(&e))?;
+        bulk_answer(
+            results.into_iter().map(|r| (r.key, r.result)).collect(),
+            |statestore_outcomes| pb::BulkSetResponse {
+                statestore_outcomes,
+            },
+        )
+    }
+}
+
+#[tonic::async_trait]
+impl pb::transactional_state_store_server::TransactionalStateStore for Handlers {
+    async fn transact(
+        &self,
+        req: Request<pb::TransactionalStateRequest>,
+    ) -> Answer<pb::TransactionalStateResponse> {
+        let store = self.0.store(&req)?;
+        let msg = req.into_inner();
+        let operations = msg
+            .operations
+            .into_iter()
+            .enumerate()
+            .map(|(i, op)| convert::op_in(i, op))
+            .collect::<statestore_core::Result<_>>()
+            .map_err(|e| status(&e))?;
+        let req = TransactRequest {
+            operations,
+            metadata: msg.metadata.into_iter().collect(),
+        };
+        let etags = store.transact(req).await.map_err(|e| status(&e))?;
+        let items: Vec<Outcome> = etags.into_iter().map(Ok).collect();
+        Ok(Response::new(pb::TransactionalStateResponse {
+            statestore_outcomes: outcomes(&items),
+        }))
+    }
+}
+
+#[tonic::async_trait]
+impl pb::queriable_state_store_server::QueriableStateStore for Handlers {
+    async fn query(&self, req: Request<pb::QueryRequest>) -> Answer<pb::QueryResponse> {
+        let store = self.0.store(&req)?;
+        let msg = req.into_inner();
+        let query = convert::query_in(msg.query).map_err(|e| status(&e))?;
+        let mut metadata: statestore_core::Metadata = msg.metadata.into_iter().collect();
+        let key_prefix = metadata.remove(KEY_PREFIX_METADATA);
+        let req = QueryRequest {
+            query,
+            key_prefix,
+            metadata,
+        };
+        let answer = store.query(req).await.map_err(|e| status(&e))?;
+        Ok(Response::new(convert::query_response_out(answer)))
+    }
+}
+
+#[tonic::async_trait]
+impl pb::transactional_store_multi_max_size_server::TransactionalStoreMultiMaxSize for Handlers {
+    async fn multi_max_size(
+        &self,
+        req: Request<pb::MultiMaxSizeRequest>,
+    ) -> Answer<pb::MultiMaxSizeResponse> {
+        let store = self.0.store(&req)?;
+        let limits = store.capabilities().limits;
+        let wire = |n: Option<usize>| n.and_then(|n| i64::try_from(n).ok());
+        Ok(Response::new(pb::MultiMaxSizeResponse {
+            max_size: wire(limits.max_transaction_ops).unwrap_or(-1),
+            statestore_max_key_len: wire(limits.max_key_len).unwrap_or(0),
+            statestore_max_value_len: wire(limits.max_value_len).unwrap_or(0),
+            statestore_max_bulk_batch: wire(limits.max_bulk_batch).unwrap_or(0),
+        }))
+    }
+}
