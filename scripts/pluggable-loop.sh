@@ -42,6 +42,22 @@ for t in "${types[@]}"; do
     "$bin" conformance --type state.pluggable --meta "socket=$sockets/$t.sock" "${meta[@]}" | tee "$tmp/conformance"
     grep -Eq '^[0-9]+ passed, 0 failed, [0-9]+ skipped' "$tmp/conformance"
 done
+# A component configured by its manifest (Component::ready): every
+# instance shares the store the manifest opens, and Init's metadata is not
+# used.
+sed "s|statestore.db|$tmp/manifest.db|" examples/components/sqlite.yaml >"$tmp/sqlite.yaml"
+"$bin" serve --pluggable --sockets-folder "$tmp/manifest-sockets" --components "$tmp/sqlite.yaml" \
+    >"$tmp/manifest.out" 2>"$tmp/manifest.err" &
+manifest_pid=$!
+trap 'kill "$pid" "$manifest_pid" 2>/dev/null || true; rm -rf "$tmp"' EXIT
+socket="$tmp/manifest-sockets/statestore.sock"
+for _ in $(seq 1 300); do [ -S "$socket" ] && break; sleep 0.1; done
+echo "== the component of examples/components/sqlite.yaml through $socket"
+"$bin" conformance --type state.pluggable --meta "socket=$socket" | tee "$tmp/conformance"
+grep -Eq '^[0-9]+ passed, 0 failed, [0-9]+ skipped' "$tmp/conformance"
+kill "$manifest_pid"
+wait "$manifest_pid" || { cat "$tmp/manifest.err" >&2; echo "error: serve --pluggable --components did not stop cleanly" >&2; exit 1; }
+[ ! -e "$socket" ] || { echo "error: $socket is left after shutdown" >&2; exit 1; }
 kill "$pid"
 wait "$pid" || { cat "$tmp/serve.err" >&2; echo "error: statestore serve --pluggable did not stop cleanly" >&2; exit 1; }
 for t in "${types[@]}"; do
