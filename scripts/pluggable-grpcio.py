@@ -5,6 +5,7 @@ component's metadata, Features, MultiMaxSize, then the calls, every one with
 its x-component-instance and the authority daprd's Go client sends.
 
 Usage: pluggable-grpcio.py SOCKET [name=value ...]   (the Init metadata)
+The socket's store must offer ETAG, TRANSACTIONAL and QUERY_API.
 Exits non-zero, naming the step, on the first difference from what daprd
 expects (../docs/testing-pluggable.md).
 """

@@ -21,7 +21,7 @@ for t in "${types[@]}"; do
     [ -S "$sockets/$t.sock" ] || { cat "$tmp/serve.err" >&2; echo "error: no socket $sockets/$t.sock" >&2; exit 1; }
 done
 # The properties each served store gets through Init, as daprd would pass a
-# manifest's metadata; every run uses tables or keys of its own.
+# manifest's metadata; the suite's keys carry a prefix of each run.
 meta_for() {
     case $1 in
         in-memory) meta=(--isolated) ;;

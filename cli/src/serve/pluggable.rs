@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use statestore::pluggable::{Component, serve, socket_path};
+use statestore::pluggable::{Component, check_name, serve, socket_path};
 use tokio::sync::watch;
 
 use super::ServeArgs;
@@ -30,6 +30,7 @@ pub async fn run(args: ServeArgs) -> statestore::Result<ExitCode> {
     for t in &args.types {
         let (reg, _) = registry.resolve(t, None)?;
         let name = socket_name(reg.name).to_owned();
+        check_name(&name)?;
         let what = format!(
             "type {}, one store per instance daprd initialises",
             reg.name
@@ -55,6 +56,11 @@ pub async fn run(args: ServeArgs) -> statestore::Result<ExitCode> {
             // component's keyPrefix.
             let store = rt.raw_store(name)?;
             let (typ, _) = rt.store_type(name)?;
+            if let Err(e) = check_name(name) {
+                eprintln!("error: component {name:?}: {e}");
+                let _ = rt.close().await;
+                return Ok(ExitCode::from(2));
+            }
             let what = format!("component {name} ({typ}), as its manifest configures it");
             if sockets
                 .insert(name.to_owned(), (what, Component::ready(store)))
@@ -70,12 +76,14 @@ pub async fn run(args: ServeArgs) -> statestore::Result<ExitCode> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let stop_tx = Arc::new(stop_tx);
     let mut tasks = Vec::new();
+    let mut announced = Vec::new();
     for (name, (what, component)) in sockets {
         let path = socket_path(&args.sockets_folder, &name);
-        println!(
+        let line = format!(
             "serving {what} on {} (daprd component type state.{name})",
             path.display()
         );
+        announced.push((path.clone(), line));
         let mut rx = stop_rx.clone();
         let stop = stop_tx.clone();
         tasks.push(tokio::spawn(async move {
@@ -86,6 +94,18 @@ pub async fn run(args: ServeArgs) -> statestore::Result<ExitCode> {
             let _ = stop.send(true);
             r.map_err(|e| format!("{}: {e:#}", path.display()))
         }));
+    }
+    // Each line once its socket answers; a socket that fails says so instead.
+    for (path, line) in announced {
+        for _ in 0..500 {
+            if tokio::net::UnixStream::connect(&path).await.is_ok() || *stop_rx.borrow() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        if path.exists() && !*stop_rx.borrow() {
+            println!("{line}");
+        }
     }
     let signal = stop_tx.clone();
     let watcher = tokio::spawn(async move {

@@ -15,9 +15,9 @@ use tonic_reflection::pb::v1alpha::server_reflection_client::ServerReflectionCli
 use tonic_reflection::pb::v1alpha::server_reflection_request::MessageRequest;
 use tonic_reflection::pb::v1alpha::server_reflection_response::MessageResponse;
 
-use crate::INSTANCE_HEADER;
 use crate::proto::{self as pb, services};
 use crate::serve::MAX_MESSAGE;
+use crate::{CLOSE_HEADER, INSTANCE_HEADER, OUTCOMES_HEADER};
 
 /// One component instance over its socket.
 pub(crate) struct Core {
@@ -160,6 +160,23 @@ impl Core {
         r
     }
 
+    /// A write's `msg`, asking a statestore server for each item's outcome.
+    pub(crate) fn write<T>(&self, msg: T) -> Request<T> {
+        let mut r = self.request(msg);
+        r.metadata_mut()
+            .insert(OUTCOMES_HEADER, MetadataValue::from_static("1"));
+        r
+    }
+
+    /// Asks a statestore server to close this instance (another component
+    /// answers the Ping and keeps it).
+    pub(crate) async fn close(&self) {
+        let mut r = self.request(pb::PingRequest {});
+        r.metadata_mut()
+            .insert(CLOSE_HEADER, MetadataValue::from_static("1"));
+        let _ = self.state().ping(r).await;
+    }
+
     pub(crate) fn state(&self) -> pb::state_store_client::StateStoreClient<Channel> {
         pb::state_store_client::StateStoreClient::new(self.channel.clone())
             .max_decoding_message_size(MAX_MESSAGE)
@@ -172,6 +189,7 @@ impl Core {
         pb::transactional_state_store_client::TransactionalStateStoreClient::new(
             self.channel.clone(),
         )
+        .max_decoding_message_size(MAX_MESSAGE)
         .max_encoding_message_size(MAX_MESSAGE)
     }
 

@@ -56,9 +56,32 @@ fn code_of(kind: ErrorKind) -> Code {
     }
 }
 
+/// Longest error message sent: gRPC clients take 8 KiB (grpcio) to 16 MiB
+/// (Go) of headers and trailers, where the message and details travel.
+const MAX_TEXT: usize = 2048;
+
+/// Longest key sent in the [`KEY`] trailer.
+const MAX_KEY: usize = 1024;
+
+/// Longest [`OUTCOMES`] trailer; a longer one is left out, and the client
+/// then fails the whole call.
+const MAX_OUTCOMES: usize = 4 << 20;
+
+/// `text` cut to at most `max` bytes at a character boundary, marked.
+pub(crate) fn cut(text: String, max: usize) -> String {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max.saturating_sub(3);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &text[..end])
+}
+
 /// The error as daprd expects it, with a failed bulk write's outcomes.
 pub fn status_with(e: &Error, outcomes: Option<Vec<u8>>) -> Status {
-    let message = format!("{e:#}");
+    let message = cut(format!("{e:#}"), MAX_TEXT);
     let details = match e.kind() {
         // Exactly one detail, or daprd does not see an etag error.
         ErrorKind::ETagMismatch | ErrorKind::ETagInvalid => {
@@ -77,10 +100,10 @@ pub fn status_with(e: &Error, outcomes: Option<Vec<u8>>) -> Status {
         }
     };
     let mut trailers = MetadataMap::new();
-    if let Some(key) = e.key() {
+    if let Some(key) = e.key().filter(|k| k.len() <= MAX_KEY) {
         trailers.insert_bin(KEY, MetadataValue::from_bytes(key.as_bytes()));
     }
-    if let Some(list) = outcomes {
+    if let Some(list) = outcomes.filter(|l| l.len() <= MAX_OUTCOMES) {
         trailers.insert_bin(OUTCOMES, MetadataValue::from_bytes(&list));
     }
     Status::with_error_details_vec_and_metadata(code_of(e.kind()), message, details, trailers)
@@ -148,7 +171,7 @@ pub fn outcomes<'a>(items: impl IntoIterator<Item = &'a Outcome>) -> Vec<u8> {
         .into_iter()
         .map(|o| match o {
             Ok(etag) => json!({ "etag": etag.as_ref().map(ETag::as_str) }),
-            Err(e) => json!({ "kind": e.kind().as_str(), "message": format!("{e:#}") }),
+            Err(e) => json!({ "kind": e.kind().as_str(), "message": cut(format!("{e:#}"), 256) }),
         })
         .collect();
     Value::Array(list).to_string().into_bytes()
@@ -282,6 +305,11 @@ mod tests {
         );
         assert!(read_outcomes(&outcomes(&items), 2).is_none());
         assert!(read_outcomes(b"", 0).is_none());
+        // Long texts are cut, keys over 1 KiB are not sent.
+        let long = status(&Error::backend("x".repeat(100_000)).with_key("k".repeat(2000)));
+        assert!(long.message().len() <= 2048, "{}", long.message().len());
+        assert_eq!(error(&long).key(), None);
+        assert_eq!(cut("\u{e9}\u{e9}\u{e9}".to_owned(), 5), "\u{e9}...");
         let s = status_with(
             &Error::etag_mismatch("x").with_key("k\u{e9}"),
             Some(outcomes(&items)),

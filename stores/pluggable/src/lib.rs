@@ -11,8 +11,8 @@ mod service;
 mod store;
 
 pub use serve::{
-    Component, DEFAULT_SOCKETS_FOLDER, MAX_MESSAGE, SOCKETS_FOLDER_ENV, serve, services_for,
-    socket_path, sockets_folder,
+    Component, DEFAULT_SOCKETS_FOLDER, GRACE, MAX_MESSAGE, SOCKETS_FOLDER_ENV, check_name, serve,
+    services_for, socket_path, sockets_folder,
 };
 pub use store::{PluggableStore, REGISTRATION};
 
@@ -21,6 +21,14 @@ pub const NAME: &str = "state.pluggable";
 
 /// The gRPC metadata that names the component instance of a call.
 pub const INSTANCE_HEADER: &str = "x-component-instance";
+
+/// Request metadata asking a statestore server for each item's outcome in
+/// a write's answer (daprd never sends it, so its answers stay Dapr's).
+pub const OUTCOMES_HEADER: &str = "statestore-outcomes";
+
+/// Ping metadata asking a statestore server to close the call's instance:
+/// the protocol has no Close, and `state.pluggable` sends this on close.
+pub const CLOSE_HEADER: &str = "statestore-close";
 
 /// The feature a statestore server lists when its query honours
 /// [`KEY_PREFIX_METADATA`] (not one of Dapr's; daprd ignores it).

@@ -35,9 +35,20 @@ pub fn sockets_folder() -> PathBuf {
 }
 
 /// The socket of component type `state.<name>` in `folder`: daprd names
-/// the type after the file, without its extension.
+/// the type after the file, without its extension. See [`check_name`].
 pub fn socket_path(folder: &Path, name: &str) -> PathBuf {
     folder.join(format!("{name}.sock"))
+}
+
+/// Refuses a socket name that is empty, holds `/` or NUL, or starts with
+/// `.`: the socket would not be a file of the folder daprd reads.
+pub fn check_name(name: &str) -> Result<()> {
+    if name.is_empty() || name.starts_with('.') || name.contains(['/', '\0']) {
+        return Err(Error::config(format!(
+            "{name:?} cannot name a socket: use a name without '/', NUL or a leading '.'"
+        )));
+    }
+    Ok(())
 }
 
 type Make = Arc<dyn Fn() -> Box<dyn Store> + Send + Sync>;
@@ -143,11 +154,22 @@ async fn clear_stale(path: &Path) -> Result<()> {
             path.display()
         )));
     }
-    if UnixStream::connect(path).await.is_ok() {
-        return Err(Error::config(format!(
-            "{} is in use: another server answers on it",
-            path.display()
-        )));
+    // Only a refused connection proves nobody serves it: a server that is
+    // busy (a full backlog) must keep its socket.
+    match UnixStream::connect(path).await {
+        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {}
+        Ok(_) => {
+            return Err(Error::config(format!(
+                "{} is in use: another server answers on it",
+                path.display()
+            )));
+        }
+        Err(e) => {
+            return Err(Error::config(format!(
+                "{} may be in use (connecting to it failed: {e}): not removed",
+                path.display()
+            )));
+        }
     }
     std::fs::remove_file(path).map_err(|e| {
         Error::config(format!("cannot remove the stale socket {}", path.display())).with_source(e)

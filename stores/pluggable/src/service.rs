@@ -10,10 +10,12 @@ use statestore_core::{
 use tonic::{Request, Response, Status};
 
 use crate::convert;
-use crate::error::{Outcome, outcomes, status, status_with};
+use crate::error::{Outcome, cut, outcomes, status, status_with};
 use crate::proto as pb;
 use crate::serve::Component;
-use crate::{INSTANCE_HEADER, KEY_PREFIX_FEATURE, KEY_PREFIX_METADATA};
+use crate::{
+    CLOSE_HEADER, INSTANCE_HEADER, KEY_PREFIX_FEATURE, KEY_PREFIX_METADATA, OUTCOMES_HEADER,
+};
 
 type Answer<T> = Result<Response<T>, Status>;
 
@@ -46,12 +48,20 @@ pub(crate) struct Instances {
     live: RwLock<HashMap<String, Arc<dyn Store>>>,
 }
 
-fn instance_name<T>(req: &Request<T>) -> String {
-    req.metadata()
-        .get(INSTANCE_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned()
+/// The call's instance name; none is the name "".
+fn instance_name<T>(req: &Request<T>) -> Result<String, Status> {
+    match req.metadata().get(INSTANCE_HEADER) {
+        None => Ok(String::new()),
+        Some(v) => v.to_str().map(str::to_owned).map_err(|_| {
+            Status::invalid_argument(format!("{INSTANCE_HEADER} is not visible ASCII"))
+        }),
+    }
+}
+
+/// Whether the caller asked for each item's outcome (statestore's client
+/// does; daprd does not, and its answers stay Dapr's size).
+fn wants_outcomes<T>(req: &Request<T>) -> bool {
+    req.metadata().contains_key(OUTCOMES_HEADER)
 }
 
 impl Instances {
@@ -67,7 +77,7 @@ impl Instances {
         if let Some(ready) = self.component.ready_store() {
             return Ok(ready);
         }
-        let name = instance_name(req);
+        let name = instance_name(req)?;
         let live = self.live.read().unwrap_or_else(|p| p.into_inner());
         live.get(&name).cloned().ok_or_else(|| {
             Status::failed_precondition(format!(
@@ -101,6 +111,18 @@ impl Instances {
             let _ = old.close().await;
         }
         Ok(())
+    }
+
+    /// Closes the instance and forgets it; calls to it then need an Init.
+    async fn close(&self, name: &str) {
+        let gone = self
+            .live
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name);
+        if let Some(store) = gone {
+            let _ = store.close().await;
+        }
     }
 
     /// Closes every instance this socket made.
@@ -138,8 +160,16 @@ fn each<T, U>(
 /// A bulk write's answer: every outcome in the answer; when some failed,
 /// the error daprd expects (etag kinds when every failure is one, as Dapr's
 /// HTTP API answers 409 or 400 then) with the outcomes as trailers.
-fn bulk_answer<T>(results: Vec<(String, Outcome)>, body: impl FnOnce(Vec<u8>) -> T) -> Answer<T> {
-    let list = outcomes(results.iter().map(|(_, o)| o));
+fn bulk_answer<T>(
+    results: Vec<(String, Outcome)>,
+    wanted: bool,
+    body: impl FnOnce(Vec<u8>) -> T,
+) -> Answer<T> {
+    let list = if wanted {
+        outcomes(results.iter().map(|(_, o)| o))
+    } else {
+        Vec::new()
+    };
     let failed: Vec<(&String, &Error)> = results
         .iter()
         .filter_map(|(k, o)| o.as_ref().err().map(|e| (k, e)))
@@ -160,10 +190,16 @@ fn bulk_answer<T>(results: Vec<(String, Outcome)>, body: impl FnOnce(Vec<u8>) ->
     } else {
         ErrorKind::ETagMismatch
     };
-    let lines: Vec<String> = failed
+    // The first failures name their keys; the outcomes hold the rest.
+    let shown = 3;
+    let mut lines: Vec<String> = failed
         .iter()
-        .map(|(k, e)| format!("{k:?}: {e:#}"))
+        .take(shown)
+        .map(|(k, e)| format!("{}: {}", cut(format!("{k:?}"), 128), e.message()))
         .collect();
+    if failed.len() > shown {
+        lines.push(format!("and {} more", failed.len() - shown));
+    }
     let e = Error::new(
         kind,
         format!(
@@ -173,13 +209,13 @@ fn bulk_answer<T>(results: Vec<(String, Outcome)>, body: impl FnOnce(Vec<u8>) ->
             lines.join("; ")
         ),
     );
-    Err(status_with(&e, Some(list)))
+    Err(status_with(&e, wanted.then_some(list)))
 }
 
 #[tonic::async_trait]
 impl pb::state_store_server::StateStore for Handlers {
     async fn init(&self, req: Request<pb::InitRequest>) -> Answer<pb::InitResponse> {
-        let name = instance_name(&req);
+        let name = instance_name(&req)?;
         let mut properties = Properties::new();
         for (k, v) in req.into_inner().metadata.unwrap_or_default().properties {
             properties.insert(k, v);
@@ -214,14 +250,24 @@ impl pb::state_store_server::StateStore for Handlers {
 
     async fn set(&self, req: Request<pb::SetRequest>) -> Answer<pb::SetResponse> {
         let store = self.0.store(&req)?;
+        let wanted = wants_outcomes(&req);
         let r = convert::set_in(req.into_inner()).map_err(|e| status(&e))?;
         let etag = store.set(r).await.map_err(|e| status(&e))?;
+        let statestore_outcomes = if wanted {
+            outcomes(&[Ok(etag)])
+        } else {
+            Vec::new()
+        };
         Ok(Response::new(pb::SetResponse {
-            statestore_outcomes: outcomes(&[Ok(etag)]),
+            statestore_outcomes,
         }))
     }
 
     async fn ping(&self, req: Request<pb::PingRequest>) -> Answer<pb::PingResponse> {
+        if req.metadata().contains_key(CLOSE_HEADER) {
+            self.0.close(&instance_name(&req)?).await;
+            return Ok(Response::new(pb::PingResponse {}));
+        }
         let store = self.0.store(&req)?;
         store.ping().await.map_err(|e| status(&e))?;
         Ok(Response::new(pb::PingResponse {}))
@@ -232,6 +278,7 @@ impl pb::state_store_server::StateStore for Handlers {
         req: Request<pb::BulkDeleteRequest>,
     ) -> Answer<pb::BulkDeleteResponse> {
         let store = self.0.store(&req)?;
+        let wanted = wants_outcomes(&req);
         let reqs = each(req.into_inner().items, convert::delete_in)?;
         let results = store.bulk_delete(reqs).await.map_err(|e| status(&e))?;
         bulk_answer(
@@ -239,6 +286,7 @@ impl pb::state_store_server::StateStore for Handlers {
                 .into_iter()
                 .map(|r| (r.key, r.result.map(|()| None)))
                 .collect(),
+            wanted,
             |statestore_outcomes| pb::BulkDeleteResponse {
                 statestore_outcomes,
             },
@@ -259,10 +307,12 @@ impl pb::state_store_server::StateStore for Handlers {
 
     async fn bulk_set(&self, req: Request<pb::BulkSetRequest>) -> Answer<pb::BulkSetResponse> {
         let store = self.0.store(&req)?;
+        let wanted = wants_outcomes(&req);
         let reqs = each(req.into_inner().items, convert::set_in)?;
         let results = store.bulk_set(reqs).await.map_err(|e| status(&e))?;
         bulk_answer(
             results.into_iter().map(|r| (r.key, r.result)).collect(),
+            wanted,
             |statestore_outcomes| pb::BulkSetResponse {
                 statestore_outcomes,
             },
@@ -277,6 +327,7 @@ impl pb::transactional_state_store_server::TransactionalStateStore for Handlers 
         req: Request<pb::TransactionalStateRequest>,
     ) -> Answer<pb::TransactionalStateResponse> {
         let store = self.0.store(&req)?;
+        let wanted = wants_outcomes(&req);
         let msg = req.into_inner();
         let operations = msg
             .operations
@@ -290,9 +341,14 @@ impl pb::transactional_state_store_server::TransactionalStateStore for Handlers 
             metadata: msg.metadata.into_iter().collect(),
         };
         let etags = store.transact(req).await.map_err(|e| status(&e))?;
-        let items: Vec<Outcome> = etags.into_iter().map(Ok).collect();
+        let statestore_outcomes = if wanted {
+            let items: Vec<Outcome> = etags.into_iter().map(Ok).collect();
+            outcomes(&items)
+        } else {
+            Vec::new()
+        };
         Ok(Response::new(pb::TransactionalStateResponse {
-            statestore_outcomes: outcomes(&items),
+            statestore_outcomes,
         }))
     }
 }

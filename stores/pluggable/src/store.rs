@@ -157,7 +157,7 @@ impl Store for PluggableStore {
         let msg = convert::set_out(req).map_err(|e| e.context(NAME, Operation::Set))?;
         let r = core
             .state()
-            .set(core.request(msg))
+            .set(core.write(msg))
             .await
             .map_err(|s| failed(Operation::Set)(s).with_key(key))?
             .into_inner();
@@ -242,7 +242,7 @@ impl Store for PluggableStore {
             items,
             options: None,
         };
-        let mut results = match core.state().bulk_set(core.request(msg)).await {
+        let mut results = match core.state().bulk_set(core.write(msg)).await {
             Ok(r) => {
                 let outcomes = read_outcomes(&r.into_inner().statestore_outcomes, keys.len());
                 bulk_results(keys, outcomes, op)
@@ -263,7 +263,7 @@ impl Store for PluggableStore {
             options: None,
         };
         let op = Operation::BulkDelete;
-        let results = match core.state().bulk_delete(core.request(msg)).await {
+        let results = match core.state().bulk_delete(core.write(msg)).await {
             Ok(r) => {
                 let outcomes = read_outcomes(&r.into_inner().statestore_outcomes, keys.len());
                 bulk_results(keys, outcomes, op)
@@ -289,7 +289,11 @@ impl Store for PluggableStore {
     }
 
     async fn close(&self) -> Result<()> {
-        self.closed.store(true, Ordering::Release);
+        if !self.closed.swap(true, Ordering::AcqRel)
+            && let Some(core) = &self.core
+        {
+            core.close().await;
+        }
         Ok(())
     }
 
@@ -311,7 +315,7 @@ impl Store for PluggableStore {
         };
         let r = core
             .transactional()
-            .transact(core.request(msg))
+            .transact(core.write(msg))
             .await
             .map_err(failed(Operation::Transact))?
             .into_inner();

@@ -89,6 +89,39 @@ async fn instances_are_apart_and_need_init() {
     assert!(s.message().contains("\"never\""), "{}", s.message());
 }
 
+/// daprd's answers stay Dapr's: no outcomes unless asked, as daprd never
+/// does; and the client's close frees its instance on the server.
+#[tokio::test(flavor = "multi_thread")]
+async fn answers_stay_daprs_and_close_frees_the_instance() {
+    let served = Served::start("memory", memory());
+    let s = client(&served, &[("instance", "mine")]).await.unwrap();
+    let mut raw = raw_client(&served).await;
+    fn with<T>(msg: T) -> tonic::Request<T> {
+        let mut r = tonic::Request::new(msg);
+        r.metadata_mut()
+            .insert("x-component-instance", "mine".parse().unwrap());
+        r
+    }
+    let set = pb::SetRequest {
+        key: "k".into(),
+        value: b"v".to_vec(),
+        ..Default::default()
+    };
+    let answer = raw.set(with(set)).await.unwrap().into_inner();
+    assert!(answer.statestore_outcomes.is_empty());
+    assert!(s.get(GetRequest::new("k")).await.unwrap().is_some());
+    s.close().await.unwrap();
+    let get = pb::GetRequest {
+        key: "k".into(),
+        ..Default::default()
+    };
+    let e = raw.get(with(get)).await.unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+    assert!(statestore_pluggable::check_name("../x").is_err());
+    assert!(statestore_pluggable::check_name("a/b").is_err());
+    assert!(statestore_pluggable::check_name("aws.dynamodb").is_ok());
+}
+
 async fn raw_client(
     served: &Served,
 ) -> pb::state_store_client::StateStoreClient<tonic::transport::Channel> {
