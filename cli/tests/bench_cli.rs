@@ -58,6 +58,21 @@ fn check(doc: &serde_json::Value, raw_driver: &str) {
     assert!(one_task["calls"].as_u64().unwrap() > 0, "{one_task:#}");
 }
 
+/// The SQLite file of `meta` (a `connectionString=` assignment) holds no
+/// key: the SDK deleted its keys and the other side its own.
+fn no_keys_left(meta: &str) {
+    let out = Command::new(env!("CARGO_BIN_EXE_statestore"))
+        .args(["keys", "%", "--type", "state.sqlite", "--meta", meta])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
 #[test]
 fn in_memory() {
     check(&bench(&["--type", "state.in-memory"]), "HashMap");
@@ -70,16 +85,7 @@ fn sqlite() {
     let meta = format!("connectionString={}", db.display());
     check(&bench(&["--type", "state.sqlite", "--meta", &meta]), "sqlx");
     // The baseline dropped its table and the SDK deleted its keys.
-    let out = Command::new(env!("CARGO_BIN_EXE_statestore"))
-        .args(["keys", "%", "--type", "state.sqlite", "--meta", &meta])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    assert!(
-        out.stdout.is_empty(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    no_keys_left(&meta);
 }
 
 /// The query row: full pages of 100 from 200 documents (`bench`'s
@@ -101,9 +107,26 @@ fn query_on_sqlite() {
         calls * 100,
         "every page is full"
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_statestore"))
-        .args(["keys", "%", "--type", "state.sqlite", "--meta", &meta])
-        .output()
-        .unwrap();
-    assert!(out.status.success() && out.stdout.is_empty());
+    no_keys_left(&meta);
+}
+
+/// `--through-socket`: SQLite served on a socket in the bench's process,
+/// against the same store called directly; both sides clean up.
+#[cfg(feature = "pluggable")]
+#[test]
+fn through_socket_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("hop.db");
+    let meta = format!("connectionString={}", db.display());
+    check(
+        &bench(&[
+            "--type",
+            "state.sqlite",
+            "--meta",
+            &meta,
+            "--through-socket",
+        ]),
+        "state.sqlite called directly, no socket",
+    );
+    no_keys_left(&meta);
 }

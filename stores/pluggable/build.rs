@@ -7,6 +7,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let files = [
         "proto/dapr/proto/components/v1/common.proto",
         "proto/dapr/proto/components/v1/state.proto",
+        "proto/statestore/v1/extensions.proto",
     ];
     for f in files {
         println!("cargo:rerun-if-changed={f}");

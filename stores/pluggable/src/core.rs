@@ -193,6 +193,17 @@ impl Core {
         .max_encoding_message_size(MAX_MESSAGE)
     }
 
+    pub(crate) fn extensions(
+        &self,
+    ) -> pb::statestore::v1::state_store_extensions_client::StateStoreExtensionsClient<Channel>
+    {
+        pb::statestore::v1::state_store_extensions_client::StateStoreExtensionsClient::new(
+            self.channel.clone(),
+        )
+        .max_decoding_message_size(MAX_MESSAGE)
+        .max_encoding_message_size(MAX_MESSAGE)
+    }
+
     pub(crate) fn queriable(
         &self,
     ) -> pb::queriable_state_store_client::QueriableStateStoreClient<Channel> {

@@ -34,6 +34,15 @@ pub const CLOSE_HEADER: &str = "statestore-close";
 /// [`KEY_PREFIX_METADATA`] (not one of Dapr's; daprd ignores it).
 pub const KEY_PREFIX_FEATURE: &str = "STATESTORE_QUERY_KEY_PREFIX";
 
+/// The feature a statestore server lists when its socket serves
+/// `delete_with_prefix` (not Dapr's DELETE_WITH_PREFIX: daprd would look
+/// for a call its protocol does not have).
+pub const DELETE_WITH_PREFIX_FEATURE: &str = "STATESTORE_DELETE_WITH_PREFIX";
+
+/// The feature a statestore server lists when its socket serves
+/// `keys_like`.
+pub const KEYS_LIKE_FEATURE: &str = "STATESTORE_KEYS_LIKE";
+
 /// Query metadata carrying the contract's `key_prefix`.
 pub const KEY_PREFIX_METADATA: &str = "statestore.keyPrefix";
 

@@ -13,6 +13,12 @@ pub mod dapr {
     }
 }
 
+pub mod statestore {
+    pub mod v1 {
+        tonic::include_proto!("statestore.v1");
+    }
+}
+
 pub use dapr::proto::components::v1::*;
 
 /// The encoded descriptor set of the protos, for gRPC reflection.
@@ -29,4 +35,6 @@ pub mod services {
     pub const QUERIABLE: &str = "dapr.proto.components.v1.QueriableStateStore";
     /// MultiMaxSize.
     pub const MULTI_MAX_SIZE: &str = "dapr.proto.components.v1.TransactionalStoreMultiMaxSize";
+    /// statestore's DeleteWithPrefix and KeysLike (daprd ignores it).
+    pub const EXTENSIONS: &str = "statestore.v1.StateStoreExtensions";
 }

@@ -133,6 +133,9 @@ pub fn services_for(features: Features) -> Vec<&'static str> {
     if features.contains(Feature::QueryApi) {
         list.push(services::QUERIABLE);
     }
+    if features.contains(Feature::DeleteWithPrefix) || features.contains(Feature::KeysLike) {
+        list.push(services::EXTENSIONS);
+    }
     list.push(services::MULTI_MAX_SIZE);
     list
 }
@@ -269,6 +272,15 @@ fn routes(h: Handlers, listed: &[&'static str]) -> Result<tonic::service::Routes
     if listed.contains(&services::TRANSACTIONAL) {
         routes = routes.add_service(
             TransactionalStateStoreServer::new(h.clone()).max_decoding_message_size(MAX_MESSAGE),
+        );
+    }
+    if listed.contains(&services::EXTENSIONS) {
+        routes = routes.add_service(
+            pb::statestore::v1::state_store_extensions_server::StateStoreExtensionsServer::new(
+                h.clone(),
+            )
+            .max_decoding_message_size(MAX_MESSAGE)
+            .max_encoding_message_size(MAX_MESSAGE),
         );
     }
     if listed.contains(&services::QUERIABLE) {

@@ -2,6 +2,7 @@
 //! component instances daprd initialised on it (docs/pluggable.md).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
 use statestore_core::{
@@ -14,7 +15,8 @@ use crate::error::{Outcome, cut, outcomes, status, status_with};
 use crate::proto as pb;
 use crate::serve::Component;
 use crate::{
-    CLOSE_HEADER, INSTANCE_HEADER, KEY_PREFIX_FEATURE, KEY_PREFIX_METADATA, OUTCOMES_HEADER,
+    CLOSE_HEADER, DELETE_WITH_PREFIX_FEATURE, INSTANCE_HEADER, KEY_PREFIX_FEATURE,
+    KEY_PREFIX_METADATA, KEYS_LIKE_FEATURE, OUTCOMES_HEADER,
 };
 
 type Answer<T> = Result<Response<T>, Status>;
@@ -35,8 +37,14 @@ pub(crate) fn feature_names(caps: &Capabilities) -> Vec<String> {
         .filter(|f| caps.has(*f))
         .map(|f| f.name().to_owned())
         .collect();
-    if caps.has(Feature::QueryApi) {
-        names.push(KEY_PREFIX_FEATURE.to_owned());
+    for (feature, name) in [
+        (Feature::QueryApi, KEY_PREFIX_FEATURE),
+        (Feature::DeleteWithPrefix, DELETE_WITH_PREFIX_FEATURE),
+        (Feature::KeysLike, KEYS_LIKE_FEATURE),
+    ] {
+        if caps.has(feature) {
+            names.push(name.to_owned());
+        }
     }
     names
 }
@@ -46,6 +54,8 @@ pub(crate) fn feature_names(caps: &Capabilities) -> Vec<String> {
 pub(crate) struct Instances {
     component: Component,
     live: RwLock<HashMap<String, Arc<dyn Store>>>,
+    /// Set by `close_all`: an Init that ends later closes its store.
+    closed: AtomicBool,
 }
 
 /// The call's instance name; none is the name "".
@@ -69,6 +79,7 @@ impl Instances {
         Instances {
             component,
             live: RwLock::new(HashMap::new()),
+            closed: AtomicBool::new(false),
         }
     }
 
@@ -102,11 +113,23 @@ impl Instances {
         };
         store.init(&properties).await?;
         let store: Arc<dyn Store> = Arc::from(store);
-        let old = self
-            .live
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(name, store);
+        // Checked under the lock close_all drains with: no store is left
+        // behind by an Init that ends during shutdown.
+        let old = {
+            let mut live = self.live.write().unwrap_or_else(|p| p.into_inner());
+            if self.closed.load(Ordering::Acquire) {
+                Err(store)
+            } else {
+                Ok(live.insert(name, store))
+            }
+        };
+        let old = match old {
+            Ok(old) => old,
+            Err(store) => {
+                let _ = store.close().await;
+                return Err(Error::unavailable("the socket is shutting down"));
+            }
+        };
         if let Some(old) = old {
             let _ = old.close().await;
         }
@@ -127,6 +150,7 @@ impl Instances {
 
     /// Closes every instance this socket made.
     pub(crate) async fn close_all(&self) {
+        self.closed.store(true, Ordering::Release);
         let all: Vec<_> = self
             .live
             .write()
@@ -385,6 +409,47 @@ impl pb::transactional_store_multi_max_size_server::TransactionalStoreMultiMaxSi
             statestore_max_key_len: wire(limits.max_key_len).unwrap_or(0),
             statestore_max_value_len: wire(limits.max_value_len).unwrap_or(0),
             statestore_max_bulk_batch: wire(limits.max_bulk_batch).unwrap_or(0),
+        }))
+    }
+}
+
+#[tonic::async_trait]
+impl pb::statestore::v1::state_store_extensions_server::StateStoreExtensions for Handlers {
+    async fn delete_with_prefix(
+        &self,
+        req: Request<pb::statestore::v1::DeleteWithPrefixRequest>,
+    ) -> Answer<pb::statestore::v1::DeleteWithPrefixResponse> {
+        let store = self.0.store(&req)?;
+        let msg = req.into_inner();
+        let req = statestore_core::DeleteWithPrefixRequest {
+            prefix: msg.prefix,
+            metadata: msg.metadata.into_iter().collect(),
+        };
+        let deleted = store
+            .delete_with_prefix(req)
+            .await
+            .map_err(|e| status(&e))?;
+        Ok(Response::new(
+            pb::statestore::v1::DeleteWithPrefixResponse { deleted },
+        ))
+    }
+
+    async fn keys_like(
+        &self,
+        req: Request<pb::statestore::v1::KeysLikeRequest>,
+    ) -> Answer<pb::statestore::v1::KeysLikeResponse> {
+        let store = self.0.store(&req)?;
+        let msg = req.into_inner();
+        let req = statestore_core::KeysLikeRequest {
+            pattern: msg.pattern,
+            page_size: msg.page_size,
+            token: Some(msg.token).filter(|t| !t.is_empty()),
+            metadata: msg.metadata.into_iter().collect(),
+        };
+        let page = store.keys_like(req).await.map_err(|e| status(&e))?;
+        Ok(Response::new(pb::statestore::v1::KeysLikeResponse {
+            keys: page.keys,
+            token: page.token.unwrap_or_default(),
         }))
     }
 }

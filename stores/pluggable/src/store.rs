@@ -15,17 +15,25 @@ use crate::config::{Config, PROPERTIES};
 use crate::core::Core;
 use crate::error::{Outcome, error, read_outcomes, trailer_outcomes};
 use crate::proto as pb;
+use crate::proto::services;
 use crate::serve::MAX_MESSAGE;
-use crate::{KEY_PREFIX_FEATURE, KEY_PREFIX_METADATA, NAME, convert};
+use crate::{
+    DELETE_WITH_PREFIX_FEATURE, KEY_PREFIX_FEATURE, KEY_PREFIX_METADATA, KEYS_LIKE_FEATURE, NAME,
+    convert,
+};
 
 /// Room kept in a message for a value's key and metadata.
 const VALUE_HEADROOM: usize = 64 << 10;
 
 /// What the protocol can carry: the most a component can offer here.
-const CARRIED: Features = Features::of(Feature::ETag)
-    .with(Feature::Transactional)
-    .with(Feature::Ttl)
-    .with(Feature::QueryApi);
+const CARRIED: Features = Features::ALL;
+
+/// The features only a statestore server carries: the socket lists its
+/// extension service and Features names them so (not as Dapr's names).
+const EXTENDED: [(Feature, &str); 2] = [
+    (Feature::DeleteWithPrefix, DELETE_WITH_PREFIX_FEATURE),
+    (Feature::KeysLike, KEYS_LIKE_FEATURE),
+];
 
 /// How `state.pluggable` is registered.
 pub const REGISTRATION: Registration = Registration::new(NAME, |_| Box::new(PluggableStore::new()))
@@ -127,9 +135,13 @@ impl Store for PluggableStore {
         let Some(core) = &self.core else {
             return Capabilities::new(CARRIED);
         };
+        let extended = core.services.iter().any(|s| s == services::EXTENSIONS);
         let features = CARRIED
             .iter()
-            .filter(|f| core.features.iter().any(|n| n == f.name()))
+            .filter(|f| match EXTENDED.iter().find(|(e, _)| e == f) {
+                Some((_, name)) => extended && self.has(name),
+                None => self.has(f.name()),
+            })
             .collect();
         let mut caps = Capabilities::new(features);
         caps.limits = core.limits;
@@ -325,13 +337,47 @@ impl Store for PluggableStore {
         }
     }
 
-    async fn delete_with_prefix(&self, _req: DeleteWithPrefixRequest) -> Result<u64> {
-        // The protocol has no such call (docs/pluggable.md).
-        Err(Error::not_supported(NAME, Operation::DeleteWithPrefix))
+    async fn delete_with_prefix(&self, req: DeleteWithPrefixRequest) -> Result<u64> {
+        let op = Operation::DeleteWithPrefix;
+        let core = self.core(op)?;
+        // Dapr's protocol has no such call: statestore's extension has.
+        if !self.capabilities().has(Feature::DeleteWithPrefix) {
+            return Err(Error::not_supported(NAME, op));
+        }
+        let msg = pb::statestore::v1::DeleteWithPrefixRequest {
+            prefix: req.prefix,
+            metadata: req.metadata.into_iter().collect(),
+        };
+        let r = core
+            .extensions()
+            .delete_with_prefix(core.request(msg))
+            .await
+            .map_err(failed(op))?;
+        Ok(r.into_inner().deleted)
     }
 
-    async fn keys_like(&self, _req: KeysLikeRequest) -> Result<KeysPage> {
-        Err(Error::not_supported(NAME, Operation::KeysLike))
+    async fn keys_like(&self, req: KeysLikeRequest) -> Result<KeysPage> {
+        let op = Operation::KeysLike;
+        let core = self.core(op)?;
+        if !self.capabilities().has(Feature::KeysLike) {
+            return Err(Error::not_supported(NAME, op));
+        }
+        let msg = pb::statestore::v1::KeysLikeRequest {
+            pattern: req.pattern,
+            page_size: req.page_size,
+            token: req.token.unwrap_or_default(),
+            metadata: req.metadata.into_iter().collect(),
+        };
+        let r = core
+            .extensions()
+            .keys_like(core.request(msg))
+            .await
+            .map_err(failed(op))?
+            .into_inner();
+        Ok(KeysPage {
+            keys: r.keys,
+            token: Some(r.token).filter(|t| !t.is_empty()),
+        })
     }
 
     async fn query(&self, req: QueryRequest) -> Result<QueryResponse> {

@@ -159,11 +159,17 @@ async fn errors_reach_the_client_by_kind() {
     s.set(SetRequest::new("k", "w").etag(etag)).await.unwrap();
     let e = s.set(SetRequest::new("", "v")).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidRequest, "{e}");
-    let e = s
+    // keys_like travels in statestore's extension service.
+    let page = s
         .keys_like(statestore_core::KeysLikeRequest::new("%"))
         .await
+        .unwrap();
+    assert_eq!(page.keys, ["k"]);
+    let e = s
+        .keys_like(statestore_core::KeysLikeRequest::new("%").page_size(0))
+        .await
         .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::NotSupported, "{e}");
+    assert_eq!(e.kind(), ErrorKind::InvalidRequest, "{e}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
