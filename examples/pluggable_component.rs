@@ -10,7 +10,7 @@
 
 use std::error::Error;
 
-use statestore::pluggable::{Component, PluggableStore, serve, socket_path, sockets_folder};
+use statestore::pluggable::{Component, PluggableStore, bind, serve, socket_path, sockets_folder};
 use statestore::{Properties, Store, StoreExt};
 use statestore_examples::notes;
 
@@ -47,16 +47,11 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let dir = std::env::temp_dir().join(format!("pluggable-example-{}", std::process::id()));
     let socket = socket_path(&dir, "notes");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let path = socket.clone();
-    let server = tokio::spawn(async move {
-        serve(&path, component, async {
-            let _ = stopped.await;
-        })
-        .await
-    });
-    while tokio::net::UnixStream::connect(&socket).await.is_err() {
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    // Once bound, the socket takes connections; serving runs in a task.
+    let bound = bind(&socket, component).await?;
+    let server = tokio::spawn(bound.serve(async {
+        let _ = stopped.await;
+    }));
     println!("serving {} on {}", notes::NAME, socket.display());
 
     // What daprd does: reflection, Init with the manifest's metadata,

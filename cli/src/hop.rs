@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use statestore::baseline::Baseline;
-use statestore::pluggable::{Component, PluggableStore, serve, socket_path};
+use statestore::pluggable::{Component, PluggableStore, bind, socket_path};
 use statestore::{
     Bytes, GetRequest, Result, SetRequest, Store, TransactRequest, TransactionOp, async_trait,
 };
@@ -34,29 +34,14 @@ impl Hop {
             .map_err(|e| statestore::Error::config("no temporary folder").with_source(e))?;
         let socket = socket_path(dir.path(), "bench");
         let (stop, stopped) = oneshot::channel::<()>();
-        let component = Component::of_type(&chosen.registration);
-        let path = socket.clone();
-        let server = tokio::spawn(async move {
-            serve(&path, component, async {
-                let _ = stopped.await;
-            })
-            .await
-        });
+        let bound = bind(&socket, Component::of_type(&chosen.registration)).await?;
+        let server = tokio::spawn(bound.serve(async {
+            let _ = stopped.await;
+        }));
         let mut properties = chosen.properties.clone();
         properties.insert("socket", socket.to_string_lossy());
         let mut client = PluggableStore::new();
-        let mut tries = 0;
-        loop {
-            match client.init(&properties).await {
-                Ok(()) => break,
-                // The server task may not have bound the socket yet.
-                Err(e) if tries < 100 && e.kind() == statestore::ErrorKind::Unavailable => {
-                    tries += 1;
-                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        client.init(&properties).await?;
         let direct_store = chosen.open().await?;
         let direct = Direct {
             store: direct_store.clone(),

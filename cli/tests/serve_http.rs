@@ -300,14 +300,7 @@ fn sigterm_stops_the_server_even_with_a_request_left_half_sent() {
     half.write_all(b"GET /v1.0/healthz HTTP/1.1\r\nHost: x\r\n")
         .unwrap();
     std::thread::sleep(Duration::from_millis(200));
-    let pid = s.child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    common::sigterm(s.child.id());
     let started = Instant::now();
     loop {
         if let Some(status) = s.child.try_wait().unwrap() {

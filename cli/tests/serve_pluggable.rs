@@ -2,6 +2,8 @@
 //! `statestore serve --pluggable`: what it refuses, and a socket that
 //! answers as daprd expects until SIGTERM removes it.
 
+mod common;
+
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -75,14 +77,7 @@ async fn a_socket_until_sigterm() {
     assert!(etag.is_some(), "a statestore server returns the new etag");
     assert_eq!(s.get_item("k").await.unwrap().unwrap().value, "v");
     s.close().await.unwrap();
-    let pid = child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    common::sigterm(child.id());
     let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),

@@ -48,6 +48,20 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// Every kind, e.g. to read one back from [`as_str`](Self::as_str).
+    pub const ALL: [ErrorKind; 10] = [
+        ErrorKind::ETagMismatch,
+        ErrorKind::ETagInvalid,
+        ErrorKind::NotSupported,
+        ErrorKind::InvalidRequest,
+        ErrorKind::Config,
+        ErrorKind::PermissionDenied,
+        ErrorKind::Unavailable,
+        ErrorKind::Timeout,
+        ErrorKind::Backend,
+        ErrorKind::Bulk,
+    ];
+
     /// A short lower-case description, as used in messages.
     pub fn as_str(self) -> &'static str {
         match self {

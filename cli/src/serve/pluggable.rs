@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use statestore::pluggable::{Component, check_name, serve, socket_path};
+use statestore::pluggable::{Component, bind, check_name, socket_path};
 use tokio::sync::watch;
 
 use super::ServeArgs;
@@ -72,40 +72,46 @@ pub async fn run(args: ServeArgs) -> statestore::Result<ExitCode> {
             }
         }
     }
+    // Every socket is bound before any serves: one that cannot be bound
+    // stops the command, and the others are removed as they drop.
+    let mut bound = Vec::new();
+    for (name, (what, component)) in sockets {
+        let path = socket_path(&args.sockets_folder, &name);
+        match bind(&path, component).await {
+            Ok(b) => bound.push((b, name, what)),
+            Err(e) => {
+                eprintln!(
+                    "error: {}",
+                    crate::scrub(&format!("{}: {e:#}", path.display()))
+                );
+                drop(bound);
+                if let Some(rt) = runtime {
+                    let _ = rt.close().await;
+                }
+                return Ok(ExitCode::from(1));
+            }
+        }
+    }
     // One signal, or one socket failing, stops every socket.
     let (stop_tx, stop_rx) = watch::channel(false);
     let stop_tx = Arc::new(stop_tx);
     let mut tasks = Vec::new();
-    let mut announced = Vec::new();
-    for (name, (what, component)) in sockets {
-        let path = socket_path(&args.sockets_folder, &name);
-        let line = format!(
+    for (socket, name, what) in bound {
+        let path = socket.path().to_owned();
+        println!(
             "serving {what} on {} (daprd component type state.{name})",
             path.display()
         );
-        announced.push((path.clone(), line));
         let mut rx = stop_rx.clone();
         let stop = stop_tx.clone();
         tasks.push(tokio::spawn(async move {
             let stopped = async move {
                 let _ = rx.wait_for(|s| *s).await;
             };
-            let r = serve(&path, component, stopped).await;
+            let r = socket.serve(stopped).await;
             let _ = stop.send(true);
             r.map_err(|e| format!("{}: {e:#}", path.display()))
         }));
-    }
-    // Each line once its socket answers; a socket that fails says so instead.
-    for (path, line) in announced {
-        for _ in 0..500 {
-            if tokio::net::UnixStream::connect(&path).await.is_ok() || *stop_rx.borrow() {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-        if path.exists() && !*stop_rx.borrow() {
-            println!("{line}");
-        }
     }
     let signal = stop_tx.clone();
     let watcher = tokio::spawn(async move {

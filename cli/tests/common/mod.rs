@@ -9,6 +9,15 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+/// Sends SIGTERM to the process `pid`, as a service manager stops it.
+pub fn sigterm(pid: u32) {
+    let sent = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success(), "kill -TERM {pid}");
+}
+
 /// A running `statestore serve`, killed when dropped.
 pub struct Server {
     pub child: Child,

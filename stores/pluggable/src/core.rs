@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use futures::StreamExt;
 use hyper_util::rt::TokioIo;
-use statestore_core::{Error, Properties, Result};
+use statestore_core::{Capabilities, Error, Features, Properties, Result};
 use tokio::net::UnixStream;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::transport::{Channel, Endpoint};
@@ -23,17 +23,19 @@ use crate::{CLOSE_HEADER, INSTANCE_HEADER, OUTCOMES_HEADER};
 pub(crate) struct Core {
     channel: Channel,
     instance: MetadataValue<Ascii>,
-    /// The services the socket lists.
-    pub services: Vec<String>,
-    /// What Features answered.
-    pub features: Vec<String>,
-    /// The limits MultiMaxSize answered (positive ones only).
-    pub limits: statestore_core::Limits,
+    /// What the component offers: its Features the socket can carry, and
+    /// the limits MultiMaxSize answered.
+    pub caps: Capabilities,
+    /// Whether its query takes a key prefix (statestore's servers).
+    pub key_prefix: bool,
 }
 
-/// A channel to the socket; the authority is `localhost`, as daprd's Go
-/// client sends over a Unix socket.
-async fn connect(socket: &Path) -> Result<Channel> {
+/// Room kept in a message for a value's key and metadata.
+const VALUE_HEADROOM: usize = 64 << 10;
+
+/// A channel to a component's socket, as daprd opens it: the authority is
+/// `localhost`, as daprd's Go client sends over a Unix socket.
+pub async fn connect(socket: &Path) -> Result<Channel> {
     let path: PathBuf = socket.to_owned();
     // A failed bulk write's trailers hold every item's outcome.
     let header_list = u32::try_from(MAX_MESSAGE).unwrap_or(u32::MAX);
@@ -101,9 +103,8 @@ impl Core {
         let mut core = Core {
             channel,
             instance,
-            services,
-            features: Vec::new(),
-            limits: statestore_core::Limits::default(),
+            caps: Capabilities::new(Features::NONE),
+            key_prefix: false,
         };
         let properties = init
             .iter()
@@ -116,7 +117,7 @@ impl Core {
             .init(core.request(init))
             .await
             .map_err(|s| crate::error::error(&s).map_message(|m| format!("{shown}: Init: {m}")))?;
-        core.features = core
+        let names = core
             .state()
             .features(core.request(pb::FeaturesRequest {}))
             .await
@@ -125,8 +126,9 @@ impl Core {
             })?
             .into_inner()
             .features;
+        (core.caps.features, core.key_prefix) = crate::features::read(&names, &services);
         // daprd always asks, and reads Unimplemented as no limit.
-        if core.services.iter().any(|s| s == services::MULTI_MAX_SIZE) {
+        if services.iter().any(|s| s == services::MULTI_MAX_SIZE) {
             let mut c = pb::transactional_store_multi_max_size_client::TransactionalStoreMultiMaxSizeClient::new(
                 core.channel.clone(),
             );
@@ -137,10 +139,11 @@ impl Core {
                 Ok(r) => {
                     let r = r.into_inner();
                     let limit = |n: i64| usize::try_from(n).ok().filter(|n| *n > 0);
-                    core.limits.max_transaction_ops = limit(r.max_size);
-                    core.limits.max_key_len = limit(r.statestore_max_key_len);
-                    core.limits.max_value_len = limit(r.statestore_max_value_len);
-                    core.limits.max_bulk_batch = limit(r.statestore_max_bulk_batch);
+                    let limits = &mut core.caps.limits;
+                    limits.max_transaction_ops = limit(r.max_size);
+                    limits.max_key_len = limit(r.statestore_max_key_len);
+                    limits.max_value_len = limit(r.statestore_max_value_len);
+                    limits.max_bulk_batch = limit(r.statestore_max_bulk_batch);
                 }
                 Err(s) if s.code() == tonic::Code::Unimplemented => {}
                 Err(s) => {
@@ -149,6 +152,10 @@ impl Core {
                 }
             }
         }
+        // A value travels in one message, beside its key and metadata.
+        let room = MAX_MESSAGE - VALUE_HEADROOM;
+        let value = &mut core.caps.limits.max_value_len;
+        *value = Some(value.map_or(room, |n| n.min(room)));
         Ok(core)
     }
 

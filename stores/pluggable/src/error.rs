@@ -24,21 +24,8 @@ pub const KEY: &str = "statestore-key-bin";
 /// The field daprd expects the one violation of an etag error on.
 const ETAG_FIELD: &str = "etag";
 
-const KINDS: [ErrorKind; 10] = [
-    ErrorKind::ETagMismatch,
-    ErrorKind::ETagInvalid,
-    ErrorKind::NotSupported,
-    ErrorKind::InvalidRequest,
-    ErrorKind::Config,
-    ErrorKind::PermissionDenied,
-    ErrorKind::Unavailable,
-    ErrorKind::Timeout,
-    ErrorKind::Backend,
-    ErrorKind::Bulk,
-];
-
 fn kind_named(name: &str) -> Option<ErrorKind> {
-    KINDS.into_iter().find(|k| k.as_str() == name)
+    ErrorKind::ALL.into_iter().find(|k| k.as_str() == name)
 }
 
 fn code_of(kind: ErrorKind) -> Code {
@@ -223,7 +210,7 @@ mod tests {
             (ErrorKind::Backend, Code::Internal),
             (ErrorKind::Bulk, Code::Internal),
         ];
-        assert_eq!(table.len(), KINDS.len());
+        assert_eq!(table.len(), ErrorKind::ALL.len());
         for (kind, code) in table {
             let s = status(&Error::new(kind, "why").with_key("k"));
             assert_eq!(s.code(), code, "{kind}");

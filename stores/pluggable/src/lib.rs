@@ -5,14 +5,16 @@ pub mod config;
 mod convert;
 mod core;
 pub mod error;
+mod features;
 pub mod proto;
 mod serve;
 mod service;
 mod store;
 
+pub use crate::core::connect;
 pub use serve::{
-    Component, DEFAULT_SOCKETS_FOLDER, GRACE, MAX_MESSAGE, SOCKETS_FOLDER_ENV, check_name, serve,
-    services_for, socket_path, sockets_folder,
+    Bound, Component, DEFAULT_SOCKETS_FOLDER, GRACE, MAX_MESSAGE, SOCKETS_FOLDER_ENV, bind,
+    check_name, serve, services_for, socket_path, sockets_folder,
 };
 pub use store::{PluggableStore, REGISTRATION};
 

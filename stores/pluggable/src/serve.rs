@@ -188,9 +188,82 @@ impl Drop for Cleanup {
     }
 }
 
-/// Serves `component` on the Unix socket `path` until `shutdown` completes,
-/// then closes the stores it made and removes the socket. A stale socket at
-/// `path` is removed first; a live one is an error.
+/// A socket bound and answering connections, not yet serving calls: what
+/// [`bind`] returns. Dropping it removes the socket.
+pub struct Bound {
+    listener: UnixListener,
+    component: Component,
+    cleanup: Cleanup,
+}
+
+/// Binds the Unix socket `path` for `component`: once this returns, daprd
+/// may connect (its calls wait for [`Bound::serve`]). A stale socket at
+/// `path` is removed first; a live one, or a file that is no socket, is an
+/// error.
+pub async fn bind(path: impl AsRef<Path>, component: Component) -> Result<Bound> {
+    let path = path.as_ref();
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| {
+            Error::config(format!("cannot create the folder {}", parent.display())).with_source(e)
+        })?;
+    }
+    clear_stale(path).await?;
+    let listener = UnixListener::bind(path).map_err(|e| {
+        Error::config(format!("cannot listen on {}", path.display())).with_source(e)
+    })?;
+    Ok(Bound {
+        listener,
+        component,
+        cleanup: Cleanup(path.to_owned()),
+    })
+}
+
+impl Bound {
+    /// The socket's path.
+    pub fn path(&self) -> &Path {
+        &self.cleanup.0
+    }
+
+    /// Serves until `shutdown` completes, then closes the stores it made
+    /// and removes the socket.
+    pub async fn serve(self, shutdown: impl Future<Output = ()> + Send) -> Result<()> {
+        let Bound {
+            listener,
+            component,
+            cleanup,
+        } = self;
+        let listed = services_for(component.features);
+        let instances = Arc::new(Instances::new(component));
+        let routes = routes(Handlers(instances.clone()), &listed)?;
+        // After `shutdown`, calls in flight get GRACE to finish; a client
+        // that keeps its connection open (daprd does) must not keep the
+        // socket up.
+        let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tonic::transport::Server::builder()
+            .add_routes(routes)
+            .serve_with_incoming_shutdown(UnixListenerStream::new(listener), async {
+                shutdown.await;
+                let _ = stopping.send(());
+            });
+        let served = tokio::select! {
+            r = server => r,
+            () = async {
+                if stopped.await.is_ok() {
+                    tokio::time::sleep(GRACE).await;
+                } else {
+                    std::future::pending::<()>().await;
+                }
+            } => Ok(()),
+        };
+        instances.close_all().await;
+        served.map_err(|e| {
+            Error::unavailable(format!("serving {} failed", cleanup.0.display())).with_source(e)
+        })
+    }
+}
+
+/// Serves `component` on the Unix socket `path` until `shutdown` completes:
+/// [`bind`], then [`Bound::serve`].
 ///
 /// ```no_run
 /// # async fn run() -> statestore_core::Result<()> {
@@ -208,43 +281,7 @@ pub async fn serve(
     component: Component,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<()> {
-    let path = path.as_ref();
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|e| {
-            Error::config(format!("cannot create the folder {}", parent.display())).with_source(e)
-        })?;
-    }
-    clear_stale(path).await?;
-    let listener = UnixListener::bind(path).map_err(|e| {
-        Error::config(format!("cannot listen on {}", path.display())).with_source(e)
-    })?;
-    let _cleanup = Cleanup(path.to_owned());
-    let listed = services_for(component.features);
-    let instances = Arc::new(Instances::new(component));
-    let routes = routes(Handlers(instances.clone()), &listed)?;
-    // After `shutdown`, calls in flight get GRACE to finish; a client that
-    // keeps its connection open (daprd does) must not keep the socket up.
-    let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tonic::transport::Server::builder()
-        .add_routes(routes)
-        .serve_with_incoming_shutdown(UnixListenerStream::new(listener), async {
-            shutdown.await;
-            let _ = stopping.send(());
-        });
-    let served = tokio::select! {
-        r = server => r,
-        () = async {
-            if stopped.await.is_ok() {
-                tokio::time::sleep(GRACE).await;
-            } else {
-                std::future::pending::<()>().await;
-            }
-        } => Ok(()),
-    };
-    instances.close_all().await;
-    served.map_err(|e| {
-        Error::unavailable(format!("serving {} failed", path.display())).with_source(e)
-    })
+    bind(path, component).await?.serve(shutdown).await
 }
 
 fn routes(h: Handlers, listed: &[&'static str]) -> Result<tonic::service::Routes> {

@@ -5,49 +5,16 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
-use statestore_core::{
-    Capabilities, Error, ErrorKind, Feature, Properties, QueryRequest, Store, TransactRequest,
-};
+use statestore_core::{Error, ErrorKind, Properties, QueryRequest, Store, TransactRequest};
 use tonic::{Request, Response, Status};
 
 use crate::convert;
 use crate::error::{Outcome, cut, outcomes, status, status_with};
 use crate::proto as pb;
 use crate::serve::Component;
-use crate::{
-    CLOSE_HEADER, DELETE_WITH_PREFIX_FEATURE, INSTANCE_HEADER, KEY_PREFIX_FEATURE,
-    KEY_PREFIX_METADATA, KEYS_LIKE_FEATURE, OUTCOMES_HEADER,
-};
+use crate::{CLOSE_HEADER, INSTANCE_HEADER, KEY_PREFIX_METADATA, OUTCOMES_HEADER};
 
 type Answer<T> = Result<Response<T>, Status>;
-
-/// The features daprd can use through this protocol.
-const CARRIED: [Feature; 4] = [
-    Feature::ETag,
-    Feature::Transactional,
-    Feature::Ttl,
-    Feature::QueryApi,
-];
-
-/// Feature names for `Features`: those the protocol carries, and this
-/// crate's extension when the store can query.
-pub(crate) fn feature_names(caps: &Capabilities) -> Vec<String> {
-    let mut names: Vec<String> = CARRIED
-        .into_iter()
-        .filter(|f| caps.has(*f))
-        .map(|f| f.name().to_owned())
-        .collect();
-    for (feature, name) in [
-        (Feature::QueryApi, KEY_PREFIX_FEATURE),
-        (Feature::DeleteWithPrefix, DELETE_WITH_PREFIX_FEATURE),
-        (Feature::KeysLike, KEYS_LIKE_FEATURE),
-    ] {
-        if caps.has(feature) {
-            names.push(name.to_owned());
-        }
-    }
-    names
-}
 
 /// The component instances of one socket, by the name daprd sends in
 /// `x-component-instance` (none is the name "").
@@ -59,10 +26,10 @@ pub(crate) struct Instances {
 }
 
 /// The call's instance name; none is the name "".
-fn instance_name<T>(req: &Request<T>) -> Result<String, Status> {
+fn instance_name<T>(req: &Request<T>) -> Result<&str, Status> {
     match req.metadata().get(INSTANCE_HEADER) {
-        None => Ok(String::new()),
-        Some(v) => v.to_str().map(str::to_owned).map_err(|_| {
+        None => Ok(""),
+        Some(v) => v.to_str().map_err(|_| {
             Status::invalid_argument(format!("{INSTANCE_HEADER} is not visible ASCII"))
         }),
     }
@@ -90,7 +57,7 @@ impl Instances {
         }
         let name = instance_name(req)?;
         let live = self.live.read().unwrap_or_else(|p| p.into_inner());
-        live.get(&name).cloned().ok_or_else(|| {
+        live.get(name).cloned().ok_or_else(|| {
             Status::failed_precondition(format!(
                 "component instance {name:?} is not initialised on this socket: call Init first"
             ))
@@ -239,7 +206,7 @@ fn bulk_answer<T>(
 #[tonic::async_trait]
 impl pb::state_store_server::StateStore for Handlers {
     async fn init(&self, req: Request<pb::InitRequest>) -> Answer<pb::InitResponse> {
-        let name = instance_name(&req)?;
+        let name = instance_name(&req)?.to_owned();
         let mut properties = Properties::new();
         for (k, v) in req.into_inner().metadata.unwrap_or_default().properties {
             properties.insert(k, v);
@@ -254,7 +221,7 @@ impl pb::state_store_server::StateStore for Handlers {
     async fn features(&self, req: Request<pb::FeaturesRequest>) -> Answer<pb::FeaturesResponse> {
         let store = self.0.store(&req)?;
         Ok(Response::new(pb::FeaturesResponse {
-            features: feature_names(&store.capabilities()),
+            features: crate::features::names(&store.capabilities()),
         }))
     }
 
@@ -289,7 +256,7 @@ impl pb::state_store_server::StateStore for Handlers {
 
     async fn ping(&self, req: Request<pb::PingRequest>) -> Answer<pb::PingResponse> {
         if req.metadata().contains_key(CLOSE_HEADER) {
-            self.0.close(&instance_name(&req)?).await;
+            self.0.close(instance_name(&req)?).await;
             return Ok(Response::new(pb::PingResponse {}));
         }
         let store = self.0.store(&req)?;

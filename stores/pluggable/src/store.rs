@@ -15,25 +15,10 @@ use crate::config::{Config, PROPERTIES};
 use crate::core::Core;
 use crate::error::{Outcome, error, read_outcomes, trailer_outcomes};
 use crate::proto as pb;
-use crate::proto::services;
-use crate::serve::MAX_MESSAGE;
-use crate::{
-    DELETE_WITH_PREFIX_FEATURE, KEY_PREFIX_FEATURE, KEY_PREFIX_METADATA, KEYS_LIKE_FEATURE, NAME,
-    convert,
-};
-
-/// Room kept in a message for a value's key and metadata.
-const VALUE_HEADROOM: usize = 64 << 10;
+use crate::{KEY_PREFIX_FEATURE, KEY_PREFIX_METADATA, NAME, convert};
 
 /// What the protocol can carry: the most a component can offer here.
 const CARRIED: Features = Features::ALL;
-
-/// The features only a statestore server carries: the socket lists its
-/// extension service and Features names them so (not as Dapr's names).
-const EXTENDED: [(Feature, &str); 2] = [
-    (Feature::DeleteWithPrefix, DELETE_WITH_PREFIX_FEATURE),
-    (Feature::KeysLike, KEYS_LIKE_FEATURE),
-];
 
 /// How `state.pluggable` is registered.
 pub const REGISTRATION: Registration = Registration::new(NAME, |_| Box::new(PluggableStore::new()))
@@ -53,7 +38,7 @@ pub struct PluggableStore {
 impl std::fmt::Debug for PluggableStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PluggableStore")
-            .field("features", &self.core.as_ref().map(|c| &c.features))
+            .field("capabilities", &self.core.as_ref().map(|c| c.caps))
             .field("closed", &self.closed)
             .finish_non_exhaustive()
     }
@@ -74,10 +59,14 @@ impl PluggableStore {
             .ok_or_else(|| Error::invalid("the store is not initialised").context(NAME, op))
     }
 
-    fn has(&self, feature: &str) -> bool {
-        self.core
-            .as_ref()
-            .is_some_and(|c| c.features.iter().any(|f| f == feature))
+    /// The core of a call of `op` that needs `feature`.
+    fn offering(&self, op: Operation, feature: Feature) -> Result<&Core> {
+        let core = self.core(op)?;
+        if core.caps.has(feature) {
+            Ok(core)
+        } else {
+            Err(Error::not_supported(NAME, op))
+        }
     }
 }
 
@@ -132,23 +121,9 @@ impl Store for PluggableStore {
     }
 
     fn capabilities(&self) -> Capabilities {
-        let Some(core) = &self.core else {
-            return Capabilities::new(CARRIED);
-        };
-        let extended = core.services.iter().any(|s| s == services::EXTENSIONS);
-        let features = CARRIED
-            .iter()
-            .filter(|f| match EXTENDED.iter().find(|(e, _)| e == f) {
-                Some((_, name)) => extended && self.has(name),
-                None => self.has(f.name()),
-            })
-            .collect();
-        let mut caps = Capabilities::new(features);
-        caps.limits = core.limits;
-        // A value travels in one message, beside its key and metadata.
-        let room = MAX_MESSAGE - VALUE_HEADROOM;
-        caps.limits.max_value_len = Some(caps.limits.max_value_len.map_or(room, |n| n.min(room)));
-        caps
+        self.core
+            .as_ref()
+            .map_or(Capabilities::new(CARRIED), |c| c.caps)
     }
 
     async fn get(&self, req: GetRequest) -> Result<Option<Item>> {
@@ -310,10 +285,7 @@ impl Store for PluggableStore {
     }
 
     async fn transact(&self, req: TransactRequest) -> Result<Vec<Option<ETag>>> {
-        let core = self.core(Operation::Transact)?;
-        if !self.has(Feature::Transactional.name()) {
-            return Err(Error::not_supported(NAME, Operation::Transact));
-        }
+        let core = self.offering(Operation::Transact, Feature::Transactional)?;
         let n = req.operations.len();
         let operations = req
             .operations
@@ -339,11 +311,8 @@ impl Store for PluggableStore {
 
     async fn delete_with_prefix(&self, req: DeleteWithPrefixRequest) -> Result<u64> {
         let op = Operation::DeleteWithPrefix;
-        let core = self.core(op)?;
         // Dapr's protocol has no such call: statestore's extension has.
-        if !self.capabilities().has(Feature::DeleteWithPrefix) {
-            return Err(Error::not_supported(NAME, op));
-        }
+        let core = self.offering(op, Feature::DeleteWithPrefix)?;
         let msg = pb::statestore::v1::DeleteWithPrefixRequest {
             prefix: req.prefix,
             metadata: req.metadata.into_iter().collect(),
@@ -358,10 +327,7 @@ impl Store for PluggableStore {
 
     async fn keys_like(&self, req: KeysLikeRequest) -> Result<KeysPage> {
         let op = Operation::KeysLike;
-        let core = self.core(op)?;
-        if !self.capabilities().has(Feature::KeysLike) {
-            return Err(Error::not_supported(NAME, op));
-        }
+        let core = self.offering(op, Feature::KeysLike)?;
         let msg = pb::statestore::v1::KeysLikeRequest {
             pattern: req.pattern,
             page_size: req.page_size,
@@ -381,13 +347,10 @@ impl Store for PluggableStore {
     }
 
     async fn query(&self, req: QueryRequest) -> Result<QueryResponse> {
-        let core = self.core(Operation::Query)?;
-        if !self.has(Feature::QueryApi.name()) {
-            return Err(Error::not_supported(NAME, Operation::Query));
-        }
+        let core = self.offering(Operation::Query, Feature::QueryApi)?;
         let mut metadata = req.metadata;
         if let Some(prefix) = req.key_prefix {
-            if !self.has(KEY_PREFIX_FEATURE) {
+            if !core.key_prefix {
                 return Err(Error::new(
                     statestore_core::ErrorKind::NotSupported,
                     format!(

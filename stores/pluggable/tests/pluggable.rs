@@ -34,19 +34,10 @@ async fn a_stale_socket_is_replaced_and_the_socket_removed_at_shutdown() {
     drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
     assert!(path.exists());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let p = path.clone();
-    let server = tokio::spawn(async move {
-        statestore_pluggable::serve(&p, memory(), async {
-            let _ = rx.await;
-        })
-        .await
-    });
-    for _ in 0..500 {
-        if tokio::net::UnixStream::connect(&path).await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    let bound = statestore_pluggable::bind(&path, memory()).await.unwrap();
+    let server = tokio::spawn(bound.serve(async {
+        let _ = rx.await;
+    }));
     // A second server on the live socket is refused, and leaves it alone.
     let again = statestore_pluggable::serve(&path, memory(), async {}).await;
     let e = again.unwrap_err();
@@ -125,18 +116,7 @@ async fn answers_stay_daprs_and_close_frees_the_instance() {
 async fn raw_client(
     served: &Served,
 ) -> pb::state_store_client::StateStoreClient<tonic::transport::Channel> {
-    let path = served.socket.clone();
-    let channel = tonic::transport::Endpoint::from_static("http://localhost")
-        .connect_with_connector(tower::service_fn(move |_| {
-            let path = path.clone();
-            async move {
-                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(
-                    tokio::net::UnixStream::connect(path).await?,
-                ))
-            }
-        }))
-        .await
-        .unwrap();
+    let channel = statestore_pluggable::connect(&served.socket).await.unwrap();
     pb::state_store_client::StateStoreClient::new(channel)
 }
 

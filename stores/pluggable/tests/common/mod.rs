@@ -3,10 +3,9 @@
 
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::PathBuf;
 
-use statestore_pluggable::{Component, serve};
+use statestore_pluggable::{Component, bind};
 use tokio::sync::oneshot;
 
 /// A served socket; dropping it stops the server.
@@ -18,11 +17,12 @@ pub struct Served {
 }
 
 impl Served {
-    /// Serves `component` on `<tmp>/<name>.sock` and waits for the socket.
+    /// Serves `component` on `<tmp>/<name>.sock`, bound when this returns.
     pub fn start(name: &str, component: Component) -> Served {
         let dir = tempfile::tempdir().expect("temporary folder");
         let socket = statestore_pluggable::socket_path(dir.path(), name);
         let (stop, stopped) = oneshot::channel::<()>();
+        let (ready, bound) = std::sync::mpsc::channel();
         let path = socket.clone();
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_multi_thread()
@@ -30,11 +30,20 @@ impl Served {
                 .enable_all()
                 .build()
                 .expect("runtime");
-            rt.block_on(serve(&path, component, async {
-                let _ = stopped.await;
-            }))
+            rt.block_on(async {
+                let socket = bind(&path, component).await?;
+                let _ = ready.send(());
+                socket
+                    .serve(async {
+                        let _ = stopped.await;
+                    })
+                    .await
+            })
         });
-        wait_for(&socket);
+        if bound.recv().is_err() {
+            let e = thread.join().expect("server thread").unwrap_err();
+            panic!("cannot bind {}: {e:#}", socket.display());
+        }
         Served {
             dir,
             socket,
@@ -68,14 +77,4 @@ impl Drop for Served {
     fn drop(&mut self) {
         let _ = self.halt();
     }
-}
-
-fn wait_for(socket: &Path) {
-    for _ in 0..500 {
-        if std::os::unix::net::UnixStream::connect(socket).is_ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    panic!("nothing answers on {} after 5 s", socket.display());
 }
