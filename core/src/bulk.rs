@@ -43,29 +43,79 @@ impl BulkGet {
             .collect()
     }
 
+    /// Where the item read for `key` (its bytes, as a backend may hand
+    /// them out) goes among [`BulkGet::keys`]; `None` for a key no valid
+    /// request asked for.
+    pub fn position(&self, key: impl AsRef<[u8]>) -> Option<usize> {
+        let key = key.as_ref();
+        self.distinct
+            .binary_search_by(|&i| self.reqs[i].key.as_bytes().cmp(key))
+            .ok()
+    }
+
     /// One answer per request, in request order: the item found under its
     /// key, or its check's error in the context of `store`. Items move to
-    /// their request; only a key asked twice is copied.
+    /// their request; a key asked twice is copied for all but its last.
     pub fn answer(
         self,
         mut found: HashMap<String, Item>,
         store: &'static str,
         op: Operation,
     ) -> Vec<KeyResult<Option<Item>>> {
-        let repeated = self.repeated;
+        let found = self
+            .distinct
+            .iter()
+            .map(|&i| found.remove(&self.reqs[i].key))
+            .collect();
+        self.answer_found(found, store, op)
+    }
+
+    /// Like [`BulkGet::answer`], from the items found at the positions of
+    /// [`BulkGet::keys`] (`found[i]` belongs to `keys()[i]`), which a
+    /// backend fills through [`BulkGet::position`] without a copy of each
+    /// key or a map.
+    pub fn answer_found(
+        self,
+        mut found: Vec<Option<Item>>,
+        store: &'static str,
+        op: Operation,
+    ) -> Vec<KeyResult<Option<Item>>> {
+        found.resize_with(self.distinct.len(), || None);
+        // Each valid request's position: the first of its key is in
+        // `distinct`, a key asked again is looked up.
+        let mut slot = vec![None; self.reqs.len()];
+        for (s, &i) in self.distinct.iter().enumerate() {
+            slot[i] = Some(s);
+        }
+        if self.repeated {
+            for (i, r) in self.reqs.iter().enumerate() {
+                if slot[i].is_none() && self.checks[i].is_ok() {
+                    slot[i] = self.position(&r.key);
+                }
+            }
+        }
+        // Requests still to answer per position: the last one takes the
+        // item, any before it gets a copy.
+        let mut left = vec![0u32; found.len()];
+        for &s in slot.iter().flatten() {
+            left[s] += 1;
+        }
         self.reqs
             .into_iter()
             .zip(self.checks)
-            .map(|(r, c)| match c {
-                Err(e) => KeyResult::err(r.key, e.context(store, op)),
-                Ok(()) => {
-                    let item = if repeated {
-                        found.get(&r.key).cloned()
+            .zip(slot)
+            .map(|((r, c), s)| match (c, s) {
+                (Err(e), _) => KeyResult::err(r.key, e.context(store, op)),
+                (Ok(()), Some(s)) => {
+                    left[s] -= 1;
+                    let item = if left[s] == 0 {
+                        found[s].take()
                     } else {
-                        found.remove(&r.key)
+                        found[s].clone()
                     };
                     KeyResult::ok(r.key, item)
                 }
+                (Ok(()), None) => KeyResult::ok(r.key, None),
             })
             .collect()
     }
@@ -101,5 +151,42 @@ mod tests {
         );
         let e = out[2].result.as_ref().unwrap_err();
         assert_eq!(e.store(), Some("test"));
+    }
+
+    #[test]
+    fn answers_from_positions_as_from_a_map() {
+        let limits = Limits::default();
+        let reqs = ["b", "a", "", "b", "c"].map(GetRequest::new).to_vec();
+        let bulk = BulkGet::new(reqs.clone(), &limits);
+        assert_eq!(bulk.position("b"), Some(1));
+        assert_eq!(bulk.position("c"), Some(2));
+        assert_eq!(bulk.position(""), None, "an invalid key has no position");
+        assert_eq!(bulk.position("z"), None);
+        let mut found = vec![None; 3];
+        found[bulk.position("a").unwrap()] = Some(Item::new("1"));
+        found[bulk.position("b").unwrap()] = Some(Item::new("2"));
+        let by_position = bulk.answer_found(found, "test", Operation::BulkGet);
+        let map = HashMap::from([("a".into(), Item::new("1")), ("b".into(), Item::new("2"))]);
+        let by_map = BulkGet::new(reqs, &limits).answer(map, "test", Operation::BulkGet);
+        let show = |out: &[KeyResult<Option<Item>>]| -> Vec<String> {
+            out.iter()
+                .map(|r| {
+                    format!(
+                        "{} {:?}",
+                        r.key,
+                        r.result
+                            .as_ref()
+                            .map(|i| i.as_ref().map(|i| i.value.clone()))
+                            .map_err(|e| e.kind())
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(show(&by_position), show(&by_map));
+        assert_eq!(
+            show(&by_position)[3],
+            show(&by_position)[0],
+            "a repeated key gets a copy"
+        );
     }
 }

@@ -22,9 +22,12 @@ impl Driver for PgDriver {
     fn bind(q: DriverQuery<Self>, p: Param) -> DriverQuery<Self> {
         match bind_scalar::<Self>(q, p) {
             Ok(q) => q,
-            Err((q, Param::TextArray(v))) => q.bind(v),
+            // Borrowed from the packed texts and values; sqlx encodes on bind.
+            Err((q, Param::TextArray(v))) => q.bind(v.iter().collect::<Vec<&str>>()),
             Err((q, Param::OptTextArray(v))) => q.bind(v),
-            Err((q, Param::BytesArray(v))) => q.bind(v),
+            Err((q, Param::BytesArray(v))) => {
+                q.bind(v.iter().map(|b| &b[..]).collect::<Vec<&[u8]>>())
+            }
             Err((q, Param::I64Array(v))) => q.bind(v),
             Err((q, Param::OptI64Array(v))) => q.bind(v),
             Err((q, _)) => q,

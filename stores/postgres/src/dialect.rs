@@ -159,9 +159,7 @@ impl PgDialect {
     fn keys(keys: &[&str]) -> Vec<Param> {
         match keys {
             [k] => vec![Param::Text((*k).to_owned())],
-            _ => vec![Param::TextArray(
-                keys.iter().map(|k| (*k).to_owned()).collect(),
-            )],
+            _ => vec![Param::TextArray(keys.iter().copied().collect())],
         }
     }
 
@@ -183,8 +181,8 @@ impl PgDialect {
             return p;
         }
         let mut p = vec![
-            Param::TextArray(rows.iter().map(|r| r.key.to_owned()).collect()),
-            Param::BytesArray(rows.iter().map(|r| r.value.to_vec()).collect()),
+            Param::TextArray(rows.iter().map(|r| r.key).collect()),
+            Param::BytesArray(rows.iter().map(|r| r.value.clone()).collect()),
             Param::OptTextArray(
                 rows.iter()
                     .map(|r| r.content_type.map(str::to_owned))
@@ -239,9 +237,7 @@ impl Dialect for PgDialect {
     fn lock(&self, keys: &[&str]) -> Option<Stmt> {
         Some(Stmt::fixed(
             &self.lock_many,
-            vec![Param::TextArray(
-                keys.iter().map(|k| (*k).to_owned()).collect(),
-            )],
+            vec![Param::TextArray(keys.iter().copied().collect())],
         ))
     }
 
@@ -277,7 +273,7 @@ impl Dialect for PgDialect {
         let params = match rows {
             [r] => vec![Param::Text(r.key.to_owned()), Param::I64(r.etag)],
             _ => vec![
-                Param::TextArray(rows.iter().map(|r| r.key.to_owned()).collect()),
+                Param::TextArray(rows.iter().map(|r| r.key).collect()),
                 Param::I64Array(rows.iter().map(|r| r.etag).collect()),
             ],
         };

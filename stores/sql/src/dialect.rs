@@ -30,11 +30,11 @@ pub enum Param {
     /// A double (the query's numbers).
     F64(f64),
     /// An array of text (PostgreSQL only, like every array).
-    TextArray(Vec<String>),
+    TextArray(Texts),
     /// An array of nullable text.
     OptTextArray(Vec<Option<String>>),
     /// An array of byte strings.
-    BytesArray(Vec<Vec<u8>>),
+    BytesArray(Vec<Bytes>),
     /// An array of 64-bit integers.
     I64Array(Vec<i64>),
     /// An array of nullable 64-bit integers.
@@ -57,6 +57,44 @@ impl std::fmt::Debug for Param {
             Param::I64Array(v) => write!(f, "I64Array[{}]", v.len()),
             Param::OptI64Array(v) => write!(f, "OptI64Array[{}]", v.len()),
         }
+    }
+}
+
+/// Texts packed in one string: an array of keys costs two allocations
+/// rather than one per key (docs/performance.md, "bulk_get under
+/// callgrind").
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Texts {
+    text: String,
+    ends: Vec<usize>,
+}
+
+impl Texts {
+    /// The number of texts.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The texts, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts.zip(&self.ends).map(|(a, &b)| &self.text[a..b])
+    }
+}
+
+impl<'a> FromIterator<&'a str> for Texts {
+    fn from_iter<I: IntoIterator<Item = &'a str>>(items: I) -> Self {
+        let mut t = Texts::default();
+        for s in items {
+            t.text.push_str(s);
+            t.ends.push(t.text.len());
+        }
+        t
     }
 }
 
@@ -137,11 +175,12 @@ impl Stmt {
     }
 }
 
-/// A state row as read back.
+/// A state row as read back; its key owned, or borrowed from the driver's
+/// answer (`Row<&str>`, [`crate::backend::Conn::each_row`]).
 #[derive(Clone, PartialEq, Eq)]
-pub struct Row {
+pub struct Row<K = String> {
     /// The key.
-    pub key: String,
+    pub key: K,
     /// The value.
     pub value: Vec<u8>,
     /// The etag, as stored.
@@ -152,7 +191,7 @@ pub struct Row {
     pub expires_at: Option<i64>,
 }
 
-impl std::fmt::Debug for Row {
+impl<K: std::fmt::Debug> std::fmt::Debug for Row<K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Row")
             .field("key", &self.key)
@@ -482,6 +521,17 @@ pub trait Dialect: crate::JsonSql + Send + Sync + 'static {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn texts_give_back_what_was_packed() {
+        let items = ["b", "", "ключ", "a\0b", ""];
+        let t: Texts = items.iter().copied().collect();
+        assert_eq!(t.len(), 5);
+        assert_eq!(t.iter().collect::<Vec<_>>(), items);
+        let none: Texts = std::iter::empty().collect();
+        assert!(none.is_empty());
+        assert_eq!(none.iter().count(), 0);
+    }
 
     #[test]
     fn json_copies_only_what_every_json_column_takes() {

@@ -220,30 +220,60 @@ fn query<D: Driver>(stmt: Stmt) -> DriverQuery<D> {
     q
 }
 
-/// A state row from its five columns (see [`crate::dialect`]); `None` when
-/// the statement selects liveness as a sixth column and it is not true.
-fn state_row<D: Driver>(
-    r: &<D::Db as Database>::Row,
+/// A state row from its five columns (see [`crate::dialect`]), its key
+/// read by `key`; `None` when the statement selects liveness as a sixth
+/// column and it is not true.
+fn state_row<'r, D: Driver, K>(
+    r: &'r <D::Db as Database>::Row,
     live_column: bool,
-) -> std::result::Result<Option<Row>, sqlx::Error>
+    key: impl FnOnce(&'r <D::Db as Database>::Row) -> std::result::Result<K, sqlx::Error>,
+) -> std::result::Result<Option<Row<K>>, sqlx::Error>
 where
-    for<'r> String: Decode<'r, D::Db> + Type<D::Db>,
-    for<'r> Vec<u8>: Decode<'r, D::Db> + Type<D::Db>,
-    for<'r> i64: Decode<'r, D::Db> + Type<D::Db>,
+    for<'a> String: Decode<'a, D::Db> + Type<D::Db>,
+    for<'a> Vec<u8>: Decode<'a, D::Db> + Type<D::Db>,
+    for<'a> i64: Decode<'a, D::Db> + Type<D::Db>,
     usize: ColumnIndex<<D::Db as Database>::Row>,
 {
     use sqlx::Row as _;
+    // Unchecked: the columns are the store's own, made by its migrations
+    // (their version is checked at init), and sqlx's type check costs more
+    // than the decoding (docs/performance.md, "bulk_get under callgrind");
+    // each decoder still checks sizes and UTF-8, so a column of another
+    // type is an error, never a panic.
     // As in `WHERE`, only true counts: NULL and 0 are not live.
-    if live_column && !matches!(r.try_get::<Option<i64>, _>(5)?, Some(v) if v != 0) {
+    if live_column && !matches!(r.try_get_unchecked::<Option<i64>, _>(5)?, Some(v) if v != 0) {
         return Ok(None);
     }
     Ok(Some(Row {
-        key: r.try_get(0)?,
-        value: r.try_get(1)?,
-        etag: r.try_get(2)?,
-        content_type: r.try_get(3)?,
-        expires_at: r.try_get(4)?,
+        key: key(r)?,
+        value: r.try_get_unchecked(1)?,
+        etag: r.try_get_unchecked(2)?,
+        content_type: r.try_get_unchecked(3)?,
+        expires_at: r.try_get_unchecked(4)?,
     }))
+}
+
+/// The key column's bytes as they come, without a check of its type or of
+/// UTF-8: a bulk read only compares them with the keys it asked for, and
+/// every dialect stores a key as text or bytes.
+fn key_bytes<D: Driver>(r: &<D::Db as Database>::Row) -> std::result::Result<&[u8], sqlx::Error>
+where
+    for<'a> &'a [u8]: Decode<'a, D::Db>,
+    usize: ColumnIndex<<D::Db as Database>::Row>,
+{
+    use sqlx::Row as _;
+    r.try_get_unchecked(0)
+}
+
+/// The key column as text (unchecked as the other columns, see
+/// [`state_row`]; UTF-8 is still checked).
+fn owned_key<D: Driver>(r: &<D::Db as Database>::Row) -> std::result::Result<String, sqlx::Error>
+where
+    for<'a> String: Decode<'a, D::Db> + Type<D::Db>,
+    usize: ColumnIndex<<D::Db as Database>::Row>,
+{
+    use sqlx::Row as _;
+    r.try_get_unchecked(0)
 }
 
 #[async_trait]
@@ -252,6 +282,7 @@ where
     for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
     <D::Db as Database>::Arguments: IntoArguments<D::Db>,
     for<'r> String: Decode<'r, D::Db> + Type<D::Db>,
+    for<'r> &'r [u8]: Decode<'r, D::Db>,
     for<'r> Vec<u8>: Decode<'r, D::Db> + Type<D::Db>,
     for<'r> i64: Decode<'r, D::Db> + Type<D::Db>,
     usize: ColumnIndex<<D::Db as Database>::Row>,
@@ -271,9 +302,29 @@ where
             .await
             .map_err(map::<D>)?;
         rows.iter()
-            .filter_map(|r| state_row::<D>(r, live_column).transpose())
+            .filter_map(|r| state_row::<D, String>(r, live_column, owned_key::<D>).transpose())
             .collect::<std::result::Result<_, sqlx::Error>>()
             .map_err(map::<D>)
+    }
+
+    async fn each_row(
+        &mut self,
+        stmt: Stmt,
+        each: &mut (dyn for<'r> FnMut(Row<&'r [u8]>) + Send),
+    ) -> Result<()> {
+        let live_column = stmt.live_column;
+        let rows = query::<D>(stmt)
+            .fetch_all(self.conn())
+            .await
+            .map_err(map::<D>)?;
+        for r in &rows {
+            if let Some(row) =
+                state_row::<D, &[u8]>(r, live_column, key_bytes::<D>).map_err(map::<D>)?
+            {
+                each(row);
+            }
+        }
+        Ok(())
     }
 
     /// One row without collecting a stream: the single-key read.
@@ -284,7 +335,7 @@ where
             .await
             .map_err(map::<D>)?;
         match row {
-            Some(r) => state_row::<D>(&r, live_column).map_err(map::<D>),
+            Some(r) => state_row::<D, String>(&r, live_column, owned_key::<D>).map_err(map::<D>),
             None => Ok(None),
         }
     }

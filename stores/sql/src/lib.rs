@@ -36,7 +36,7 @@ mod store;
 pub mod testing;
 
 pub use backend::{Backend, Conn, Settings};
-pub use dialect::{Bookkeeping, Dialect, KeyEtag, Param, Row, Stmt, WriteRow};
+pub use dialect::{Bookkeeping, Dialect, KeyEtag, Param, Row, Stmt, Texts, WriteRow};
 pub use driver::{Driver, SqlxConn};
 pub use query::{JsonSql, Kind, Path, Sql};
 pub use schema::{cleanup_turn, lock_id};

@@ -89,7 +89,7 @@ fn spawn_cleanup<B: Backend>(
     })
 }
 
-fn item(row: Row) -> Item {
+fn item<K>(row: Row<K>) -> Item {
     Item {
         value: Bytes::from(row.value),
         etag: Some(etag::format(row.etag)),
@@ -192,16 +192,31 @@ impl<B: Backend> Inner<B> {
         }
     }
 
-    /// The live rows of distinct keys, on one read connection,
+    /// The live items of a bulk read's distinct keys at their positions
+    /// ([`BulkGet::answer_found`]), on one read connection,
     /// [`Dialect::max_rows`] keys per statement.
-    async fn rows(&self, keys: &[&str]) -> Result<Vec<Row>> {
+    async fn items(&self, bulk: &BulkGet) -> Result<Vec<Option<Item>>> {
         let d = self.backend.dialect();
+        let keys = bulk.keys();
+        let mut found = vec![None; keys.len()];
         let mut conn = self.backend.read().await?;
-        let mut rows = Vec::with_capacity(keys.len());
+        // Rows tend to come in key order (an index scan): the key after the
+        // last one found is tried before a search.
+        let mut next = 0;
+        let mut place = |row: Row<&[u8]>| {
+            let p = match keys.get(next) {
+                Some(k) if k.as_bytes() == row.key => Some(next),
+                _ => bulk.position(row.key),
+            };
+            if let Some(p) = p {
+                found[p] = Some(item(row));
+                next = p + 1;
+            }
+        };
         for chunk in keys.chunks(d.max_rows().max(1)) {
-            rows.extend(conn.rows(d.get(chunk)).await?);
+            conn.each_row(d.get(chunk), &mut place).await?;
         }
-        Ok(rows)
+        Ok(found)
     }
 
     /// The live row of one key.
@@ -472,13 +487,8 @@ impl<B: Backend> Store for SqlStore<B> {
         let op = Operation::BulkGet;
         self.run(op, |inner| async move {
             let bulk = BulkGet::new(reqs, &inner.limits());
-            let found = inner
-                .rows(&bulk.keys())
-                .await?
-                .into_iter()
-                .map(|mut row| (std::mem::take(&mut row.key), item(row)))
-                .collect();
-            Ok(bulk.answer(found, B::NAME, op))
+            let found = inner.items(&bulk).await?;
+            Ok(bulk.answer_found(found, B::NAME, op))
         })
         .await
     }
