@@ -53,6 +53,17 @@ impl BulkGet {
             .ok()
     }
 
+    /// [`BulkGet::position`], trying position `next` first: backends tend
+    /// to hand rows out in key order, so a caller passing the last
+    /// position found plus one mostly skips the search.
+    pub fn position_from(&self, key: impl AsRef<[u8]>, next: usize) -> Option<usize> {
+        let key = key.as_ref();
+        match self.distinct.get(next) {
+            Some(&i) if self.reqs[i].key.as_bytes() == key => Some(next),
+            _ => self.position(key),
+        }
+    }
+
     /// One answer per request, in request order: the item found under its
     /// key, or its check's error in the context of `store`. Items move to
     /// their request; a key asked twice is copied for all but its last.
@@ -162,6 +173,13 @@ mod tests {
         assert_eq!(bulk.position("c"), Some(2));
         assert_eq!(bulk.position(""), None, "an invalid key has no position");
         assert_eq!(bulk.position("z"), None);
+        assert_eq!(bulk.position_from("c", 2), Some(2));
+        assert_eq!(
+            bulk.position_from("a", 2),
+            Some(0),
+            "a wrong guess searches"
+        );
+        assert_eq!(bulk.position_from("z", 9), None);
         let mut found = vec![None; 3];
         found[bulk.position("a").unwrap()] = Some(Item::new("1"));
         found[bulk.position("b").unwrap()] = Some(Item::new("2"));

@@ -323,10 +323,12 @@ impl Store for MongoStore {
             let mut found = vec![None; keys.len()];
             // `$in` lists of at most 8 MiB: a command is one document of
             // at most 16 MiB.
+            let mut next = 0;
             for chunk in driver::runs(&keys, MAX_BULK_BATCH, 8 << 20, String::len) {
                 core.find(chunk, |doc| {
-                    if let Some(p) = doc.id.and_then(|k| bulk.position(k)) {
+                    if let Some(p) = doc.id.and_then(|k| bulk.position_from(k, next)) {
                         found[p] = Some(doc.item());
+                        next = p + 1;
                     }
                 })
                 .await?;

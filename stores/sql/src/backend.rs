@@ -60,23 +60,12 @@ pub trait Conn: Send {
 
     /// Runs a statement returning state rows and hands each to `each` with
     /// its key's bytes borrowed from the answer: a bulk read places its
-    /// items without a copy of each key. By default through [`Conn::rows`].
+    /// items without a copy of each key.
     async fn each_row(
         &mut self,
         stmt: Stmt,
         each: &mut (dyn for<'r> FnMut(Row<&'r [u8]>) + Send),
-    ) -> Result<()> {
-        for r in self.rows(stmt).await? {
-            each(Row {
-                key: r.key.as_bytes(),
-                value: r.value,
-                etag: r.etag,
-                content_type: r.content_type,
-                expires_at: r.expires_at,
-            });
-        }
-        Ok(())
-    }
+    ) -> Result<()>;
 
     /// Runs a statement returning at most one state row (the live row of
     /// one key); by default the first of [`Conn::rows`].

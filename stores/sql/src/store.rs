@@ -200,15 +200,9 @@ impl<B: Backend> Inner<B> {
         let keys = bulk.keys();
         let mut found = vec![None; keys.len()];
         let mut conn = self.backend.read().await?;
-        // Rows tend to come in key order (an index scan): the key after the
-        // last one found is tried before a search.
         let mut next = 0;
         let mut place = |row: Row<&[u8]>| {
-            let p = match keys.get(next) {
-                Some(k) if k.as_bytes() == row.key => Some(next),
-                _ => bulk.position(row.key),
-            };
-            if let Some(p) = p {
+            if let Some(p) = bulk.position_from(row.key, next) {
                 found[p] = Some(item(row));
                 next = p + 1;
             }
