@@ -267,7 +267,9 @@ impl Fixture {
     }
 
     /// One call: `keys` (one for get and set) read, or written with
-    /// `value`; returns how many keys it touched.
+    /// `value`; returns how many keys it touched. Both sides get the keys
+    /// moved in, as a caller owning them would: a copy made here would be
+    /// the harness's cost, charged to one side.
     async fn once(
         &self,
         workload: Workload,
@@ -277,10 +279,16 @@ impl Fixture {
     ) -> Result<u64> {
         use Workload::{BulkGet, BulkSet, Get, Query, Set, Transact};
         let s = &self.store;
-        let sets = || keys.iter().map(|k| SetRequest::new(k, value.clone()));
-        let items = || -> Vec<(String, Bytes)> {
-            keys.iter().map(|k| (k.clone(), value.clone())).collect()
+        let n = keys.len() as u64;
+        let sets = |keys: Vec<String>| {
+            let value = value.clone();
+            keys.into_iter()
+                .map(move |k| SetRequest::new(k, value.clone()))
         };
+        let items = |keys: Vec<String>| -> Vec<(String, Bytes)> {
+            keys.into_iter().map(|k| (k, value.clone())).collect()
+        };
+        let one = |keys: Vec<String>| keys.into_iter().next().unwrap_or_default();
         match (workload, via, &self.raw) {
             (Query, Via::Sdk, _) => {
                 let group: u64 = keys[0].parse().unwrap_or(0);
@@ -295,19 +303,19 @@ impl Fixture {
                 q.page.limit = Some(Fixture::GROUP as u32);
                 return Ok(s.query(QueryRequest::new(q)).await?.results.len() as u64);
             }
-            (Get, Via::Sdk, _) => drop(s.get(GetRequest::new(&keys[0])).await?),
-            (Set, Via::Sdk, _) => drop(s.set(SetRequest::new(&keys[0], value.clone())).await?),
+            (Get, Via::Sdk, _) => drop(s.get(GetRequest::new(one(keys))).await?),
+            (Set, Via::Sdk, _) => drop(s.set(SetRequest::new(one(keys), value.clone())).await?),
             (BulkGet, Via::Sdk, _) => {
-                let reqs = keys.iter().map(GetRequest::new).collect();
+                let reqs = keys.into_iter().map(GetRequest::new).collect();
                 check_all(s.bulk_get(reqs).await?)?
             }
-            (BulkSet, Via::Sdk, _) => check_all(s.bulk_set(sets().collect()).await?)?,
+            (BulkSet, Via::Sdk, _) => check_all(s.bulk_set(sets(keys).collect()).await?)?,
             (Transact, Via::Sdk, _) => {
-                let ops: Vec<TransactionOp> = sets().map(Into::into).collect();
+                let ops: Vec<TransactionOp> = sets(keys).map(Into::into).collect();
                 drop(s.transact(TransactRequest::new(ops)).await?)
             }
             (BulkGet, Via::ParallelLoop, _) => {
-                let calls = keys.iter().map(|k| s.get(GetRequest::new(k)));
+                let calls = keys.into_iter().map(|k| s.get(GetRequest::new(k)));
                 drop(
                     join_all(calls)
                         .await
@@ -316,7 +324,7 @@ impl Fixture {
                 )
             }
             (BulkSet, Via::ParallelLoop, _) => {
-                let calls = sets().map(|r| s.set(r));
+                let calls = sets(keys).map(|r| s.set(r));
                 drop(
                     join_all(calls)
                         .await
@@ -325,24 +333,24 @@ impl Fixture {
                 )
             }
             (BulkGet, Via::SequentialLoop, _) => {
-                for k in &keys {
+                for k in keys {
                     s.get(GetRequest::new(k)).await?;
                 }
             }
             (BulkSet | Transact, Via::SequentialLoop, _) => {
-                for r in sets() {
+                for r in sets(keys) {
                     s.set(r).await?;
                 }
             }
             (Get, Via::Raw, Some(r)) => drop(r.get(&keys[0]).await?),
             (Set, Via::Raw, Some(r)) => r.set(&keys[0], value.clone()).await?,
             (BulkGet, Via::Raw, Some(r)) => drop(r.bulk_get(&keys).await?),
-            (BulkSet, Via::Raw, Some(r)) => r.bulk_set(&items()).await?,
-            (Transact, Via::Raw, Some(r)) => r.transact(&items()).await?,
+            (BulkSet, Via::Raw, Some(r)) => r.bulk_set(&items(keys)).await?,
+            (Transact, Via::Raw, Some(r)) => r.transact(&items(keys)).await?,
             // `call` makes no other combination.
             _ => return Ok(0),
         }
-        Ok(keys.len() as u64)
+        Ok(n)
     }
 }
 

@@ -16,7 +16,7 @@ use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use redis::{
     Cmd, ConnectionAddr, ConnectionInfo, IntoConnectionInfo, Pipeline, RedisConnectionInfo,
-    RedisError, RedisFuture, RedisResult, ServerErrorKind, Value,
+    RedisError, RedisFuture, RedisResult, RedisWrite, ServerErrorKind, ToRedisArgs, Value,
 };
 use statestore_core::check::{Condition, Op, Write};
 use statestore_core::{ETag, Error, Item, Result, Ttl};
@@ -84,12 +84,21 @@ pub struct Call {
     pub script: bool,
 }
 
+/// A store's connections. A server's never change, so every call reads
+/// them without a lock: a lock's counter, written by every call, is a cache
+/// line two cores take from each other (docs/performance.md, "state.redis",
+/// "The client's CPU"). A cluster's are replaced after a lost node.
+enum Conns {
+    Node(Vec<Conn>),
+    Cluster(RwLock<Vec<Conn>>),
+}
+
 /// The connected part of a store.
 pub struct Core {
     /// The connections calls are spread over, then one more for writes
     /// with `strong` consistency: their `WAIT` holds up every command
     /// behind it on its connection, so it gets a connection of its own.
-    conns: RwLock<Vec<Conn>>,
+    conns: Conns,
     /// The cluster client, to dial the cluster again (see [`Core::recover`]).
     cluster: Option<ClusterClient>,
     /// When the last redial started; at most one per [`REDIAL_EVERY`].
@@ -206,8 +215,12 @@ pub async fn connect(cfg: &Config) -> Result<Core> {
             conns
         }
     };
+    let conns = match cfg.mode {
+        Mode::Node => Conns::Node(conns),
+        Mode::Cluster => Conns::Cluster(RwLock::new(conns)),
+    };
     let mut core = Core {
-        conns: RwLock::new(conns),
+        conns,
         cluster,
         redialed: Mutex::new(None),
         next: AtomicUsize::new(0),
@@ -302,8 +315,43 @@ pub fn is_version(etag: &str) -> bool {
 
 /// A fresh version: random, so a key deleted and written again never
 /// repeats an etag handed out before.
-pub fn new_version() -> String {
-    fastrand::u64(1..=i64::MAX as u64).to_string()
+pub fn new_version() -> ETag {
+    // Digit by digit: formatting through `fmt` showed in bulk writes'
+    // profiles (docs/performance.md, "The client's CPU").
+    let mut n = fastrand::u64(1..=i64::MAX as u64);
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    while n > 0 {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    ETag::from(std::str::from_utf8(&digits[at..]).unwrap_or("1"))
+}
+
+/// What a set stores: the whole record in the compact layout, the value
+/// itself in Dapr's; either goes into its command without a copy of its own.
+enum Stored<'a> {
+    Record(record::Record<'a>),
+    Value(&'a [u8]),
+}
+
+impl Stored<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Stored::Record(r) => r.len(),
+            Stored::Value(v) => v.len(),
+        }
+    }
+}
+
+impl ToRedisArgs for Stored<'_> {
+    fn write_redis_args<W: ?Sized + RedisWrite>(&self, out: &mut W) {
+        match self {
+            Stored::Record(r) => r.write_redis_args(out),
+            Stored::Value(v) => out.write_arg(v),
+        }
+    }
 }
 
 impl Core {
@@ -314,15 +362,23 @@ impl Core {
 
     /// A connection (the next of the pool in node mode).
     pub fn conn(&self) -> Conn {
-        let conns = self.conns.read().unwrap_or_else(|p| p.into_inner());
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % (conns.len() - 1);
-        conns[i].clone()
+        match &self.conns {
+            // One connection for calls (the default): no counter either.
+            Conns::Node(conns) if conns.len() == 2 => conns[0].clone(),
+            Conns::Node(conns) => {
+                conns[self.next.fetch_add(1, Ordering::Relaxed) % (conns.len() - 1)].clone()
+            }
+            Conns::Cluster(conns) => conns.read().unwrap_or_else(|p| p.into_inner())[0].clone(),
+        }
     }
 
     /// The connection of writes that wait for a replica.
     fn strong_conn(&self) -> Conn {
-        let conns = self.conns.read().unwrap_or_else(|p| p.into_inner());
-        conns[conns.len() - 1].clone()
+        let last = |conns: &[Conn]| conns[conns.len() - 1].clone();
+        match &self.conns {
+            Conns::Node(conns) => last(conns),
+            Conns::Cluster(conns) => last(&conns.read().unwrap_or_else(|p| p.into_inner())),
+        }
     }
 
     /// After a call found a cluster node unreachable: dials the cluster
@@ -346,8 +402,10 @@ impl Core {
         tokio::spawn(async move {
             match dial(&client).await {
                 Ok(conns) => {
-                    if let Some(core) = core.upgrade() {
-                        *core.conns.write().unwrap_or_else(|p| p.into_inner()) = conns;
+                    if let Some(core) = core.upgrade()
+                        && let Conns::Cluster(old) = &core.conns
+                    {
+                        *old.write().unwrap_or_else(|p| p.into_inner()) = conns;
                         tracing::info!("state.redis: dialled the cluster again after a lost node");
                     }
                 }
@@ -408,15 +466,19 @@ impl Core {
     /// The command reading a name in one layout: `GET` of a record, or
     /// `HMGET` of Dapr's hash.
     fn read_cmd(name: &str, values: ValueLayout) -> Cmd {
-        let mut cmd = match values {
-            ValueLayout::Compact => redis::cmd("GET"),
-            ValueLayout::Dapr => redis::cmd("HMGET"),
-        };
-        cmd.arg(name);
-        if values == ValueLayout::Dapr {
-            cmd.arg(&FIELDS[..]);
+        match values {
+            ValueLayout::Compact => {
+                // Sized once: a growing buffer is copied at each step.
+                let mut cmd = Cmd::with_capacity(2, 3 + name.len());
+                cmd.arg("GET").arg(name);
+                cmd
+            }
+            ValueLayout::Dapr => {
+                let mut cmd = redis::cmd("HMGET");
+                cmd.arg(name).arg(&FIELDS[..]);
+                cmd
+            }
         }
-        cmd
     }
 
     /// Reads one key: one command, and a second only when the key holds
@@ -471,7 +533,10 @@ impl Core {
             let mgets: Vec<Cmd> = names
                 .chunks(MAX_BULK_BATCH)
                 .map(|c| {
-                    let mut cmd = redis::cmd("MGET");
+                    // Sized once: a growing buffer is copied at each step.
+                    let bytes = c.iter().map(|n| n.len()).sum::<usize>();
+                    let mut cmd = Cmd::with_capacity(c.len() + 1, 4 + bytes);
+                    cmd.arg("MGET");
                     for name in c {
                         cmd.arg(name.as_ref());
                     }
@@ -556,25 +621,24 @@ impl Core {
         }
     }
 
-    /// The bytes a set stores as `value` in the script's arguments: the
-    /// whole record in the compact layout, the value itself in Dapr's.
-    fn stored(&self, w: &Write, version: &str, ttl_ms: u64) -> Result<Vec<u8>> {
-        match self.values {
-            ValueLayout::Compact => record::encode(
+    /// What a set stores as `value` in the script's arguments.
+    fn stored<'a>(&self, w: &'a Write, version: &'a str, ttl_ms: u64) -> Result<Stored<'a>> {
+        Ok(match self.values {
+            ValueLayout::Compact => Stored::Record(record::Record::new(
                 version,
                 record::expiry_ms(ttl_ms),
                 w.content_type.as_deref(),
                 &w.value,
-            ),
-            ValueLayout::Dapr => Ok(w.value.to_vec()),
-        }
+            )?),
+            ValueLayout::Dapr => Stored::Value(&w.value),
+        })
     }
 
     /// The script call applying `ops` all or nothing, with the versions of
     /// its sets (one per op, unused for deletes). In a cluster a script runs
     /// on one hash slot: keys of several slots are refused here, before
     /// anything is sent.
-    pub fn write_cmd(&self, ops: &[Op], versions: &[String]) -> Result<Call> {
+    pub fn write_cmd(&self, ops: &[Op], versions: &[ETag]) -> Result<Call> {
         let names: Vec<Cow<str>> = ops.iter().map(|op| self.layout.name(op.key())).collect();
         let slot = names.first().map_or(0, |n| Layout::slot(n));
         if self.layout.cluster
@@ -610,7 +674,7 @@ impl Core {
             cmd.arg(kind).arg(cond).arg(etag).arg(version.as_str());
             match op {
                 Op::Write(w) => cmd
-                    .arg(self.stored(w, version, ttl)?)
+                    .arg(self.stored(w, version.as_str(), ttl)?)
                     .arg(w.content_type.as_deref().unwrap_or("")),
                 Op::Delete(_) => cmd.arg("").arg(""),
             };
@@ -630,7 +694,7 @@ impl Core {
     /// An unconditional operation as one plain command, where the layout
     /// has one: `DEL`, or in the compact layout `SET name record [PX ttl]`
     /// (which replaces whatever the key held, expiry included).
-    fn plain_cmd(&self, op: &Op, version: &str) -> Result<Option<Call>> {
+    pub fn plain_cmd(&self, op: &Op, version: &str) -> Result<Option<Call>> {
         if op.condition() != &Condition::Always {
             return Ok(None);
         }
@@ -643,8 +707,10 @@ impl Core {
             }
             (Op::Write(w), ValueLayout::Compact) => {
                 let ttl = self.ttl_ms(w.ttl);
-                let mut cmd = redis::cmd("SET");
-                cmd.arg(&name).arg(self.stored(w, version, ttl)?);
+                let stored = self.stored(w, version, ttl)?;
+                // Sized once: a growing buffer is copied at each step.
+                let mut cmd = Cmd::with_capacity(5, 3 + name.len() + stored.len() + 22);
+                cmd.arg("SET").arg(name.as_ref()).arg(stored);
                 if ttl > 0 {
                     cmd.arg("PX").arg(ttl);
                 }
@@ -664,15 +730,11 @@ impl Core {
     /// has one; in Dapr's layout, each run of unconditional writes of one
     /// slot as one script call (it cannot fail a condition, so it answers
     /// for all of them); a script call per conditional operation.
-    pub fn write_calls(
-        &self,
-        ops: &[Op],
-        versions: &[String],
-    ) -> Result<Vec<(Call, Range<usize>)>> {
+    pub fn write_calls(&self, ops: &[Op], versions: &[ETag]) -> Result<Vec<(Call, Range<usize>)>> {
         let mut out: Vec<(Call, Range<usize>)> = Vec::new();
         let mut i = 0;
         while i < ops.len() {
-            if let Some(call) = self.plain_cmd(&ops[i], &versions[i])? {
+            if let Some(call) = self.plain_cmd(&ops[i], versions[i].as_str())? {
                 out.push((call, i..i + 1));
                 i += 1;
                 continue;
@@ -703,14 +765,14 @@ impl Core {
     /// A transaction of unconditional operations as `MULTI` ... `EXEC` of
     /// plain commands: in the compact layout on one server only (a cluster
     /// or Dapr's layout takes the script). `None` when it does not apply.
-    pub fn plain_transaction(&self, ops: &[Op], versions: &[String]) -> Result<Option<Pipeline>> {
+    pub fn plain_transaction(&self, ops: &[Op], versions: &[ETag]) -> Result<Option<Pipeline>> {
         if self.layout.cluster || self.values != ValueLayout::Compact {
             return Ok(None);
         }
         let mut pipe = redis::pipe();
         pipe.atomic();
         for (op, version) in ops.iter().zip(versions) {
-            match self.plain_cmd(op, version)? {
+            match self.plain_cmd(op, version.as_str())? {
                 Some(call) => pipe.add_command(call.cmd).ignore(),
                 None => return Ok(None),
             };

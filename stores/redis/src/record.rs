@@ -13,9 +13,11 @@
 //! (`write.lua`) reads the header with `GETRANGE key 0 34` and makes the
 //! same checks as [`decode`]: keep the two in step.
 
+use std::io::Write as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::{Buf, Bytes};
+use redis::{RedisWrite, ToRedisArgs};
 use statestore_core::check::Write;
 use statestore_core::{ETag, Error, Item, Result};
 
@@ -39,31 +41,62 @@ fn check_content_type(content_type: Option<&str>) -> Result<()> {
     }
 }
 
-/// Encodes a record. `exp_ms` is the expiry in Unix milliseconds, 0 for none.
-pub fn encode(
-    etag: &str,
+/// A record to write, checked; its bytes go straight into the command that
+/// carries it ([`ToRedisArgs`]), without a buffer of their own in between.
+pub struct Record<'a> {
+    etag: &'a str,
     exp_ms: u64,
-    content_type: Option<&str>,
-    value: &[u8],
-) -> Result<Vec<u8>> {
-    check_content_type(content_type)?;
-    let ctype = content_type.unwrap_or("");
-    let ctype_len = ctype.len() as u16; // checked just above
-    let Ok(etag_len) = u8::try_from(etag.len()) else {
-        return Err(Error::backend(format!(
-            "an etag of {} bytes does not fit a record",
-            etag.len()
-        )));
-    };
-    let mut out = Vec::with_capacity(15 + etag.len() + ctype.len() + value.len());
-    out.extend_from_slice(&MAGIC);
-    out.push(etag_len);
-    out.extend_from_slice(etag.as_bytes());
-    out.extend_from_slice(&exp_ms.to_be_bytes());
-    out.extend_from_slice(&ctype_len.to_be_bytes());
-    out.extend_from_slice(ctype.as_bytes());
-    out.extend_from_slice(value);
-    Ok(out)
+    content_type: &'a str,
+    value: &'a [u8],
+}
+
+impl<'a> Record<'a> {
+    /// The record of a value. `exp_ms` is the expiry in Unix milliseconds,
+    /// 0 for none.
+    pub fn new(
+        etag: &'a str,
+        exp_ms: u64,
+        content_type: Option<&'a str>,
+        value: &'a [u8],
+    ) -> Result<Self> {
+        check_content_type(content_type)?;
+        if etag.len() > usize::from(u8::MAX) {
+            return Err(Error::backend(format!(
+                "an etag of {} bytes does not fit a record",
+                etag.len()
+            )));
+        }
+        Ok(Record {
+            etag,
+            exp_ms,
+            content_type: content_type.unwrap_or(""),
+            value,
+        })
+    }
+
+    /// Its length in bytes.
+    pub fn len(&self) -> usize {
+        15 + self.etag.len() + self.content_type.len() + self.value.len()
+    }
+}
+
+impl ToRedisArgs for Record<'_> {
+    fn write_redis_args<W: ?Sized + RedisWrite>(&self, out: &mut W) {
+        let mut w = out.writer_for_next_arg();
+        // Both lengths were checked by `Record::new`; a command's buffer
+        // takes every write.
+        for part in [
+            &MAGIC[..],
+            &[self.etag.len() as u8],
+            self.etag.as_bytes(),
+            &self.exp_ms.to_be_bytes(),
+            &(self.content_type.len() as u16).to_be_bytes(),
+            self.content_type.as_bytes(),
+            self.value,
+        ] {
+            let _ = w.write_all(part);
+        }
+    }
 }
 
 /// The expiry of a write with a ttl of `ttl_ms` milliseconds made now, on
@@ -107,12 +140,13 @@ pub fn decode(bytes: Vec<u8>) -> Result<Item> {
     let (Some(ctype), true) = (b.get(ctype_at..value_at), value_at <= b.len()) else {
         return Err(not_a_record());
     };
-    if !etag.iter().all(u8::is_ascii_digit) {
-        return Err(not_a_record());
-    }
-    // Digits are UTF-8; a content type that is not (only written by hand)
-    // reads with replacement characters, as the script accepts it too.
-    let etag = Some(ETag::from(&*String::from_utf8_lossy(etag)));
+    let etag = match std::str::from_utf8(etag) {
+        Ok(e) if e.bytes().all(|b| b.is_ascii_digit()) => e,
+        _ => return Err(not_a_record()),
+    };
+    // A content type that is not UTF-8 (only written by hand) reads with
+    // replacement characters, as the script accepts it too.
+    let etag = Some(ETag::from(etag));
     let content_type = (!ctype.is_empty()).then(|| String::from_utf8_lossy(ctype).into_owned());
     Ok(Item {
         etag,
@@ -132,6 +166,15 @@ pub fn decode(bytes: Vec<u8>) -> Result<Item> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A record's bytes, as a command would carry them.
+    fn encode(etag: &str, exp: u64, ctype: Option<&str>, value: &[u8]) -> Result<Vec<u8>> {
+        let rec = Record::new(etag, exp, ctype, value)?;
+        let mut args = rec.to_redis_args();
+        assert_eq!(args.len(), 1);
+        assert_eq!(args[0].len(), rec.len());
+        Ok(args.remove(0))
+    }
 
     #[test]
     fn round_trips() {

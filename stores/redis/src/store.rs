@@ -65,13 +65,16 @@ fn mismatch(op: &Op) -> Error {
     }
 }
 
-fn versions(ops: &[Op]) -> Vec<String> {
-    ops.iter()
-        .map(|op| match op {
-            Op::Write(_) => driver::new_version(),
-            Op::Delete(_) => String::new(),
-        })
-        .collect()
+/// The version a write of `op` would get, and none (empty) for a delete.
+fn version(op: &Op) -> ETag {
+    match op {
+        Op::Write(_) => driver::new_version(),
+        Op::Delete(_) => ETag::default(),
+    }
+}
+
+fn versions(ops: &[Op]) -> Vec<ETag> {
+    ops.iter().map(version).collect()
 }
 
 impl RedisStore {
@@ -158,8 +161,9 @@ impl RedisStore {
                 let result = match at {
                     Err(e) => Err(e),
                     Ok(i) => match results.next() {
-                        Some(Ok(())) => Ok(map(matches!(ops[i], Op::Write(_))
-                            .then(|| ETag::new(new_versions[i].clone())))),
+                        Some(Ok(())) => Ok(map(
+                            matches!(ops[i], Op::Write(_)).then(|| new_versions[i].clone())
+                        )),
                         Some(Err(e)) => Err(e),
                         None => Err(Error::backend("no answer to a pipelined write")),
                     },
@@ -173,26 +177,25 @@ impl RedisStore {
     }
 
     /// One write or delete (not in a bulk call): a plain command where
-    /// [`Core::write_calls`] has one, else the script.
+    /// [`Core::plain_cmd`] has one, else the script.
     async fn write_one(core: &Core, op: Op, strong: bool) -> Result<Option<ETag>> {
-        let key = op.key().to_owned();
-        let ops = [op];
-        let v = versions(&ops);
-        if let (Op::Write(w), false) = (&ops[0], strong)
-            && let Some(pipe) = core.plain_write(w, &v[0])
+        let v = version(&op);
+        if let (Op::Write(w), false) = (&op, strong)
+            && let Some(pipe) = core.plain_write(w, v.as_str())
         {
-            core.send_plain(pipe).await.map_err(|e| e.with_key(key))?;
-            return Ok(v.into_iter().next().map(ETag::new));
+            core.send_plain(pipe)
+                .await
+                .map_err(|e| e.with_key(w.key.clone()))?;
+            return Ok(Some(v));
         }
-        let Some((call, _)) = core.write_calls(&ops, &v)?.pop() else {
-            return Err(Error::backend("no command for a write"));
+        let call = match core.plain_cmd(&op, v.as_str())? {
+            Some(call) => call,
+            None => core.write_cmd(std::slice::from_ref(&op), std::slice::from_ref(&v))?,
         };
         match core.write(call, strong).await {
-            Ok(None) => Ok(matches!(ops[0], Op::Write(_))
-                .then(|| v.into_iter().next().map(ETag::new))
-                .flatten()),
-            Ok(Some(_)) => Err(mismatch(&ops[0])),
-            Err(e) => Err(e.with_key(key)),
+            Ok(None) => Ok(matches!(op, Op::Write(_)).then_some(v)),
+            Ok(Some(_)) => Err(mismatch(&op)),
+            Err(e) => Err(e.with_key(op.key().to_owned())),
         }
     }
 }
@@ -341,10 +344,10 @@ impl Store for RedisStore {
                 }
             }
             let v = versions(&ops);
-            let etags = |v: Vec<String>| {
+            let etags = |v: Vec<ETag>| {
                 ops.iter()
                     .zip(v)
-                    .map(|(o, v)| matches!(o, Op::Write(_)).then(|| ETag::new(v)))
+                    .map(|(o, v)| matches!(o, Op::Write(_)).then_some(v))
                     .collect()
             };
             if let Some(pipe) = core.plain_transaction(&ops, &v)? {
