@@ -2,7 +2,9 @@
 """Where a `statestore bench` run spends its CPU, the SDK's halves against the
 raw driver's: perf samples (cpu-clock, so also on VMs without hardware
 counters) split by the half-row each fell in, per 1,000 keys, by symbol,
-largest difference first. docs/performance.md, "state.redis", uses it.
+sorted by how much more the SDK spends on each than the raw side. The 50 ms
+trimmed off each half's ends are counted against the whole row's keys, a
+bias both sides share. docs/performance.md, "state.redis", uses it.
 
 Usage (as root, or with perf_event_paranoid <= 1; needs perf):
   scripts/bench-profile.py [--top N] -- BIN bench --component M --ops set --no-loops
@@ -22,14 +24,17 @@ HALF = re.compile(r"running (\S+) via (.*) for")
 
 def record(out, cmd):
     """Runs the bench under perf; the wall-clock start of each half-row."""
-    perf = ["perf", "record", "-k", "CLOCK_REALTIME", "-F", "3000", "-g",
+    perf = ["perf", "record", "-e", "cpu-clock", "-k", "CLOCK_REALTIME", "-F", "3000", "-g",
             "-o", f"{out}/perf.data", "--", *cmd, "--format", "json"]
     p = subprocess.Popen(perf, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     marks, other = [], []
     for line in p.stderr:
         m = HALF.match(line)
-        marks.append((time.clock_gettime(time.CLOCK_REALTIME), m.groups() if m else None))
-        if not m:
+        # A half ends where the next begins, or where the bench cleans up;
+        # other lines (warnings) do not end it.
+        if m or line.startswith("cleaning up"):
+            marks.append((time.clock_gettime(time.CLOCK_REALTIME), m.groups() if m else None))
+        else:
             other.append(line)
     out_text = p.stdout.read()
     if p.wait() != 0 or not out_text.strip():

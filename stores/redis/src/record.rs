@@ -141,12 +141,11 @@ pub fn decode(bytes: Vec<u8>) -> Result<Item> {
         return Err(not_a_record());
     };
     let etag = match std::str::from_utf8(etag) {
-        Ok(e) if e.bytes().all(|b| b.is_ascii_digit()) => e,
+        Ok(e) if e.bytes().all(|b| b.is_ascii_digit()) => Some(ETag::from(e)),
         _ => return Err(not_a_record()),
     };
     // A content type that is not UTF-8 (only written by hand) reads with
     // replacement characters, as the script accepts it too.
-    let etag = Some(ETag::from(etag));
     let content_type = (!ctype.is_empty()).then(|| String::from_utf8_lossy(ctype).into_owned());
     Ok(Item {
         etag,
