@@ -9,6 +9,34 @@ use crate::error::{Operation, Result};
 use crate::request::GetRequest;
 use crate::response::{Item, KeyResult};
 
+/// The items a backend reads for a [`BulkGet`], each at its key's position
+/// among [`BulkGet::keys`]: placed from the key's bytes as the backend
+/// hands them out, without a copy of each key or a map
+/// (docs/performance.md, "Bulk reads without copies").
+pub struct Found<'a> {
+    bulk: &'a BulkGet,
+    items: Vec<Option<Item>>,
+    /// The position after the last one filled.
+    next: usize,
+}
+
+impl Found<'_> {
+    /// Keeps the item of `key`, made by `item` only for a key a valid
+    /// request asked for. Backends tend to hand rows out in key order, so
+    /// the position after the last one is tried before a search.
+    pub fn put(&mut self, key: impl AsRef<[u8]>, item: impl FnOnce() -> Item) {
+        if let Some(p) = self.bulk.position_from(key, self.next) {
+            self.items[p] = Some(item());
+            self.next = p + 1;
+        }
+    }
+
+    /// The items by position, for [`BulkGet::answer_found`].
+    pub fn into_items(self) -> Vec<Option<Item>> {
+        self.items
+    }
+}
+
 /// A bulk read's requests with their checks.
 pub struct BulkGet {
     reqs: Vec<GetRequest>,
@@ -53,10 +81,17 @@ impl BulkGet {
             .ok()
     }
 
-    /// [`BulkGet::position`], trying position `next` first: backends tend
-    /// to hand rows out in key order, so a caller passing the last
-    /// position found plus one mostly skips the search.
-    pub fn position_from(&self, key: impl AsRef<[u8]>, next: usize) -> Option<usize> {
+    /// Where a backend puts the items it reads, as they come.
+    pub fn found(&self) -> Found<'_> {
+        Found {
+            bulk: self,
+            items: vec![None; self.distinct.len()],
+            next: 0,
+        }
+    }
+
+    /// [`BulkGet::position`], trying position `next` first.
+    fn position_from(&self, key: impl AsRef<[u8]>, next: usize) -> Option<usize> {
         let key = key.as_ref();
         match self.distinct.get(next) {
             Some(&i) if self.reqs[i].key.as_bytes() == key => Some(next),
@@ -82,9 +117,8 @@ impl BulkGet {
     }
 
     /// Like [`BulkGet::answer`], from the items found at the positions of
-    /// [`BulkGet::keys`] (`found[i]` belongs to `keys()[i]`), which a
-    /// backend fills through [`BulkGet::position`] without a copy of each
-    /// key or a map.
+    /// [`BulkGet::keys`] (`found[i]` belongs to `keys()[i]`), as
+    /// [`Found::into_items`] gives them.
     pub fn answer_found(
         self,
         mut found: Vec<Option<Item>>,

@@ -318,21 +318,19 @@ impl Store for MongoStore {
             let bulk = BulkGet::new(reqs, &LIMITS);
             let keys: Vec<String> = bulk.keys().into_iter().map(str::to_owned).collect();
             // Each document's item goes to its key's position, found from
-            // the borrowed `_id` (docs/performance.md, "Bulk reads without
-            // copies").
-            let mut found = vec![None; keys.len()];
+            // the borrowed `_id`.
+            let mut found = bulk.found();
             // `$in` lists of at most 8 MiB: a command is one document of
             // at most 16 MiB.
-            let mut next = 0;
             for chunk in driver::runs(&keys, MAX_BULK_BATCH, 8 << 20, String::len) {
                 core.find(chunk, |doc| {
-                    if let Some(p) = doc.id.and_then(|k| bulk.position_from(k, next)) {
-                        found[p] = Some(doc.item());
-                        next = p + 1;
+                    if let Some(k) = doc.id {
+                        found.put(k, || doc.item());
                     }
                 })
                 .await?;
             }
+            let found = found.into_items();
             Ok(bulk.answer_found(found, NAME, op))
         })
         .await

@@ -87,10 +87,14 @@ pub struct Call {
 /// A store's connections. A server's never change, so every call reads
 /// them without a lock: a lock's counter, written by every call, is a cache
 /// line two cores take from each other (docs/performance.md, "state.redis",
-/// "The client's CPU"). A cluster's are replaced after a lost node.
+/// "The client's CPU"). A cluster's are replaced after a lost node, dialled
+/// again through its client (see [`Core::recover`]).
 enum Conns {
     Node(Vec<Conn>),
-    Cluster(RwLock<Vec<Conn>>),
+    Cluster {
+        conns: RwLock<Vec<Conn>>,
+        client: Box<ClusterClient>,
+    },
 }
 
 /// The connected part of a store.
@@ -99,8 +103,6 @@ pub struct Core {
     /// with `strong` consistency: their `WAIT` holds up every command
     /// behind it on its connection, so it gets a connection of its own.
     conns: Conns,
-    /// The cluster client, to dial the cluster again (see [`Core::recover`]).
-    cluster: Option<ClusterClient>,
     /// When the last redial started; at most one per [`REDIAL_EVERY`].
     redialed: Mutex<Option<Instant>>,
     next: AtomicUsize,
@@ -162,7 +164,6 @@ pub async fn connect(cfg: &Config) -> Result<Core> {
         let _ = rustls::crypto::ring::default_provider().install_default();
     }
     let custom_tls = cfg.client_tls.is_some() || cfg.ca_cert.is_some();
-    let mut cluster = None;
     let conns = match cfg.mode {
         Mode::Node => {
             let (host, port) = &cfg.hosts[0];
@@ -188,7 +189,7 @@ pub async fn connect(cfg: &Config) -> Result<Core> {
                     .map_err(map)?;
                 conns.push(Conn::Node(c));
             }
-            conns
+            Conns::Node(conns)
         }
         Mode::Cluster => {
             let nodes = cfg.hosts.iter().map(|(h, p)| connection_info(cfg, h, *p));
@@ -210,18 +211,14 @@ pub async fn connect(cfg: &Config) -> Result<Core> {
                 b = b.certs(certificates(cfg));
             }
             let client = b.build().map_err(map)?;
-            let conns = dial(&client).await.map_err(map)?;
-            cluster = Some(client);
-            conns
+            Conns::Cluster {
+                conns: RwLock::new(dial(&client).await.map_err(map)?),
+                client: Box::new(client),
+            }
         }
-    };
-    let conns = match cfg.mode {
-        Mode::Node => Conns::Node(conns),
-        Mode::Cluster => Conns::Cluster(RwLock::new(conns)),
     };
     let mut core = Core {
         conns,
-        cluster,
         redialed: Mutex::new(None),
         next: AtomicUsize::new(0),
         layout: Layout {
@@ -329,6 +326,15 @@ pub fn new_version() -> ETag {
     ETag::from(std::str::from_utf8(&digits[at..]).unwrap_or("1"))
 }
 
+/// Command `name` with room for `args` more arguments of `bytes` bytes in
+/// all: sized once, where a buffer grown argument by argument is copied at
+/// each step.
+fn sized(name: &str, args: usize, bytes: usize) -> Cmd {
+    let mut cmd = Cmd::with_capacity(args + 1, name.len() + bytes);
+    cmd.arg(name);
+    cmd
+}
+
 /// What a set stores: the whole record in the compact layout, the value
 /// itself in Dapr's; either goes into its command without a copy of its own.
 enum Stored<'a> {
@@ -368,7 +374,9 @@ impl Core {
             Conns::Node(conns) => {
                 conns[self.next.fetch_add(1, Ordering::Relaxed) % (conns.len() - 1)].clone()
             }
-            Conns::Cluster(conns) => conns.read().unwrap_or_else(|p| p.into_inner())[0].clone(),
+            Conns::Cluster { conns, .. } => {
+                conns.read().unwrap_or_else(|p| p.into_inner())[0].clone()
+            }
         }
     }
 
@@ -377,7 +385,7 @@ impl Core {
         let last = |conns: &[Conn]| conns[conns.len() - 1].clone();
         match &self.conns {
             Conns::Node(conns) => last(conns),
-            Conns::Cluster(conns) => last(&conns.read().unwrap_or_else(|p| p.into_inner())),
+            Conns::Cluster { conns, .. } => last(&conns.read().unwrap_or_else(|p| p.into_inner())),
         }
     }
 
@@ -388,9 +396,10 @@ impl Core {
     /// MOVED, which a dead one never does.) At most one redial per 500 ms;
     /// node mode needs none: its connection re-dials the one server.
     pub fn recover(self: &Arc<Self>) {
-        let Some(client) = self.cluster.clone() else {
+        let Conns::Cluster { client, .. } = &self.conns else {
             return;
         };
+        let client = ClusterClient::clone(client);
         {
             let mut last = self.redialed.lock().unwrap_or_else(|p| p.into_inner());
             if last.is_some_and(|t| t.elapsed() < REDIAL_EVERY) {
@@ -403,7 +412,7 @@ impl Core {
             match dial(&client).await {
                 Ok(conns) => {
                     if let Some(core) = core.upgrade()
-                        && let Conns::Cluster(old) = &core.conns
+                        && let Conns::Cluster { conns: old, .. } = &core.conns
                     {
                         *old.write().unwrap_or_else(|p| p.into_inner()) = conns;
                         tracing::info!("state.redis: dialled the cluster again after a lost node");
@@ -468,9 +477,8 @@ impl Core {
     fn read_cmd(name: &str, values: ValueLayout) -> Cmd {
         match values {
             ValueLayout::Compact => {
-                // Sized once: a growing buffer is copied at each step.
-                let mut cmd = Cmd::with_capacity(2, 3 + name.len());
-                cmd.arg("GET").arg(name);
+                let mut cmd = sized("GET", 1, name.len());
+                cmd.arg(name);
                 cmd
             }
             ValueLayout::Dapr => {
@@ -533,10 +541,8 @@ impl Core {
             let mgets: Vec<Cmd> = names
                 .chunks(MAX_BULK_BATCH)
                 .map(|c| {
-                    // Sized once: a growing buffer is copied at each step.
                     let bytes = c.iter().map(|n| n.len()).sum::<usize>();
-                    let mut cmd = Cmd::with_capacity(c.len() + 1, 4 + bytes);
-                    cmd.arg("MGET");
+                    let mut cmd = sized("MGET", c.len(), bytes);
                     for name in c {
                         cmd.arg(name.as_ref());
                     }
@@ -708,9 +714,9 @@ impl Core {
             (Op::Write(w), ValueLayout::Compact) => {
                 let ttl = self.ttl_ms(w.ttl);
                 let stored = self.stored(w, version, ttl)?;
-                // Sized once: a growing buffer is copied at each step.
-                let mut cmd = Cmd::with_capacity(5, 3 + name.len() + stored.len() + 22);
-                cmd.arg("SET").arg(name.as_ref()).arg(stored);
+                // "PX" and up to 20 digits after the name and record.
+                let mut cmd = sized("SET", 4, name.len() + stored.len() + 22);
+                cmd.arg(name.as_ref()).arg(stored);
                 if ttl > 0 {
                     cmd.arg("PX").arg(ttl);
                 }

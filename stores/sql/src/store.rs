@@ -198,19 +198,13 @@ impl<B: Backend> Inner<B> {
     async fn items(&self, bulk: &BulkGet) -> Result<Vec<Option<Item>>> {
         let d = self.backend.dialect();
         let keys = bulk.keys();
-        let mut found = vec![None; keys.len()];
+        let mut found = bulk.found();
         let mut conn = self.backend.read().await?;
-        let mut next = 0;
-        let mut place = |row: Row<&[u8]>| {
-            if let Some(p) = bulk.position_from(row.key, next) {
-                found[p] = Some(item(row));
-                next = p + 1;
-            }
-        };
+        let mut place = |row: Row<&[u8]>| found.put(row.key, || item(row));
         for chunk in keys.chunks(d.max_rows().max(1)) {
             conn.each_row(d.get(chunk), &mut place).await?;
         }
-        Ok(found)
+        Ok(found.into_items())
     }
 
     /// The live row of one key.
