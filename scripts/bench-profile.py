@@ -6,8 +6,13 @@ sorted by how much more the SDK spends on each than the raw side. The 50 ms
 trimmed off each half's ends are counted against the whole row's keys, a
 bias both sides share. docs/performance.md, "state.redis", uses it.
 
+With --system, every process on the machine is sampled (perf's -a), so a
+database server on this machine is counted with the bench: each workload
+then also prints samples per 1,000 keys by process. Without it, only the
+bench process is.
+
 Usage (as root, or with perf_event_paranoid <= 1; needs perf):
-  scripts/bench-profile.py [--top N] -- BIN bench --component M --ops set --no-loops
+  scripts/bench-profile.py [--top N] [--system] -- BIN bench --component M --ops set --no-loops
 The bench arguments are passed on; `--format json` is added. perf.data and
 the run's JSON stay in $OUT (default: a new temporary folder).
 """
@@ -22,10 +27,10 @@ import time
 HALF = re.compile(r"running (\S+) via (.*) for")
 
 
-def record(out, cmd):
+def record(out, cmd, system):
     """Runs the bench under perf; the wall-clock start of each half-row."""
     perf = ["perf", "record", "-e", "cpu-clock", "-k", "CLOCK_REALTIME", "-F", "3000", "-g",
-            "-o", f"{out}/perf.data", "--", *cmd, "--format", "json"]
+            *(["-a"] if system else []), "-o", f"{out}/perf.data", "--", *cmd, "--format", "json"]
     p = subprocess.Popen(perf, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     marks, other = [], []
     for line in p.stderr:
@@ -42,32 +47,46 @@ def record(out, cmd):
     return marks, json.loads(out_text)
 
 
-def samples(out, span):
-    """Samples by symbol within one time span."""
+def samples(out, span, key="sym"):
+    """Samples by symbol (or by process, with key "comm") within one time span."""
     report = subprocess.run(
-        ["perf", "report", "-i", f"{out}/perf.data", "--no-children", "--sort", "sym",
-         "--time", span, "--stdio", "-g", "none", "-F", "sample,sym"],
+        ["perf", "report", "-i", f"{out}/perf.data", "--no-children", "--sort", key,
+         "--time", span, "--stdio", "-g", "none", "-F", f"sample,{key}"],
         capture_output=True, text=True).stdout
+    line_re = r"\s*(\d+)\s+\[.\]\s+(.*)" if key == "sym" else r"\s*(\d+)\s+(\S.*)"
     by = {}
     for line in report.splitlines():
-        m = re.match(r"\s*(\d+)\s+\[.\]\s+(.*)", line)
-        if m:
-            sym = m.group(2)[:100]
-            by[sym] = by.get(sym, 0) + int(m.group(1))
+        m = re.match(line_re, line)
+        if m and not line.lstrip().startswith("#"):
+            name = m.group(2).strip()[:100]
+            by[name] = by.get(name, 0) + int(m.group(1))
+    return by
+
+
+def side_samples(out, spans, key):
+    """Samples by `key` over all of one side's spans."""
+    by = {}
+    for s in spans:
+        for name, n in samples(out, s, key).items():
+            by[name] = by.get(name, 0) + n
     return by
 
 
 def main():
     args = sys.argv[1:]
-    top = 30
-    if args[:1] == ["--top"]:
-        top, args = int(args[1]), args[2:]
+    top, system = 30, False
+    while args[:1] in (["--top"], ["--system"]):
+        if args[0] == "--system":
+            system, args = True, args[1:]
+        else:
+            top, args = int(args[1]), args[2:]
     if args[:1] == ["--"]:
         args = args[1:]
     out = os.environ.get("OUT") or tempfile.mkdtemp(prefix="bench-profile-")
     os.makedirs(out, exist_ok=True)
-    marks, result = record(out, args)
+    marks, result = record(out, args, system)
     keys = {(r["workload"], r["via"]): r["keys"] for r in result["rows"]}
+    rate = {(r["workload"], r["via"]): r["keys_per_s"] for r in result["rows"]}
     spans = {}
     for i, (start, what) in enumerate(marks):
         if what and i + 1 < len(marks):
@@ -78,17 +97,18 @@ def main():
         for (w, via), ss in spans.items():
             if w != workload or not (via == "statestore" or via.startswith("raw")):
                 continue
-            by = {}
-            for s in ss:
-                for sym, n in samples(out, s).items():
-                    by[sym] = by.get(sym, 0) + n
-            sides["sdk" if via == "statestore" else "raw"] = (by, keys[(w, via)])
+            side = "sdk" if via == "statestore" else "raw"
+            procs = side_samples(out, ss, "comm") if system else {}
+            sides[side] = (side_samples(out, ss, "sym"), keys[(w, via)], rate[(w, via)], procs)
         if len(sides) < 2:
             continue
-        (sdk, ks), (raw, kr) = sides["sdk"], sides["raw"]
+        (sdk, ks, rs, psdk), (raw, kr, rr, praw) = sides["sdk"], sides["raw"]
         per = lambda by, sym, k: by.get(sym, 0) / k * 1000
-        print(f"{workload}: samples per 1,000 keys, SDK {sum(sdk.values()) / ks * 1000:.2f}, "
-              f"raw {sum(raw.values()) / kr * 1000:.2f}")
+        print(f"{workload}: {rs / rr:.2f}x the raw side's keys/s; samples per 1,000 keys, "
+              f"SDK {sum(sdk.values()) / ks * 1000:.2f}, raw {sum(raw.values()) / kr * 1000:.2f}")
+        if system:
+            for p in sorted(set(psdk) | set(praw), key=lambda p: -per(psdk, p, ks))[:8]:
+                print(f"  {per(psdk, p, ks):7.3f} {per(praw, p, kr):7.3f}  process {p}")
         order = sorted(set(sdk) | set(raw), key=lambda s: per(raw, s, kr) - per(sdk, s, ks))
         for sym in order[:top]:
             print(f"  {per(sdk, sym, ks):7.3f} {per(raw, sym, kr):7.3f}  {sym}")

@@ -68,8 +68,12 @@ impl MySqlDialect {
             ),
             // Liveness as a column rather than in `WHERE`: MariaDB runs
             // the primary-key lookup cheaper so (see `Stmt::live_column`).
+            // Expressions get short names: MySQL's protocol sends every
+            // column's name with every execution, and an expression's name
+            // is its text (docs/performance.md, "Where the short cells'
+            // time goes").
             get1: arc(format!(
-                "SELECT {KEY}, value, etag, content_type, expires_at, {live} FROM {t} WHERE `key` = ?"
+                "SELECT {KEY} AS k, value, etag, content_type, expires_at, {live} AS live FROM {t} WHERE `key` = ?"
             )),
             upsert1: arc(Self::upsert_sql(&t, 1, false, true)),
             insert1: arc(Self::upsert_sql(&t, 1, true, true)),
@@ -205,7 +209,7 @@ impl Dialect for MySqlDialect {
         if keys.len() == 1 {
             return Stmt::fixed(&self.get1, key_params(keys)).live_in_column();
         }
-        let select = format!("SELECT {KEY}, value, etag, content_type, expires_at");
+        let select = format!("SELECT {KEY} AS k, value, etag, content_type, expires_at");
         self.in_list(&select, keys, &self.get1)
     }
 

@@ -581,7 +581,7 @@ impl Core {
             let calls = names
                 .iter()
                 .map(|n| Call {
-                    slot: Layout::slot(n),
+                    slot: self.layout.slot_of(n),
                     cmd: Self::read_cmd(n, self.values),
                     script: false,
                 })
@@ -601,7 +601,7 @@ impl Core {
             let calls = again
                 .iter()
                 .map(|&i| Call {
-                    slot: Layout::slot(&names[i]),
+                    slot: self.layout.slot_of(&names[i]),
                     cmd: Self::read_cmd(&names[i], other),
                     script: false,
                 })
@@ -646,7 +646,7 @@ impl Core {
     /// anything is sent.
     pub fn write_cmd(&self, ops: &[Op], versions: &[ETag]) -> Result<Call> {
         let names: Vec<Cow<str>> = ops.iter().map(|op| self.layout.name(op.key())).collect();
-        let slot = names.first().map_or(0, |n| Layout::slot(n));
+        let slot = names.first().map_or(0, |n| self.layout.slot_of(n));
         if self.layout.cluster
             && let Some(i) = names.iter().position(|n| Layout::slot(n) != slot)
         {
@@ -725,7 +725,7 @@ impl Core {
             (Op::Write(_), ValueLayout::Dapr) => return Ok(None),
         };
         Ok(Some(Call {
-            slot: Layout::slot(&name),
+            slot: self.layout.slot_of(&name),
             cmd,
             script: false,
         }))
@@ -1029,11 +1029,7 @@ impl Core {
     pub async fn delete_names(&self, names: &[String]) -> Result<u64> {
         let mut by_slot: HashMap<u16, Vec<&String>> = HashMap::new();
         for n in names {
-            let slot = if self.layout.cluster {
-                Layout::slot(n)
-            } else {
-                0
-            };
+            let slot = self.layout.slot_of(n);
             by_slot.entry(slot).or_default().push(n);
         }
         let mut calls = Vec::new();

@@ -327,15 +327,16 @@ where
         Ok(())
     }
 
-    /// One row without collecting a stream: the single-key read.
-    async fn row(&mut self, stmt: Stmt) -> Result<Option<Row>> {
+    /// One row without collecting a stream: the single-key read. Its key
+    /// column is not decoded (a `String` and a UTF-8 check per read).
+    async fn row(&mut self, stmt: Stmt) -> Result<Option<Row<()>>> {
         let live_column = stmt.live_column;
         let row = query::<D>(stmt)
             .fetch_optional(self.conn())
             .await
             .map_err(map::<D>)?;
         match row {
-            Some(r) => state_row::<D, String>(&r, live_column, owned_key::<D>).map_err(map::<D>),
+            Some(r) => state_row::<D, ()>(&r, live_column, |_| Ok(())).map_err(map::<D>),
             None => Ok(None),
         }
     }

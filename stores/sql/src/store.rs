@@ -208,7 +208,7 @@ impl<B: Backend> Inner<B> {
     }
 
     /// The live row of one key.
-    async fn row(&self, key: &str) -> Result<Option<Row>> {
+    async fn row(&self, key: &str) -> Result<Option<Row<()>>> {
         let mut conn = self.backend.read().await?;
         conn.row(self.backend.dialect().get(&[key])).await
     }
