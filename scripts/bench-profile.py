@@ -6,12 +6,15 @@ sorted by how much more the SDK spends on each than the raw side. The 50 ms
 trimmed off each half's ends are counted against the whole row's keys, a
 bias both sides share. docs/performance.md, "state.redis", uses it.
 
-With --system, every process on the machine is sampled (perf's -a), so a
-database server on this machine is counted with the bench: each workload
-then also prints samples per 1,000 keys by process. Without it, only the
-bench process is.
+With --system, every CPU is sampled (perf's -a), so a database server on
+this machine is counted with the bench, and so is idle time, as the thread
+`swapper`: the totals are then wall time per key, and each workload also
+prints samples per 1,000 keys by thread name (perf's comm: `postgres`,
+`mariadbd`, `redis-server`, the bench's `tokio-rt-worker`). Without it,
+only the bench process is sampled, and only while it runs.
 
-Usage (as root, or with perf_event_paranoid <= 1; needs perf):
+Usage (as root; or with perf_event_paranoid <= 1, and <= 0 for --system;
+needs perf):
   scripts/bench-profile.py [--top N] [--system] -- BIN bench --component M --ops set --no-loops
 The bench arguments are passed on; `--format json` is added. perf.data and
 the run's JSON stay in $OUT (default: a new temporary folder).
@@ -78,8 +81,10 @@ def main():
     while args[:1] in (["--top"], ["--system"]):
         if args[0] == "--system":
             system, args = True, args[1:]
-        else:
+        elif len(args) > 1 and args[1].isdigit():
             top, args = int(args[1]), args[2:]
+        else:
+            sys.exit("bench-profile: --top takes a number")
     if args[:1] == ["--"]:
         args = args[1:]
     out = os.environ.get("OUT") or tempfile.mkdtemp(prefix="bench-profile-")
@@ -103,12 +108,16 @@ def main():
         if len(sides) < 2:
             continue
         (sdk, ks, rs, psdk), (raw, kr, rr, praw) = sides["sdk"], sides["raw"]
+        if not (ks and kr and rr):
+            print(f"{workload}: a side moved no keys; nothing to compare")
+            continue
         per = lambda by, sym, k: by.get(sym, 0) / k * 1000
         print(f"{workload}: {rs / rr:.2f}x the raw side's keys/s; samples per 1,000 keys, "
               f"SDK {sum(sdk.values()) / ks * 1000:.2f}, raw {sum(raw.values()) / kr * 1000:.2f}")
         if system:
-            for p in sorted(set(psdk) | set(praw), key=lambda p: -per(psdk, p, ks))[:8]:
-                print(f"  {per(psdk, p, ks):7.3f} {per(praw, p, kr):7.3f}  process {p}")
+            busiest = lambda p: -max(per(psdk, p, ks), per(praw, p, kr))
+            for p in sorted(set(psdk) | set(praw), key=busiest)[:8]:
+                print(f"  {per(psdk, p, ks):7.3f} {per(praw, p, kr):7.3f}  thread {p}")
         order = sorted(set(sdk) | set(raw), key=lambda s: per(raw, s, kr) - per(sdk, s, ks))
         for sym in order[:top]:
             print(f"  {per(sdk, sym, ks):7.3f} {per(raw, sym, kr):7.3f}  {sym}")

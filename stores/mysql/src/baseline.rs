@@ -117,7 +117,7 @@ impl Baseline for MySqlBaseline {
             .into(),
             bulk_get_head: if store_row {
                 format!(
-                    "SELECT CONVERT(`key` USING utf8mb4), value, etag, content_type, expires_at \
+                    "SELECT CONVERT(`key` USING utf8mb4) AS k, value, etag, content_type, expires_at \
                      FROM `{table}` WHERE {live} AND `key` IN ("
                 )
             } else {
