@@ -50,29 +50,32 @@ def record(out, cmd, system):
     return marks, json.loads(out_text)
 
 
-def samples(out, span, key="sym"):
-    """Samples by symbol (or by process, with key "comm") within one time span."""
+def samples(out, span):
+    """Samples within one time span, by symbol and by thread name (comm),
+    from one report."""
     report = subprocess.run(
-        ["perf", "report", "-i", f"{out}/perf.data", "--no-children", "--sort", key,
-         "--time", span, "--stdio", "-g", "none", "-F", f"sample,{key}"],
+        ["perf", "report", "-i", f"{out}/perf.data", "--no-children", "--sort", "comm,sym",
+         "--time", span, "--stdio", "-g", "none", "-F", "sample,comm,sym"],
         capture_output=True, text=True).stdout
-    line_re = r"\s*(\d+)\s+\[.\]\s+(.*)" if key == "sym" else r"\s*(\d+)\s+(\S.*)"
-    by = {}
+    by_sym, by_comm = {}, {}
     for line in report.splitlines():
-        m = re.match(line_re, line)
-        if m and not line.lstrip().startswith("#"):
-            name = m.group(2).strip()[:100]
-            by[name] = by.get(name, 0) + int(m.group(1))
-    return by
+        m = re.match(r"\s*(\d+)\s+(.*?)\s+\[.\]\s+(.*)", line)
+        if m:
+            n, comm, sym = int(m.group(1)), m.group(2), m.group(3).strip()[:100]
+            by_sym[sym] = by_sym.get(sym, 0) + n
+            by_comm[comm] = by_comm.get(comm, 0) + n
+    return by_sym, by_comm
 
 
-def side_samples(out, spans, key):
-    """Samples by `key` over all of one side's spans."""
-    by = {}
+def side_samples(out, spans):
+    """Samples by symbol and by thread name over all of one side's spans."""
+    by_sym, by_comm = {}, {}
     for s in spans:
-        for name, n in samples(out, s, key).items():
-            by[name] = by.get(name, 0) + n
-    return by
+        syms, comms = samples(out, s)
+        for total, part in ((by_sym, syms), (by_comm, comms)):
+            for name, n in part.items():
+                total[name] = total.get(name, 0) + n
+    return by_sym, by_comm
 
 
 def main():
@@ -103,8 +106,8 @@ def main():
             if w != workload or not (via == "statestore" or via.startswith("raw")):
                 continue
             side = "sdk" if via == "statestore" else "raw"
-            procs = side_samples(out, ss, "comm") if system else {}
-            sides[side] = (side_samples(out, ss, "sym"), keys[(w, via)], rate[(w, via)], procs)
+            syms, procs = side_samples(out, ss)
+            sides[side] = (syms, keys[(w, via)], rate[(w, via)], procs)
         if len(sides) < 2:
             continue
         (sdk, ks, rs, psdk), (raw, kr, rr, praw) = sides["sdk"], sides["raw"]

@@ -647,9 +647,7 @@ impl Core {
     pub fn write_cmd(&self, ops: &[Op], versions: &[ETag]) -> Result<Call> {
         let names: Vec<Cow<str>> = ops.iter().map(|op| self.layout.name(op.key())).collect();
         let slot = names.first().map_or(0, |n| self.layout.slot_of(n));
-        if self.layout.cluster
-            && let Some(i) = names.iter().position(|n| Layout::slot(n) != slot)
-        {
+        if let Some(i) = names.iter().position(|n| self.layout.slot_of(n) != slot) {
             return Err(Error::invalid(format!(
                 "keys {:?} and {:?} are in different hash slots: in Redis Cluster one \
                  transaction's keys must share a partition (the same first three \
@@ -747,12 +745,9 @@ impl Core {
             }
             let mut end = i + 1;
             if ops[i].condition() == &Condition::Always {
-                // One server runs a script on any keys; a cluster on one slot.
-                let slot = |op: &Op| {
-                    self.layout
-                        .cluster
-                        .then(|| Layout::slot(&self.layout.name(op.key())))
-                };
+                // One server runs a script on any keys (all in slot 0); a
+                // cluster on one slot.
+                let slot = |op: &Op| self.layout.slot_of(&self.layout.name(op.key()));
                 let first = slot(&ops[i]);
                 while end < ops.len()
                     && end - i < MAX_TRANSACTION_OPS

@@ -68,18 +68,8 @@ pub trait Conn: Send {
     ) -> Result<()>;
 
     /// Runs a statement returning at most one state row (the live row of
-    /// one key), without its key: the caller named it. By default the
-    /// first of [`Conn::rows`].
-    async fn row(&mut self, stmt: Stmt) -> Result<Option<Row<()>>> {
-        let row = self.rows(stmt).await?.into_iter().next();
-        Ok(row.map(|r| Row {
-            key: (),
-            value: r.value,
-            etag: r.etag,
-            content_type: r.content_type,
-            expires_at: r.expires_at,
-        }))
-    }
+    /// one key), without its key: the caller named it.
+    async fn row(&mut self, stmt: Stmt) -> Result<Option<Row<()>>>;
 
     /// Runs a statement returning one text column.
     async fn texts(&mut self, stmt: Stmt) -> Result<Vec<String>>;

@@ -114,7 +114,7 @@ pub struct Stmt {
     /// Whether it reads state rows with liveness as a sixth column (an
     /// integer, true when live) instead of filtering in `WHERE`; the
     /// connection drops the rows that are not live, so the result is the
-    /// same. (Cheaper for MySQL's single-key read.)
+    /// same. (Cheaper for MySQL's reads.)
     pub live_column: bool,
     /// Whether the connection keeps it prepared for the next time; `false`
     /// for a text unlikely to come again (a query), which would only push
