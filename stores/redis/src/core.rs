@@ -10,13 +10,14 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use bytes::Bytes;
 use futures::future::join_all;
-use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionLike;
 use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use redis::{
-    Cmd, ConnectionAddr, ConnectionInfo, IntoConnectionInfo, Pipeline, RedisConnectionInfo,
-    RedisError, RedisFuture, RedisResult, RedisWrite, ServerErrorKind, ToRedisArgs, Value,
+    AsyncConnectionConfig, Cmd, ConnectionAddr, ConnectionInfo, IntoConnectionInfo, Pipeline,
+    RedisConnectionInfo, RedisError, RedisFuture, RedisResult, RedisWrite, ServerErrorKind,
+    ToRedisArgs, Value,
 };
 use statestore_core::check::{Condition, Op, Write};
 use statestore_core::{ETag, Error, Item, Result, Ttl};
@@ -24,6 +25,7 @@ use statestore_core::{ETag, Error, Item, Result, Ttl};
 use crate::config::{Config, MAX_BULK_BATCH, MAX_TRANSACTION_OPS, Mode, ValueLayout};
 use crate::error::map;
 use crate::layout::Layout;
+use crate::node::{Node, Redial};
 use crate::record;
 
 const WRITE_SCRIPT: &str = include_str!("write.lua");
@@ -40,7 +42,7 @@ const FIELDS: [&str; 4] = ["data", "version", "ctype", "exp"];
 #[derive(Clone)]
 pub enum Conn {
     /// A server; re-dials by itself after the connection is lost.
-    Node(ConnectionManager),
+    Node(Node),
     /// A cluster: one connection per node, following slot moves.
     Cluster(ClusterConnection),
 }
@@ -175,16 +177,17 @@ pub async fn connect(cfg: &Config) -> Result<Core> {
             }
             .map_err(map)?;
             let (min, max) = cfg.retry_interval;
-            let config = ConnectionManagerConfig::new()
-                .set_number_of_retries(cfg.max_retries)
-                .set_min_delay(min)
-                .set_max_delay(max)
+            let redial = Redial {
+                retries: cfg.max_retries,
+                min,
+                max,
+            };
+            let config = AsyncConnectionConfig::new()
                 .set_connection_timeout(Some(cfg.dial_timeout))
                 .set_response_timeout(cfg.response_timeout);
             let mut conns = Vec::with_capacity(cfg.pool_size + 1);
             for _ in 0..=cfg.pool_size {
-                let c = client
-                    .get_connection_manager_with_config(config.clone())
+                let c = Node::connect(client.clone(), config.clone(), redial, cfg.call_timeout())
                     .await
                     .map_err(map)?;
                 conns.push(Conn::Node(c));
@@ -378,6 +381,12 @@ impl Core {
                 conns.read().unwrap_or_else(|p| p.into_inner())[0].clone()
             }
         }
+    }
+
+    /// Whether the connections bound each round trip themselves: a
+    /// server's do ([`Node`]); a cluster's wait for their retries unbounded.
+    pub fn bounds_round_trips(&self) -> bool {
+        matches!(self.conns, Conns::Node(_))
     }
 
     /// The connection of writes that wait for a replica.

@@ -23,7 +23,10 @@ pub fn map(e: RedisError) -> Error {
     let mapped = if refused_login(&e) {
         Error::permission_denied("the server refused the credentials")
     } else if e.is_timeout() {
-        Error::timeout("the server did not answer in time (readTimeout)")
+        Error::timeout(
+            "the server did not answer in time (readTimeout; dialTimeout + readTimeout \
+             while the connection is dialled again)",
+        )
     } else {
         match kind {
             K::Io | K::ClusterConnectionNotFound => {

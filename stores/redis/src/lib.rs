@@ -6,6 +6,7 @@ pub mod config;
 mod core;
 mod error;
 pub mod layout;
+mod node;
 mod record;
 mod store;
 

@@ -181,6 +181,88 @@ async fn standalone_restart_under_load() {
         .expect("a write after recovery");
 }
 
+/// While the store dials a lost server again (here a sequence of up to 40
+/// attempts a second apart), every call still fails within `dialTimeout +
+/// readTimeout`, and the store works again once the server is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_during_a_long_redial_are_bounded() {
+    let server = common::Server::start(6393);
+    let props = Properties::new()
+        .with("redisHost", server.host())
+        .with("dialTimeout", "1s")
+        .with("readTimeout", "1s")
+        .with("redisMaxRetries", "40")
+        .with("redisMinRetryInterval", "1s")
+        .with("redisMaxRetryInterval", "1s");
+    let store = open(&props).await;
+    store.put("redial", "before").await.expect("a write");
+    sh(&server.stop_command());
+    let mut kinds = Vec::new();
+    for _ in 0..4 {
+        let started = Instant::now();
+        let e = store
+            .get_item("redial")
+            .await
+            .expect_err("a read succeeded while the server was down");
+        let took = started.elapsed();
+        assert!(
+            took < Duration::from_secs(3),
+            "a call took {took:?} to fail while the connection re-dialled \
+             (dialTimeout 1s + readTimeout 1s): {e}"
+        );
+        assert!(
+            matches!(e.kind(), ErrorKind::Unavailable | ErrorKind::Timeout),
+            "{e}"
+        );
+        kinds.push(e.kind());
+    }
+    assert!(
+        kinds.contains(&ErrorKind::Timeout),
+        "no call waited for the re-dial (kinds {kinds:?}): the bound was not tested"
+    );
+    sh(&server.start_command());
+    let started = Instant::now();
+    loop {
+        match store.get_item("redial").await {
+            Ok(item) => {
+                assert_eq!(&item.expect("the key").value[..], b"before");
+                break;
+            }
+            Err(e) => assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "no answer 10 s after the server came back: {e}"
+            ),
+        }
+    }
+}
+
+/// A server that stops answering (SIGSTOP) fails calls with `Timeout`
+/// within `readTimeout`, and they succeed again once it answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_stops_answering_times_out() {
+    let server = common::Server::start(6394);
+    let props = Properties::new()
+        .with("redisHost", server.host())
+        .with("dialTimeout", "1s")
+        .with("readTimeout", "1s");
+    let store = open(&props).await;
+    store.put("paused", "v").await.expect("a write");
+    let pid = server.pid();
+    sh(&format!("kill -STOP {pid}"));
+    let started = Instant::now();
+    let e = store.get_item("paused").await;
+    let took = started.elapsed();
+    sh(&format!("kill -CONT {pid}"));
+    let e = e.expect_err("a read succeeded from a stopped server");
+    assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(3),
+        "the call failed after {took:?} (readTimeout 1s)"
+    );
+    let item = store.get_item("paused").await.expect("a read");
+    assert_eq!(&item.expect("the key").value[..], b"v");
+}
+
 /// A cluster node that answers.
 fn live_node() -> u16 {
     (7000..7006)

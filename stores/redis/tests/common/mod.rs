@@ -67,6 +67,16 @@ impl Server {
         )
     }
 
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        let path = self.dir.join("redis.pid");
+        std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            .trim()
+            .parse()
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
     /// `redisHost` of it.
     pub fn host(&self) -> String {
         format!("127.0.0.1:{}", self.port)
