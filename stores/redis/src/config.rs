@@ -64,7 +64,7 @@ pub const SENTINEL_MASTER_NAME: Property = Property::new(
 /// `redisMaxRetries`, default 3.
 pub const REDIS_MAX_RETRIES: Property = Property::new(
     "redisMaxRetries",
-    "How many times a lost connection is re-dialled per call (-1: never).",
+    "How many times a lost connection is re-dialled after the first attempt (-1: never).",
 )
 .with_default("3")
 .with_aliases(&["maxRetries"]);

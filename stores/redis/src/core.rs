@@ -25,7 +25,7 @@ use statestore_core::{ETag, Error, Item, Result, Ttl};
 use crate::config::{Config, MAX_BULK_BATCH, MAX_TRANSACTION_OPS, Mode, ValueLayout};
 use crate::error::map;
 use crate::layout::Layout;
-use crate::node::{Node, Redial};
+use crate::node::{Backoff, Node};
 use crate::record;
 
 const WRITE_SCRIPT: &str = include_str!("write.lua");
@@ -177,7 +177,7 @@ pub async fn connect(cfg: &Config) -> Result<Core> {
             }
             .map_err(map)?;
             let (min, max) = cfg.retry_interval;
-            let redial = Redial {
+            let backoff = Backoff {
                 retries: cfg.max_retries,
                 min,
                 max,
@@ -187,7 +187,7 @@ pub async fn connect(cfg: &Config) -> Result<Core> {
                 .set_response_timeout(cfg.response_timeout);
             let mut conns = Vec::with_capacity(cfg.pool_size + 1);
             for _ in 0..=cfg.pool_size {
-                let c = Node::connect(client.clone(), config.clone(), redial, cfg.call_timeout())
+                let c = Node::connect(client.clone(), config.clone(), backoff, cfg.call_timeout())
                     .await
                     .map_err(map)?;
                 conns.push(Conn::Node(c));

@@ -11,6 +11,7 @@
 
 use std::future::Future;
 use std::io;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -28,7 +29,7 @@ type Dial = Shared<BoxFuture<'static, RedisResult<MultiplexedConnection>>>;
 
 /// How a lost connection is dialled again.
 #[derive(Clone, Copy, Debug)]
-pub struct Redial {
+pub struct Backoff {
     /// Attempts after the first (`redisMaxRetries`).
     pub retries: usize,
     /// The first wait between attempts, doubled after each.
@@ -38,13 +39,15 @@ pub struct Redial {
 }
 
 /// Where the connection is. Each state has an id, so that a call that saw
-/// one state fail replaces that state and no later one.
+/// one state fail replaces that state and no later one. A dial that
+/// connects keeps its id in the `Up` state it makes: the calls that waited
+/// for it know that id, and one of them may find the new connection lost.
 enum State {
     Up {
         conn: MultiplexedConnection,
         id: u64,
     },
-    /// A dial under way, or one that failed (the next call dials again).
+    /// A dial under way, or one that failed (a call then starts the next).
     Dialing { dial: Dial, id: u64 },
 }
 
@@ -59,7 +62,7 @@ impl State {
 struct Inner {
     client: Client,
     config: AsyncConnectionConfig,
-    redial: Redial,
+    backoff: Backoff,
     /// The bound of a call that waits for a dial.
     bound: Option<Duration>,
     state: ArcSwap<State>,
@@ -71,20 +74,20 @@ struct Inner {
 pub struct Node(Arc<Inner>);
 
 impl Node {
-    /// Dials the server (retrying as `redial` says). `config` carries the
+    /// Dials the server (retrying as `backoff` says). `config` carries the
     /// bound of one attempt and of one answer; `bound`, that of a call that
     /// waits for a dial.
     pub async fn connect(
         client: Client,
         config: AsyncConnectionConfig,
-        redial: Redial,
+        backoff: Backoff,
         bound: Option<Duration>,
     ) -> RedisResult<Node> {
-        let conn = dial(&client, &config, redial).await?;
+        let conn = dial(&client, &config, backoff).await?;
         Ok(Node(Arc::new(Inner {
             client,
             config,
-            redial,
+            backoff,
             bound,
             state: ArcSwap::from_pointee(State::Up { conn, id: 0 }),
             ids: AtomicU64::new(1),
@@ -98,47 +101,49 @@ impl Node {
         F: FnOnce(MultiplexedConnection) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
     {
-        let (dial, id) = {
+        let dialing = {
             let state = self.0.state.load();
             match &**state {
-                State::Up { conn, id } => {
-                    let (conn, id) = (conn.clone(), *id);
-                    drop(state);
-                    let result = send(conn).await;
-                    self.check(&result, id);
-                    return result;
-                }
-                State::Dialing { dial, id } => (dial.clone(), *id),
+                State::Up { conn, id } => Ok((conn.clone(), *id)),
+                State::Dialing { dial, id } => Err((dial.clone(), *id)),
             }
         };
-        let waited = async {
-            let conn = match dial.await {
-                Ok(conn) => conn,
-                Err(e) => {
-                    // That dial gave up: the next call starts another.
-                    self.redial(id);
-                    return Err(e);
+        let (conn, id) = match dialing {
+            Ok(up) => up,
+            Err((dial, id)) => {
+                let waited = self.wait(dial, id);
+                match self.0.bound {
+                    Some(limit) => tokio::time::timeout(limit, waited)
+                        .await
+                        .unwrap_or_else(|_| Err(redialling(limit)))?,
+                    None => waited.await?,
                 }
-            };
-            let result = send(conn).await;
-            self.check(&result, id);
-            result
+            }
         };
-        match self.0.bound {
-            Some(limit) => tokio::time::timeout(limit, waited)
-                .await
-                .unwrap_or_else(|_| Err(redialling(limit))),
-            None => waited.await,
-        }
-    }
-
-    /// After an answer: a lost connection is dialled again (on the errors
-    /// the driver's own manager re-dials after).
-    fn check<T>(&self, result: &RedisResult<T>, id: u64) {
-        if let Err(e) = result
+        let result = send(conn).await;
+        // A lost connection is dialled again, on the errors the driver's
+        // own manager re-dials after.
+        if let Err(e) = &result
             && e.is_unrecoverable_error()
         {
             self.redial(id);
+        }
+        result
+    }
+
+    /// The connection dial `id` makes. A dial that already gave up (the
+    /// server was down longer than its retries) is replaced by a new one,
+    /// waited for once, so that the first call after a long outage does
+    /// not fail on the old dial's error.
+    async fn wait(&self, dial: Dial, id: u64) -> RedisResult<(MultiplexedConnection, u64)> {
+        if let Ok(conn) = dial.await {
+            return Ok((conn, id));
+        }
+        self.redial(id);
+        let state = self.0.state.load_full();
+        match &*state {
+            State::Dialing { dial, id } => dial.clone().await.map(|conn| (conn, *id)),
+            State::Up { conn, id } => Ok((conn.clone(), *id)),
         }
     }
 
@@ -150,19 +155,12 @@ impl Node {
             return;
         }
         let next = self.0.ids.fetch_add(1, Ordering::Relaxed);
-        let inner = &self.0;
-        let dial = redial(
-            Arc::downgrade(inner),
-            inner.client.clone(),
-            inner.config.clone(),
-            inner.redial,
-            next,
-        );
+        let dial = dial_and_install(Arc::downgrade(&self.0), next);
         let new = Arc::new(State::Dialing {
             dial: dial.clone(),
             id: next,
         });
-        let previous = inner.state.compare_and_swap(&current, new);
+        let previous = self.0.state.compare_and_swap(&current, new);
         if Arc::ptr_eq(&previous, &current) {
             tokio::spawn(dial.map(drop));
         }
@@ -180,25 +178,29 @@ fn redialling(limit: Duration) -> RedisError {
     ))
 }
 
-/// A dial that, once connected, makes its connection the live one (if its
-/// state is still current).
-fn redial(
-    inner: Weak<Inner>,
-    client: Client,
-    config: AsyncConnectionConfig,
-    redial: Redial,
-    id: u64,
-) -> Dial {
+/// Dial `id` for the node `inner`, which, once connected, makes its
+/// connection the live one (if its state is still current). A panic in
+/// the driver fails the dial (the next call dials again) instead of
+/// poisoning the future every later call would wait for.
+fn dial_and_install(inner: Weak<Inner>, id: u64) -> Dial {
     async move {
-        let conn = dial(&client, &config, redial).await?;
-        if let Some(inner) = inner.upgrade() {
-            let current = inner.state.load();
+        let Some(node) = inner.upgrade() else {
+            return Err(RedisError::from(io::Error::other("the store was closed")));
+        };
+        let (client, config, backoff) = (node.client.clone(), node.config.clone(), node.backoff);
+        drop(node);
+        let conn = AssertUnwindSafe(dial(&client, &config, backoff))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|_| Err(RedisError::from(io::Error::other("the dial panicked"))))?;
+        if let Some(node) = inner.upgrade() {
+            let current = node.state.load();
             if current.id() == id {
                 let up = Arc::new(State::Up {
                     conn: conn.clone(),
                     id,
                 });
-                inner.state.compare_and_swap(&current, up);
+                node.state.compare_and_swap(&current, up);
             }
         }
         Ok(conn)
@@ -208,14 +210,14 @@ fn redial(
 }
 
 /// Dials, then up to `retries` times more, waiting between attempts from
-/// `min` doubling to `max`, with jitter so that many clients do not dial
-/// in step.
+/// `min` doubling to `max`, each wait drawn between half and all of that
+/// so that many clients do not dial in step.
 async fn dial(
     client: &Client,
     config: &AsyncConnectionConfig,
-    redial: Redial,
+    backoff: Backoff,
 ) -> RedisResult<MultiplexedConnection> {
-    let mut wait = redial.min;
+    let mut wait = backoff.min;
     let mut attempt = 0;
     loop {
         match client
@@ -223,12 +225,12 @@ async fn dial(
             .await
         {
             Ok(conn) => return Ok(conn),
-            Err(e) if attempt >= redial.retries => return Err(e),
+            Err(e) if attempt >= backoff.retries => return Err(e),
             Err(_) => {
                 attempt += 1;
                 let jitter = wait.mul_f64(fastrand::f64() / 2.0);
                 tokio::time::sleep(wait / 2 + jitter).await;
-                wait = (wait * 2).min(redial.max);
+                wait = (wait * 2).min(backoff.max);
             }
         }
     }

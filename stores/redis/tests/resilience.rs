@@ -236,6 +236,35 @@ async fn calls_during_a_long_redial_are_bounded() {
     }
 }
 
+/// A dial that gave up while the server was down (no retries here) does
+/// not fail the first call after the server is back: that call dials
+/// again and waits for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_call_after_a_long_outage_succeeds() {
+    let server = common::Server::start(6395);
+    let props = Properties::new()
+        .with("redisHost", server.host())
+        .with("dialTimeout", "1s")
+        .with("readTimeout", "1s")
+        .with("redisMaxRetries", "-1");
+    let store = open(&props).await;
+    store.put("outage", "v").await.expect("a write");
+    sh(&server.stop_command());
+    // The first call finds the connection lost, the second the dial failed.
+    for _ in 0..2 {
+        store
+            .get_item("outage")
+            .await
+            .expect_err("a read succeeded while the server was down");
+    }
+    sh(&server.start_command());
+    let item = store
+        .get_item("outage")
+        .await
+        .expect("the first read after the server came back");
+    assert_eq!(&item.expect("the key").value[..], b"v");
+}
+
 /// A server that stops answering (SIGSTOP) fails calls with `Timeout`
 /// within `readTimeout`, and they succeed again once it answers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
