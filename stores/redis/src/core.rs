@@ -540,11 +540,18 @@ impl Core {
     /// Reads keys, pipelined (one `MGET` per 1,000 keys of a server in the
     /// compact layout); one answer per key. Keys held in the other layout
     /// (and, after an `MGET`, keys not found, which it cannot tell apart)
-    /// are read again in one more pipeline.
-    pub async fn get_many(&self, keys: &[&str]) -> Result<Vec<Result<Option<Item>>>> {
+    /// are read again in one more pipeline. Each answer goes to `put` with
+    /// its key's index, in order; a key read again gets a second answer,
+    /// which replaces the first. (Answers go straight to the caller's
+    /// results: a vector of them in between was a second allocation of
+    /// some 140 bytes per key, and its page faults showed in bulk_get's
+    /// profile: docs/performance.md, "state.redis".)
+    pub async fn get_many(
+        &self,
+        keys: &[&str],
+        mut put: impl FnMut(usize, Result<Option<Item>>),
+    ) -> Result<()> {
         let names: Vec<Cow<str>> = keys.iter().map(|k| self.layout.name(k)).collect();
-        // Every slot is written below; a key `again` is written twice.
-        let mut out: Vec<Result<Option<Item>>> = Vec::with_capacity(names.len());
         let mut again = Vec::new();
         if self.values == ValueLayout::Compact && !self.layout.cluster {
             let mgets: Vec<Cmd> = names
@@ -564,6 +571,7 @@ impl Core {
                 script: false,
             });
             let answers = self.batch(calls.collect(), false).await?;
+            let mut i = 0;
             for (n, answer) in answers.into_iter().enumerate() {
                 let len = (names.len() - n * MAX_BULK_BATCH).min(MAX_BULK_BATCH);
                 match answer {
@@ -571,18 +579,22 @@ impl Core {
                         for v in values {
                             match v {
                                 Value::Nil => {
-                                    again.push(out.len());
-                                    out.push(Ok(None));
+                                    again.push(i);
+                                    put(i, Ok(None));
                                 }
-                                v => out.push(decode(v, self.values)),
+                                v => put(i, decode(v, self.values)),
                             }
+                            i += 1;
                         }
                     }
                     other => {
                         let e = other
                             .err()
                             .unwrap_or_else(|| Error::backend("unexpected answer to MGET"));
-                        out.extend((0..len).map(|_| Err(e.copied())));
+                        for _ in 0..len {
+                            put(i, Err(e.copied()));
+                            i += 1;
+                        }
                     }
                 }
             }
@@ -596,13 +608,16 @@ impl Core {
                 })
                 .collect();
             for (i, answer) in self.send_calls(calls, false).await?.into_iter().enumerate() {
-                out.push(match answer {
-                    Answer::Refused(e) if is_wrong_type(&e) => {
-                        again.push(i);
-                        Ok(None)
-                    }
-                    a => a.into_result().and_then(|v| decode(v, self.values)),
-                });
+                put(
+                    i,
+                    match answer {
+                        Answer::Refused(e) if is_wrong_type(&e) => {
+                            again.push(i);
+                            Ok(None)
+                        }
+                        a => a.into_result().and_then(|v| decode(v, self.values)),
+                    },
+                );
             }
         }
         if !again.is_empty() {
@@ -616,16 +631,17 @@ impl Core {
                 })
                 .collect();
             for (&i, answer) in again.iter().zip(self.send_calls(calls, false).await?) {
-                out[i] = match answer {
+                let result = match answer {
                     // Moved back meanwhile: read it alone.
                     Answer::Refused(e) if is_wrong_type(&e) => {
                         self.read_name(&names[i], self.values).await
                     }
                     a => a.into_result().and_then(|v| decode(v, other)),
                 };
+                put(i, result);
             }
         }
-        Ok(out)
+        Ok(())
     }
 
     /// The milliseconds a write's ttl asks for (0: no expiry).

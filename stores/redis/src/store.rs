@@ -278,31 +278,32 @@ impl Store for RedisStore {
     async fn bulk_get(&self, reqs: Vec<GetRequest>) -> Result<Vec<KeyResult<Option<Item>>>> {
         let op = Operation::BulkGet;
         self.run(op, |core| async move {
-            // Each key is checked once; its verdict waits in `checked`.
-            let checked: Vec<(String, Result<()>)> = reqs
-                .into_iter()
-                .map(|r| {
-                    let ok = check::get(&r, &LIMITS);
-                    (r.key, ok)
-                })
-                .collect();
-            let valid: Vec<&str> = checked
-                .iter()
-                .filter(|(_, ok)| ok.is_ok())
-                .map(|(k, _)| k.as_str())
-                .collect();
-            let mut found = core.get_many(&valid).await?.into_iter();
+            // Each key is checked once, into its result; the keys move into
+            // the results once the read, which borrows them, is done.
+            let mut keys = Vec::with_capacity(reqs.len());
+            let mut out = Vec::with_capacity(reqs.len());
+            // The result of each valid key, by its index among them.
+            let mut at = Vec::with_capacity(reqs.len());
+            for r in reqs {
+                let ok = check::get(&r, &LIMITS);
+                if ok.is_ok() {
+                    at.push(out.len());
+                }
+                out.push(KeyResult {
+                    key: String::new(),
+                    result: ok.map(|()| None).map_err(|e| e.context(NAME, op)),
+                });
+                keys.push(r.key);
+            }
+            let valid: Vec<&str> = at.iter().map(|&i| keys[i].as_str()).collect();
+            core.get_many(&valid, |i, r| {
+                out[at[i]].result =
+                    r.map_err(|e| e.with_key(valid[i].to_owned()).context(NAME, op));
+            })
+            .await?;
             drop(valid);
-            let mut out = Vec::with_capacity(checked.len());
-            for (key, ok) in checked {
-                let result = match ok {
-                    Err(e) => Err(e.context(NAME, op)),
-                    Ok(()) => found
-                        .next()
-                        .unwrap_or(Ok(None))
-                        .map_err(|e| e.with_key(key.clone()).context(NAME, op)),
-                };
-                out.push(KeyResult { key, result });
+            for (result, key) in out.iter_mut().zip(keys) {
+                result.key = key;
             }
             Ok(out)
         })
