@@ -540,12 +540,14 @@ impl Core {
     /// Reads keys, pipelined (one `MGET` per 1,000 keys of a server in the
     /// compact layout); one answer per key. Keys held in the other layout
     /// (and, after an `MGET`, keys not found, which it cannot tell apart)
-    /// are read again in one more pipeline. Each answer goes to `put` with
-    /// its key's index, in order; a key read again gets a second answer,
-    /// which replaces the first. (Answers go straight to the caller's
-    /// results: a vector of them in between was a second allocation of
-    /// some 140 bytes per key, and its page faults showed in bulk_get's
-    /// profile: docs/performance.md, "state.redis".)
+    /// are read again in one more pipeline. Each key's one answer goes to
+    /// `put` with the key's index: indexes rise within each pipeline, and
+    /// the keys read again come after the others.
+    //
+    // Answers go straight into the caller's results: a vector of them in
+    // between was a second allocation of some 140 bytes per key, whose
+    // page faults showed in bulk_get's profile (docs/performance.md,
+    // state.redis, "bulk_get's answers and the allocator").
     pub async fn get_many(
         &self,
         keys: &[&str],
@@ -578,10 +580,7 @@ impl Core {
                     Ok(Value::Array(values)) if values.len() == len => {
                         for v in values {
                             match v {
-                                Value::Nil => {
-                                    again.push(i);
-                                    put(i, Ok(None));
-                                }
+                                Value::Nil => again.push(i),
                                 v => put(i, decode(v, self.values)),
                             }
                             i += 1;
@@ -608,16 +607,10 @@ impl Core {
                 })
                 .collect();
             for (i, answer) in self.send_calls(calls, false).await?.into_iter().enumerate() {
-                put(
-                    i,
-                    match answer {
-                        Answer::Refused(e) if is_wrong_type(&e) => {
-                            again.push(i);
-                            Ok(None)
-                        }
-                        a => a.into_result().and_then(|v| decode(v, self.values)),
-                    },
-                );
+                match answer {
+                    Answer::Refused(e) if is_wrong_type(&e) => again.push(i),
+                    a => put(i, a.into_result().and_then(|v| decode(v, self.values))),
+                }
             }
         }
         if !again.is_empty() {

@@ -282,12 +282,12 @@ impl Store for RedisStore {
             // the results once the read, which borrows them, is done.
             let mut keys = Vec::with_capacity(reqs.len());
             let mut out = Vec::with_capacity(reqs.len());
-            // The result of each valid key, by its index among them.
-            let mut at = Vec::with_capacity(reqs.len());
+            // Where the j-th valid key's result is in `out`.
+            let mut valid_at = Vec::with_capacity(reqs.len());
             for r in reqs {
                 let ok = check::get(&r, &LIMITS);
                 if ok.is_ok() {
-                    at.push(out.len());
+                    valid_at.push(out.len());
                 }
                 out.push(KeyResult {
                     key: String::new(),
@@ -295,10 +295,10 @@ impl Store for RedisStore {
                 });
                 keys.push(r.key);
             }
-            let valid: Vec<&str> = at.iter().map(|&i| keys[i].as_str()).collect();
-            core.get_many(&valid, |i, r| {
-                out[at[i]].result =
-                    r.map_err(|e| e.with_key(valid[i].to_owned()).context(NAME, op));
+            let valid: Vec<&str> = valid_at.iter().map(|&i| keys[i].as_str()).collect();
+            core.get_many(&valid, |j, r| {
+                out[valid_at[j]].result =
+                    r.map_err(|e| e.with_key(valid[j].to_owned()).context(NAME, op));
             })
             .await?;
             drop(valid);
