@@ -573,26 +573,24 @@ impl Core {
                 script: false,
             });
             let answers = self.batch(calls.collect(), false).await?;
-            let mut i = 0;
             for (n, answer) in answers.into_iter().enumerate() {
-                let len = (names.len() - n * MAX_BULK_BATCH).min(MAX_BULK_BATCH);
+                let first = n * MAX_BULK_BATCH;
+                let len = (names.len() - first).min(MAX_BULK_BATCH);
                 match answer {
                     Ok(Value::Array(values)) if values.len() == len => {
-                        for v in values {
+                        for (i, v) in (first..).zip(values) {
                             match v {
                                 Value::Nil => again.push(i),
                                 v => put(i, decode(v, self.values)),
                             }
-                            i += 1;
                         }
                     }
                     other => {
                         let e = other
                             .err()
                             .unwrap_or_else(|| Error::backend("unexpected answer to MGET"));
-                        for _ in 0..len {
+                        for i in first..first + len {
                             put(i, Err(e.copied()));
-                            i += 1;
                         }
                     }
                 }

@@ -102,11 +102,11 @@ impl RedisStore {
             op,
             Operation::Get | Operation::Set | Operation::Delete | Operation::Ping
         );
-        let limit = self
-            .config
-            .as_ref()
-            .and_then(Config::call_timeout)
-            .filter(|_| !single || !core.bounds_round_trips());
+        let limit = if single && core.bounds_round_trips() {
+            None
+        } else {
+            self.config.as_ref().and_then(Config::call_timeout)
+        };
         let result = match limit {
             Some(limit) => tokio::time::timeout(limit, f(core.clone()))
                 .await

@@ -116,6 +116,15 @@ async fn verify(store: &dyn Store, log: &Log) -> (usize, Vec<String>, usize) {
     (found, lost, lost_strong)
 }
 
+/// The properties of a store on `server` that notices a lost server
+/// quickly: `dialTimeout` and `readTimeout` of 1 s.
+fn quick(server: &common::Server) -> Properties {
+    Properties::new()
+        .with("redisHost", server.host())
+        .with("dialTimeout", "1s")
+        .with("readTimeout", "1s")
+}
+
 async fn open(props: &Properties) -> Arc<dyn Store> {
     let mut store = statestore_redis::RedisStore::new();
     store.init(props).await.expect("init");
@@ -125,10 +134,7 @@ async fn open(props: &Properties) -> Arc<dyn Store> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn standalone_restart_under_load() {
     let server = common::Server::start(6392);
-    let props = Properties::new()
-        .with("redisHost", server.host())
-        .with("dialTimeout", "1s")
-        .with("readTimeout", "1s");
+    let props = quick(&server);
     let store: Arc<dyn Store> = open(&props).await;
     let load = writers(store.clone(), |t, n| format!("restart-{t}-{n}"));
 
@@ -187,10 +193,7 @@ async fn standalone_restart_under_load() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_during_a_long_redial_are_bounded() {
     let server = common::Server::start(6393);
-    let props = Properties::new()
-        .with("redisHost", server.host())
-        .with("dialTimeout", "1s")
-        .with("readTimeout", "1s")
+    let props = quick(&server)
         .with("redisMaxRetries", "40")
         .with("redisMinRetryInterval", "1s")
         .with("redisMaxRetryInterval", "1s");
@@ -242,11 +245,7 @@ async fn calls_during_a_long_redial_are_bounded() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_first_call_after_a_long_outage_succeeds() {
     let server = common::Server::start(6395);
-    let props = Properties::new()
-        .with("redisHost", server.host())
-        .with("dialTimeout", "1s")
-        .with("readTimeout", "1s")
-        .with("redisMaxRetries", "-1");
+    let props = quick(&server).with("redisMaxRetries", "-1");
     let store = open(&props).await;
     store.put("outage", "v").await.expect("a write");
     sh(&server.stop_command());
@@ -270,10 +269,7 @@ async fn the_first_call_after_a_long_outage_succeeds() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_that_stops_answering_times_out() {
     let server = common::Server::start(6394);
-    let props = Properties::new()
-        .with("redisHost", server.host())
-        .with("dialTimeout", "1s")
-        .with("readTimeout", "1s");
+    let props = quick(&server);
     let store = open(&props).await;
     store.put("paused", "v").await.expect("a write");
     let pid = server.pid();
