@@ -11,21 +11,39 @@ use crate::response::{Item, KeyResult};
 
 /// The items a backend reads for a [`BulkGet`], each at its key's position
 /// among [`BulkGet::keys`]: placed from the key's bytes as the backend
-/// hands them out, without a copy of each key or a map
+/// hands them out, without a copy of each key
 /// (docs/performance.md, "Bulk reads without copies").
 pub struct Found<'a> {
     bulk: &'a BulkGet,
     items: Vec<Option<Item>>,
     /// The position after the last one filled.
     next: usize,
+    /// Each key's position, made at the first key out of order.
+    index: Option<Positions<'a>>,
 }
+
+/// Positions by key bytes, hashed fast with a fixed seed: the keys are the
+/// caller's own and the map lives for one call.
+type Positions<'a> = HashMap<&'a [u8], usize, foldhash::fast::FixedState>;
 
 impl Found<'_> {
     /// Keeps the item of `key`, made by `item` only for a key a valid
-    /// request asked for. Backends tend to hand rows out in key order, so
-    /// the position after the last one is tried before a search.
+    /// request asked for. SQLite, MariaDB and MongoDB hand rows out in key
+    /// order, so the position after the last one is tried first, and the
+    /// items fill in order. PostgreSQL may hand them out in storage order,
+    /// where a binary search for each missed the cache at every step, so
+    /// the first key out of order makes a map of positions
+    /// (docs/performance.md, "Rows out of key order").
     pub fn put(&mut self, key: impl AsRef<[u8]>, item: impl FnOnce() -> Item) {
-        if let Some(p) = self.bulk.position_from(key, self.next) {
+        let key = key.as_ref();
+        let p = if self.bulk.key_at(self.next) == Some(key) {
+            Some(self.next)
+        } else {
+            let bulk = self.bulk;
+            let index = self.index.get_or_insert_with(|| bulk.positions());
+            index.get(key).copied()
+        };
+        if let Some(p) = p {
             self.items[p] = Some(item());
             self.next = p + 1;
         }
@@ -87,16 +105,22 @@ impl BulkGet {
             bulk: self,
             items: vec![None; self.distinct.len()],
             next: 0,
+            index: None,
         }
     }
 
-    /// [`BulkGet::position`], trying position `next` first.
-    fn position_from(&self, key: impl AsRef<[u8]>, next: usize) -> Option<usize> {
-        let key = key.as_ref();
-        match self.distinct.get(next) {
-            Some(&i) if self.reqs[i].key.as_bytes() == key => Some(next),
-            _ => self.position(key),
+    /// The key at position `p` among [`BulkGet::keys`].
+    fn key_at(&self, p: usize) -> Option<&[u8]> {
+        self.distinct.get(p).map(|&i| self.reqs[i].key.as_bytes())
+    }
+
+    /// Every key's position among [`BulkGet::keys`].
+    fn positions(&self) -> Positions<'_> {
+        let mut map = Positions::with_capacity_and_hasher(self.distinct.len(), Default::default());
+        for (p, &i) in self.distinct.iter().enumerate() {
+            map.insert(self.reqs[i].key.as_bytes(), p);
         }
+        map
     }
 
     /// One answer per request, in request order: the item found under its
@@ -199,6 +223,40 @@ mod tests {
     }
 
     #[test]
+    fn places_rows_in_key_order_and_out_of_it() {
+        let limits = Limits::default();
+        let keys: Vec<String> = (0..50).map(|i| format!("k{i:02}")).collect();
+        let reqs = keys.iter().rev().map(GetRequest::new).collect();
+        let bulk = BulkGet::new(reqs, &limits);
+        let value = |k: &str| Item::new(k.to_owned());
+        // In key order (the guess), backwards and shuffled (the map), and
+        // in order after a miss (the guess again).
+        let mut shuffled = keys.clone();
+        fastrand::Rng::with_seed(7).shuffle(&mut shuffled);
+        let mut late = keys.clone();
+        late.swap(0, 1);
+        let orders = [
+            keys.clone(),
+            keys.iter().rev().cloned().collect(),
+            shuffled,
+            late,
+        ];
+        for order in orders {
+            let mut found = bulk.found();
+            for k in &order {
+                found.put(k, || value(k));
+            }
+            found.put("nobody asked", || value("nobody asked"));
+            let items = found.into_items();
+            assert_eq!(items.len(), keys.len());
+            for k in bulk.keys() {
+                let item = &items[bulk.position(k).unwrap()];
+                assert_eq!(item.as_ref().map(|i| &i.value[..]), Some(k.as_bytes()));
+            }
+        }
+    }
+
+    #[test]
     fn answers_from_positions_as_from_a_map() {
         let limits = Limits::default();
         let reqs = ["b", "a", "", "b", "c"].map(GetRequest::new).to_vec();
@@ -207,13 +265,6 @@ mod tests {
         assert_eq!(bulk.position("c"), Some(2));
         assert_eq!(bulk.position(""), None, "an invalid key has no position");
         assert_eq!(bulk.position("z"), None);
-        assert_eq!(bulk.position_from("c", 2), Some(2));
-        assert_eq!(
-            bulk.position_from("a", 2),
-            Some(0),
-            "a wrong guess searches"
-        );
-        assert_eq!(bulk.position_from("z", 9), None);
         let mut found = vec![None; 3];
         found[bulk.position("a").unwrap()] = Some(Item::new("1"));
         found[bulk.position("b").unwrap()] = Some(Item::new("2"));

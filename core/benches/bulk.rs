@@ -1,0 +1,71 @@
+//! The bookkeeping of one bulk read (`BulkGet`): checks, distinct keys,
+//! placing each row's item, answering each request. Rows come in key order
+//! (SQLite, MariaDB, MongoDB) or out of it (PostgreSQL's storage order).
+//! docs/performance.md, "Rows out of key order", reads it.
+//!
+//! `cargo bench -p statestore-core --bench bulk`
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use bytes::Bytes;
+use statestore_core::bulk::BulkGet;
+use statestore_core::capabilities::Limits;
+use statestore_core::error::Operation;
+use statestore_core::request::GetRequest;
+use statestore_core::response::Item;
+
+/// Nanoseconds per key of one call of `n` random keys out of 10,000,
+/// median of 5 rounds of 1,000 calls.
+fn per_key(n: usize, shuffled: bool, rng: &mut fastrand::Rng) -> u128 {
+    let limits = Limits::default();
+    let value = Bytes::from(vec![7u8; 100]);
+    // Evicted between calls, as the driver's and the server's work does.
+    let mut other = vec![0u8; 4 << 20];
+    let mut rounds: Vec<u128> = (0..5)
+        .map(|_| {
+            let mut spent = 0;
+            for call in 0..1_000u32 {
+                let reqs: Vec<GetRequest> = (0..n)
+                    .map(|_| GetRequest::new(format!("bench1a2b3c4d-{}", rng.u32(..10_000))))
+                    .collect();
+                let mut rows: Vec<Vec<u8>> = reqs.iter().map(|r| r.key.clone().into()).collect();
+                rows.sort();
+                rows.dedup();
+                if shuffled {
+                    rng.shuffle(&mut rows);
+                }
+                for b in other.iter_mut().step_by(64) {
+                    *b = b.wrapping_add(call as u8);
+                }
+                let start = Instant::now();
+                let bulk = BulkGet::new(reqs, &limits);
+                black_box(bulk.keys());
+                let mut found = bulk.found();
+                for r in &rows {
+                    found.put(r, || Item::new(Bytes::copy_from_slice(&value)));
+                }
+                let items = found.into_items();
+                drop(black_box(bulk.answer_found(
+                    items,
+                    "bench",
+                    Operation::BulkGet,
+                )));
+                spent += start.elapsed().as_nanos();
+            }
+            spent / (1_000 * n as u128)
+        })
+        .collect();
+    rounds.sort_unstable();
+    rounds[2]
+}
+
+fn main() {
+    let mut rng = fastrand::Rng::with_seed(17);
+    for n in [100, 1_000] {
+        for (order, shuffled) in [("in key order", false), ("out of key order", true)] {
+            let ns = per_key(n, shuffled, &mut rng);
+            println!("bulk_get of {n:>5}, rows {order:<16}: {ns:>4} ns per key");
+        }
+    }
+}
