@@ -18,29 +18,34 @@ pub struct Found<'a> {
     items: Vec<Option<Item>>,
     /// The position after the last one filled.
     next: usize,
-    /// Each key's position, made at the first key out of order.
-    index: Option<Positions<'a>>,
+    /// Each key's position, made at the first row that goes back.
+    index: Option<HashMap<&'a [u8], usize>>,
 }
-
-/// Positions by key bytes, hashed fast with a fixed seed: the keys are the
-/// caller's own and the map lives for one call.
-type Positions<'a> = HashMap<&'a [u8], usize, foldhash::fast::FixedState>;
 
 impl Found<'_> {
     /// Keeps the item of `key`, made by `item` only for a key a valid
-    /// request asked for. SQLite, MariaDB and MongoDB hand rows out in key
-    /// order, so the position after the last one is tried first, and the
-    /// items fill in order. PostgreSQL may hand them out in storage order,
-    /// where a binary search for each missed the cache at every step, so
-    /// the first key out of order makes a map of positions
-    /// (docs/performance.md, "Rows out of key order").
+    /// request asked for. Rows may come in any order: the position after
+    /// the last one filled is tried first, then the positions after it,
+    /// and the first row that goes back makes a map of every key's
+    /// position, which answers the rest.
     pub fn put(&mut self, key: impl AsRef<[u8]>, item: impl FnOnce() -> Item) {
+        // SQLite, MariaDB and MongoDB hand rows out in key order, with gaps
+        // where a key has no row; PostgreSQL in index or storage order, by
+        // its plan. A binary search per row over the requests missed the
+        // cache at every step (docs/performance.md, "Rows out of key
+        // order"). std's hasher, not a faster one with a fixed seed: the
+        // keys may be anyone's, chosen to collide.
         let key = key.as_ref();
-        let p = if self.bulk.key_at(self.next) == Some(key) {
+        let bulk = self.bulk;
+        let forward = |next: usize| next == 0 || bulk.key_at(next - 1).is_some_and(|k| k < key);
+        let p = if let Some(index) = &self.index {
+            index.get(key).copied()
+        } else if bulk.key_at(self.next) == Some(key) {
             Some(self.next)
+        } else if forward(self.next) {
+            bulk.position_in(key, self.next)
         } else {
-            let bulk = self.bulk;
-            let index = self.index.get_or_insert_with(|| bulk.positions());
+            let index = self.index.insert(bulk.positions());
             index.get(key).copied()
         };
         if let Some(p) = p {
@@ -93,10 +98,7 @@ impl BulkGet {
     /// them out) goes among [`BulkGet::keys`]; `None` for a key no valid
     /// request asked for.
     pub fn position(&self, key: impl AsRef<[u8]>) -> Option<usize> {
-        let key = key.as_ref();
-        self.distinct
-            .binary_search_by(|&i| self.reqs[i].key.as_bytes().cmp(key))
-            .ok()
+        self.position_in(key.as_ref(), 0)
     }
 
     /// Where a backend puts the items it reads, as they come.
@@ -114,9 +116,16 @@ impl BulkGet {
         self.distinct.get(p).map(|&i| self.reqs[i].key.as_bytes())
     }
 
+    /// [`BulkGet::position`] among the positions from `from` on.
+    fn position_in(&self, key: &[u8], from: usize) -> Option<usize> {
+        let rest = self.distinct.get(from..)?;
+        let at = rest.binary_search_by(|&i| self.reqs[i].key.as_bytes().cmp(key));
+        at.ok().map(|p| from + p)
+    }
+
     /// Every key's position among [`BulkGet::keys`].
-    fn positions(&self) -> Positions<'_> {
-        let mut map = Positions::with_capacity_and_hasher(self.distinct.len(), Default::default());
+    fn positions(&self) -> HashMap<&[u8], usize> {
+        let mut map = HashMap::with_capacity(self.distinct.len());
         for (p, &i) in self.distinct.iter().enumerate() {
             map.insert(self.reqs[i].key.as_bytes(), p);
         }
@@ -223,35 +232,44 @@ mod tests {
     }
 
     #[test]
-    fn places_rows_in_key_order_and_out_of_it() {
+    fn places_rows_in_any_order() {
         let limits = Limits::default();
         let keys: Vec<String> = (0..50).map(|i| format!("k{i:02}")).collect();
-        let reqs = keys.iter().rev().map(GetRequest::new).collect();
+        // Requests backwards, one invalid, one asked twice.
+        let mut reqs: Vec<GetRequest> = keys.iter().rev().map(GetRequest::new).collect();
+        reqs.push(GetRequest::new(""));
+        reqs.push(GetRequest::new("k07"));
         let bulk = BulkGet::new(reqs, &limits);
-        let value = |k: &str| Item::new(k.to_owned());
-        // In key order (the guess), backwards and shuffled (the map), and
-        // in order after a miss (the guess again).
+        let every_third = |k: &&String| !k.ends_with(['0', '3', '6', '9']);
         let mut shuffled = keys.clone();
         fastrand::Rng::with_seed(7).shuffle(&mut shuffled);
-        let mut late = keys.clone();
-        late.swap(0, 1);
+        let mut repeated = keys.clone();
+        repeated.insert(5, keys[4].clone());
+        // (rows, whether they make the map)
         let orders = [
-            keys.clone(),
-            keys.iter().rev().cloned().collect(),
-            shuffled,
-            late,
+            (keys.clone(), false),
+            (keys.iter().filter(every_third).cloned().collect(), false),
+            (keys[1..].to_vec(), false),
+            (keys.iter().rev().cloned().collect(), true),
+            (shuffled, true),
+            (repeated, true),
         ];
-        for order in orders {
+        for (rows, makes_map) in orders {
             let mut found = bulk.found();
-            for k in &order {
-                found.put(k, || value(k));
+            for k in ["", "a", "k"] {
+                found.put(k, || panic!("no valid request asked for {k:?}"));
             }
-            found.put("nobody asked", || value("nobody asked"));
+            for k in &rows {
+                found.put(k, || Item::new(k.clone()));
+            }
+            found.put("zz", || panic!("no valid request asked for zz"));
+            assert_eq!(found.index.is_some(), makes_map, "rows {rows:?}");
             let items = found.into_items();
             assert_eq!(items.len(), keys.len());
-            for k in bulk.keys() {
-                let item = &items[bulk.position(k).unwrap()];
-                assert_eq!(item.as_ref().map(|i| &i.value[..]), Some(k.as_bytes()));
+            for k in &keys {
+                let item = items[bulk.position(k).unwrap()].as_ref();
+                let want = rows.contains(k).then_some(k.as_bytes());
+                assert_eq!(item.map(|i| &i.value[..]), want, "key {k} of rows {rows:?}");
             }
         }
     }
