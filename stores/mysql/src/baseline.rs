@@ -15,7 +15,7 @@ use statestore_sql::driver::{map, raw_create, raw_get, raw_set, raw_store_row};
 
 use crate::config::Config;
 use crate::core::{MySqlDriver, pool, prepare};
-use crate::dialect::{MySqlDialect, NOW};
+use crate::dialect::{BULK_ROWS, MySqlDialect, NOW};
 
 /// Rows per multi-row statement (two bound values each).
 const CHUNK: usize = 500;
@@ -42,13 +42,18 @@ pub struct MySqlBaseline {
 }
 
 impl MySqlBaseline {
-    /// Multi-row upserts of `items`, [`CHUNK`] rows each, on `conn`: the
-    /// distinct keys in byte order, each with its last value, so that
-    /// writers lock rows in one order and cannot deadlock one another.
-    async fn upsert(&self, conn: &mut MySqlConnection, items: &[(String, Bytes)]) -> Result<()> {
+    /// Multi-row upserts of `items`, `rows_per_statement` rows each, on
+    /// `conn`: the distinct keys in byte order, each with its last value, so
+    /// that writers lock rows in one order and cannot deadlock one another.
+    async fn upsert(
+        &self,
+        conn: &mut MySqlConnection,
+        items: &[(String, Bytes)],
+        rows_per_statement: usize,
+    ) -> Result<()> {
         let last: BTreeMap<&str, &Bytes> = items.iter().map(|(k, v)| (k.as_str(), v)).collect();
         let rows: Vec<(&str, &Bytes)> = last.into_iter().collect();
-        for chunk in rows.chunks(CHUNK) {
+        for chunk in rows.chunks(rows_per_statement) {
             let t = &self.table;
             let mut q = QueryBuilder::<MySql>::new(if self.store_row {
                 format!(
@@ -161,13 +166,15 @@ impl Baseline for MySqlBaseline {
     }
 
     async fn bulk_set(&self, items: &[(String, Bytes)]) -> Result<()> {
+        // Statements of the store's size for bulk writes: autocommitted,
+        // they hold their locks for less time, as the store's do.
         let mut conn = self.pool.acquire().await.map_err(map::<MySqlDriver>)?;
-        self.upsert(&mut conn, items).await
+        self.upsert(&mut conn, items, BULK_ROWS).await
     }
 
     async fn transact(&self, items: &[(String, Bytes)]) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(map::<MySqlDriver>)?;
-        self.upsert(&mut tx, items).await?;
+        self.upsert(&mut tx, items, CHUNK).await?;
         tx.commit().await.map_err(map::<MySqlDriver>)
     }
 

@@ -19,7 +19,7 @@ use statestore_sql::driver::{map, raw_create, raw_get, raw_set, raw_store_row};
 
 use crate::config::Config;
 use crate::core::{PgDriver, pool};
-use crate::dialect::{NOW, PgDialect};
+use crate::dialect::{BULK_ROWS, NOW, PgDialect};
 
 /// Raw sqlx against the database named by the store's properties.
 pub struct PgBaseline {
@@ -31,20 +31,32 @@ pub struct PgBaseline {
     bulk_set_sql: Arc<str>,
 }
 
-/// The distinct keys of `items` in byte order, each with its last value.
-/// A PostgreSQL upsert may not touch one row twice, and rows locked in one
-/// order by every writer cannot deadlock.
-fn columns(items: &[(String, Bytes)]) -> (Vec<String>, Vec<Vec<u8>>) {
+/// The distinct keys of `items` in byte order, each with its last value,
+/// as key and value columns of at most `rows` rows each. A PostgreSQL
+/// upsert may not touch one row twice, and rows locked in one order by
+/// every writer cannot deadlock.
+fn columns(items: &[(String, Bytes)], rows: usize) -> Vec<(Vec<String>, Vec<Vec<u8>>)> {
     let last: BTreeMap<&str, &Bytes> = items.iter().map(|(k, v)| (k.as_str(), v)).collect();
-    last.into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_vec()))
-        .unzip()
+    let mut out = Vec::with_capacity(last.len().div_ceil(rows.max(1)));
+    let mut rest = last.into_iter().peekable();
+    while rest.peek().is_some() {
+        out.push(
+            rest.by_ref()
+                .take(rows.max(1))
+                .map(|(k, v)| (k.to_owned(), v.to_vec()))
+                .unzip(),
+        );
+    }
+    out
 }
 
 impl PgBaseline {
-    /// The multi-row upsert of `items`, one statement.
-    fn upsert(&self, items: &[(String, Bytes)]) -> Query<'static, Postgres, PgArguments> {
-        let (keys, values) = columns(items);
+    /// The multi-row upsert of `keys` and `values`, one statement.
+    fn upsert(
+        &self,
+        keys: Vec<String>,
+        values: Vec<Vec<u8>>,
+    ) -> Query<'static, Postgres, PgArguments> {
         sqlx::query(AssertSqlSafe(self.bulk_set_sql.clone()))
             .bind(keys)
             .bind(values)
@@ -126,20 +138,27 @@ impl Baseline for PgBaseline {
         Ok(rows.len())
     }
 
+    /// Statements of the store's size for bulk writes, on one connection:
+    /// autocommitted, they hold their locks for less time, as the store's do.
     async fn bulk_set(&self, items: &[(String, Bytes)]) -> Result<()> {
-        self.upsert(items)
-            .execute(&self.pool)
-            .await
-            .map_err(map::<PgDriver>)?;
+        let mut conn = self.pool.acquire().await.map_err(map::<PgDriver>)?;
+        for (keys, values) in columns(items, BULK_ROWS) {
+            self.upsert(keys, values)
+                .execute(&mut *conn)
+                .await
+                .map_err(map::<PgDriver>)?;
+        }
         Ok(())
     }
 
     async fn transact(&self, items: &[(String, Bytes)]) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(map::<PgDriver>)?;
-        self.upsert(items)
-            .execute(&mut *tx)
-            .await
-            .map_err(map::<PgDriver>)?;
+        for (keys, values) in columns(items, usize::MAX) {
+            self.upsert(keys, values)
+                .execute(&mut *tx)
+                .await
+                .map_err(map::<PgDriver>)?;
+        }
         tx.commit().await.map_err(map::<PgDriver>)
     }
 

@@ -88,56 +88,65 @@ pub async fn apply<D: Dialect, C: Conn>(
     Ok(out)
 }
 
-/// A call made only of unconditional writes that fit one statement: each
-/// operation's row (for its outcome), and the statement's rows, one per
-/// key (the last write of a key wins, as applying them in order would
-/// leave it), in key order.
-pub struct SingleUpsert<'a> {
+/// A call made only of unconditional writes: each operation's row (for its
+/// outcome), and the rows to write, one per key (the last write of a key
+/// wins, as applying them in order would leave it), in key order.
+pub struct Upserts<'a> {
     /// Every operation's index and row.
     pub ops: Vec<(usize, WriteRow<'a>)>,
     /// The rows to write.
     pub rows: Vec<WriteRow<'a>>,
 }
 
-/// The call as one multi-row upsert, when it is one (see [`SingleUpsert`]).
-/// That statement then does the whole call outside a transaction: it is
-/// atomic by itself, and its rows go in key order, so two such statements
-/// never deadlock each other. One can still deadlock with a checked
-/// transaction that inserts new keys (those lock out of key order, see
-/// [`apply`]); the server then rolls one back and `apply_all` runs it again,
-/// as for any deadlock. (Before, such a call began a transaction, locked
-/// its existing rows or went one statement per key, and committed;
-/// docs/performance.md.)
-pub fn single_upsert<'a, D: Dialect>(d: &D, ops: &'a [(usize, Op)]) -> Option<SingleUpsert<'a>> {
-    let mut all = Vec::with_capacity(ops.len());
-    for (i, op) in ops {
-        match op {
-            Op::Write(w) if w.condition == Condition::Always => {
-                all.push((*i, WriteRow::new(w, 0)));
+impl<'a> Upserts<'a> {
+    /// The call as upserts, when it is made only of unconditional writes.
+    pub fn of(ops: &'a [(usize, Op)]) -> Option<Self> {
+        let mut all = Vec::with_capacity(ops.len());
+        for (i, op) in ops {
+            match op {
+                Op::Write(w) if w.condition == Condition::Always => {
+                    all.push((*i, WriteRow::new(w, 0)));
+                }
+                _ => return None,
             }
-            _ => return None,
         }
-    }
-    let mut rows: Vec<(usize, WriteRow)> = all.clone();
-    // By key, and within a key by index, so the last of a key wins.
-    rows.sort_unstable_by(|a, b| a.1.key.cmp(b.1.key).then(a.0.cmp(&b.0)));
-    let mut last: Vec<WriteRow> = Vec::with_capacity(rows.len());
-    for (_, r) in rows {
-        match last.last_mut() {
-            Some(prev) if prev.key == r.key => *prev = r,
-            _ => last.push(r),
+        let mut rows: Vec<(usize, WriteRow)> = all.clone();
+        // By key, and within a key by index, so the last of a key wins.
+        rows.sort_unstable_by(|a, b| a.1.key.cmp(b.1.key).then(a.0.cmp(&b.0)));
+        let mut last: Vec<WriteRow> = Vec::with_capacity(rows.len());
+        for (_, r) in rows {
+            match last.last_mut() {
+                Some(prev) if prev.key == r.key => *prev = r,
+                _ => last.push(r),
+            }
         }
+        Some(Upserts {
+            ops: all,
+            rows: last,
+        })
     }
-    let bytes = last
-        .iter()
-        .fold(0usize, |n, r| n.saturating_add(d.row_bytes(r)));
-    if last.len() > d.max_rows().max(1) || (last.len() > 1 && bytes > d.max_statement_bytes()) {
-        return None;
+
+    /// The rows split into statements of at most `max_rows` rows and the
+    /// dialect's bytes per statement, in key order.
+    pub fn statements<D: Dialect>(&self, d: &D, max_rows: usize) -> Vec<&[WriteRow<'a>]> {
+        chunks(&self.rows, max_rows.max(1), d.max_statement_bytes(), |r| {
+            d.row_bytes(r)
+        })
     }
-    Some(SingleUpsert {
-        ops: all,
-        rows: last,
-    })
+}
+
+/// The call as one multi-row upsert, when it is made only of unconditional
+/// writes that fit one statement ([`Dialect::max_rows`]). That statement
+/// then does the whole call outside a transaction: it is atomic by itself,
+/// and its rows go in key order, so two such statements never deadlock
+/// each other. One can still deadlock with a checked transaction that
+/// inserts new keys (those lock out of key order, see [`apply`]); the
+/// server then rolls one back and the caller runs it again, as for any
+/// deadlock. (Before, such a call began a transaction, locked its existing
+/// rows or went one statement per key, and committed; docs/performance.md.)
+pub fn single_upsert<'a, D: Dialect>(d: &D, ops: &'a [(usize, Op)]) -> Option<Upserts<'a>> {
+    let up = Upserts::of(ops)?;
+    (up.statements(d, d.max_rows()).len() <= 1).then_some(up)
 }
 
 /// Runs `stmt` changing `rows` and returns the keys it changed: by row count

@@ -420,6 +420,15 @@ pub trait Dialect: crate::JsonSql + Send + Sync + 'static {
     /// Most rows one statement may carry (from the parameter limit).
     fn max_rows(&self) -> usize;
 
+    /// Most rows one statement of a bulk write carries. Bulk calls are not
+    /// atomic, so one made only of unconditional writes goes as statements
+    /// of this many rows, each committed on its own: rows locked by a
+    /// shorter statement wait less for one another. The default is
+    /// [`Dialect::max_rows`].
+    fn bulk_rows(&self) -> usize {
+        self.max_rows()
+    }
+
     /// Most value bytes one statement may carry (from the packet limit);
     /// a single row is always sent.
     fn max_statement_bytes(&self) -> usize {

@@ -284,7 +284,9 @@ impl<B: Backend> Inner<B> {
         }
     }
 
-    /// Applies checked operations in one database transaction, outcome per index.
+    /// Applies checked operations, outcome per index: in one database
+    /// transaction, or for a bulk write of unconditional writes only, as
+    /// [`Self::upsert_apart`].
     async fn apply_all(
         &self,
         ops: Vec<(usize, Op)>,
@@ -293,21 +295,64 @@ impl<B: Backend> Inner<B> {
         if ops.is_empty() {
             return Ok(Vec::new());
         }
+        if !all_or_nothing && let Some(up) = apply::Upserts::of(&ops) {
+            return self.upsert_apart(up).await;
+        }
         let mut attempt = 1;
         loop {
             match self.apply_once(&ops, all_or_nothing).await {
                 // A deadlock or serialization failure rolled the whole
                 // transaction back on the server, so running it again is
                 // safe; within the operation's timeout.
-                Err(e) if e.kind() == ErrorKind::Backend && e.is_retryable() && attempt < 5 => {
-                    tracing::debug!(store = B::NAME, attempt, error = %format_args!("{e:#}"), "transaction retried");
-                    tokio::time::sleep(Duration::from_millis(fastrand::u64(1..=10 * attempt)))
-                        .await;
-                    attempt += 1;
-                }
+                Err(e) if retry(B::NAME, &e, attempt).await => attempt += 1,
                 other => return other,
             }
         }
+    }
+
+    /// A bulk write made only of unconditional writes, as upserts of at
+    /// most [`Dialect::bulk_rows`] rows in key order, each committed on its
+    /// own: bulk calls are not atomic (docs/contract.md). When a statement
+    /// fails, its keys and those of the statements after it, not sent, fail
+    /// with its error, and the earlier ones stay written; when the first
+    /// fails, the whole call does.
+    async fn upsert_apart(&self, up: apply::Upserts<'_>) -> Result<Vec<(usize, Outcome)>> {
+        let d = self.backend.dialect();
+        let mut conn = self.backend.write().await?;
+        let mut failed = None;
+        for (n, rows) in up.statements(d, d.bulk_rows()).into_iter().enumerate() {
+            let mut attempt = 1;
+            let result = loop {
+                match conn.execute(d.upsert(rows)).await {
+                    // A deadlock rolled the statement back; see `apply_all`.
+                    Err(e) if retry(B::NAME, &e, attempt).await => attempt += 1,
+                    other => break other,
+                }
+            };
+            match result {
+                Ok(_) => {}
+                Err(e) if n == 0 => return Err(e),
+                Err(e) => {
+                    failed = Some((rows[0].key, e));
+                    break;
+                }
+            }
+        }
+        let mut outcomes: Vec<(usize, Outcome)> = up
+            .ops
+            .iter()
+            .map(|(i, r)| {
+                let outcome = match &failed {
+                    // Statements go in key order: this key's was the failed
+                    // one or came after it.
+                    Some((from, e)) if r.key >= *from => Err(e.copied().with_key(r.key)),
+                    _ => Ok(Some(etag::format(r.etag))),
+                };
+                (*i, outcome)
+            })
+            .collect();
+        outcomes.sort_unstable_by_key(|(i, _)| *i);
+        Ok(outcomes)
     }
 
     async fn apply_once(
@@ -337,6 +382,19 @@ impl<B: Backend> Inner<B> {
         }
         Ok(outcomes)
     }
+}
+
+/// Whether a failed attempt of a write is run again: a deadlock or
+/// serialization failure, before the fifth attempt. Waits a random while
+/// first, longer with each attempt, so that the writers that collided do
+/// not collide again.
+async fn retry(store: &'static str, e: &Error, attempt: u64) -> bool {
+    if e.kind() != ErrorKind::Backend || !e.is_retryable() || attempt >= 5 {
+        return false;
+    }
+    tracing::debug!(store, attempt, error = %format_args!("{e:#}"), "write retried");
+    tokio::time::sleep(Duration::from_millis(fastrand::u64(1..=10 * attempt))).await;
+    true
 }
 
 /// Longest content type, in bytes (MySQL's column is `VARCHAR(255)`).

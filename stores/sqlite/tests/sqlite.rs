@@ -19,6 +19,16 @@ async fn open(p: Properties) -> SqliteStore {
     s
 }
 
+/// The shared SQL tests' harness on the database in `file`.
+fn harness(
+    file: &Path,
+) -> statestore_sql::testing::Harness<statestore_sqlite::SqliteBackend, sqlx::SqliteConnection> {
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(file)
+        .create_if_missing(true);
+    statestore_sql::testing::Harness::new("sqlite", props(file), options)
+}
+
 async fn raw(file: &Path) -> sqlx::SqliteConnection {
     sqlx::SqliteConnection::connect(&format!("sqlite://{}", file.display()))
         .await
@@ -404,19 +414,30 @@ async fn one_statement_upserts_keep_the_last_write_of_a_key() {
     s.close().await.unwrap();
 }
 
+/// A bulk write of more rows than one statement carries goes as several,
+/// each committed on its own; one refused by a trigger fails its keys and
+/// those after it, and the keys before it stay written (the shared check).
+#[tokio::test]
+async fn a_failed_bulk_statement_fails_its_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("poison.db");
+    let h = harness(&file);
+    statestore_sql::testing::failed_bulk_statement(&h, |table, name, key, poison| {
+        format!(
+            "CREATE TRIGGER {name} BEFORE INSERT ON {table} WHEN NEW.{key} = '{poison}' \
+             BEGIN SELECT RAISE(ABORT, 'refused by {name}'); END"
+        )
+    })
+    .await;
+}
+
 /// An expression index on the query's expression for a path is what the
 /// query's statement uses (docs/query.md, "Indexes").
 #[tokio::test]
 async fn an_expression_index_serves_the_query() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("index.db");
-    let options = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(&file)
-        .create_if_missing(true);
-    let h = statestore_sql::testing::Harness::<
-        statestore_sqlite::SqliteBackend,
-        sqlx::SqliteConnection,
-    >::new("sqlite", props(&file), options);
+    let h = harness(&file);
     let index = |table: &str, expr: &str| {
         vec![
             format!("CREATE INDEX statestore_group ON {table} ({expr})"),

@@ -341,6 +341,67 @@ pub async fn bulk_calls_beyond_one_statement<B: Backend, C: Raw>(h: &Harness<B, 
     s.close().await.unwrap();
 }
 
+/// A bulk write too large for one statement goes as several, each committed
+/// on its own (bulk calls are not atomic). When one fails, here on a CHECK
+/// constraint refusing one key, that statement's keys and those after it
+/// fail with its error, message kept, and are not written; the keys before
+/// it are. When the first statement fails, the whole call does, and writes
+/// nothing.
+pub async fn a_failed_bulk_statement_fails_its_keys<B: Backend, C: Raw>(h: &Harness<B, C>) {
+    failed_bulk_statement(h, |table, name, key, poison| {
+        format!("ALTER TABLE {table} ADD CONSTRAINT {name} CHECK ({key} <> '{poison}')")
+    })
+    .await
+}
+
+/// [`a_failed_bulk_statement_fails_its_keys`], with the statement that
+/// makes writing one key fail: `refuse(table, name, key column, key)`
+/// gives the SQL, and the error must name `name`.
+pub async fn failed_bulk_statement<B: Backend, C: Raw>(
+    h: &Harness<B, C>,
+    refuse: impl Fn(&str, &str, &str, &str) -> String,
+) {
+    let t = Tables::new(h, "poison");
+    let s = t.open(t.props()).await;
+    let poison = "k01500";
+    let check = format!("{}_poison", t.state);
+    let sql = refuse(&t.table(), &h.ident(&check), &t.key(), poison);
+    t.raw().await.run(sql).await.expect("refusal");
+    let keys: Vec<String> = (0..2001).map(|i| format!("k{i:05}")).collect();
+    let reqs = keys.iter().map(|k| SetRequest::new(k.as_str(), "v"));
+    let results = s.bulk_set(reqs.collect()).await.expect("answers per key");
+    let first_failed = results.iter().position(|r| r.result.is_err());
+    let first_failed = first_failed.expect("the poisoned key failed");
+    assert!(first_failed > 0, "the first statement failed");
+    assert!(keys[first_failed].as_str() <= poison);
+    for (i, r) in results.iter().enumerate() {
+        assert_eq!(r.key, keys[i]);
+        match &r.result {
+            Ok(_) => assert!(
+                i < first_failed,
+                "{} written after a failed statement",
+                r.key
+            ),
+            Err(e) => {
+                assert!(format!("{e:#}").contains(&check), "{}: {e:#}", r.key);
+                assert_eq!(e.key(), Some(r.key.as_str()));
+            }
+        }
+    }
+    assert_eq!(t.count("TRUE").await, first_failed as i64);
+    let whole = s
+        .bulk_set(vec![
+            SetRequest::new(poison, "v"),
+            SetRequest::new("k99999", "v"),
+        ])
+        .await
+        .map(drop)
+        .expect_err("a call failing in its first statement fails whole");
+    assert!(format!("{whole:#}").contains(&check), "{whole:#}");
+    assert!(s.get_item("k99999").await.unwrap().is_none());
+    s.close().await.unwrap();
+}
+
 /// Unconditional writes that fit one statement go out as one upsert
 /// (docs/performance.md): a key written twice in one call ends with its
 /// last value, whose etag is the current one; the earlier item's etag was

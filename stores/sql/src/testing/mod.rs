@@ -25,8 +25,9 @@ mod restart;
 mod server;
 
 pub use checks::{
-    Users, an_index_serves_the_query, awkward_items_fail_alone, bulk_calls_beyond_one_statement,
-    bulk_round_trip, concurrent_instances_migrate_once, hostile_keys_round_trip,
+    Users, a_failed_bulk_statement_fails_its_keys, an_index_serves_the_query,
+    awkward_items_fail_alone, bulk_calls_beyond_one_statement, bulk_round_trip,
+    concurrent_instances_migrate_once, failed_bulk_statement, hostile_keys_round_trip,
     index_expressions_are_documented, longest_table_name, malformed_and_stale_etags,
     one_instance_takes_the_cleanup_turn, one_statement_upserts,
     refused_users_are_permission_denied, stores_sharing_a_metadata_table_start_together,
@@ -50,7 +51,8 @@ macro_rules! sql_store_tests {
             one_instance_takes_the_cleanup_turn);
         $crate::sql_store_tests!(@tests $harness, ():
             hostile_keys_round_trip, malformed_and_stale_etags, bulk_calls_beyond_one_statement,
-            awkward_items_fail_alone, longest_table_name, one_statement_upserts);
+            awkward_items_fail_alone, longest_table_name, one_statement_upserts,
+            a_failed_bulk_statement_fails_its_keys);
     };
     (@tests $harness:expr, $runtime:tt: $($body:ident),*) => {
         $(
