@@ -17,7 +17,8 @@ use crate::config::Config;
 use crate::core::{MySqlDriver, pool, prepare};
 use crate::dialect::{BULK_ROWS, MySqlDialect, NOW};
 
-/// Rows per multi-row statement (two bound values each).
+/// Rows per multi-row statement of a transaction (two bound values each);
+/// bulk_set's statements have the store's size, [`BULK_ROWS`].
 const CHUNK: usize = 500;
 
 /// What makes an insert an upsert.

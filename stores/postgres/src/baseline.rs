@@ -37,17 +37,15 @@ pub struct PgBaseline {
 /// every writer cannot deadlock.
 fn columns(items: &[(String, Bytes)], rows: usize) -> Vec<(Vec<String>, Vec<Vec<u8>>)> {
     let last: BTreeMap<&str, &Bytes> = items.iter().map(|(k, v)| (k.as_str(), v)).collect();
-    let mut out = Vec::with_capacity(last.len().div_ceil(rows.max(1)));
-    let mut rest = last.into_iter().peekable();
-    while rest.peek().is_some() {
-        out.push(
-            rest.by_ref()
-                .take(rows.max(1))
-                .map(|(k, v)| (k.to_owned(), v.to_vec()))
-                .unzip(),
-        );
-    }
-    out
+    let last: Vec<(&str, &Bytes)> = last.into_iter().collect();
+    last.chunks(rows.max(1))
+        .map(|chunk| {
+            chunk
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_vec()))
+                .unzip()
+        })
+        .collect()
 }
 
 impl PgBaseline {

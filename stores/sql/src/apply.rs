@@ -135,9 +135,11 @@ impl<'a> Upserts<'a> {
     }
 }
 
-/// The call as one multi-row upsert, when it is made only of unconditional
-/// writes that fit one statement ([`Dialect::max_rows`]). That statement
-/// then does the whole call outside a transaction: it is atomic by itself,
+/// A transaction as one multi-row upsert, when it is made only of
+/// unconditional writes that fit one statement ([`Dialect::max_rows`]).
+/// (Bulk calls of such writes go in statements of [`Dialect::bulk_rows`]
+/// rows, each committed on its own.) That statement then does the whole
+/// transaction outside a database transaction: it is atomic by itself,
 /// and its rows go in key order, so two such statements never deadlock
 /// each other. One can still deadlock with a checked transaction that
 /// inserts new keys (those lock out of key order, see [`apply`]); the

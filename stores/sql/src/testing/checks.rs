@@ -10,7 +10,7 @@ use statestore_core::{
 };
 
 use super::harness::{Harness, Raw, TEST_TIMEOUT, Tables};
-use crate::{Backend, SqlStore};
+use crate::{Backend, Dialect, SqlStore};
 
 /// Escapes the LIKE metacharacters of `key`.
 fn like_literal(key: &str) -> String {
@@ -367,28 +367,42 @@ pub async fn failed_bulk_statement<B: Backend, C: Raw>(
     let check = format!("{}_poison", t.state);
     let sql = refuse(&t.table(), &h.ident(&check), &t.key(), poison);
     t.raw().await.run(sql).await.expect("refusal");
-    let keys: Vec<String> = (0..2001).map(|i| format!("k{i:05}")).collect();
-    let reqs = keys.iter().map(|k| SetRequest::new(k.as_str(), "v"));
-    let results = s.bulk_set(reqs.collect()).await.expect("answers per key");
-    let first_failed = results.iter().position(|r| r.result.is_err());
-    let first_failed = first_failed.expect("the poisoned key failed");
-    assert!(first_failed > 0, "the first statement failed");
-    assert!(keys[first_failed].as_str() <= poison);
-    for (i, r) in results.iter().enumerate() {
-        assert_eq!(r.key, keys[i]);
+    // Statements go by key in byte order, `bulk_rows` rows each (values
+    // this small never split by bytes): the poisoned key's statement
+    // starts at `boundary`.
+    let per = s.dialect().expect("initialised").bulk_rows();
+    let boundary = format!("k{:05}", 1500 / per * per);
+    // Requested in reverse, with the keys on each side of the boundary
+    // written again at the end: outcomes go by key, not by request order,
+    // and the last write of a key wins.
+    let before = format!("k{:05}", 1500 / per * per - 1);
+    let mut reqs: Vec<(String, &str)> =
+        (0..2001).rev().map(|i| (format!("k{i:05}"), "v")).collect();
+    reqs.push((before.clone(), "last"));
+    reqs.push((boundary.clone(), "last"));
+    let call = reqs.iter().map(|(k, v)| SetRequest::new(k.as_str(), *v));
+    let results = s.bulk_set(call.collect()).await.expect("answers per key");
+    assert_eq!(results.len(), reqs.len());
+    for ((key, _), r) in reqs.iter().zip(&results) {
+        assert_eq!(&r.key, key);
         match &r.result {
             Ok(_) => assert!(
-                i < first_failed,
-                "{} written after a failed statement",
-                r.key
+                *key < boundary,
+                "{key} written at or after the failed statement"
             ),
             Err(e) => {
-                assert!(format!("{e:#}").contains(&check), "{}: {e:#}", r.key);
-                assert_eq!(e.key(), Some(r.key.as_str()));
+                assert!(*key >= boundary, "{key} before the failed statement: {e:#}");
+                assert!(format!("{e:#}").contains(&check), "{key}: {e:#}");
+                assert_eq!(e.key(), Some(key.as_str()));
             }
         }
     }
-    assert_eq!(t.count("TRUE").await, first_failed as i64);
+    assert_eq!(t.count("TRUE").await, (1500 / per * per) as i64);
+    let last = s.get_item(before.as_str()).await.unwrap().expect("written");
+    assert_eq!(&last.value[..], b"last");
+    // Its etag is the last write's, the one before the boundary key's.
+    let last_etag = results[results.len() - 2].result.as_ref().unwrap();
+    assert_eq!(last.etag.as_ref(), last_etag.as_ref());
     let whole = s
         .bulk_set(vec![
             SetRequest::new(poison, "v"),
