@@ -284,9 +284,10 @@ impl<B: Backend> Inner<B> {
         }
     }
 
-    /// Applies checked operations, outcome per index: in one database
-    /// transaction, or for a bulk write of unconditional writes only, as
-    /// [`Self::upsert_apart`].
+    /// Applies checked operations, outcome per index: unconditional writes
+    /// only as [`Self::upsert_apart`] (a bulk call in statements of
+    /// [`Dialect::bulk_rows`] rows, a transaction when one statement holds
+    /// it, atomic by itself), anything else in one database transaction.
     async fn apply_all(
         &self,
         ops: Vec<(usize, Op)>,
@@ -295,8 +296,14 @@ impl<B: Backend> Inner<B> {
         if ops.is_empty() {
             return Ok(Vec::new());
         }
-        if !all_or_nothing && let Some(up) = apply::Upserts::of(&ops) {
-            return self.upsert_apart(up).await;
+        let d = self.backend.dialect();
+        let upserts = if all_or_nothing {
+            apply::single_upsert(d, &ops).map(|up| (up, d.max_rows()))
+        } else {
+            apply::Upserts::of(&ops).map(|up| (up, d.bulk_rows()))
+        };
+        if let Some((up, rows_per_statement)) = upserts {
+            return self.upsert_apart(up, rows_per_statement).await;
         }
         let mut attempt = 1;
         loop {
@@ -310,17 +317,22 @@ impl<B: Backend> Inner<B> {
         }
     }
 
-    /// A bulk write made only of unconditional writes, as upserts of at
-    /// most [`Dialect::bulk_rows`] rows in key order, each committed on its
-    /// own: bulk calls are not atomic (docs/contract.md). When a statement
-    /// fails, its keys and those of the statements after it, not sent, fail
-    /// with its error, and the earlier ones stay written; when the first
-    /// fails, the whole call does.
-    async fn upsert_apart(&self, up: apply::Upserts<'_>) -> Result<Vec<(usize, Outcome)>> {
+    /// Unconditional writes only, as upserts of at most
+    /// `rows_per_statement` rows in key order, each committed on its own:
+    /// bulk calls are not atomic (docs/contract.md), and a transaction
+    /// comes here only as one statement. When a statement fails, its keys
+    /// and those of the statements after it, not sent, fail with its error,
+    /// and the earlier ones stay written; when the first fails, the whole
+    /// call does.
+    async fn upsert_apart(
+        &self,
+        up: apply::Upserts<'_>,
+        rows_per_statement: usize,
+    ) -> Result<Vec<(usize, Outcome)>> {
         let d = self.backend.dialect();
         let mut conn = self.backend.write().await?;
         let mut failed = None;
-        for (n, rows) in up.statements(d, d.bulk_rows()).into_iter().enumerate() {
+        for (n, rows) in up.statements(d, rows_per_statement).into_iter().enumerate() {
             let mut attempt = 1;
             let result = loop {
                 match conn.execute(d.upsert(rows)).await {
@@ -361,17 +373,6 @@ impl<B: Backend> Inner<B> {
         all_or_nothing: bool,
     ) -> Result<Vec<(usize, Outcome)>> {
         let d = self.backend.dialect();
-        if let Some(one) = apply::single_upsert(d, ops) {
-            let mut conn = self.backend.write().await?;
-            conn.execute(d.upsert(&one.rows)).await?;
-            let mut outcomes: Vec<(usize, Outcome)> = one
-                .ops
-                .iter()
-                .map(|(i, r)| (*i, Ok(Some(etag::format(r.etag)))))
-                .collect();
-            outcomes.sort_unstable_by_key(|(i, _)| *i);
-            return Ok(outcomes);
-        }
         let mut conn = self.backend.begin().await?;
         let outcomes = apply::apply(d, &mut conn, ops).await?;
         if all_or_nothing && outcomes.iter().any(|(_, o)| o.is_err()) {

@@ -371,11 +371,12 @@ pub async fn failed_bulk_statement<B: Backend, C: Raw>(
     // this small never split by bytes): the poisoned key's statement
     // starts at `boundary`.
     let per = s.dialect().expect("initialised").bulk_rows();
-    let boundary = format!("k{:05}", 1500 / per * per);
+    let first = 1500 / per * per;
+    let boundary = format!("k{first:05}");
     // Requested in reverse, with the keys on each side of the boundary
     // written again at the end: outcomes go by key, not by request order,
     // and the last write of a key wins.
-    let before = format!("k{:05}", 1500 / per * per - 1);
+    let before = format!("k{:05}", first - 1);
     let mut reqs: Vec<(String, &str)> =
         (0..2001).rev().map(|i| (format!("k{i:05}"), "v")).collect();
     reqs.push((before.clone(), "last"));
@@ -397,7 +398,7 @@ pub async fn failed_bulk_statement<B: Backend, C: Raw>(
             }
         }
     }
-    assert_eq!(t.count("TRUE").await, (1500 / per * per) as i64);
+    assert_eq!(t.count("TRUE").await, first as i64);
     let last = s.get_item(before.as_str()).await.unwrap().expect("written");
     assert_eq!(&last.value[..], b"last");
     // Its etag is the last write's, the one before the boundary key's.
