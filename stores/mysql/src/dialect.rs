@@ -13,7 +13,8 @@ use std::sync::Arc;
 
 use statestore_core::like::LikePattern;
 use statestore_sql::dialect::{
-    json_text, key_etag_params, key_params, on_keys, push_row, range_params, repeat, where_in,
+    in_params, in_size, json_text, key_etag_params, on_keys, push_row, range_params, repeat,
+    where_in,
 };
 use statestore_sql::{Bookkeeping, Dialect, KeyEtag, Param, Stmt, WriteRow};
 
@@ -232,9 +233,9 @@ impl Dialect for MySqlDialect {
         Some(Stmt::built(
             format!(
                 "{} ORDER BY `key` FOR UPDATE",
-                where_in(&head, "`key`", keys.len())
+                where_in(&head, "`key`", in_size(keys.len()))
             ),
-            key_params(keys),
+            in_params(keys),
         ))
     }
 
