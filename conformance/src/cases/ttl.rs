@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde_json::json;
 use statestore_core::{
     DeleteRequest, DeleteWithPrefixRequest, ETag, ErrorKind, Feature, GetRequest, KeysLikeRequest,
-    SetRequest, Ttl,
+    SetRequest, TransactRequest, Ttl,
 };
 
 use super::{paths, query};
@@ -41,7 +41,10 @@ pub async fn invalid_refused(cx: &Ctx) -> Outcome {
     cx.read_none(&k, "every write was refused").await
 }
 
-/// Get and bulk_get return the expiry time, close to write time + N.
+/// Get and bulk_get return the expiry time, close to write time + N; so do
+/// bulk_set and transactions of several keys with different ttls (a store
+/// may write them in one statement, whose clock and ttls must be each
+/// row's).
 pub async fn expiry_time(cx: &Ctx) -> Outcome {
     let k = cx.key("k");
     let (written, around) =
@@ -72,6 +75,40 @@ pub async fn expiry_time(cx: &Ctx) -> Outcome {
         around.expires(at, 100),
         "bulk_get: expiry {at:?} is not write time + 100 s"
     );
+    // (set was the first write above.)
+    let many = paths::writes(cx)
+        .into_iter()
+        .filter(|p| !matches!(p, paths::Write::Set));
+    for path in many {
+        let keys: Vec<(String, u32)> = [100, 200, 300]
+            .map(|secs| (cx.key(&format!("{path} {secs}")), secs))
+            .into();
+        let reqs = keys
+            .iter()
+            .map(|(k, secs)| SetRequest::new(k, "v").ttl(Ttl::Seconds(*secs)));
+        let write = async {
+            if matches!(path, paths::Write::Transact) {
+                return cx
+                    .store
+                    .transact(TransactRequest::new(reqs))
+                    .await
+                    .map(drop);
+            }
+            for r in cx.store.bulk_set(reqs.collect()).await? {
+                r.result?;
+            }
+            Ok(())
+        };
+        let (written, around) = Around::write(write).await;
+        ok(written, format!("{path} of {} keys with ttls", keys.len()))?;
+        for (k, secs) in &keys {
+            let at = cx.read_some(k).await?.expires_at;
+            ensure!(
+                around.expires(at, u64::from(*secs)),
+                "{path} of several keys: the expiry of {k:?} {at:?} is not write time + {secs} s"
+            );
+        }
+    }
     Ok(())
 }
 

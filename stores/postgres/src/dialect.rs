@@ -82,8 +82,13 @@ impl PgDialect {
             ))
         };
         let one_row = format!("VALUES ($1, $2, $3, $4, {NOW} + $5 * 1000, $6::jsonb)");
+        // Multi-row writes read the clock once: as a subquery it is computed
+        // once per statement, where `NOW` in a row's expression is computed
+        // for every row, NULL ttl or not (docs/performance.md, "The clock
+        // once per statement").
+        let now_once = format!("(SELECT {NOW})");
         let many_rows = format!(
-            "SELECT k, v, ct, e, {NOW} + ttl * 1000, j::jsonb FROM {UNNEST_ROWS}) AS u(k, v, ct, e, ttl, j)"
+            "SELECT k, v, ct, e, {now_once} + ttl * 1000, j::jsonb FROM {UNNEST_ROWS}) AS u(k, v, ct, e, ttl, j)"
         );
         let only_expired = format!(" WHERE {expired}");
         let schemas = [table, metadata_table]
@@ -113,7 +118,7 @@ impl PgDialect {
                  value_json = $6::jsonb WHERE \"key\" = $1 AND etag = $7 AND {live}"
             )),
             update_many: arc(format!(
-                "UPDATE {t} SET value = u.v, content_type = u.ct, etag = u.e, expires_at = {NOW} + u.ttl * 1000, \
+                "UPDATE {t} SET value = u.v, content_type = u.ct, etag = u.e, expires_at = {now_once} + u.ttl * 1000, \
                  value_json = u.j::jsonb FROM {UNNEST_ROWS}, $7::int8[]) AS u(k, v, ct, e, ttl, j, old) \
                  WHERE {t}.\"key\" = u.k AND {t}.etag = u.old AND {live} RETURNING {t}.\"key\""
             )),
