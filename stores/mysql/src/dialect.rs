@@ -13,8 +13,7 @@ use std::sync::Arc;
 
 use statestore_core::like::LikePattern;
 use statestore_sql::dialect::{
-    in_params, in_size, json_text, key_etag_params, on_keys, push_row, range_params, repeat,
-    where_in,
+    json_text, key_etag_params, on_keys, padded, push_row, range_params, repeat, where_in,
 };
 use statestore_sql::{Bookkeeping, Dialect, KeyEtag, Param, Stmt, WriteRow};
 
@@ -230,13 +229,9 @@ impl Dialect for MySqlDialect {
     /// InnoDB locks index records as the scan meets them: in key order.
     fn lock(&self, keys: &[&str]) -> Option<Stmt> {
         let head = format!("SELECT {KEY} FROM {}", self.table);
-        Some(Stmt::built(
-            format!(
-                "{} ORDER BY `key` FOR UPDATE",
-                where_in(&head, "`key`", in_size(keys.len()))
-            ),
-            in_params(keys),
-        ))
+        Some(padded(keys, |n| {
+            format!("{} ORDER BY `key` FOR UPDATE", where_in(&head, "`key`", n))
+        }))
     }
 
     fn upsert(&self, rows: &[WriteRow<'_>]) -> Stmt {
@@ -357,5 +352,32 @@ impl Dialect for MySqlDialect {
             ),
             Vec::new(),
         )]]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every `?` of a statement on many keys has its parameter, whatever
+    /// the number of keys (their `IN` lists are padded, see `in_size`).
+    #[test]
+    fn key_lists_bind_every_placeholder() {
+        let d = MySqlDialect::new("t", "m", true, 1 << 24);
+        let all: Vec<String> = (0..1000).map(|i| format!("k{i:03}")).collect();
+        for n in 1..=all.len() {
+            let keys: Vec<&str> = all[..n].iter().map(String::as_str).collect();
+            for stmt in [d.get(&keys), d.delete(&keys), d.live_keys(&keys)]
+                .into_iter()
+                .chain(d.lock(&keys))
+            {
+                assert_eq!(
+                    stmt.sql.matches('?').count(),
+                    stmt.params.len(),
+                    "{n} keys: {}",
+                    stmt.sql
+                );
+            }
+        }
     }
 }
