@@ -75,39 +75,66 @@ pub async fn expiry_time(cx: &Ctx) -> Outcome {
         around.expires(at, 100),
         "bulk_get: expiry {at:?} is not write time + 100 s"
     );
-    // (set was the first write above.)
-    let many = paths::writes(cx)
-        .into_iter()
-        .filter(|p| !matches!(p, paths::Write::Set));
-    for path in many {
-        let keys: Vec<(String, u32)> = [100, 200, 300]
-            .map(|secs| (cx.key(&format!("{path} {secs}")), secs))
-            .into();
-        let reqs = keys
-            .iter()
-            .map(|(k, secs)| SetRequest::new(k, "v").ttl(Ttl::Seconds(*secs)));
-        let write = async {
-            if matches!(path, paths::Write::Transact) {
-                return cx
-                    .store
-                    .transact(TransactRequest::new(reqs))
-                    .await
-                    .map(drop);
-            }
-            for r in cx.store.bulk_set(reqs.collect()).await? {
-                r.result?;
-            }
-            Ok(())
-        };
-        let (written, around) = Around::write(write).await;
-        ok(written, format!("{path} of {} keys with ttls", keys.len()))?;
-        for (k, secs) in &keys {
-            let at = cx.read_some(k).await?.expires_at;
-            ensure!(
-                around.expires(at, u64::from(*secs)),
-                "{path} of several keys: the expiry of {k:?} {at:?} is not write time + {secs} s"
-            );
+    // set is checked above; these write 20 keys in one call (more than
+    // 16, so a store may write conditional ones in one statement too).
+    let mut kinds = vec![("bulk_set", Kind::Plain)];
+    if cx.has(Feature::ETag) {
+        kinds.extend([("bulk_set", Kind::IfMatch), ("bulk_set", Kind::FirstWrite)]);
+    }
+    if cx.has(Feature::Transactional) {
+        kinds.push(("transact", Kind::Plain));
+    }
+    for (path, kind) in kinds {
+        expiries_of_many(cx, path, kind).await?;
+    }
+    Ok(())
+}
+
+/// How [`expiries_of_many`] writes its keys.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Plain,
+    IfMatch,
+    FirstWrite,
+}
+
+/// 20 keys with ttls from 100 to 290 s written by one call of `path`
+/// (bulk_set or transact): each expires at write time + its own ttl.
+async fn expiries_of_many(cx: &Ctx, path: &str, kind: Kind) -> Outcome {
+    let what = format!("{path} of 20 keys ({kind:?}) with ttls");
+    let mut reqs = Vec::new();
+    let mut keys = Vec::new();
+    for i in 0..20u32 {
+        let (k, secs) = (cx.key(&format!("{what} {i}")), 100 + 10 * i);
+        let req = SetRequest::new(&k, "v").ttl(Ttl::Seconds(secs));
+        reqs.push(match kind {
+            Kind::Plain => req,
+            Kind::FirstWrite => req.first_write(),
+            Kind::IfMatch => match cx.write(SetRequest::new(&k, "old")).await? {
+                Some(etag) => req.etag(etag),
+                None => return Err(fail(format!("set {k:?}: no etag"))),
+            },
+        });
+        keys.push((k, secs));
+    }
+    let write = async {
+        if path == "transact" {
+            let tx = cx.store.transact(TransactRequest::new(reqs)).await;
+            return tx.map(drop);
         }
+        for r in cx.store.bulk_set(reqs).await? {
+            r.result?;
+        }
+        Ok(())
+    };
+    let (written, around) = Around::write(write).await;
+    ok(written, &what)?;
+    for (k, secs) in &keys {
+        let at = cx.read_some(k).await?.expires_at;
+        ensure!(
+            around.expires(at, u64::from(*secs)),
+            "{what}: the expiry of {k:?} {at:?} is not write time + {secs} s"
+        );
     }
     Ok(())
 }

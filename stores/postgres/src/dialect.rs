@@ -82,10 +82,11 @@ impl PgDialect {
             ))
         };
         let one_row = format!("VALUES ($1, $2, $3, $4, {NOW} + $5 * 1000, $6::jsonb)");
-        // Multi-row writes read the clock once: as a subquery it is computed
-        // once per statement, where `NOW` in a row's expression is computed
-        // for every row, NULL ttl or not (docs/performance.md, "The clock
-        // once per statement").
+        // Multi-row writes compute each row's expiry from the clock as a
+        // subquery, computed once per statement, where `NOW` in a row's
+        // expression is computed for every row, NULL ttl or not
+        // (docs/performance.md, "The clock once per statement"). The live
+        // checks still read `NOW`, only for rows that have an expiry.
         let now_once = format!("(SELECT {NOW})");
         let many_rows = format!(
             "SELECT k, v, ct, e, {now_once} + ttl * 1000, j::jsonb FROM {UNNEST_ROWS}) AS u(k, v, ct, e, ttl, j)"
