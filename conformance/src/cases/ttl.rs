@@ -77,12 +77,14 @@ pub async fn expiry_time(cx: &Ctx) -> Outcome {
     );
     // set is checked above; these write 20 keys in one call (more than
     // 16, so a store may write conditional ones in one statement too).
-    let mut kinds = vec![("bulk_set", Kind::Plain)];
+    use paths::Write::{BulkSet, Set};
+    let mut kinds: Vec<_> = paths::writes(cx)
+        .into_iter()
+        .filter(|p| !matches!(p, Set))
+        .map(|p| (p, Kind::Plain))
+        .collect();
     if cx.has(Feature::ETag) {
-        kinds.extend([("bulk_set", Kind::IfMatch), ("bulk_set", Kind::FirstWrite)]);
-    }
-    if cx.has(Feature::Transactional) {
-        kinds.push(("transact", Kind::Plain));
+        kinds.extend([(BulkSet, Kind::IfMatch), (BulkSet, Kind::FirstWrite)]);
     }
     for (path, kind) in kinds {
         expiries_of_many(cx, path, kind).await?;
@@ -100,7 +102,7 @@ enum Kind {
 
 /// 20 keys with ttls from 100 to 290 s written by one call of `path`
 /// (bulk_set or transact): each expires at write time + its own ttl.
-async fn expiries_of_many(cx: &Ctx, path: &str, kind: Kind) -> Outcome {
+async fn expiries_of_many(cx: &Ctx, path: paths::Write, kind: Kind) -> Outcome {
     let what = format!("{path} of 20 keys ({kind:?}) with ttls");
     let mut reqs = Vec::new();
     let mut keys = Vec::new();
@@ -118,7 +120,7 @@ async fn expiries_of_many(cx: &Ctx, path: &str, kind: Kind) -> Outcome {
         keys.push((k, secs));
     }
     let write = async {
-        if path == "transact" {
+        if matches!(path, paths::Write::Transact) {
             let tx = cx.store.transact(TransactRequest::new(reqs)).await;
             return tx.map(drop);
         }

@@ -359,25 +359,10 @@ impl Dialect for MySqlDialect {
 mod tests {
     use super::*;
 
-    /// Every `?` of a statement on many keys has its parameter, whatever
-    /// the number of keys (their `IN` lists are padded, see `in_size`).
+    /// Every `?` of a statement on many keys has its parameter.
     #[test]
     fn key_lists_bind_every_placeholder() {
         let d = MySqlDialect::new("t", "m", true, 1 << 24);
-        let all: Vec<String> = (0..1000).map(|i| format!("k{i:03}")).collect();
-        for n in 1..=all.len() {
-            let keys: Vec<&str> = all[..n].iter().map(String::as_str).collect();
-            for stmt in [d.get(&keys), d.delete(&keys), d.live_keys(&keys)]
-                .into_iter()
-                .chain(d.lock(&keys))
-            {
-                assert_eq!(
-                    stmt.sql.matches('?').count(),
-                    stmt.params.len(),
-                    "{n} keys: {}",
-                    stmt.sql
-                );
-            }
-        }
+        statestore_sql::testing::key_lists_bind_every_placeholder(&d);
     }
 }

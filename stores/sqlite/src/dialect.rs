@@ -295,24 +295,15 @@ impl Dialect for SqliteDialect {
 mod tests {
     use statestore_core::check::{self, Op};
     use statestore_core::{Limits, SetRequest};
-    use statestore_sql::Dialect;
     use statestore_sql::apply::single_upsert;
 
     use super::SqliteDialect;
 
-    /// Every `?` of a statement on many keys has its parameter, whatever
-    /// the number of keys (their `IN` lists are padded, see `in_size`).
+    /// Every `?` of a statement on many keys has its parameter.
     #[test]
     fn key_lists_bind_every_placeholder() {
         let d = SqliteDialect::new("t", "m");
-        let all: Vec<String> = (0..1000).map(|i| format!("k{i:03}")).collect();
-        for n in 1..=all.len() {
-            let keys: Vec<&str> = all[..n].iter().map(String::as_str).collect();
-            for stmt in [d.get(&keys), d.delete(&keys), d.live_keys(&keys)] {
-                let marks = stmt.sql.matches('?').count();
-                assert_eq!(marks, stmt.params.len(), "{n} keys: {}", stmt.sql);
-            }
-        }
+        statestore_sql::testing::key_lists_bind_every_placeholder(&d);
     }
 
     fn ops(reqs: Vec<SetRequest>) -> Vec<(usize, Op)> {

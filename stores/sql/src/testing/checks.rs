@@ -651,3 +651,21 @@ pub fn index_expressions_are_documented<D: crate::JsonSql>(d: &D, docs: &str) {
     }
     assert!(index_expression(d, "o'k", Kind::Number).is_err());
 }
+
+/// Every `?` of `d`'s statements on many keys (reads, deletes, liveness,
+/// row locks) has its parameter, for 1 to 1,000 keys: their `IN` lists
+/// are padded (`in_size`), and SQLite would read a missing parameter as
+/// NULL rather than fail. For dialects with `?` placeholders.
+pub fn key_lists_bind_every_placeholder<D: Dialect>(d: &D) {
+    let all: Vec<String> = (0..1000).map(|i| format!("k{i:03}")).collect();
+    for n in 1..=all.len() {
+        let keys: Vec<&str> = all[..n].iter().map(String::as_str).collect();
+        for stmt in [d.get(&keys), d.delete(&keys), d.live_keys(&keys)]
+            .into_iter()
+            .chain(d.lock(&keys))
+        {
+            let marks = stmt.sql.matches('?').count();
+            assert_eq!(marks, stmt.params.len(), "{n} keys: {}", stmt.sql);
+        }
+    }
+}

@@ -28,8 +28,8 @@ pub use checks::{
     Users, a_failed_bulk_statement_fails_its_keys, an_index_serves_the_query,
     awkward_items_fail_alone, bulk_calls_beyond_one_statement, bulk_round_trip,
     concurrent_instances_migrate_once, failed_bulk_statement, hostile_keys_round_trip,
-    index_expressions_are_documented, longest_table_name, malformed_and_stale_etags,
-    one_instance_takes_the_cleanup_turn, one_statement_upserts,
+    index_expressions_are_documented, key_lists_bind_every_placeholder, longest_table_name,
+    malformed_and_stale_etags, one_instance_takes_the_cleanup_turn, one_statement_upserts,
     refused_users_are_permission_denied, stores_sharing_a_metadata_table_start_together,
     values_keep_their_bytes_and_json_is_queryable,
 };
