@@ -4,7 +4,13 @@
 use std::process::Command;
 
 fn bench(args: &[&str]) -> serde_json::Value {
+    bench_with(args, &[])
+}
+
+/// [`bench`] with more environment variables.
+fn bench_with(args: &[&str], env: &[(&str, &str)]) -> serde_json::Value {
     let out = Command::new(env!("CARGO_BIN_EXE_statestore"))
+        .envs(env.iter().copied())
         .arg("bench")
         .args(["--duration", "150ms", "--keys", "200", "--batch", "20"])
         .args(["--concurrency", "4", "--format", "json"])
@@ -86,6 +92,36 @@ fn sqlite() {
     check(&bench(&["--type", "state.sqlite", "--meta", &meta]), "sqlx");
     // The baseline dropped its table and the SDK deleted its keys.
     no_keys_left(&meta);
+}
+
+/// `STATESTORE_BENCH_RAW_ROW=store`: the raw side writes and reads the
+/// store's own row, without an error, and drops its table.
+#[test]
+fn sqlite_with_the_store_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("row.db");
+    let meta = format!("connectionString={}", db.display());
+    let env = [("STATESTORE_BENCH_RAW_ROW", "store")];
+    check(
+        &bench_with(&["--type", "state.sqlite", "--meta", &meta], &env),
+        "sqlx",
+    );
+    no_keys_left(&meta);
+}
+
+/// The same on Redis (127.0.0.1:6379, started by the test command): the
+/// raw side writes the store's records and decodes every value it reads,
+/// so a value it wrote bare would fail its reads.
+#[test]
+fn redis_with_the_store_record() {
+    let env = [("STATESTORE_BENCH_RAW_ROW", "store")];
+    let args = [
+        "--type",
+        "state.redis",
+        "--meta",
+        "redisHost=127.0.0.1:6379",
+    ];
+    check(&bench_with(&args, &env), "redis");
 }
 
 /// The query row: full pages of 100 from 200 documents (`bench`'s

@@ -25,6 +25,15 @@ pub fn open<B: Baseline + 'static>(properties: Properties) -> BaselineFuture {
     Box::pin(async move { Ok(Box::new(B::open(&properties).await?) as Box<dyn Baseline>) })
 }
 
+/// Whether a baseline keeps the store's own row or record (etag, expiry,
+/// content type; on SQL also the expiry's index and the JSON copy) instead
+/// of a bare key and value: `STATESTORE_BENCH_RAW_ROW=store`. That tells
+/// what the store's data costs from what the SDK's plumbing costs
+/// (docs/performance.md, "What the row costs").
+pub fn store_row() -> bool {
+    std::env::var("STATESTORE_BENCH_RAW_ROW").is_ok_and(|v| v == "store")
+}
+
 /// One backend's workload through its raw driver.
 #[async_trait]
 pub trait Baseline: Send + Sync {

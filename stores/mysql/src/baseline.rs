@@ -9,9 +9,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use sqlx::mysql::MySqlPool;
 use sqlx::{AssertSqlSafe, MySql, MySqlConnection, QueryBuilder};
-use statestore_core::baseline::Baseline;
+use statestore_core::baseline::{Baseline, store_row};
 use statestore_core::{Bytes, Properties, Result};
-use statestore_sql::driver::{map, raw_create, raw_get, raw_set, raw_store_row};
+use statestore_sql::driver::{map, raw_create, raw_get, raw_set};
 
 use crate::config::Config;
 use crate::core::{MySqlDriver, pool, prepare};
@@ -23,7 +23,7 @@ const CHUNK: usize = 500;
 
 /// What makes an insert an upsert.
 const ON_DUPLICATE: &str = " ON DUPLICATE KEY UPDATE value = VALUES(value)";
-/// The same for the store's row ([`raw_store_row`]).
+/// The same for the store's row ([`store_row`]).
 const ON_DUPLICATE_ROW: &str = " ON DUPLICATE KEY UPDATE value = VALUES(value), \
     content_type = VALUES(content_type), value_json = VALUES(value_json), etag = VALUES(etag), \
     expires_at = VALUES(expires_at)";
@@ -32,7 +32,7 @@ const ON_DUPLICATE_ROW: &str = " ON DUPLICATE KEY UPDATE value = VALUES(value), 
 pub struct MySqlBaseline {
     pool: MySqlPool,
     table: String,
-    /// Whether rows are the store's ([`raw_store_row`]).
+    /// Whether rows are the store's ([`store_row`]).
     store_row: bool,
     /// The multi-key read up to its key list.
     bulk_get_head: String,
@@ -95,7 +95,7 @@ impl Baseline for MySqlBaseline {
         prepare(&config).await?;
         let pool = pool(&config).await?;
         let table = format!("statestore_bench_raw_{:08x}", fastrand::u32(..));
-        let store_row = raw_store_row();
+        let store_row = store_row();
         let plain = format!(
             "CREATE TABLE `{table}` (`key` VARBINARY(2048) NOT NULL PRIMARY KEY, value LONGBLOB NOT NULL) ENGINE=InnoDB"
         );

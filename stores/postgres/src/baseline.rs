@@ -13,9 +13,9 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgArguments, PgPool};
 use sqlx::query::Query;
 use sqlx::{AssertSqlSafe, Postgres};
-use statestore_core::baseline::Baseline;
+use statestore_core::baseline::{Baseline, store_row};
 use statestore_core::{Bytes, Properties, Result};
-use statestore_sql::driver::{map, raw_create, raw_get, raw_set, raw_store_row};
+use statestore_sql::driver::{map, raw_create, raw_get, raw_set};
 
 use crate::config::Config;
 use crate::core::{PgDriver, pool};
@@ -68,7 +68,7 @@ impl Baseline for PgBaseline {
         let config = Config::from_properties(properties)?;
         let pool = pool(&config).await?;
         let table = format!("statestore_bench_raw_{:08x}", fastrand::u32(..));
-        let store_row = raw_store_row();
+        let store_row = store_row();
         let plain = format!(
             "CREATE TABLE {table} (key text COLLATE \"C\" NOT NULL PRIMARY KEY, value bytea NOT NULL)"
         );

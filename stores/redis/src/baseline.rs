@@ -2,25 +2,72 @@
 //! write against the driver without this SDK: plain string keys with `GET`,
 //! `SET`, `MGET`, a pipeline of `SET`s, and `MULTI`/`EXEC`, over the same
 //! kind of connection the store uses (a multiplexed connection manager).
+//! With `STATESTORE_BENCH_RAW_ROW=store` ([`store_row`]) it writes and
+//! reads the store's compact record instead of the bare value: a new
+//! version per write, each value's header decoded on reads.
 
 use async_trait::async_trait;
-use statestore_core::baseline::Baseline;
+use statestore_core::baseline::{Baseline, store_row};
 use statestore_core::{Bytes, Properties, Result};
 
 use crate::config::{Config, Mode};
-use crate::core::{self as driver, Conn};
+use crate::core::{self as driver, Conn, Core, new_version};
 use crate::error::map;
+use crate::record::{Record, decode};
 
 /// Raw `redis` against the server named by the store's properties.
 pub struct RedisBaseline {
-    conn: Conn,
+    /// Its calls go over the connections the store's would: spread over
+    /// `poolSize` multiplexed connections.
+    core: Core,
     /// Every key of this baseline starts with it, so close finds them.
     prefix: String,
+    /// Whether values are the store's records ([`store_row`]).
+    record: bool,
 }
 
 impl RedisBaseline {
+    fn conn(&self) -> Conn {
+        self.core.conn()
+    }
+
     fn key(&self, key: &str) -> String {
         format!("{}{key}", self.prefix)
+    }
+
+    /// `SET name value`, the value in a record of its own when the
+    /// baseline keeps the store's.
+    fn set_cmd(&self, key: &str, value: &[u8]) -> Result<redis::Cmd> {
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(self.key(key));
+        if self.record {
+            let version = new_version();
+            cmd.arg(Record::new(version.as_str(), 0, None, value)?);
+        } else {
+            cmd.arg(value);
+        }
+        Ok(cmd)
+    }
+
+    /// A value read, from its record when the baseline keeps the store's.
+    fn value(&self, v: Vec<u8>) -> Result<Bytes> {
+        if self.record {
+            Ok(decode(v)?.value)
+        } else {
+            Ok(Bytes::from(v))
+        }
+    }
+
+    /// Many `SET`s in one pipeline, atomic or not.
+    async fn set_many(&self, items: &[(String, Bytes)], atomic: bool) -> Result<()> {
+        let mut pipe = redis::pipe();
+        if atomic {
+            pipe.atomic();
+        }
+        for (k, v) in items {
+            pipe.add_command(self.set_cmd(k, v)?).ignore();
+        }
+        pipe.query_async::<()>(&mut self.conn()).await.map_err(map)
     }
 }
 
@@ -29,13 +76,17 @@ impl Baseline for RedisBaseline {
     /// Connects like the store does.
     async fn open(properties: &Properties) -> Result<Self> {
         let config = Config::from_properties(properties)?;
-        let conn = driver::connect(&config).await?.conn();
+        let core = driver::connect(&config).await?;
         let prefix = match config.mode {
             // One hash tag keeps MGET and MULTI in one slot of a cluster.
             Mode::Cluster => format!("{{statestore-bench-raw-{:08x}}}", fastrand::u32(..)),
             Mode::Node => format!("statestore-bench-raw-{:08x}:", fastrand::u32(..)),
         };
-        Ok(RedisBaseline { conn, prefix })
+        Ok(RedisBaseline {
+            core,
+            prefix,
+            record: store_row(),
+        })
     }
 
     fn driver(&self) -> String {
@@ -45,17 +96,15 @@ impl Baseline for RedisBaseline {
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
         let v: Option<Vec<u8>> = redis::cmd("GET")
             .arg(self.key(key))
-            .query_async(&mut self.conn.clone())
+            .query_async(&mut self.conn())
             .await
             .map_err(map)?;
-        Ok(v.map(Bytes::from))
+        v.map(|v| self.value(v)).transpose()
     }
 
     async fn set(&self, key: &str, value: Bytes) -> Result<()> {
-        redis::cmd("SET")
-            .arg(self.key(key))
-            .arg(&value[..])
-            .query_async::<()>(&mut self.conn.clone())
+        self.set_cmd(key, &value)?
+            .query_async::<()>(&mut self.conn())
             .await
             .map_err(map)
     }
@@ -64,35 +113,31 @@ impl Baseline for RedisBaseline {
         let names: Vec<String> = keys.iter().map(|k| self.key(k)).collect();
         let v: Vec<Option<Vec<u8>>> = redis::cmd("MGET")
             .arg(names)
-            .query_async(&mut self.conn.clone())
+            .query_async(&mut self.conn())
             .await
             .map_err(map)?;
-        Ok(v.iter().flatten().count())
+        if !self.record {
+            return Ok(v.iter().flatten().count());
+        }
+        // Every value kept to the end, as the bare values are above.
+        let values: Vec<Bytes> = v
+            .into_iter()
+            .flatten()
+            .map(|v| self.value(v))
+            .collect::<Result<_>>()?;
+        Ok(values.len())
     }
 
     async fn bulk_set(&self, items: &[(String, Bytes)]) -> Result<()> {
-        let mut pipe = redis::pipe();
-        for (k, v) in items {
-            pipe.cmd("SET").arg(self.key(k)).arg(&v[..]).ignore();
-        }
-        pipe.query_async::<()>(&mut self.conn.clone())
-            .await
-            .map_err(map)
+        self.set_many(items, false).await
     }
 
     async fn transact(&self, items: &[(String, Bytes)]) -> Result<()> {
-        let mut pipe = redis::pipe();
-        pipe.atomic();
-        for (k, v) in items {
-            pipe.cmd("SET").arg(self.key(k)).arg(&v[..]).ignore();
-        }
-        pipe.query_async::<()>(&mut self.conn.clone())
-            .await
-            .map_err(map)
+        self.set_many(items, true).await
     }
 
     async fn close(&self) -> Result<()> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         let mut cursor = 0u64;
         loop {
             let (next, names): (u64, Vec<String>) = redis::cmd("SCAN")

@@ -8,6 +8,7 @@ use sqlx::error::DatabaseError;
 use sqlx::pool::PoolConnection;
 use sqlx::query::Query;
 use sqlx::{ColumnIndex, Database, Decode, Executor, IntoArguments, Transaction, Type};
+use statestore_core::baseline::store_row;
 use statestore_core::{Error, Result};
 
 use crate::backend::Conn;
@@ -101,17 +102,8 @@ fn pool_error<D: Driver>(pool: &sqlx::Pool<D::Db>, e: sqlx::Error) -> Error {
     }
 }
 
-/// Whether a benchmark baseline keeps the store's row (etag, expiry with
-/// its index, content type, JSON copy) instead of a key and a value:
-/// `STATESTORE_BENCH_RAW_ROW=store`. That tells what the row costs the
-/// server from what the SDK costs the client (docs/performance.md, "What
-/// the row costs").
-pub fn raw_store_row() -> bool {
-    std::env::var("STATESTORE_BENCH_RAW_ROW").is_ok_and(|v| v == "store")
-}
-
 /// Creates a benchmark baseline's table: `plain`, a key and a value, or
-/// with [`raw_store_row`] the store's own table and indexes from the
+/// with [`store_row`] the store's own table and indexes from the
 /// migrations of `store`, a dialect on the baseline's table name. Closes the
 /// pool on failure.
 pub async fn raw_create<D: Driver>(
@@ -123,7 +115,7 @@ where
     for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
     <D::Db as Database>::Arguments: IntoArguments<D::Db>,
 {
-    let create: Vec<String> = if raw_store_row() {
+    let create: Vec<String> = if store_row() {
         let stmts = store.migrations().into_iter().flatten();
         stmts.map(|s| s.sql.to_string()).collect()
     } else {

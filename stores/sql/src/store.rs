@@ -213,9 +213,9 @@ impl<B: Backend> Inner<B> {
         conn.row(self.backend.dialect().get(&[key])).await
     }
 
-    async fn set(&self, w: check::Write) -> Result<Option<ETag>> {
+    async fn set(&self, w: &check::Write) -> Result<Option<ETag>> {
         let d = self.backend.dialect();
-        let row = |expected| WriteRow::new(&w, expected);
+        let row = |expected| WriteRow::new(w, expected);
         let (r, stmt) = match &w.condition {
             Condition::Always => {
                 let r = row(0);
@@ -254,7 +254,7 @@ impl<B: Backend> Inner<B> {
         }
     }
 
-    async fn delete(&self, del: check::Delete) -> Result<()> {
+    async fn delete(&self, del: &check::Delete) -> Result<()> {
         let d = self.backend.dialect();
         let mut conn = self.backend.write().await?;
         let ok = match &del.condition {
@@ -513,19 +513,19 @@ impl<B: Backend> Store for SqlStore<B> {
     }
 
     async fn set(&self, req: SetRequest) -> Result<Option<ETag>> {
-        let key = req.key.clone();
         self.run(Operation::Set, |inner| async move {
             let w = sql_write(req, &inner.limits())?;
-            inner.set(w).await.map_err(|e| e.with_key(key))
+            // The key is the write's own, moved into the error: no copy
+            // of it on every call.
+            inner.set(&w).await.map_err(|e| e.with_key(w.key))
         })
         .await
     }
 
     async fn delete(&self, req: DeleteRequest) -> Result<()> {
-        let key = req.key.clone();
         self.run(Operation::Delete, |inner| async move {
             let del = check::delete(req, &inner.limits())?;
-            inner.delete(del).await.map_err(|e| e.with_key(key))
+            inner.delete(&del).await.map_err(|e| e.with_key(del.key))
         })
         .await
     }

@@ -13,7 +13,7 @@ use statestore_sql::dialect::{
 };
 use statestore_sql::{Bookkeeping, Dialect, KeyEtag, Param, Stmt, WriteRow};
 
-const NOW: &str = "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)";
+pub(crate) const NOW: &str = "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)";
 const COLS: &str = r#""key", value, etag, content_type, expires_at"#;
 
 /// Rows per multi-row statement: 1,000 rows of at most 6 parameters stay
