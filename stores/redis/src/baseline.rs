@@ -2,18 +2,20 @@
 //! write against the driver without this SDK: plain string keys with `GET`,
 //! `SET`, `MGET`, a pipeline of `SET`s, and `MULTI`/`EXEC`, over the same
 //! kind of connection the store uses (a multiplexed connection manager).
-//! With `STATESTORE_BENCH_RAW_ROW=store` ([`store_row`]) it writes and
-//! reads the store's compact record instead of the bare value: a new
-//! version per write, each value's header decoded on reads.
+//! With `STATESTORE_BENCH_RAW_ROW=store` ([`store_row`]) and the compact
+//! layout it writes and reads the store's record instead of the bare
+//! value: a new version per write, the component's default ttl as the
+//! store keeps it (in the record, and `PX`), each value's header decoded
+//! on reads. With `layout: dapr` the values stay bare.
 
 use async_trait::async_trait;
 use statestore_core::baseline::{Baseline, store_row};
 use statestore_core::{Bytes, Properties, Result};
 
-use crate::config::{Config, Mode};
+use crate::config::{Config, Mode, ValueLayout};
 use crate::core::{self as driver, Conn, Core, new_version};
 use crate::error::map;
-use crate::record::{Record, decode};
+use crate::record::{Record, decode, expiry_ms};
 
 /// Raw `redis` against the server named by the store's properties.
 pub struct RedisBaseline {
@@ -24,6 +26,9 @@ pub struct RedisBaseline {
     prefix: String,
     /// Whether values are the store's records ([`store_row`]).
     record: bool,
+    /// The component's default ttl in milliseconds (0: none), which the
+    /// store's writes carry.
+    ttl_ms: u64,
 }
 
 impl RedisBaseline {
@@ -42,7 +47,11 @@ impl RedisBaseline {
         cmd.arg(self.key(key));
         if self.record {
             let version = new_version();
-            cmd.arg(Record::new(version.as_str(), 0, None, value)?);
+            let exp = expiry_ms(self.ttl_ms);
+            cmd.arg(Record::new(version.as_str(), exp, None, value)?);
+            if self.ttl_ms > 0 {
+                cmd.arg("PX").arg(self.ttl_ms);
+            }
         } else {
             cmd.arg(value);
         }
@@ -83,9 +92,10 @@ impl Baseline for RedisBaseline {
             Mode::Node => format!("statestore-bench-raw-{:08x}:", fastrand::u32(..)),
         };
         Ok(RedisBaseline {
+            ttl_ms: core.ttl_ms(None),
             core,
             prefix,
-            record: store_row(),
+            record: store_row() && config.layout == ValueLayout::Compact,
         })
     }
 

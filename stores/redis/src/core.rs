@@ -636,7 +636,7 @@ impl Core {
     }
 
     /// The milliseconds a write's ttl asks for (0: no expiry).
-    fn ttl_ms(&self, ttl: Option<Ttl>) -> u64 {
+    pub(crate) fn ttl_ms(&self, ttl: Option<Ttl>) -> u64 {
         match ttl.or(self.default_ttl) {
             Some(Ttl::Seconds(n)) => u64::from(n) * 1000,
             _ => 0,
