@@ -49,6 +49,10 @@ pub struct MySqlDialect {
     get_head: String,
     upsert1: Arc<str>,
     insert1: Arc<str>,
+    /// The same two for a row without a ttl: its expiry is `NULL`, not an
+    /// expression of the clock MariaDB evaluates at every execution.
+    upsert1_plain: Arc<str>,
+    insert1_plain: Arc<str>,
     update1: Arc<str>,
     delete1: Arc<str>,
     delete_match1: Arc<str>,
@@ -89,6 +93,8 @@ impl MySqlDialect {
             get_head,
             upsert1: arc(Self::upsert_sql(&t, 1, false, true)),
             insert1: arc(Self::upsert_sql(&t, 1, true, true)),
+            upsert1_plain: arc(Self::upsert_sql(&t, 1, false, false)),
+            insert1_plain: arc(Self::upsert_sql(&t, 1, true, false)),
             update1: arc(format!(
                 "UPDATE {t} SET value = ?, content_type = ?, etag = ?, expires_at = {NOW} + ? * 1000, value_json = ? \
                  WHERE `key` = ? AND etag = ? AND {live}"
@@ -186,6 +192,18 @@ impl MySqlDialect {
         )
     }
 
+    /// A one-row upsert: `with_ttl` when its row has a ttl, `plain`
+    /// otherwise (docs/performance.md, "What the row costs": MariaDB
+    /// evaluates the expiry's clock expression at every execution, even
+    /// for a `NULL` ttl).
+    fn one_row(&self, rows: &[WriteRow<'_>], with_ttl: &Arc<str>, plain: &Arc<str>) -> Stmt {
+        let ttl = rows.iter().any(|r| r.ttl.is_some());
+        Stmt::fixed(
+            if ttl { with_ttl } else { plain },
+            self.write_params(rows, ttl),
+        )
+    }
+
     /// The JSON copy of a value, unless the two copies together would not
     /// fit one packet (such a value is stored, not queryable).
     fn json(&self, r: &WriteRow<'_>) -> Option<String> {
@@ -236,7 +254,7 @@ impl Dialect for MySqlDialect {
 
     fn upsert(&self, rows: &[WriteRow<'_>]) -> Stmt {
         match rows.len() {
-            1 => Stmt::fixed(&self.upsert1, self.write_params(rows, true)),
+            1 => self.one_row(rows, &self.upsert1, &self.upsert1_plain),
             _ => self.upsert_many(rows, false),
         }
     }
@@ -276,7 +294,7 @@ impl Dialect for MySqlDialect {
 
     fn insert_if_absent(&self, rows: &[WriteRow<'_>]) -> Stmt {
         let stmt = match rows.len() {
-            1 => Stmt::fixed(&self.insert1, self.write_params(rows, true)),
+            1 => self.one_row(rows, &self.insert1, &self.insert1_plain),
             _ => self.upsert_many(rows, true),
         };
         // A live row left alone counts as found (1), like an insert.
@@ -364,5 +382,38 @@ mod tests {
     fn key_lists_bind_every_placeholder() {
         let d = MySqlDialect::new("t", "m", true, 1 << 24);
         statestore_sql::testing::key_lists_bind_every_placeholder(&d);
+    }
+
+    /// A one-row write reads the clock only when its row has a ttl, and
+    /// binds a parameter for every `?` either way.
+    #[test]
+    fn one_row_writes_read_the_clock_only_with_a_ttl() {
+        let d = MySqlDialect::new("t", "m", true, 1 << 24);
+        let value = statestore_core::Bytes::from_static(b"v");
+        for ttl in [None, Some(60)] {
+            let row = WriteRow {
+                key: "k",
+                value: &value,
+                content_type: None,
+                etag: 1,
+                ttl,
+                expected: 0,
+            };
+            for stmt in [d.upsert(&[row]), d.insert_if_absent(&[row])] {
+                let values = stmt.sql.split(" ON DUPLICATE").next().unwrap();
+                assert_eq!(
+                    values.contains("UNIX_TIMESTAMP"),
+                    ttl.is_some(),
+                    "{}",
+                    stmt.sql
+                );
+                assert_eq!(
+                    stmt.sql.matches('?').count(),
+                    stmt.params.len(),
+                    "{}",
+                    stmt.sql
+                );
+            }
+        }
     }
 }
