@@ -26,9 +26,6 @@ pub struct RedisBaseline {
     prefix: String,
     /// Whether values are the store's records ([`store_row`]).
     record: bool,
-    /// The component's default ttl in milliseconds (0: none), which the
-    /// store's writes carry.
-    ttl_ms: u64,
 }
 
 impl RedisBaseline {
@@ -46,11 +43,17 @@ impl RedisBaseline {
         let mut cmd = redis::cmd("SET");
         cmd.arg(self.key(key));
         if self.record {
+            // The component's default ttl, which the store's writes carry.
+            let ttl_ms = self.core.ttl_ms(None);
             let version = new_version();
-            let exp = expiry_ms(self.ttl_ms);
-            cmd.arg(Record::new(version.as_str(), exp, None, value)?);
-            if self.ttl_ms > 0 {
-                cmd.arg("PX").arg(self.ttl_ms);
+            cmd.arg(Record::new(
+                version.as_str(),
+                expiry_ms(ttl_ms),
+                None,
+                value,
+            )?);
+            if ttl_ms > 0 {
+                cmd.arg("PX").arg(ttl_ms);
             }
         } else {
             cmd.arg(value);
@@ -92,7 +95,6 @@ impl Baseline for RedisBaseline {
             Mode::Node => format!("statestore-bench-raw-{:08x}:", fastrand::u32(..)),
         };
         Ok(RedisBaseline {
-            ttl_ms: core.ttl_ms(None),
             core,
             prefix,
             record: store_row() && config.layout == ValueLayout::Compact,

@@ -41,6 +41,8 @@ pub struct SqliteBaseline {
     /// neither side formats SQL on its hot path.
     get_sql: Arc<str>,
     set_sql: Arc<str>,
+    /// The multi-key read up to its `IN (`, built once like the others.
+    bulk_get_head: String,
     /// Whether rows are the store's ([`store_row`]).
     store_row: bool,
 }
@@ -93,6 +95,14 @@ impl Baseline for SqliteBaseline {
                 format!("INSERT INTO {table} (key, value) VALUES (?1, ?2){ON_CONFLICT}")
             }
             .into(),
+            bulk_get_head: if store_row {
+                format!(
+                    "SELECT key, value, etag, content_type, expires_at FROM {table} \
+                     WHERE {live} AND key IN ("
+                )
+            } else {
+                format!("SELECT key, value FROM {table} WHERE key IN (")
+            },
             table,
             store_row,
         })
@@ -113,15 +123,7 @@ impl Baseline for SqliteBaseline {
     async fn bulk_get(&self, keys: &[String]) -> Result<usize> {
         let mut found = 0;
         for chunk in keys.chunks(CHUNK) {
-            let mut q = QueryBuilder::<Sqlite>::new(if self.store_row {
-                format!(
-                    "SELECT key, value, etag, content_type, expires_at FROM {} \
-                     WHERE (expires_at IS NULL OR expires_at > {NOW}) AND key IN (",
-                    self.table
-                )
-            } else {
-                format!("SELECT key, value FROM {} WHERE key IN (", self.table)
-            });
+            let mut q = QueryBuilder::<Sqlite>::new(&self.bulk_get_head);
             let mut list = q.separated(", ");
             for k in chunk {
                 list.push_bind(k.clone());
