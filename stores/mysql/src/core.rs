@@ -1,12 +1,14 @@
 //! Driver calls: schema creation, the sqlx pool, parameter binding and the
 //! migration lock.
 
-use async_trait::async_trait;
+use std::sync::Arc;
+
 use sqlx::error::DatabaseError;
 use sqlx::mysql::{MySqlDatabaseError, MySqlPool, MySqlQueryResult};
 use sqlx::{Connection as _, Executor as _, MySql, MySqlConnection};
 use statestore_core::{Error, Properties, Result};
-use statestore_sql::driver::{DriverQuery, acquire, begin, bind_scalar, map};
+use statestore_sql::driver::{DriverQuery, bind_scalar, map};
+use statestore_sql::kept::Conns;
 use statestore_sql::{Backend, Conn as _, Driver, Param, Settings, SqlxConn, lock_id};
 
 use crate::NAME;
@@ -42,7 +44,7 @@ pub type MySqlConn = SqlxConn<MySqlDriver>;
 
 /// The MySQL or MariaDB database of one store.
 pub struct MySqlBackend {
-    pool: MySqlPool,
+    conns: Arc<Conns<MySqlDriver>>,
     dialect: MySqlDialect,
     lock: String,
     lock_wait_secs: u64,
@@ -98,7 +100,6 @@ pub async fn pool(c: &Config) -> Result<MySqlPool> {
         .map_err(map::<MySqlDriver>)
 }
 
-#[async_trait]
 impl Backend for MySqlBackend {
     const NAME: &'static str = NAME;
     type Dialect = MySqlDialect;
@@ -125,7 +126,7 @@ impl Backend for MySqlBackend {
             server.max_packet / 2,
         );
         let backend = MySqlBackend {
-            pool,
+            conns: Conns::new(pool, timeout),
             dialect,
             lock: format!(
                 "statestore:{:016x}",
@@ -142,11 +143,12 @@ impl Backend for MySqlBackend {
     }
 
     async fn read(&self) -> Result<MySqlConn> {
-        acquire(&self.pool).await
+        Ok(SqlxConn::Kept(self.conns.plain().await?))
     }
 
     async fn begin(&self) -> Result<MySqlConn> {
-        begin(&self.pool).await
+        let (tx, permit) = self.conns.begin(None).await?;
+        Ok(SqlxConn::Tx(tx, Some(permit)))
     }
 
     /// A connection detached from the pool holding a named lock
@@ -155,7 +157,8 @@ impl Backend for MySqlBackend {
     /// connection closes, which `commit` and drop both do.
     async fn begin_migration(&self) -> Result<MySqlConn> {
         let conn = self
-            .pool
+            .conns
+            .pool()
             .acquire()
             .await
             .map_err(map::<MySqlDriver>)?
@@ -182,6 +185,6 @@ impl Backend for MySqlBackend {
     }
 
     async fn close(&self) {
-        self.pool.close().await;
+        self.conns.close().await;
     }
 }

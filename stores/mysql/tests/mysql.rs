@@ -15,6 +15,20 @@ use statestore_sql::testing::{self, Tables};
 
 statestore_sql::sql_store_tests!(common::mysql());
 
+/// Connections kept between calls, on a pool of one (see the body).
+#[tokio::test]
+async fn kept_connections() {
+    testing::kept_connections::<statestore_mysql::MySqlDriver>(common::mysql().options().clone())
+        .await;
+}
+
+/// Calls and transactions at once on a pool of two (see the body).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_pool_serves_calls_and_transactions_at_once() {
+    testing::a_small_pool_serves_calls_and_transactions_at_once(&common::mysql(), "maxOpenConns")
+        .await;
+}
+
 /// Values are `LONGBLOB` byte for byte; JSON documents are also in
 /// `value_json`, `\u0000` included.
 #[tokio::test]

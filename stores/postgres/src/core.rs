@@ -1,11 +1,13 @@
 //! Driver calls: the sqlx pool, parameter binding and the migration lock.
 
-use async_trait::async_trait;
+use std::sync::Arc;
+
 use sqlx::error::DatabaseError;
 use sqlx::postgres::{PgPool, PgQueryResult};
 use sqlx::{Executor as _, Postgres};
 use statestore_core::{Properties, Result};
-use statestore_sql::driver::{DriverQuery, acquire, begin, bind_scalar, map};
+use statestore_sql::driver::{DriverQuery, bind_scalar, map};
+use statestore_sql::kept::Conns;
 use statestore_sql::{Backend, Driver, Param, Settings, SqlxConn, lock_id};
 
 use crate::NAME;
@@ -48,7 +50,7 @@ pub type PgConn = SqlxConn<PgDriver>;
 
 /// The PostgreSQL database of one store.
 pub struct PgBackend {
-    pool: PgPool,
+    conns: Arc<Conns<PgDriver>>,
     dialect: PgDialect,
     lock_id: i64,
 }
@@ -62,7 +64,6 @@ pub async fn pool(c: &Config) -> Result<PgPool> {
         .map_err(map::<PgDriver>)
 }
 
-#[async_trait]
 impl Backend for PgBackend {
     const NAME: &'static str = NAME;
     type Dialect = PgDialect;
@@ -76,7 +77,7 @@ impl Backend for PgBackend {
             .await?;
         let dialect = PgDialect::new(&config.settings.table, &config.settings.metadata_table);
         let backend = PgBackend {
-            pool,
+            conns: Conns::new(pool, config.settings.timeout),
             dialect,
             // One lock for every migration in the database, not one per
             // table: `CREATE SCHEMA/TABLE IF NOT EXISTS` of a shared schema
@@ -91,25 +92,26 @@ impl Backend for PgBackend {
     }
 
     async fn read(&self) -> Result<PgConn> {
-        acquire(&self.pool).await
+        Ok(SqlxConn::Kept(self.conns.plain().await?))
     }
 
     async fn begin(&self) -> Result<PgConn> {
-        begin(&self.pool).await
+        let (tx, permit) = self.conns.begin(None).await?;
+        Ok(SqlxConn::Tx(tx, Some(permit)))
     }
 
     /// A transaction holding an advisory lock on the table's name until it
     /// ends; PostgreSQL's DDL is transactional, so a failed migration
     /// leaves nothing behind.
     async fn begin_migration(&self) -> Result<PgConn> {
-        let mut tx = self.pool.begin().await.map_err(map::<PgDriver>)?;
+        let (mut tx, permit) = self.conns.begin(None).await?;
         tx.execute(sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(self.lock_id))
             .await
             .map_err(map::<PgDriver>)?;
-        Ok(SqlxConn::Tx(tx))
+        Ok(SqlxConn::Tx(tx, Some(permit)))
     }
 
     async fn close(&self) {
-        self.pool.close().await;
+        self.conns.close().await;
     }
 }

@@ -9,6 +9,25 @@ mod common;
 
 statestore_sql::sql_store_tests!(common::postgres());
 
+/// Connections kept between calls, on a pool of one (see the body).
+#[tokio::test]
+async fn kept_connections() {
+    statestore_sql::testing::kept_connections::<statestore_postgres::PgDriver>(
+        common::postgres().options().clone(),
+    )
+    .await;
+}
+
+/// Calls and transactions at once on a pool of two (see the body).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_pool_serves_calls_and_transactions_at_once() {
+    statestore_sql::testing::a_small_pool_serves_calls_and_transactions_at_once(
+        &common::postgres(),
+        "maxConns",
+    )
+    .await;
+}
+
 /// Values are `bytea` byte for byte; JSON documents are also in
 /// `value_json`, a `\u0000` as `\ufffd`.
 #[tokio::test]

@@ -2,9 +2,9 @@
 //! the settings the shared logic needs. Errors are mapped to
 //! [`statestore_core::Error`] by the backend (its `error.rs`).
 
+use std::future::Future;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use statestore_core::{Properties, Result};
 
 use crate::dialect::{Dialect, Row, Stmt};
@@ -50,37 +50,40 @@ impl Settings {
 }
 
 /// A connection, plain or inside a transaction.
-#[async_trait]
-pub trait Conn: Send {
+///
+/// Its methods return futures of their own type, not boxed ones (as
+/// `async_trait` makes): every store call runs two or three of them, and
+/// each box was an allocation and a copy of the future per call.
+pub trait Conn: Send + Sized {
     /// Runs a statement; returns the number of rows it changed.
-    async fn execute(&mut self, stmt: Stmt) -> Result<u64>;
+    fn execute(&mut self, stmt: Stmt) -> impl Future<Output = Result<u64>> + Send;
 
     /// Runs a statement returning state rows.
-    async fn rows(&mut self, stmt: Stmt) -> Result<Vec<Row>>;
+    fn rows(&mut self, stmt: Stmt) -> impl Future<Output = Result<Vec<Row>>> + Send;
 
     /// Runs a statement returning state rows and hands each to `each` with
     /// its key's bytes borrowed from the answer: a bulk read places its
     /// items without a copy of each key.
-    async fn each_row(
+    fn each_row(
         &mut self,
         stmt: Stmt,
         each: &mut (dyn for<'r> FnMut(Row<&'r [u8]>) + Send),
-    ) -> Result<()>;
+    ) -> impl Future<Output = Result<()>> + Send;
 
     /// Runs a statement returning at most one state row (the live row of
     /// one key), without its key: the caller named it.
-    async fn row(&mut self, stmt: Stmt) -> Result<Option<Row<()>>>;
+    fn row(&mut self, stmt: Stmt) -> impl Future<Output = Result<Option<Row<()>>>> + Send;
 
     /// Runs a statement returning one text column.
-    async fn texts(&mut self, stmt: Stmt) -> Result<Vec<String>>;
+    fn texts(&mut self, stmt: Stmt) -> impl Future<Output = Result<Vec<String>>> + Send;
 
     /// Commits the transaction this connection is in (no-op outside one).
     /// Dropping a connection without commit rolls its transaction back.
-    async fn commit(self) -> Result<()>;
+    fn commit(self) -> impl Future<Output = Result<()>> + Send;
 }
 
-/// A SQL database: its name, dialect and connections.
-#[async_trait]
+/// A SQL database: its name, dialect and connections. Its futures are
+/// unboxed, as [`Conn`]'s.
 pub trait Backend: Send + Sync + Sized + 'static {
     /// The store type, e.g. `state.sqlite`.
     const NAME: &'static str;
@@ -92,27 +95,27 @@ pub trait Backend: Send + Sync + Sized + 'static {
     type Conn: Conn;
 
     /// Reads the properties and connects.
-    async fn connect(properties: &Properties) -> Result<(Self, Settings)>;
+    fn connect(properties: &Properties) -> impl Future<Output = Result<(Self, Settings)>> + Send;
 
     /// The dialect for the configured tables.
     fn dialect(&self) -> &Self::Dialect;
 
     /// A connection for reads.
-    async fn read(&self) -> Result<Self::Conn>;
+    fn read(&self) -> impl Future<Output = Result<Self::Conn>> + Send;
 
     /// A connection for single-statement writes (autocommit); by default
     /// the same as for reads.
-    async fn write(&self) -> Result<Self::Conn> {
-        self.read().await
+    fn write(&self) -> impl Future<Output = Result<Self::Conn>> + Send {
+        self.read()
     }
 
     /// A connection inside a write transaction.
-    async fn begin(&self) -> Result<Self::Conn>;
+    fn begin(&self) -> impl Future<Output = Result<Self::Conn>> + Send;
 
     /// A connection inside a transaction that holds the schema migration
     /// lock, so that instances starting together migrate one after another.
-    async fn begin_migration(&self) -> Result<Self::Conn>;
+    fn begin_migration(&self) -> impl Future<Output = Result<Self::Conn>> + Send;
 
     /// Closes every connection.
-    async fn close(&self);
+    fn close(&self) -> impl Future<Output = ()> + Send;
 }

@@ -3,16 +3,16 @@
 //! A database crate supplies a [`Driver`]: how to bind a parameter and what
 //! its database error codes mean.
 
-use async_trait::async_trait;
 use sqlx::error::DatabaseError;
-use sqlx::pool::PoolConnection;
 use sqlx::query::Query;
 use sqlx::{ColumnIndex, Database, Decode, Executor, IntoArguments, Transaction, Type};
 use statestore_core::baseline::store_row;
 use statestore_core::{Error, Result};
+use tokio::sync::OwnedSemaphorePermit;
 
 use crate::backend::Conn;
 use crate::dialect::{Param, Row, Stmt};
+use crate::kept::Kept;
 
 /// A query of driver `D`.
 pub type DriverQuery<D> =
@@ -37,6 +37,11 @@ pub trait Driver: Send + Sync + 'static {
 
 /// Binds a scalar parameter, the kinds every driver takes; an array comes
 /// back unbound with its query.
+///
+/// Bytes are bound borrowed: MySQL's and PostgreSQL's drivers copy them
+/// into the statement's buffer at once, and a value shared with the
+/// caller's request would otherwise be copied twice, once into a vector
+/// of its own. (SQLite's driver keeps the vector; it binds bytes itself.)
 #[allow(clippy::result_large_err)]
 pub fn bind_scalar<D: Driver>(
     q: DriverQuery<D>,
@@ -44,7 +49,7 @@ pub fn bind_scalar<D: Driver>(
 ) -> std::result::Result<DriverQuery<D>, (DriverQuery<D>, Param)>
 where
     for<'q> String: sqlx::Encode<'q, D::Db> + Type<D::Db>,
-    for<'q> Vec<u8>: sqlx::Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> &'q [u8]: sqlx::Encode<'q, D::Db> + Type<D::Db>,
     for<'q> i64: sqlx::Encode<'q, D::Db> + Type<D::Db>,
     for<'q> f64: sqlx::Encode<'q, D::Db> + Type<D::Db>,
     for<'q> Option<String>: sqlx::Encode<'q, D::Db>,
@@ -53,7 +58,7 @@ where
     Ok(match p {
         Param::Text(s) => q.bind(s),
         Param::OptText(s) => q.bind(s),
-        Param::Bytes(b) => q.bind(Vec::from(b)),
+        Param::Bytes(b) => q.bind(&b[..]),
         Param::I64(v) => q.bind(v),
         Param::OptI64(v) => q.bind(v),
         Param::F64(v) => q.bind(v),
@@ -77,22 +82,10 @@ pub fn map<D: Driver>(e: sqlx::Error) -> Error {
     mapped.with_source(e)
 }
 
-/// A pooled connection in autocommit mode.
-pub async fn acquire<D: Driver>(pool: &sqlx::Pool<D::Db>) -> Result<SqlxConn<D>> {
-    let conn = pool.acquire().await.map_err(|e| pool_error::<D>(pool, e))?;
-    Ok(SqlxConn::Plain(conn))
-}
-
-/// A pooled connection inside a transaction.
-pub async fn begin<D: Driver>(pool: &sqlx::Pool<D::Db>) -> Result<SqlxConn<D>> {
-    let tx = pool.begin().await.map_err(|e| pool_error::<D>(pool, e))?;
-    Ok(SqlxConn::Tx(tx))
-}
-
 /// sqlx keeps dialing a server that refuses connections until the acquire
 /// timeout: a timeout with no connection open at all means the server is
 /// unreachable, not that the pool is busy.
-fn pool_error<D: Driver>(pool: &sqlx::Pool<D::Db>, e: sqlx::Error) -> Error {
+pub(crate) fn pool_error<D: Driver>(pool: &sqlx::Pool<D::Db>, e: sqlx::Error) -> Error {
     match e {
         sqlx::Error::PoolTimedOut if pool.size() == 0 => {
             Error::unavailable("the database cannot be reached (no connection could be opened)")
@@ -176,14 +169,15 @@ where
     q.execute(&mut *conn).await.map_err(map::<D>).map(drop)
 }
 
-/// A connection of driver `D`: pooled, in a transaction, or detached from
-/// the pool (closed when dropped, so that session state such as a MySQL
-/// named lock never returns to the pool).
+/// A connection of driver `D`: lent for one call ([`crate::kept`]), in
+/// a transaction, or detached from the pool (closed when dropped, so that
+/// session state such as a MySQL named lock never returns to the pool).
 pub enum SqlxConn<D: Driver> {
-    /// A pooled connection in autocommit mode.
-    Plain(PoolConnection<D::Db>),
-    /// Inside a transaction; rolled back when dropped.
-    Tx(Transaction<'static, D::Db>),
+    /// Lent for one call, in autocommit mode.
+    Kept(Kept<D>),
+    /// Inside a transaction; rolled back when dropped. With the permit of
+    /// [`crate::kept::Conns`] it was begun under, if any.
+    Tx(Transaction<'static, D::Db>, Option<OwnedSemaphorePermit>),
     /// Detached; `commit` runs `finish` and closes it.
     Detached {
         /// The connection.
@@ -195,11 +189,20 @@ pub enum SqlxConn<D: Driver> {
 }
 
 impl<D: Driver> SqlxConn<D> {
-    fn conn(&mut self) -> &mut <D::Db as Database>::Connection {
+    /// The connection for one statement; [`Self::done`] says how it ended.
+    fn start(&mut self) -> &mut <D::Db as Database>::Connection {
         match self {
-            SqlxConn::Plain(c) => c,
-            SqlxConn::Tx(t) => t,
+            SqlxConn::Kept(k) => k.start(),
+            SqlxConn::Tx(t, _) => t,
             SqlxConn::Detached { conn, .. } => conn,
+        }
+    }
+
+    /// Whether the statement ran to its end with no error: a kept
+    /// connection is kept for the next call only then.
+    fn done<T>(&mut self, result: &std::result::Result<T, sqlx::Error>) {
+        if let SqlxConn::Kept(k) = self {
+            k.done(result.is_ok());
         }
     }
 }
@@ -268,7 +271,6 @@ where
     r.try_get_unchecked(0)
 }
 
-#[async_trait]
 impl<D: Driver> Conn for SqlxConn<D>
 where
     for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
@@ -280,19 +282,16 @@ where
     usize: ColumnIndex<<D::Db as Database>::Row>,
 {
     async fn execute(&mut self, stmt: Stmt) -> Result<u64> {
-        let done = query::<D>(stmt)
-            .execute(self.conn())
-            .await
-            .map_err(map::<D>)?;
-        Ok(D::rows_affected(&done))
+        let done = query::<D>(stmt).execute(self.start()).await;
+        self.done(&done);
+        Ok(D::rows_affected(&done.map_err(map::<D>)?))
     }
 
     async fn rows(&mut self, stmt: Stmt) -> Result<Vec<Row>> {
         let live_column = stmt.live_column;
-        let rows = query::<D>(stmt)
-            .fetch_all(self.conn())
-            .await
-            .map_err(map::<D>)?;
+        let rows = query::<D>(stmt).fetch_all(self.start()).await;
+        self.done(&rows);
+        let rows = rows.map_err(map::<D>)?;
         rows.iter()
             .filter_map(|r| state_row::<D, String>(r, live_column, owned_key::<D>).transpose())
             .collect::<std::result::Result<_, sqlx::Error>>()
@@ -305,10 +304,9 @@ where
         each: &mut (dyn for<'r> FnMut(Row<&'r [u8]>) + Send),
     ) -> Result<()> {
         let live_column = stmt.live_column;
-        let rows = query::<D>(stmt)
-            .fetch_all(self.conn())
-            .await
-            .map_err(map::<D>)?;
+        let rows = query::<D>(stmt).fetch_all(self.start()).await;
+        self.done(&rows);
+        let rows = rows.map_err(map::<D>)?;
         for r in &rows {
             if let Some(row) =
                 state_row::<D, &[u8]>(r, live_column, key_bytes::<D>).map_err(map::<D>)?
@@ -323,10 +321,9 @@ where
     /// column is not decoded (a `String` and a UTF-8 check per read).
     async fn row(&mut self, stmt: Stmt) -> Result<Option<Row<()>>> {
         let live_column = stmt.live_column;
-        let row = query::<D>(stmt)
-            .fetch_optional(self.conn())
-            .await
-            .map_err(map::<D>)?;
+        let row = query::<D>(stmt).fetch_optional(self.start()).await;
+        self.done(&row);
+        let row = row.map_err(map::<D>)?;
         match row {
             Some(r) => state_row::<D, ()>(&r, live_column, |_| Ok(())).map_err(map::<D>),
             None => Ok(None),
@@ -335,10 +332,9 @@ where
 
     async fn texts(&mut self, stmt: Stmt) -> Result<Vec<String>> {
         use sqlx::Row as _;
-        let rows = query::<D>(stmt)
-            .fetch_all(self.conn())
-            .await
-            .map_err(map::<D>)?;
+        let rows = query::<D>(stmt).fetch_all(self.start()).await;
+        self.done(&rows);
+        let rows = rows.map_err(map::<D>)?;
         rows.iter()
             .map(|r| r.try_get(0).map_err(map::<D>))
             .collect()
@@ -346,8 +342,8 @@ where
 
     async fn commit(self) -> Result<()> {
         match self {
-            SqlxConn::Plain(_) => Ok(()),
-            SqlxConn::Tx(t) => t.commit().await.map_err(map::<D>),
+            SqlxConn::Kept(_) => Ok(()),
+            SqlxConn::Tx(t, _) => t.commit().await.map_err(map::<D>),
             SqlxConn::Detached { mut conn, finish } => {
                 for sql in finish {
                     sqlx::query::<D::Db>(sqlx::AssertSqlSafe(sql))

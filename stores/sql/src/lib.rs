@@ -29,6 +29,7 @@ pub mod dialect;
 pub mod driver;
 pub mod etag;
 pub mod ident;
+pub mod kept;
 pub mod query;
 mod schema;
 mod store;

@@ -7,9 +7,9 @@
 //! database lives in a single connection shared by both roles.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use sqlx::error::DatabaseError;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteQueryResult, SqliteSynchronous,
@@ -17,6 +17,7 @@ use sqlx::sqlite::{
 use sqlx::{AssertSqlSafe, ConnectOptions, Sqlite};
 use statestore_core::{Properties, Result};
 use statestore_sql::driver::{DriverQuery, bind_scalar};
+use statestore_sql::kept::Conns;
 use statestore_sql::{Backend, Driver, Param, Settings, SqlxConn};
 
 use crate::NAME;
@@ -29,8 +30,8 @@ const READERS: u32 = 4;
 
 /// The SQLite database of one store.
 pub struct SqliteBackend {
-    reader: SqlitePool,
-    writer: SqlitePool,
+    reader: Arc<Conns<SqliteDriver>>,
+    writer: Arc<Conns<SqliteDriver>>,
     dialect: SqliteDialect,
 }
 
@@ -41,8 +42,13 @@ impl Driver for SqliteDriver {
     type Db = Sqlite;
 
     fn bind(q: DriverQuery<Self>, p: Param) -> DriverQuery<Self> {
-        // This dialect never makes arrays; one would be bound as NULL.
-        bind_scalar::<Self>(q, p).unwrap_or_else(|(q, _)| q.bind(None::<i64>))
+        match p {
+            // SQLite's arguments own their bytes: a value moved in whole is
+            // not copied again.
+            Param::Bytes(b) => q.bind(Vec::from(b)),
+            // This dialect never makes arrays; one would be bound as NULL.
+            p => bind_scalar::<Self>(q, p).unwrap_or_else(|(q, _)| q.bind(None::<i64>)),
+        }
     }
 
     fn classify(e: &dyn DatabaseError) -> statestore_core::Error {
@@ -194,7 +200,6 @@ pub(crate) async fn pools(c: &Config) -> Result<(SqlitePool, SqlitePool)> {
     Ok((reader, writer))
 }
 
-#[async_trait]
 impl Backend for SqliteBackend {
     const NAME: &'static str = NAME;
     type Dialect = SqliteDialect;
@@ -204,6 +209,13 @@ impl Backend for SqliteBackend {
         let config = Config::from_properties(properties)?;
         let (reader, writer) = pools(&config).await?;
         let dialect = SqliteDialect::new(&config.settings.table, &config.settings.metadata_table);
+        let wait = config.settings.timeout;
+        let writer = Conns::new(writer, wait);
+        // In memory both are the one connection: one queue for it.
+        let reader = match config.location {
+            Location::Memory => writer.clone(),
+            Location::File(_) => Conns::new(reader, wait),
+        };
         Ok((
             SqliteBackend {
                 reader,
@@ -219,20 +231,16 @@ impl Backend for SqliteBackend {
     }
 
     async fn read(&self) -> Result<SqliteConn> {
-        Ok(SqliteConn::Plain(self.reader.acquire().await.map_err(map)?))
+        Ok(SqliteConn::Kept(self.reader.plain().await?))
     }
 
     async fn write(&self) -> Result<SqliteConn> {
-        Ok(SqliteConn::Plain(self.writer.acquire().await.map_err(map)?))
+        Ok(SqliteConn::Kept(self.writer.plain().await?))
     }
 
     async fn begin(&self) -> Result<SqliteConn> {
-        let tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(map)?;
-        Ok(SqliteConn::Tx(tx))
+        let (tx, permit) = self.writer.begin(Some("BEGIN IMMEDIATE")).await?;
+        Ok(SqliteConn::Tx(tx, Some(permit)))
     }
 
     async fn begin_migration(&self) -> Result<SqliteConn> {

@@ -10,7 +10,7 @@ mod json;
 mod store;
 
 pub use crate::baseline::SqliteBaseline;
-pub use crate::core::{SqliteBackend, SqliteConn};
+pub use crate::core::{SqliteBackend, SqliteConn, SqliteDriver};
 pub use store::{REGISTRATION, SqliteStore};
 
 /// The type name.

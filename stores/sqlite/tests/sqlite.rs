@@ -494,3 +494,26 @@ async fn a_version_1_table_gains_its_json_copy() {
     assert_eq!(all.results.len(), 1, "the text row has no JSON copy");
     s.close().await.unwrap();
 }
+
+/// Connections kept between calls, on a pool of one in-memory connection
+/// (see the body in `statestore_sql::testing`).
+#[tokio::test]
+async fn kept_connections() {
+    let options = "sqlite::memory:".parse().expect("options");
+    statestore_sql::testing::kept_connections::<statestore_sqlite::SqliteDriver>(options).await;
+}
+
+/// A `:memory:` store is one connection, for readers and the writer: 16
+/// tasks of reads, writes and transactions at once all get it in turn.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_memory_store_serves_calls_and_transactions_at_once() {
+    let s = std::sync::Arc::new(
+        open(
+            Properties::new()
+                .with("connectionString", ":memory:")
+                .with("timeout", "5s"),
+        )
+        .await,
+    );
+    statestore_sql::testing::calls_and_transactions_at_once(s).await;
+}

@@ -166,6 +166,11 @@ impl<B: Backend, C: Raw> Harness<B, C> {
         }
     }
 
+    /// How direct connections are made.
+    pub fn options(&self) -> &C::Options {
+        &self.options
+    }
+
     /// A direct connection.
     pub async fn connect(&self) -> sqlx::Result<C> {
         C::connect_with(&self.options).await

@@ -15,12 +15,14 @@
 //! The files, one job each: `harness.rs` (reaching the database: the
 //! [`Harness`], direct connections, per-test tables), `server.rs` (stopping
 //! and starting the local server), `checks.rs` (the shared test bodies),
+//! `kept.rs` (connections kept between calls),
 //! `restart.rs` (the restart under write load) and `conformance.rs` (the
 //! suite in tables of its own).
 
 mod checks;
 mod conformance;
 mod harness;
+mod kept;
 mod restart;
 mod server;
 
@@ -35,6 +37,10 @@ pub use checks::{
 };
 pub use conformance::conformance;
 pub use harness::{Harness, Raw, Tables, drop_tables};
+pub use kept::{
+    a_small_pool_serves_calls_and_transactions_at_once, calls_and_transactions_at_once,
+    kept_connections,
+};
 pub use restart::restart_under_load;
 pub use server::{Server, ServerGuard, sh};
 
