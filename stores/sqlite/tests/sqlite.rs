@@ -517,3 +517,36 @@ async fn a_memory_store_serves_calls_and_transactions_at_once() {
     );
     statestore_sql::testing::calls_and_transactions_at_once(s).await;
 }
+
+/// The driver's statements keep or return their connection (see the body).
+#[tokio::test]
+async fn driver_statements_keep_or_return() {
+    let options = "sqlite::memory:".parse().expect("options");
+    // SQLite has no sleep: a count to three million.
+    let long = "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 3000000) \
+                SELECT COUNT(*) FROM c";
+    statestore_sql::testing::driver_statements_keep_or_return::<statestore_sqlite::SqliteDriver>(
+        options, long,
+    )
+    .await;
+}
+
+/// Closing a `:memory:` store while calls run (see the body).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_while_calls_run() {
+    let s = open(Properties::new().with("connectionString", ":memory:")).await;
+    statestore_sql::testing::closing_while_calls_run(std::sync::Arc::new(s)).await;
+}
+
+/// A store dropped outside a runtime, with a connection kept, does not
+/// panic: its connections go back in the runtime it was opened in.
+#[test]
+fn a_store_dropped_outside_a_runtime() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let s = runtime.block_on(async {
+        let s = open(Properties::new().with("connectionString", ":memory:")).await;
+        s.set(SetRequest::new("k", "v")).await.expect("set");
+        s
+    });
+    drop(s);
+}

@@ -8,9 +8,9 @@ use sqlx::{Database, Executor};
 use statestore_core::{ErrorKind, SetRequest, Store, StoreExt, TransactRequest, TransactionOp};
 
 use super::harness::{Harness, Raw, Tables};
-use crate::Backend;
 use crate::driver::Driver;
 use crate::kept::Conns;
+use crate::{Backend, Conn, SqlxConn, Stmt};
 
 /// Waits until `ok` holds, up to 5 s.
 async fn eventually(what: &str, ok: impl Fn() -> bool) {
@@ -123,5 +123,82 @@ pub async fn calls_and_transactions_at_once<S: Store + 'static>(s: Arc<S>) {
     });
     for task in tasks.collect::<Vec<_>>() {
         task.await.expect("task").expect("every call");
+    }
+}
+
+/// Through the driver's statements ([`Conn`]), on a pool of one: a
+/// statement that returned keeps its connection; one that failed, or was
+/// dropped before its answer, sends it back to sqlx's pool. On a pool whose
+/// idle timeout is 300 ms, a kept connection is swept back to it with no
+/// call. `long` is a statement that runs for a second or so (it is dropped
+/// after 20 ms).
+pub async fn driver_statements_keep_or_return<D: Driver>(
+    options: <<D::Db as Database>::Connection as sqlx::Connection>::Options,
+    long: &str,
+) where
+    SqlxConn<D>: Conn,
+{
+    let stmt = |sql: &str| Stmt::built(sql.to_owned(), Vec::new());
+    for idle_timeout in [None, Some(Duration::from_millis(300))] {
+        let pool = sqlx::pool::PoolOptions::<D::Db>::new()
+            .max_connections(1)
+            .idle_timeout(idle_timeout)
+            .test_before_acquire(false)
+            .connect_with(options.clone())
+            .await
+            .expect("pool");
+        let conns = Conns::<D>::new(pool.clone(), Duration::from_secs(5));
+        let lend = || async { SqlxConn::Kept(conns.plain().await.expect("a connection")) };
+        let in_sqlx = || pool.num_idle() == 1 || pool.size() == 0;
+
+        let mut c = lend().await;
+        c.execute(stmt("SELECT 1")).await.expect("SELECT 1");
+        drop(c);
+        // Time enough for sqlx to take a connection back (its test on
+        // return is a ping), not for the sweep of a 300 ms idle timeout.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!((pool.size(), pool.num_idle()), (1, 0), "kept");
+        if idle_timeout.is_some() {
+            eventually("swept back after the idle timeout", in_sqlx).await;
+            conns.close().await;
+            continue;
+        }
+
+        let mut c = lend().await;
+        c.execute(stmt("SELEC 1")).await.map(drop).unwrap_err();
+        drop(c);
+        eventually("back after an error", in_sqlx).await;
+
+        let mut c = lend().await;
+        let early = tokio::time::timeout(Duration::from_millis(20), c.execute(stmt(long))).await;
+        assert!(early.is_err(), "the statement was still running: {early:?}");
+        drop(c);
+        eventually("back after a statement dropped halfway", in_sqlx).await;
+        conns.close().await;
+    }
+}
+
+/// Closing store `s` while 8 tasks call it: `close` returns within 5 s,
+/// and every task ends.
+pub async fn closing_while_calls_run<S: Store + 'static>(s: Arc<S>) {
+    let tasks: Vec<_> = (0..8)
+        .map(|task| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                let key = format!("c{task}");
+                while s.set(SetRequest::new(key.as_str(), "v")).await.is_ok() {}
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    tokio::time::timeout(Duration::from_secs(5), s.close())
+        .await
+        .expect("close within 5 s")
+        .expect("close");
+    for task in tasks {
+        tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .expect("the task ends")
+            .expect("task");
     }
 }

@@ -39,7 +39,7 @@ pub use conformance::conformance;
 pub use harness::{Harness, Raw, Tables, drop_tables};
 pub use kept::{
     a_small_pool_serves_calls_and_transactions_at_once, calls_and_transactions_at_once,
-    kept_connections,
+    closing_while_calls_run, driver_statements_keep_or_return, kept_connections,
 };
 pub use restart::restart_under_load;
 pub use server::{Server, ServerGuard, sh};
