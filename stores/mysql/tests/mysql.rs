@@ -15,37 +15,12 @@ use statestore_sql::testing::{self, Tables};
 
 statestore_sql::sql_store_tests!(common::mysql());
 
-/// Connections kept between calls, on a pool of one (see the body).
-#[tokio::test]
-async fn kept_connections() {
-    testing::kept_connections::<statestore_mysql::MySqlDriver>(common::mysql().options().clone())
-        .await;
-}
-
-/// The driver's statements keep or return their connection (see the body).
-#[tokio::test]
-async fn driver_statements_keep_or_return() {
-    statestore_sql::testing::driver_statements_keep_or_return::<statestore_mysql::MySqlDriver>(
-        common::mysql().options().clone(),
-        "SELECT SLEEP(1)",
-    )
-    .await;
-}
-
-/// Closing while calls run (see the body).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn closing_while_calls_run() {
-    let t = statestore_sql::testing::Tables::new(&common::mysql(), "closing");
-    let s = std::sync::Arc::new(t.open(t.props()).await);
-    statestore_sql::testing::closing_while_calls_run(s).await;
-}
-
-/// Calls and transactions at once on a pool of two (see the body).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_small_pool_serves_calls_and_transactions_at_once() {
-    testing::a_small_pool_serves_calls_and_transactions_at_once(&common::mysql(), "maxOpenConns")
-        .await;
-}
+statestore_sql::sql_kept_tests!(
+    common::mysql(),
+    statestore_mysql::MySqlDriver,
+    "maxOpenConns",
+    "SELECT SLEEP(1)"
+);
 
 /// Values are `LONGBLOB` byte for byte; JSON documents are also in
 /// `value_json`, `\u0000` included.

@@ -9,42 +9,12 @@ mod common;
 
 statestore_sql::sql_store_tests!(common::postgres());
 
-/// Connections kept between calls, on a pool of one (see the body).
-#[tokio::test]
-async fn kept_connections() {
-    statestore_sql::testing::kept_connections::<statestore_postgres::PgDriver>(
-        common::postgres().options().clone(),
-    )
-    .await;
-}
-
-/// The driver's statements keep or return their connection (see the body).
-#[tokio::test]
-async fn driver_statements_keep_or_return() {
-    statestore_sql::testing::driver_statements_keep_or_return::<statestore_postgres::PgDriver>(
-        common::postgres().options().clone(),
-        "SELECT pg_sleep(1)",
-    )
-    .await;
-}
-
-/// Closing while calls run (see the body).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn closing_while_calls_run() {
-    let t = statestore_sql::testing::Tables::new(&common::postgres(), "closing");
-    let s = std::sync::Arc::new(t.open(t.props()).await);
-    statestore_sql::testing::closing_while_calls_run(s).await;
-}
-
-/// Calls and transactions at once on a pool of two (see the body).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_small_pool_serves_calls_and_transactions_at_once() {
-    statestore_sql::testing::a_small_pool_serves_calls_and_transactions_at_once(
-        &common::postgres(),
-        "maxConns",
-    )
-    .await;
-}
+statestore_sql::sql_kept_tests!(
+    common::postgres(),
+    statestore_postgres::PgDriver,
+    "maxConns",
+    "SELECT pg_sleep(1)"
+);
 
 /// Values are `bytea` byte for byte; JSON documents are also in
 /// `value_json`, a `\u0000` as `\ufffd`.

@@ -69,3 +69,44 @@ macro_rules! sql_store_tests {
         )*
     };
 }
+
+/// Defines the tests of connections kept between calls ([`kept`](crate::kept))
+/// for a database on a server: `$harness` builds its
+/// [`Harness`](crate::testing::Harness), `$driver` is its [`Driver`](crate::Driver),
+/// `$size` names its pool-size property and `$long` is a statement that
+/// runs for a second or so.
+#[macro_export]
+macro_rules! sql_kept_tests {
+    ($harness:expr, $driver:ty, $size:literal, $long:literal) => {
+        /// Connections kept between calls, on a pool of one.
+        #[::tokio::test]
+        async fn kept_connections() {
+            $crate::testing::kept_connections::<$driver>($harness.options().clone()).await;
+        }
+
+        /// The driver's statements keep or return their connection.
+        #[::tokio::test]
+        async fn driver_statements_keep_or_return() {
+            $crate::testing::driver_statements_keep_or_return::<$driver>(
+                $harness.options().clone(),
+                $long,
+            )
+            .await;
+        }
+
+        /// Closing while calls run.
+        #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn closing_while_calls_run() {
+            let t = $crate::testing::Tables::new(&$harness, "closing");
+            let s = ::std::sync::Arc::new(t.open(t.props()).await);
+            $crate::testing::closing_while_calls_run(s).await;
+        }
+
+        /// Calls and transactions at once on a pool of two.
+        #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn a_small_pool_serves_calls_and_transactions_at_once() {
+            $crate::testing::a_small_pool_serves_calls_and_transactions_at_once(&$harness, $size)
+                .await;
+        }
+    };
+}
