@@ -6,10 +6,12 @@
 # operationTimeout on two cores), then
 # scripts/bench_table.py prints each ratio to the raw driver as the median
 # of the runs with their spread, and the native call against one task's
-# loop of single calls.
+# loop of single calls (and, with RAW_LOOPS=1, the raw driver's native call
+# against its own loop: what the backend itself allows).
 #
 # Usage: scripts/bench-table.sh [manifest names (default: the six stores)]
 #   RUNS=3 DURATION=3s OUT=/tmp/bench-table scripts/bench-table.sh sqlite redis
+#   RAW_LOOPS=1 scripts/bench-table.sh sqlite dynamodb
 # Needs the services (scripts/services.sh start); builds the release CLI.
 # Vacuums PostgreSQL's example table before each of its runs, when psql is
 # there.
@@ -22,6 +24,8 @@ duration=${DURATION:-3s}
 out=${OUT:-$(mktemp -d)}
 target="${CARGO_TARGET_DIR:-target}"
 stores=("$@")
+extra=()
+[ "${RAW_LOOPS:-}" = 1 ] && extra=(--raw-loops)
 [ ${#stores[@]} -gt 0 ] || stores=(sqlite redis postgres mysql mongodb dynamodb)
 cargo build --quiet --release -p statestore-cli --all-features --bin statestore
 bin="$target/release/statestore"
@@ -43,10 +47,10 @@ for run in $(seq 1 "$runs"); do
         fi
         echo "[bench-table] run $run/$runs: $store, batch 100" >&2
         "$bin" bench --component "$manifest" --duration "$duration" --batch 100 \
-            --format json 2>/dev/null >"$out/$store-100-$run.json"
+            "${extra[@]}" --format json 2>/dev/null >"$out/$store-100-$run.json"
         echo "[bench-table] run $run/$runs: $store, batch 1000 (bulk workloads)" >&2
         "$bin" bench --component "$manifest" --duration "$duration" --batch 1000 --concurrency 8 \
-            --ops bulk_get,bulk_set,transact --format json 2>/dev/null >"$out/$store-1000-$run.json"
+            --ops bulk_get,bulk_set,transact "${extra[@]}" --format json 2>/dev/null >"$out/$store-1000-$run.json"
     done
 done
 echo "[bench-table] results in $out" >&2

@@ -11,6 +11,7 @@ from pathlib import Path
 
 RAW = "statestore / raw driver (keys/s)"
 LOOP = "native call / one task's loop of single calls (keys/s)"
+RAW_LOOP = "raw driver: " + LOOP
 WORKLOADS = ["get", "set", "bulk_get", "bulk_set", "transact"]
 
 
@@ -26,6 +27,7 @@ def cell(values):
 def main(folder):
     raw = defaultdict(list)
     loop = defaultdict(list)
+    raw_loop = defaultdict(list)
     stores = []
     for path in sorted(Path(folder).glob("*.json")):
         doc = json.loads(path.read_text())
@@ -40,6 +42,8 @@ def main(folder):
                 raw[key].append(r["ratio"])
             elif what == LOOP:
                 loop[key].append(r["ratio"])
+            elif what == RAW_LOOP:
+                raw_loop[key].append(r["ratio"])
     columns = ["get", "set"] + [f"{w} {b}" for w in WORKLOADS[2:] for b in (100, 1000)]
     print("Ratio to the raw driver (keys/s), median of the runs (lowest-highest):\n")
     print("| store | " + " | ".join(columns) + " |")
@@ -52,6 +56,12 @@ def main(folder):
     print("|---" * (len(columns) + 1) + "|")
     for s in stores:
         print(f"| {s} | " + " | ".join(cell(loop[(s, c)]) for c in columns) + " |")
+    if raw_loop:
+        print("\nThe raw driver's native call against its own loop (RAW_LOOPS=1), median:\n")
+        print("| store | " + " | ".join(columns) + " |")
+        print("|---" * (len(columns) + 1) + "|")
+        for s in stores:
+            print(f"| {s} | " + " | ".join(cell(raw_loop[(s, c)]) for c in columns) + " |")
 
 
 if __name__ == "__main__":

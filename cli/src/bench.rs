@@ -55,6 +55,11 @@ pub struct BenchArgs {
     /// transactions (the sequential loop runs in one task).
     #[arg(long)]
     no_loops: bool,
+    /// Also run the raw driver's own loop of single calls, one task, for
+    /// bulk workloads and transactions: the ratio of its native call to that
+    /// loop is what the backend itself allows.
+    #[arg(long)]
+    raw_loops: bool,
     /// Output: a table with ratios, or one JSON document.
     #[arg(long, value_enum, default_value_t)]
     format: Format,
@@ -109,6 +114,8 @@ enum Via {
     SequentialLoop,
     /// The raw driver.
     Raw,
+    /// The raw driver's single calls, awaited one by one from one task.
+    RawLoop,
 }
 
 impl Via {
@@ -118,6 +125,7 @@ impl Via {
             Via::ParallelLoop => "statestore, parallel single calls".into(),
             Via::SequentialLoop => "statestore, one task, single calls".into(),
             Via::Raw => format!("raw {driver}"),
+            Via::RawLoop => format!("raw {driver}, one task, single calls"),
         }
     }
 }
@@ -237,6 +245,7 @@ impl Fixture {
             Via::ParallelLoop => !bulk,
             Via::SequentialLoop => !bulk && workload != Workload::Transact,
             Via::Raw => self.raw.is_none() || workload == Workload::Query,
+            Via::RawLoop => self.raw.is_none() || (!bulk && workload != Workload::Transact),
             Via::Sdk => false,
         };
         if absent {
@@ -347,6 +356,16 @@ impl Fixture {
             (BulkGet, Via::Raw, Some(r)) => drop(r.bulk_get(&keys).await?),
             (BulkSet, Via::Raw, Some(r)) => r.bulk_set(&items(keys)).await?,
             (Transact, Via::Raw, Some(r)) => r.transact(&items(keys)).await?,
+            (BulkGet, Via::RawLoop, Some(r)) => {
+                for k in keys {
+                    r.get(&k).await?;
+                }
+            }
+            (BulkSet | Transact, Via::RawLoop, Some(r)) => {
+                for k in keys {
+                    r.set(&k, value.clone()).await?;
+                }
+            }
             // `call` makes no other combination.
             _ => return Ok(0),
         }
@@ -548,6 +567,9 @@ pub async fn run(registry: &Registry, args: BenchArgs) -> Result<std::process::E
                 vias.push(Via::SequentialLoop);
             }
             vias.push(Via::Raw);
+            if args.raw_loops && (bulk || workload == Workload::Transact) {
+                vias.push(Via::RawLoop);
+            }
             // Each row runs in two halves, in the order A B C C B A, so drift
             // during the run (a growing WAL, a warming cache) favours no side.
             let calls: Vec<(Via, Call)> = vias
@@ -565,8 +587,8 @@ pub async fn run(registry: &Registry, args: BenchArgs) -> Result<std::process::E
                     via.label(&driver)
                 );
                 let draw = ((i as u64) << 1) | u64::from(second);
-                // The hand-written loop runs in one task.
-                let tasks = if *via == Via::SequentialLoop {
+                // The hand-written loops run in one task.
+                let tasks = if matches!(via, Via::SequentialLoop | Via::RawLoop) {
                     1
                 } else {
                     args.concurrency
@@ -723,7 +745,8 @@ async fn cleanup(f: &Fixture) {
     }
 }
 
-/// SDK / raw for each workload, and native bulk / loops of single calls.
+/// SDK / raw for each workload, native bulk / loops of single calls, and
+/// the raw driver's native call / its own loop.
 fn ratios(rows: &[Row]) -> Vec<(String, f64)> {
     let find = |w: Workload, v: Via| {
         rows.iter()
@@ -755,6 +778,15 @@ fn ratios(rows: &[Row]) -> Vec<(String, f64)> {
                     sdk.sample.keys_per_s() / other.sample.keys_per_s(),
                 ));
             }
+        }
+        if let (Some(raw), Some(raw_loop)) = (find(w, Via::Raw), find(w, Via::RawLoop)) {
+            out.push((
+                format!(
+                    "{}: raw driver: native call / one task's loop of single calls (keys/s)",
+                    w.name()
+                ),
+                raw.sample.keys_per_s() / raw_loop.sample.keys_per_s(),
+            ));
         }
     }
     out

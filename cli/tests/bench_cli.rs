@@ -94,6 +94,50 @@ fn sqlite() {
     no_keys_left(&meta);
 }
 
+/// `--raw-loops`: the raw driver's own loop of single calls, one task, next
+/// to its native call, for bulk workloads and transactions.
+#[test]
+fn sqlite_raw_loops() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("loops.db");
+    let meta = format!("connectionString={}", db.display());
+    let doc = bench(&["--type", "state.sqlite", "--meta", &meta, "--raw-loops"]);
+    let rows = doc["rows"].as_array().unwrap();
+    // The 15 rows of `check`, and one raw loop per bulk workload and
+    // transact.
+    assert_eq!(rows.len(), 18, "{doc:#}");
+    for w in ["bulk_get", "bulk_set", "transact"] {
+        let row = rows
+            .iter()
+            .find(|r| {
+                r["workload"] == w
+                    && r["via"]
+                        .as_str()
+                        .unwrap()
+                        .ends_with(", one task, single calls")
+                    && r["via"].as_str().unwrap().starts_with("raw ")
+            })
+            .unwrap_or_else(|| panic!("no raw loop row for {w}: {doc:#}"));
+        assert_eq!(row["errors"], 0, "{row:#}");
+        // A loop's call is `--batch` single calls.
+        assert_eq!(
+            row["keys"].as_u64().unwrap(),
+            row["calls"].as_u64().unwrap() * 20,
+            "{row:#}"
+        );
+        let what =
+            format!("{w}: raw driver: native call / one task's loop of single calls (keys/s)");
+        let ratio = doc["ratios"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["what"] == what.as_str())
+            .unwrap_or_else(|| panic!("no {what}: {doc:#}"));
+        assert!(ratio["ratio"].as_f64().unwrap() > 0.0, "{ratio:#}");
+    }
+    no_keys_left(&meta);
+}
+
 /// `STATESTORE_BENCH_RAW_ROW=store`: the raw side writes and reads the
 /// store's own row, without an error, and drops its table.
 #[test]

@@ -148,7 +148,7 @@ impl Backend for MySqlBackend {
 
     async fn begin(&self) -> Result<MySqlConn> {
         let (tx, permit) = self.conns.begin(None).await?;
-        Ok(SqlxConn::Tx(tx, Some(permit)))
+        Ok(SqlxConn::Tx(tx, permit))
     }
 
     /// A connection detached from the pool holding a named lock

@@ -97,7 +97,7 @@ impl Backend for PgBackend {
 
     async fn begin(&self) -> Result<PgConn> {
         let (tx, permit) = self.conns.begin(None).await?;
-        Ok(SqlxConn::Tx(tx, Some(permit)))
+        Ok(SqlxConn::Tx(tx, permit))
     }
 
     /// A transaction holding an advisory lock on the table's name until it
@@ -108,7 +108,7 @@ impl Backend for PgBackend {
         tx.execute(sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(self.lock_id))
             .await
             .map_err(map::<PgDriver>)?;
-        Ok(SqlxConn::Tx(tx, Some(permit)))
+        Ok(SqlxConn::Tx(tx, permit))
     }
 
     async fn close(&self) {

@@ -176,8 +176,8 @@ pub enum SqlxConn<D: Driver> {
     /// Lent for one call, in autocommit mode.
     Kept(Kept<D>),
     /// Inside a transaction; rolled back when dropped. With the permit of
-    /// [`crate::kept::Conns`] it was begun under, if any.
-    Tx(Transaction<'static, D::Db>, Option<OwnedSemaphorePermit>),
+    /// [`crate::kept::Conns`] it was begun under, given back after it.
+    Tx(Transaction<'static, D::Db>, OwnedSemaphorePermit),
     /// Detached; `commit` runs `finish` and closes it.
     Detached {
         /// The connection.

@@ -240,7 +240,7 @@ impl Backend for SqliteBackend {
 
     async fn begin(&self) -> Result<SqliteConn> {
         let (tx, permit) = self.writer.begin(Some("BEGIN IMMEDIATE")).await?;
-        Ok(SqliteConn::Tx(tx, Some(permit)))
+        Ok(SqliteConn::Tx(tx, permit))
     }
 
     async fn begin_migration(&self) -> Result<SqliteConn> {
