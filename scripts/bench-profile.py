@@ -13,9 +13,13 @@ prints samples per 1,000 keys by thread name (perf's comm: `postgres`,
 `mariadbd`, `redis-server`, the bench's `tokio-rt-worker`). Without it,
 only the bench process is sampled, and only while it runs.
 
+With --loop, the SDK's native call is set against the SDK's own loop of
+single calls by one task (the row "statestore, one task, single calls")
+instead of the raw driver: where a loop's time goes that a bulk call saves.
+
 Usage (as root; or with perf_event_paranoid <= 1, and <= 0 for --system;
 needs perf):
-  scripts/bench-profile.py [--top N] [--system] -- BIN bench --component M --ops set --no-loops
+  scripts/bench-profile.py [--top N] [--system] [--loop] -- BIN bench --component M --ops set --no-loops
 The bench arguments are passed on; `--format json` is added. perf.data and
 the run's JSON stay in $OUT (default: a new temporary folder).
 """
@@ -80,10 +84,12 @@ def side_samples(out, spans):
 
 def main():
     args = sys.argv[1:]
-    top, system = 30, False
-    while args[:1] in (["--top"], ["--system"]):
+    top, system, loop = 30, False, False
+    while args[:1] in (["--top"], ["--system"], ["--loop"]):
         if args[0] == "--system":
             system, args = True, args[1:]
+        elif args[0] == "--loop":
+            loop, args = True, args[1:]
         elif len(args) > 1 and args[1].isdigit():
             top, args = int(args[1]), args[2:]
         else:
@@ -100,10 +106,16 @@ def main():
         if what and i + 1 < len(marks):
             # 50 ms trimmed off each end: the row's tasks start and stop.
             spans.setdefault(tuple(what), []).append(f"{start + 0.05:.3f},{marks[i + 1][0] - 0.05:.3f}")
+    # The other side: the raw driver's native call (not its loop, with
+    # --raw-loops), or with --loop the SDK's loop by one task.
+    if loop:
+        other = lambda via: via == "statestore, one task, single calls"
+    else:
+        other = lambda via: via.startswith("raw") and not via.endswith("single calls")
     for workload in dict.fromkeys(w for w, _ in spans):
         sides = {}
         for (w, via), ss in spans.items():
-            if w != workload or not (via == "statestore" or via.startswith("raw")):
+            if w != workload or not (via == "statestore" or other(via)):
                 continue
             side = "sdk" if via == "statestore" else "raw"
             syms, procs = side_samples(out, ss)
@@ -115,8 +127,9 @@ def main():
             print(f"{workload}: a side moved no keys; nothing to compare")
             continue
         per = lambda by, sym, k: by.get(sym, 0) / k * 1000
-        print(f"{workload}: {rs / rr:.2f}x the raw side's keys/s; samples per 1,000 keys, "
-              f"SDK {sum(sdk.values()) / ks * 1000:.2f}, raw {sum(raw.values()) / kr * 1000:.2f}")
+        name = "loop" if loop else "raw"
+        print(f"{workload}: {rs / rr:.2f}x the {name} side's keys/s; samples per 1,000 keys, "
+              f"SDK {sum(sdk.values()) / ks * 1000:.2f}, {name} {sum(raw.values()) / kr * 1000:.2f}")
         if system:
             busiest = lambda p: -max(per(psdk, p, ks), per(praw, p, kr))
             for p in sorted(set(psdk) | set(praw), key=busiest)[:8]:
