@@ -19,7 +19,8 @@ instead of the raw driver: where a loop's time goes that a bulk call saves.
 
 Usage (as root; or with perf_event_paranoid <= 1, and <= 0 for --system;
 needs perf):
-  scripts/bench-profile.py [--top N] [--system] [--loop] -- BIN bench --component M --ops set --no-loops
+  scripts/bench-profile.py [--top N] [--system] -- BIN bench --component M --ops set --no-loops
+  scripts/bench-profile.py --loop [--top N] [--system] -- BIN bench --component M --ops bulk_set
 The bench arguments are passed on; `--format json` is added. perf.data and
 the run's JSON stay in $OUT (default: a new temporary folder).
 """
@@ -51,6 +52,8 @@ def record(out, cmd, system):
     out_text = p.stdout.read()
     if p.wait() != 0 or not out_text.strip():
         sys.exit("bench-profile: the run failed:\n" + "".join(other))
+    with open(f"{out}/run.json", "w") as f:
+        f.write(out_text)
     return marks, json.loads(out_text)
 
 
@@ -134,7 +137,12 @@ def main():
             busiest = lambda p: -max(per(psdk, p, ks), per(praw, p, kr))
             for p in sorted(set(psdk) | set(praw), key=busiest)[:8]:
                 print(f"  {per(psdk, p, ks):7.3f} {per(praw, p, kr):7.3f}  thread {p}")
-        order = sorted(set(sdk) | set(raw), key=lambda s: per(raw, s, kr) - per(sdk, s, ks))
+        # First the symbols the SDK spends most more on than the raw side,
+        # or with --loop those the loop spends most more on than the native
+        # call.
+        sign = -1 if loop else 1
+        order = sorted(set(sdk) | set(raw),
+                       key=lambda s: sign * (per(raw, s, kr) - per(sdk, s, ks)))
         for sym in order[:top]:
             print(f"  {per(sdk, sym, ks):7.3f} {per(raw, sym, kr):7.3f}  {sym}")
     print(f"(perf.data and the run in {out})", file=sys.stderr)

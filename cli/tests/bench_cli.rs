@@ -168,6 +168,22 @@ fn redis_with_the_store_record() {
     check(&bench_with(&args, &env), "redis");
 }
 
+/// The same on MongoDB (127.0.0.1:27017, started by the test command): the
+/// raw side writes the store's documents on a collection with the TTL
+/// index, and its transactions, tried again on a conflict, all commit.
+#[test]
+fn mongodb_with_the_store_document() {
+    let env = [("STATESTORE_BENCH_RAW_ROW", "store")];
+    let args = [
+        "--component",
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../examples/components/mongodb.yaml"
+        ),
+    ];
+    check(&bench_with(&args, &env), "mongodb");
+}
+
 /// The query row: full pages of 100 from 200 documents (`bench`'s
 /// `--keys`) on SQLite, no raw row, and nothing left behind.
 #[test]

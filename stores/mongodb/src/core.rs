@@ -723,7 +723,7 @@ async fn commit(session: &mut ClientSession) -> std::result::Result<(), (Error, 
     }
 }
 
-fn backoff(attempt: u32) -> Duration {
+pub(crate) fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(5u64 << attempt.min(6)) + Duration::from_millis(fastrand::u64(..10))
 }
 
