@@ -241,11 +241,13 @@ impl Fixture {
     /// only with a baseline).
     fn call(self: &Arc<Self>, workload: Workload, via: Via) -> Option<Call> {
         let bulk = matches!(workload, Workload::BulkGet | Workload::BulkSet);
+        // Sequential loops, the store's and the raw driver's.
+        let looped = bulk || workload == Workload::Transact;
         let absent = match via {
             Via::ParallelLoop => !bulk,
-            Via::SequentialLoop => !bulk && workload != Workload::Transact,
+            Via::SequentialLoop => !looped,
+            Via::RawLoop => self.raw.is_none() || !looped,
             Via::Raw => self.raw.is_none() || workload == Workload::Query,
-            Via::RawLoop => self.raw.is_none() || (!bulk && workload != Workload::Transact),
             Via::Sdk => false,
         };
         if absent {
@@ -567,7 +569,8 @@ pub async fn run(registry: &Registry, args: BenchArgs) -> Result<std::process::E
                 vias.push(Via::SequentialLoop);
             }
             vias.push(Via::Raw);
-            if args.raw_loops && (bulk || workload == Workload::Transact) {
+            // `call` leaves out the workloads without a loop.
+            if args.raw_loops {
                 vias.push(Via::RawLoop);
             }
             // Each row runs in two halves, in the order A B C C B A, so drift

@@ -23,7 +23,7 @@ use statestore_core::{Bytes, Properties, Result};
 use tokio::time::Instant;
 
 use crate::config::Config;
-use crate::core::backoff;
+use crate::core::{backoff, ttl_index};
 use crate::error::map;
 use crate::layout::{ETAG, EXTRA, ID, TTL, VALUE, new_etag};
 
@@ -76,14 +76,7 @@ impl Baseline for MongoBaseline {
         let coll = db.collection::<Document>(&name);
         let store_doc = store_row();
         if store_doc {
-            let expire = mongodb::options::IndexOptions::builder()
-                .expire_after(Duration::ZERO)
-                .build();
-            let index = mongodb::IndexModel::builder()
-                .keys(doc! { TTL: 1 })
-                .options(expire)
-                .build();
-            coll.create_index(index).await.map_err(map)?;
+            coll.create_index(ttl_index()).await.map_err(map)?;
         }
         Ok(MongoBaseline {
             client,
